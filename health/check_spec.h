@@ -1,0 +1,67 @@
+// CheckSpec: the plain, validated description of one health check of one server.
+// Produced by proxy's config loaders, consumed by the checkers and CheckState.
+// A value type: copy it freely, share it across threads read-only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace pgha::health {
+
+using Millis = std::chrono::milliseconds;
+
+enum class CheckType {
+  kNone,   // no "check": the server is always considered UP
+  kTcp,    // "check" with no option: connect succeeds → healthy
+  kHttp,   // option httpchk
+  kPgsql,  // option pgsql-check user U
+};
+
+// HAProxy's check timing: inter/fastinter/downinter and the rise/fall thresholds.
+struct CheckTiming {
+  Millis inter{2000};
+  Millis fastinter{0};  // 0 → same as inter (HAProxy's rule)
+  Millis downinter{0};  // 0 → same as inter
+  int rise = 2;
+  int fall = 3;
+  // Deadline for one whole check (connect + send + read). 0 → inter (HAProxy's rule
+  // when "timeout check" is not set).
+  Millis timeout{0};
+  // Connect part of the deadline ("timeout connect"); 0 → timeout.
+  Millis connect_timeout{0};
+};
+
+// How a server starts before its first check result. HAProxy starts every server UP;
+// pgha starts DOWN and fires the first check at once, so that the first result decides.
+enum class InitialState { kDownUntilFirstCheck, kUp, kDown };
+
+struct HttpCheckSpec {
+  std::string method = "OPTIONS";  // HAProxy's default "option httpchk" → OPTIONS / HTTP/1.0
+  std::string path = "/";
+  std::string version = "HTTP/1.0";
+  std::string host_header;         // empty → no Host header (HTTP/1.0)
+  int expect_status = 0;           // 0 → any 2xx or 3xx passes (HAProxy's default)
+};
+
+struct PgsqlCheckSpec {
+  std::string user;                // "option pgsql-check user U"
+  bool ssl_request = false;        // send SSLRequest first; 'S' or 'N' → healthy
+};
+
+struct CheckSpec {
+  CheckType type = CheckType::kNone;
+  std::string host;                // address to check (the server's address)
+  uint16_t port = 0;               // "port N" on the server line, else the server's port
+  CheckTiming timing;
+  InitialState initial_state = InitialState::kDownUntilFirstCheck;
+  HttpCheckSpec http;
+  PgsqlCheckSpec pgsql;
+};
+
+// Effective deadline of one check run, per HAProxy's rules above.
+inline Millis check_deadline(const CheckTiming& t) {
+  return t.timeout.count() > 0 ? t.timeout : t.inter;
+}
+
+}  // namespace pgha::health

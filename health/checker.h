@@ -1,0 +1,35 @@
+// Checker: one probe of one server ("send probe, judge reply"). Implementations:
+// HttpChecker, PgsqlChecker, TcpChecker. Timing and thresholds live in CheckState and
+// HealthMonitor, not here. A checker is used from one executor (one io thread) at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "health/check_spec.h"
+
+namespace pgha::health {
+
+struct CheckResult {
+  bool healthy = false;
+  // Short human-readable reason, e.g. "HTTP 200", "HTTP 503", "timeout after 2000 ms",
+  // "connection refused", "pgsql: auth request R5", "pgsql: E the database system is starting up".
+  std::string detail;
+  Millis duration{0};
+};
+
+class Checker {
+ public:
+  virtual ~Checker() = default;
+  // Runs one probe with the deadline from the spec. Never throws; never outlives its deadline
+  // by more than scheduling jitter; closes its socket before returning.
+  virtual boost::asio::awaitable<CheckResult> check() = 0;
+};
+
+// Builds the checker for spec.type (nullptr for CheckType::kNone).
+std::unique_ptr<Checker> make_checker(boost::asio::any_io_executor executor, const CheckSpec& spec);
+
+}  // namespace pgha::health

@@ -1,0 +1,97 @@
+// ProxyConfig: pgha-proxy's configuration as plain validated structs, produced once at start
+// (and at SIGHUP) by load_config() from native YAML or from an haproxy.cfg subset.
+// Value types; shared read-only across threads after loading.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "health/check_spec.h"
+
+namespace pgha::proxy {
+
+using Millis = std::chrono::milliseconds;
+
+enum class Balance { kFirst, kRoundRobin, kLeastConn };
+
+struct ServerConfig {
+  std::string name;
+  std::string host;           // IPv4/IPv6 literal or host name (resolved at load time)
+  uint16_t port = 0;
+  int weight = 1;             // 0..256, HAProxy's range
+  int maxconn = 0;            // 0 → unlimited
+  bool backup = false;
+  bool shutdown_sessions_on_down = false;  // on-marked-down shutdown-sessions
+  health::CheckSpec check;    // check.type == kNone when the server line has no "check"
+};
+
+struct ListenerConfig {
+  std::string name;
+  std::string bind_host = "0.0.0.0";
+  uint16_t bind_port = 0;
+  Balance balance = Balance::kRoundRobin;
+  int maxconn = 0;            // 0 → unlimited (HAProxy's per-frontend default is global maxconn)
+  Millis timeout_connect{5000};
+  Millis timeout_client{0};   // 0 → no timeout
+  Millis timeout_server{0};
+  Millis timeout_tunnel{0};   // when set, replaces client/server as the idle timeout
+  std::vector<ServerConfig> servers;
+};
+
+struct AdminConfig {
+  bool enabled = true;
+  std::string bind_host = "127.0.0.1";
+  uint16_t bind_port = 8404;
+};
+
+struct ProxyConfig {
+  std::string source_file;    // the file it was loaded from
+  int workers = 0;            // 0 → std::thread::hardware_concurrency()
+  int maxconn = 0;            // global; 0 → derived from the fd limit
+  std::string log_level = "info";
+  AdminConfig admin;
+  std::vector<ListenerConfig> listeners;
+};
+
+// A configuration error with its location. what() is "FILE:LINE: KEY: MESSAGE".
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, int line, std::string key, std::string message);
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+  const std::string& key() const { return key_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string file_;
+  int line_;
+  std::string key_;
+  std::string message_;
+};
+
+// A warning the loader wants logged (unknown but harmless keyword, defaulted timeout...).
+struct ConfigWarning {
+  std::string file;
+  int line = 0;
+  std::string key;
+  std::string message;
+  std::string to_string() const;
+};
+
+struct LoadedConfig {
+  ProxyConfig config;
+  std::vector<ConfigWarning> warnings;
+};
+
+// Loads FILE, auto-detecting the format: ".yaml"/".yml" → YAML, ".cfg" → haproxy.cfg; otherwise
+// sniffs the content (a line starting with listen/frontend/backend/global/defaults → haproxy).
+// Throws ConfigError on any problem; never binds or connects anything.
+LoadedConfig load_config(const std::string& path);
+LoadedConfig load_yaml_config(const std::string& path);
+LoadedConfig load_haproxy_config(const std::string& path);
+
+}  // namespace pgha::proxy
