@@ -34,7 +34,14 @@ struct CheckTiming {
 
 // How a server starts before its first check result. HAProxy starts every server UP;
 // pgha starts DOWN and fires the first check at once, so that the first result decides.
-enum class InitialState { kDownUntilFirstCheck, kUp, kDown };
+// In HAProxy 3.1's "init-state" terms:
+//  - kDownUntilFirstCheck ~ "down": DOWN, health rise-1, the first success brings it UP;
+//    and pgha fires the first check at once (next_interval() is 0 before it).
+//  - kUp   = "fully-up":   UP with full health (rise+fall-1): `fall` failures to go DOWN.
+//  - kDown = "fully-down": DOWN with health 0: `rise` successes to go UP.
+//  - kUpUntilFirstFailure = "up", HAProxy's default (health = rise, "up, but will fall down
+//    at first failure"): UP, and DOWN at the first failed check.
+enum class InitialState { kDownUntilFirstCheck, kUp, kDown, kUpUntilFirstFailure };
 
 struct HttpCheckSpec {
   std::string method = "OPTIONS";  // HAProxy's default "option httpchk" → OPTIONS / HTTP/1.0

@@ -3,14 +3,15 @@
 // whether the server is up and when the next check is due.
 //
 // HAProxy's rules: health runs 0 .. rise+fall-1; the server is UP while health >= rise.
-//  - success: if health < rise+fall-1, health++; on reaching rise while DOWN the server goes
-//    UP and health jumps to rise+fall-1.
+//  - success: if health < rise+fall-1, health++; whenever health then reaches rise (while DOWN,
+//    which brings the server UP, or while UP and going down) it jumps to rise+fall-1.
 //  - failure: if health > rise, health-- (still UP, "going down"); otherwise the server goes
 //    (or stays) DOWN and health = 0.
 //  - next interval: inter when UP and health is full; downinter when DOWN and health == 0;
 //    fastinter otherwise (transitional). fastinter/downinter default to inter.
 // pgha's initial state kDownUntilFirstCheck: routed as DOWN; the first result decides at once
-// (success → UP with full health, failure → DOWN with health 0).
+// (success → UP with full health, failure → DOWN with health 0). See InitialState for the
+// others. Thresholds below 1 are treated as 1; timing values below 0 as 0.
 #pragma once
 
 #include "health/check_spec.h"

@@ -1,0 +1,18 @@
+// Helpers shared by the reply judges; see reply_verdict.h.
+#include "health/reply_verdict.h"
+
+#include <cctype>
+
+namespace pgha::health {
+
+std::string printable_excerpt(std::string_view bytes, std::size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(bytes.size(), max_bytes) + 3);
+  for (char c : bytes.substr(0, max_bytes)) {
+    out += std::isprint(static_cast<unsigned char>(c)) ? c : '.';
+  }
+  if (bytes.size() > max_bytes) out += "...";
+  return out;
+}
+
+}  // namespace pgha::health
