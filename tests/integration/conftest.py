@@ -1,0 +1,181 @@
+"""Shared fixtures and helpers for the integration suite: a real local cluster (tools/pgha_cluster.py)
+of 3 etcd members, 3 PostgreSQL 15 nodes under Patroni and a proxy, one cluster per test module.
+
+Environment:
+  PGHA_TEST_PROXY         pgha-proxy (default) or haproxy: which proxy the suite tests.
+  PGHA_TEST_PROXY_CONFIG  overrides the article config (default conf/haproxy.cfg).
+  PGHA_TEST_TUNED_CONFIG  overrides the tuned config (default conf/pgha-proxy-tuned.yaml for
+                          pgha-proxy, tests/integration/haproxy-tuned-equivalent.cfg for haproxy).
+  PGHA_TEST_DIR           where cluster dirs live (default /tmp/pgha-it); figures.json is there.
+  PGHA_PROXY_BIN          the pgha-proxy binary (else build/release, build/dev, build/bin).
+A missing pgha-proxy binary or config is an error, never a skip.
+"""
+import datetime
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+import pgha_cluster as pc  # noqa: E402
+
+PROXY = os.environ.get("PGHA_TEST_PROXY", "pgha-proxy")
+TEST_DIR = Path(os.environ.get("PGHA_TEST_DIR", "/tmp/pgha-it"))
+FIGURES = TEST_DIR / "figures.json"
+
+
+def article_config():
+    return Path(os.environ.get("PGHA_TEST_PROXY_CONFIG", REPO / "conf" / "haproxy.cfg"))
+
+
+def tuned_config():
+    default = (REPO / "conf" / "pgha-proxy-tuned.yaml" if PROXY == "pgha-proxy"
+               else Path(__file__).parent / "haproxy-tuned-equivalent.cfg")
+    return Path(os.environ.get("PGHA_TEST_TUNED_CONFIG", default))
+
+
+def start_cluster(name, config, profile):
+    """Brings a cluster up in TEST_DIR/name; returns it. Stale clusters of an aborted earlier run
+    in the same dir are stopped first (by their recorded PIDs)."""
+    assert PROXY in ("pgha-proxy", "haproxy"), f"PGHA_TEST_PROXY must be pgha-proxy or haproxy, not {PROXY}"
+    d = TEST_DIR / name
+    if (d / "cluster.json").exists():
+        pc.Cluster.attach(d).down(remove=True)
+    elif d.exists():
+        shutil.rmtree(d)
+    TEST_DIR.mkdir(parents=True, exist_ok=True)
+    cluster = pc.Cluster(d, manager="patroni", proxy=PROXY, proxy_config=config, profile=profile)
+    started = time.monotonic()
+    print(f"\n[{name}] cluster up: proxy {PROXY}, config {config}, Patroni profile {profile}")
+    cluster.up(timeout=240)
+    print(f"[{name}] up in {time.monotonic() - started:.1f} s, leader {cluster.leader()}")
+    return cluster
+
+
+def stop_cluster(cluster):
+    """Stops everything the cluster started (by PID); keeps logs and events for a post-mortem."""
+    keep = TEST_DIR / "logs" / cluster.dir.name
+    try:
+        if keep.exists():
+            shutil.rmtree(keep)
+        keep.mkdir(parents=True)
+        shutil.copytree(cluster.log_dir, keep / "logs")
+        if (cluster.dir / "events.log").exists():
+            shutil.copy(cluster.dir / "events.log", keep / "events.log")
+    except OSError:
+        pass
+    cluster.down(remove=True)
+    print(f"\n[{cluster.dir.name}] cluster down; logs kept in {keep}")
+
+
+@pytest.fixture(scope="module")
+def cluster_factory(request):
+    """Module fixture helper: call it once with (config, profile); teardown is guaranteed."""
+    clusters = []
+
+    def make(config, profile):
+        try:
+            c = start_cluster(request.module.__name__.rsplit(".", 1)[-1], config, profile)
+        except BaseException:
+            d = TEST_DIR / request.module.__name__.rsplit(".", 1)[-1]
+            if (d / "cluster.json").exists():
+                stop_cluster(pc.Cluster.attach(d))
+            raise
+        clusters.append(c)
+        return c
+    yield make
+    for c in clusters:
+        stop_cluster(c)
+
+
+def record_figures(entry):
+    """Appends one measurement to TEST_DIR/figures.json (a JSON list) and prints it."""
+    entry = dict(entry, proxy=PROXY, at=datetime.datetime.now().isoformat(timespec="seconds"))
+    print("FIGURES " + json.dumps(entry))
+    try:
+        data = json.loads(FIGURES.read_text())
+    except (OSError, ValueError):
+        data = []
+    data.append(entry)
+    FIGURES.write_text(json.dumps(data, indent=2) + "\n")
+
+
+# ---- helpers used by several modules ---------------------------------------------------------
+
+def ensure_healthy(cluster, timeout=180):
+    """Precondition of every fault test: all three Patronis run, one leader, 2 streaming replicas,
+    and writes through :5432 reach the leader."""
+    for node in cluster.nodes.values():
+        if not node.patroni_running():
+            node.start_patroni()
+    cluster.wait_for(cluster.healthy, timeout, "a leader and 2 streaming replicas", 0.25)
+    cluster.wait_until_writes_settle(timeout)
+
+
+def ports_of_read_sessions(cluster, count):
+    """Opens `count` connections through :5433 at once and returns (connections, ports); the
+    caller closes them."""
+    conns = []
+    ports = []
+    try:
+        for _ in range(count):
+            conn = cluster.proxy_connect(pc.READ_PORT, user=pc.BENCH_USER)
+            conns.append(conn)
+            with conn.cursor() as cur:
+                cur.execute("SELECT inet_server_port()")
+                ports.append(cur.fetchone()[0])
+    except BaseException:
+        close_all(conns)
+        raise
+    return conns, ports
+
+
+def close_all(conns):
+    for c in conns:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def session_alive(conn):
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            return cur.fetchone()[0] == 1
+    except Exception:  # noqa: BLE001 - any error means the session is gone
+        return False
+
+
+def proxy_write_listener_state(cluster, node):
+    """The proxy's state (upper case, e.g. "UP"/"DOWN") for `node` in its write listener."""
+    states = cluster.proxy_server_entries()
+    listener = pick_listener(states, "write", pc.WRITE_PORT)
+    return server_entry_for(states[listener], node)["state"]
+
+
+def pick_listener(states, word, port):
+    for name, entry in states.items():
+        if word in (name or "").lower():
+            return name
+    for name, entry in states.items():
+        if entry.get("_port") == port:
+            return name
+    raise AssertionError(f"no {word} listener in the proxy's status: {list(states)}")
+
+
+def server_entry_for(listener, node):
+    servers = listener["servers"]
+    for s in servers:
+        if s.get("port") == node.pg_port:
+            return s
+    index = node.name[-1]
+    for s in servers:
+        if str(s.get("name", "")).endswith(index):
+            return s
+    raise AssertionError(f"no server for {node} in {servers}")

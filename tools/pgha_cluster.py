@@ -1,0 +1,786 @@
+"""Local HA cluster on loopback: 3 etcd members, 3 PostgreSQL 15 nodes under Patroni, one proxy.
+
+Used by the `tools/pgha-cluster` CLI (demo) and by tests/integration (fault tests). Everything the
+cluster owns lives in one directory (default /tmp/pgha-cluster): data, per-node Patroni configs,
+logs, pid files and a timestamped event log. Processes are started in their own session so they
+outlive the CLI, recorded as "PID STARTTIME" in DIR/pids/, and stopped by exactly those PIDs (the
+start time guards against a recycled PID). Every wait has a deadline.
+
+Layout (fixed ports, as in DESIGN.md and conf/haproxy.cfg):
+  etcd1..3   client 127.0.0.1:2379/2479/2579, peer 2380/2480/2580
+  node1..3   PostgreSQL 127.0.0.1:5434/5435/5436, Patroni REST 127.0.0.1:8008/8009/8010, scope "postgres"
+  proxy      127.0.0.1:5432 (write), 127.0.0.1:5433 (read); pgha-proxy's admin API on 127.0.0.1:8404
+
+Runs as root (it starts PostgreSQL and Patroni as the `postgres` OS user with a clean environment).
+Only the standard library and psycopg2 (imported lazily, for writes through the proxy) are used.
+Not thread-safe: one Cluster object per thread of control.
+"""
+
+import json
+import os
+import shutil
+import signal
+import string
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PG_BIN = "/usr/lib/postgresql/15/bin"
+CLEAN_PATH = f"{PG_BIN}:/usr/bin:/bin"
+DEFAULT_DIR = "/tmp/pgha-cluster"
+PATRONI_TEMPLATE = REPO / "conf" / "patroni" / "patroni.yml.in"
+DEFAULT_PROXY_CONFIG = REPO / "conf" / "haproxy.cfg"
+
+# Patroni timing profiles. "article" is the article's patroni.yml unchanged and is the default, so
+# that what the launcher shows (and what pgha-proxy is compared against) is the setup the project
+# promises to replace drop-in; its failover takes ~30-45 s. "fast" keeps Patroni's constraint
+# loop_wait + 2*retry_timeout <= ttl and is for fault tests that need several failovers per run.
+PROFILES = {
+    "article": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
+    "fast": {"ttl": 10, "loop_wait": 2, "retry_timeout": 4},
+}
+DEFAULT_PROFILE = "article"
+MANAGERS = ("patroni", "pgha-agent")
+PROXIES = ("pgha-proxy", "haproxy", "none")
+
+ETCD_MEMBERS = [("etcd1", 2379, 2380), ("etcd2", 2479, 2480), ("etcd3", 2579, 2580)]
+NODES = [("node1", 5434, 8008), ("node2", 5435, 8009), ("node3", 5436, 8010)]
+WRITE_PORT = 5432
+READ_PORT = 5433
+PROXY_ADMIN_PORT = 8404
+
+SUPERUSER = ("patroni_super", "patroni_super_pass")
+REPLICATOR = ("patroni_replicator", "patroni_replicator_pass")
+CHECK_USER = ("admin", "admin")
+BENCH_USER = "pgha_bench"  # trust on 127.0.0.1: cheap connections for probes and benchmarks
+PROBE_TABLE = "pgha_probe"
+
+
+class ClusterError(RuntimeError):
+    """A step of the launcher failed; the message says which and where to look."""
+
+
+def wait_for(predicate, timeout, what="condition", interval=0.1):
+    """Polls predicate() until it returns a truthy value, which is returned. Raises TimeoutError
+    naming `what` after `timeout` seconds. Exceptions from predicate count as "not yet"; the last
+    one is reported on timeout."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - polling through transient failures is the point
+            last_error = e
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def http_get(url, timeout=1.0):
+    """GET url; returns (status, body text), or (None, error text) when nothing answered."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+    except (OSError, ValueError) as e:
+        return None, str(e)
+
+
+# ---- processes -------------------------------------------------------------------------------
+
+def _proc_stat(pid):
+    """(state, ppid, starttime) of pid from /proc, or None if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def pid_alive(pid, starttime=None):
+    """True if pid runs (a zombie counts as dead) and, when given, started at `starttime`."""
+    st = _proc_stat(pid)
+    if st is None or st[0] in ("Z", "X"):
+        return False
+    return starttime is None or st[2] == starttime
+
+
+def children_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def terminate(pids, timeout, sig=signal.SIGTERM, reap=None):
+    """Sends `sig` to every live pid in `pids` (dict pid -> starttime or None), waits up to timeout
+    for them to exit, then SIGKILLs the rest and waits again (bounded). Returns the pids that
+    still run (should be empty). `reap` is called while waiting so our own children do not stay
+    zombies."""
+    live = {p: s for p, s in pids.items() if pid_alive(p, s)}
+    for p in live:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+
+    def gone():
+        if reap:
+            reap()
+        return all(not pid_alive(p, s) for p, s in live.items())
+
+    try:
+        wait_for(gone, timeout, "processes to exit", interval=0.05)
+        return []
+    except TimeoutError:
+        pass
+    for p, s in live.items():
+        if pid_alive(p, s):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    try:
+        wait_for(gone, 10, "processes to exit after SIGKILL", interval=0.05)
+    except TimeoutError:
+        pass
+    return [p for p, s in live.items() if pid_alive(p, s)]
+
+
+def find_proxy_binary():
+    env = os.environ.get("PGHA_PROXY_BIN")
+    if env:
+        return Path(env)
+    for candidate in (REPO / "build/release/bin/pgha-proxy", REPO / "build/dev/bin/pgha-proxy",
+                      REPO / "build/bin/pgha-proxy"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def render_patroni_config(name, pg_port, rest_port, node_dir, profile):
+    values = dict(PROFILES[profile], name=name, pg_port=pg_port, rest_port=rest_port,
+                  node_dir=node_dir, data_dir=f"{node_dir}/data", pgpass=f"{node_dir}/pgpass")
+    header = (f"# {name} of tools/pgha-cluster, Patroni profile '{profile}': generated from "
+              f"conf/patroni/{PATRONI_TEMPLATE.name}\n# by tools/pgha_cluster.py; edit the template, "
+              "not this file.\n")
+    return header + string.Template(PATRONI_TEMPLATE.read_text()).substitute(values)
+
+
+# ---- nodes -----------------------------------------------------------------------------------
+
+class Node:
+    """One PostgreSQL + Patroni node of a Cluster."""
+
+    def __init__(self, cluster, name, pg_port, rest_port):
+        self.cluster = cluster
+        self.name = name
+        self.pg_port = pg_port
+        self.rest_port = rest_port
+        self.dir = cluster.dir / name
+        self.data_dir = self.dir / "data"
+        self.config_path = cluster.dir / f"{name}.yml"
+        self.log_path = cluster.log_dir / f"{name}-patroni.log"
+
+    def __repr__(self):
+        return f"<Node {self.name} pg:{self.pg_port} rest:{self.rest_port}>"
+
+    # REST
+    def rest(self, path, timeout=1.0):
+        return http_get(f"http://127.0.0.1:{self.rest_port}{path}", timeout)
+
+    def rest_json(self, path, timeout=1.0):
+        status, body = self.rest(path, timeout)
+        if status is None:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+    def is_primary(self):
+        return self.rest("/primary")[0] == 200
+
+    def is_replica(self):
+        return self.rest("/replica")[0] == 200
+
+    # processes
+    @property
+    def patroni_pid(self):
+        return self.cluster._read_pid(f"{self.name}-patroni")
+
+    def patroni_running(self):
+        rec = self.cluster._read_pid_record(f"{self.name}-patroni")
+        return rec is not None and pid_alive(*rec)
+
+    def postmaster_pid(self):
+        """PID of this node's postmaster from DATA/postmaster.pid, if that process runs."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+        if not pid_alive(pid):
+            return None
+        try:  # a recycled pid would not run in our data dir
+            if os.readlink(f"/proc/{pid}/cwd") != str(self.data_dir):
+                return None
+        except OSError:
+            return None
+        return pid
+
+    def start_patroni(self):
+        """Starts this node's Patroni as `postgres` with a clean environment."""
+        if self.patroni_running():
+            raise ClusterError(f"{self.name}: Patroni already runs (pid {self.patroni_pid})")
+        if self.cluster.manager != "patroni":
+            raise ClusterError(f"manager {self.cluster.manager} is not implemented yet")
+        cmd = ["runuser", "-u", "postgres", "--", "env", "-i", f"PATH={CLEAN_PATH}",
+               "/usr/bin/python3", "/usr/bin/patroni", str(self.config_path)]
+        wrapper = self.cluster._spawn(f"{self.name}-runuser", cmd, self.log_path, cwd=self.dir)
+        # runuser forks; the Patroni process we kill in fault tests is its child.
+        patroni = wait_for(lambda: children_of(wrapper.pid)[:1], 10,
+                           f"{self.name}: Patroni process under runuser", interval=0.02)[0]
+        self.cluster._write_pid(f"{self.name}-patroni", patroni)
+        self.cluster.event(f"{self.name}: Patroni started, pid {patroni}")
+        return patroni
+
+    def kill_patroni(self, sig=signal.SIGKILL):
+        pid = self.patroni_pid
+        if pid is None or not self.patroni_running():
+            raise ClusterError(f"{self.name}: Patroni is not running")
+        os.kill(pid, sig)
+        self.cluster.event(f"{self.name}: sent {signal.Signals(sig).name} to Patroni pid {pid}")
+        return pid
+
+    def kill_postmaster(self, sig=signal.SIGKILL):
+        pid = self.postmaster_pid()
+        if pid is None:
+            raise ClusterError(f"{self.name}: no running postmaster in {self.data_dir}")
+        os.kill(pid, sig)
+        self.cluster.event(f"{self.name}: sent {signal.Signals(sig).name} to postmaster pid {pid}")
+        return pid
+
+    def stop(self, timeout=30):
+        """Stops Patroni (which stops PostgreSQL), then any postmaster left behind (fast shutdown)."""
+        # Patroni first: runuser answers SIGTERM by killing its child with SIGKILL after 2 s.
+        self.cluster.terminate_recorded([f"{self.name}-patroni"], timeout)
+        self.cluster.terminate_recorded([f"{self.name}-runuser"], timeout)
+        pm = self.postmaster_pid()
+        if pm is not None:
+            backends = {c: st[2] for c in children_of(pm) if (st := _proc_stat(c))}
+            terminate({pm: None}, timeout, sig=signal.SIGINT)
+            terminate(backends, 5)
+
+    def connect(self, user=SUPERUSER, dbname="postgres", **kw):
+        """A direct psycopg2 connection to this node's PostgreSQL."""
+        import psycopg2
+        return psycopg2.connect(host="127.0.0.1", port=self.pg_port, user=user[0], password=user[1],
+                                dbname=dbname, connect_timeout=3, **kw)
+
+
+# ---- the cluster -----------------------------------------------------------------------------
+
+class Cluster:
+    """The whole local cluster. Construct it, then up(); or Cluster.attach(DIR) to a running one."""
+
+    def __init__(self, dir=DEFAULT_DIR, manager="patroni", proxy="pgha-proxy", proxy_config=None,
+                 profile=DEFAULT_PROFILE):
+        if manager not in MANAGERS:
+            raise ClusterError(f"unknown manager {manager!r} (choose from {', '.join(MANAGERS)})")
+        if proxy not in PROXIES:
+            raise ClusterError(f"unknown proxy {proxy!r} (choose from {', '.join(PROXIES)})")
+        if profile not in PROFILES:
+            raise ClusterError(f"unknown Patroni profile {profile!r} (choose from {', '.join(PROFILES)})")
+        self.dir = Path(dir).resolve()
+        self.manager = manager
+        self.proxy = proxy
+        self.proxy_config = Path(proxy_config or DEFAULT_PROXY_CONFIG).resolve()
+        self.profile = profile
+        self.log_dir = self.dir / "logs"
+        self.pid_dir = self.dir / "pids"
+        self.nodes = {n: Node(self, n, pg, rest) for n, pg, rest in NODES}
+        self._children = {}  # pid -> Popen, only in the process that started them
+
+    # persistence, so that `down`/`status` from another process find what `up` started
+    @classmethod
+    def attach(cls, dir=DEFAULT_DIR):
+        state_file = Path(dir) / "cluster.json"
+        try:
+            state = json.loads(state_file.read_text())
+        except OSError:
+            raise ClusterError(f"no cluster in {dir} (missing {state_file})") from None
+        return cls(dir, state["manager"], state["proxy"], state["proxy_config"], state["profile"])
+
+    def _save_state(self):
+        (self.dir / "cluster.json").write_text(json.dumps({
+            "manager": self.manager, "proxy": self.proxy, "proxy_config": str(self.proxy_config),
+            "profile": self.profile}, indent=2) + "\n")
+
+    def event(self, message):
+        """Appends a timestamped line to DIR/events.log (wall clock, ms)."""
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        try:
+            with open(self.dir / "events.log", "a") as f:
+                f.write(f"{stamp} {message}\n")
+        except OSError:
+            pass
+
+    def node(self, name):
+        return self.nodes[name]
+
+    # pid files
+    def _write_pid(self, label, pid):
+        st = _proc_stat(pid)
+        (self.pid_dir / f"{label}.pid").write_text(f"{pid} {st[2] if st else 0}\n")
+
+    def _read_pid_record(self, label):
+        try:
+            pid, start = (self.pid_dir / f"{label}.pid").read_text().split()
+            return int(pid), int(start)
+        except (OSError, ValueError):
+            return None
+
+    def _read_pid(self, label):
+        rec = self._read_pid_record(label)
+        return rec[0] if rec else None
+
+    def reap(self):
+        """Collects exit statuses of our own children, so killed ones do not linger as zombies."""
+        for pid, p in list(self._children.items()):
+            if p.poll() is not None:
+                del self._children[pid]
+
+    def terminate_recorded(self, labels, timeout=30):
+        """SIGTERM, then SIGKILL after `timeout`, the recorded processes `labels`; forgets them."""
+        records = {}
+        for label in labels:
+            rec = self._read_pid_record(label)
+            if rec:
+                records[rec[0]] = rec[1]
+        left = terminate(records, timeout, reap=self.reap)
+        if left:
+            raise ClusterError(f"could not stop pids {left}")
+        for label in labels:
+            (self.pid_dir / f"{label}.pid").unlink(missing_ok=True)
+
+    def _spawn(self, label, cmd, log_path, cwd):
+        log = open(log_path, "ab")
+        try:
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 cwd=cwd, start_new_session=True, close_fds=True)
+        finally:
+            log.close()
+        self._children[p.pid] = p
+        self._write_pid(label, p.pid)
+        return p
+
+    @property
+    def pids(self):
+        """label -> pid of every recorded process that still runs."""
+        out = {}
+        if self.pid_dir.is_dir():
+            for f in sorted(self.pid_dir.glob("*.pid")):
+                rec = self._read_pid_record(f.stem)
+                if rec and pid_alive(*rec):
+                    out[f.stem] = rec[0]
+        return out
+
+    @property
+    def proxy_pid(self):
+        rec = self._read_pid_record("proxy")
+        return rec[0] if rec and pid_alive(*rec) else None
+
+    def wait_for(self, predicate, timeout, what="condition", interval=0.1):
+        def polled():
+            self.reap()
+            return predicate()
+        return wait_for(polled, timeout, what, interval)
+
+    # ---- etcd ----
+    def start_etcd(self):
+        initial = ",".join(f"{n}=http://127.0.0.1:{peer}" for n, _, peer in ETCD_MEMBERS)
+        for name, client, peer in ETCD_MEMBERS:
+            data = self.dir / "etcd" / name
+            data.mkdir(parents=True, exist_ok=True)
+            data.chmod(0o700)
+            cmd = ["etcd", "--name", name, "--data-dir", str(data),
+                   "--listen-client-urls", f"http://127.0.0.1:{client}",
+                   "--advertise-client-urls", f"http://127.0.0.1:{client}",
+                   "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                   "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                   "--initial-cluster-token", "pgha-local", "--initial-cluster", initial,
+                   "--initial-cluster-state", "new"]
+            self._spawn(name, cmd, self.log_dir / f"{name}.log", cwd=self.dir)
+        self.event("etcd: 3 members started")
+
+    def etcd_healthy(self):
+        for name, client, _ in ETCD_MEMBERS:
+            status, body = http_get(f"http://127.0.0.1:{client}/health")
+            if status != 200 or '"true"' not in body:
+                return False
+        return True
+
+    # ---- Patroni view ----
+    def cluster_view(self):
+        """Patroni's GET /cluster from the first node that answers, or None."""
+        for node in self.nodes.values():
+            view = node.rest_json("/cluster")
+            if view and "members" in view:
+                return view
+        return None
+
+    def leader(self):
+        """Name of the node whose Patroni answers 200 on /primary, or None (none, or two)."""
+        primaries = [n.name for n in self.nodes.values() if n.is_primary()]
+        return primaries[0] if len(primaries) == 1 else None
+
+    def replicas(self):
+        return [n.name for n in self.nodes.values() if n.is_replica()]
+
+    def healthy(self):
+        """True when there is one leader and 2 replicas that stream from it."""
+        leader = self.leader()
+        if leader is None or len(self.replicas()) != 2:
+            return False
+        info = self.nodes[leader].rest_json("/patroni") or {}
+        streaming = [r for r in info.get("replication", []) if r.get("state") == "streaming"]
+        return len(streaming) == 2
+
+    # ---- proxy ----
+    def check_proxy_available(self):
+        """Raises ClusterError unless the proxy's binary and config exist."""
+        if self.proxy == "none":
+            return
+        if self.proxy == "haproxy":
+            if shutil.which("haproxy") is None:
+                raise ClusterError("haproxy not found (tools/install-deps installs it)")
+        else:
+            binary = find_proxy_binary()
+            if binary is None or not binary.exists():
+                raise ClusterError(
+                    "pgha-proxy binary not found: set PGHA_PROXY_BIN or build it (looked for "
+                    f"{REPO}/build/release/bin/pgha-proxy, build/dev/bin/pgha-proxy, build/bin/pgha-proxy)")
+        if not self.proxy_config.exists():
+            raise ClusterError(f"proxy config {self.proxy_config} does not exist")
+
+    def proxy_command(self, config):
+        self.check_proxy_available()
+        if self.proxy == "haproxy":
+            # A second config file adds a stats socket, so tests can read HAProxy's server states.
+            extra = self.dir / "haproxy-admin.cfg"
+            extra.write_text("# added by tools/pgha_cluster.py: a stats socket for tests\n"
+                             f"global\n    stats socket {self.dir}/haproxy.sock mode 600 level admin\n")
+            return ["haproxy", "-f", str(config), "-f", str(extra)]
+        return [str(find_proxy_binary()), "-f", str(config)]
+
+    def start_proxy(self, config=None):
+        if self.proxy == "none":
+            return None
+        if config is not None:
+            self.proxy_config = Path(config).resolve()
+            self._save_state()
+        p = self._spawn("proxy", self.proxy_command(self.proxy_config),
+                        self.log_dir / "proxy.log", cwd=self.dir)
+        self.event(f"proxy: {self.proxy} started, pid {p.pid}, config {self.proxy_config}")
+
+        def listening():
+            if p.poll() is not None:
+                raise ClusterError(f"{self.proxy} exited with {p.returncode}; see {self.log_dir}/proxy.log")
+            return port_listening(WRITE_PORT) and port_listening(READ_PORT)
+        try:
+            wait_for(listening, 15, f"{self.proxy} to listen on {WRITE_PORT} and {READ_PORT}", 0.05)
+        except TimeoutError:
+            if p.poll() is not None:
+                raise ClusterError(f"{self.proxy} exited with {p.returncode}; "
+                                   f"see {self.log_dir}/proxy.log") from None
+            raise
+        return p.pid
+
+    def stop_proxy(self, timeout=15):
+        self.terminate_recorded(["proxy"], timeout)
+        self.event("proxy: stopped")
+
+    def restart_proxy(self, config=None):
+        self.stop_proxy()
+        return self.start_proxy(config)
+
+    def proxy_status(self):
+        """pgha-proxy's GET /status as JSON (None if it does not answer)."""
+        status, body = http_get(f"http://127.0.0.1:{PROXY_ADMIN_PORT}/status")
+        if status != 200:
+            return None
+        return json.loads(body)
+
+    def haproxy_stat(self):
+        """HAProxy's `show stat` through the stats socket: list of dicts (pxname, svname, status...)."""
+        import socket
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(str(self.dir / "haproxy.sock"))
+            s.sendall(b"show stat\n")
+            chunks = []
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                chunks.append(c)
+        lines = b"".join(chunks).decode().splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        return [dict(zip(header, line.split(","))) for line in lines[1:] if line]
+
+    def proxy_server_entries(self):
+        """{listener: {"_port": bind port or None, "servers": [{"name", "port", "state"}]}} from
+        whichever proxy runs; states are upper case ("UP", "DOWN", ...)."""
+        if self.proxy == "haproxy":
+            out = {}
+            for row in self.haproxy_stat():
+                if row["svname"] in ("FRONTEND", "BACKEND"):
+                    continue
+                addr = row.get("addr") or ""
+                port = int(addr.rsplit(":", 1)[1]) if ":" in addr else None
+                out.setdefault(row["pxname"], {"_port": None, "servers": []})["servers"].append(
+                    {"name": row["svname"], "port": port, "state": row["status"].split()[0].upper()})
+            return out
+        return server_entries_from_status(self.proxy_status())
+
+    # ---- probes through the proxy ----
+    def proxy_connect(self, port=WRITE_PORT, user=SUPERUSER, **kw):
+        import psycopg2
+        password = user[1] if isinstance(user, tuple) else None
+        name = user[0] if isinstance(user, tuple) else user
+        kw.setdefault("connect_timeout", 3)
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user=name, password=password,
+                                dbname="postgres", **kw)
+        conn.autocommit = True
+        return conn
+
+    def write_through_proxy(self, note="probe", user=BENCH_USER, connect_timeout=3):
+        """One INSERT through :5432 on a new connection; returns the port of the node that took it.
+        Raises on failure."""
+        conn = self.proxy_connect(WRITE_PORT, user=user, connect_timeout=connect_timeout,
+                                  options="-c statement_timeout=3000")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"INSERT INTO {PROBE_TABLE}(port, note) VALUES (inet_server_port(), %s) "
+                            "RETURNING inet_server_port()", (note,))
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    def node_by_port(self, port):
+        for n in self.nodes.values():
+            if n.pg_port == port:
+                return n
+        raise KeyError(port)
+
+    def _create_probe_table(self):
+        leader = self.nodes[self.leader()]
+        conn = leader.connect()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id bigserial PRIMARY KEY, "
+                        "at timestamptz NOT NULL DEFAULT clock_timestamp(), port int, note text)")
+            cur.execute(f"GRANT SELECT, INSERT ON {PROBE_TABLE} TO {BENCH_USER}, {CHECK_USER[0]}")
+            cur.execute(f"GRANT USAGE ON SEQUENCE {PROBE_TABLE}_id_seq TO {BENCH_USER}, {CHECK_USER[0]}")
+        conn.close()
+
+    # ---- lifecycle ----
+    def up(self, timeout=240):
+        """Starts everything and returns once writes through :5432 reliably reach the leader."""
+        if self.manager != "patroni":
+            raise ClusterError("--manager pgha-agent is not available yet (pgha-agent lands with "
+                               "issue 3); use --manager patroni")
+        self.check_proxy_available()  # fail before starting anything
+        if (self.dir / "cluster.json").exists():
+            raise ClusterError(f"a cluster already lives in {self.dir}: run `tools/pgha-cluster down "
+                               f"--dir {self.dir}` first")
+        busy = [p for p in required_ports(self.proxy) if port_listening(p)]
+        if busy:
+            raise ClusterError(f"ports already in use by something this launcher did not start: {busy}")
+        deadline = time.monotonic() + timeout
+        left = lambda: max(1.0, deadline - time.monotonic())  # noqa: E731
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o755)
+        for d in (self.log_dir, self.pid_dir):
+            d.mkdir(exist_ok=True)
+        self._save_state()
+        self.event(f"up: manager={self.manager} proxy={self.proxy} profile={self.profile}")
+        self.start_etcd()
+        self.wait_for(self.etcd_healthy, min(60, left()), "etcd: 3 healthy members")
+        self.event("etcd: healthy")
+        for node in self.nodes.values():
+            node.dir.mkdir(exist_ok=True)
+            shutil.chown(node.dir, "postgres", "postgres")
+            node.dir.chmod(0o700)
+            node.config_path.write_text(render_patroni_config(
+                node.name, node.pg_port, node.rest_port, node.dir, self.profile))
+            node.config_path.chmod(0o644)
+        for node in self.nodes.values():
+            node.start_patroni()
+        self.wait_for(self.healthy, left(), "Patroni: a leader and 2 streaming replicas", 0.25)
+        self.event(f"patroni: leader {self.leader()}, replicas {self.replicas()}")
+        self._create_probe_table()
+        if self.proxy != "none":
+            self.start_proxy()
+            self.wait_until_writes_settle(left())
+        self.event("up: ready")
+
+    def wait_until_writes_settle(self, timeout, consecutive=6):
+        """Waits until `consecutive` writes in a row through :5432 succeed on the leader (HAProxy
+        starts every server UP and round-robins writes over replicas until their checks fail)."""
+        streak = [0]
+
+        def settled():
+            leader = self.leader()
+            try:
+                port = self.write_through_proxy("settle")
+            except Exception:
+                streak[0] = 0
+                raise
+            streak[0] = streak[0] + 1 if leader and port == self.nodes[leader].pg_port else 0
+            return streak[0] >= consecutive
+        self.wait_for(settled, timeout, f"{consecutive} writes in a row through :{WRITE_PORT} "
+                      "on the leader", 0.2)
+        self.event("proxy: writes through :5432 reach the leader")
+
+    def down(self, timeout=30, remove=True):
+        """Stops every process this cluster recorded, by PID, and removes DIR."""
+        errors = []
+        if self.proxy != "none" or self._read_pid_record("proxy"):
+            try:
+                self.terminate_recorded(["proxy"], timeout)
+            except ClusterError as e:
+                errors.append(f"proxy: {e}")
+        # Patroni stops its PostgreSQL on SIGTERM; stop all three at once so none fails over.
+        # (Patroni before runuser: runuser answers SIGTERM by SIGKILLing its child after 2 s.)
+        for kind in ("patroni", "runuser"):
+            try:
+                self.terminate_recorded([f"{n}-{kind}" for n in self.nodes], timeout)
+            except ClusterError as e:
+                errors.append(f"{kind}: {e}")
+        for node in self.nodes.values():  # postmasters left by a killed Patroni
+            try:
+                node.stop(timeout)
+            except ClusterError as e:
+                errors.append(f"{node.name}: {e}")
+        try:
+            self.terminate_recorded([n for n, _, _ in ETCD_MEMBERS], timeout)
+        except ClusterError as e:
+            errors.append(f"etcd: {e}")
+        self.reap()
+        if errors:
+            raise ClusterError("down: " + "; ".join(errors) + f" (left {self.dir} in place)")
+        if remove and self.dir.exists():
+            shutil.rmtree(self.dir)
+
+    def status(self):
+        """A dict for the CLI: processes, Patroni's members, proxy servers."""
+        view = self.cluster_view()
+        members = []
+        if view:
+            for m in view["members"]:
+                members.append({k: m.get(k) for k in ("name", "role", "state", "host", "port",
+                                                      "timeline", "lag")})
+        out = {"dir": str(self.dir), "manager": self.manager, "proxy": self.proxy,
+               "proxy_config": str(self.proxy_config), "profile": self.profile,
+               "pids": self.pids, "etcd_healthy": self.etcd_healthy(), "members": members}
+        if self.proxy != "none" and self.proxy_pid:
+            try:
+                out["proxy_servers"] = self.proxy_server_entries()
+            except Exception as e:  # noqa: BLE001 - status is best effort
+                out["proxy_servers"] = f"unavailable: {e}"
+        return out
+
+
+def server_entries_from_status(status):
+    """Normalises pgha-proxy's /status JSON into proxy_server_entries()'s shape. Tolerant of the
+    exact layout: listeners and servers may be lists of objects with "name" or objects keyed by
+    name; a server's state is "state" (or "status"); its port comes from "port" or the end of
+    "address"/"addr"; a listener's port from "port" or the end of "bind"."""
+    if status is None:
+        raise ClusterError(f"pgha-proxy's /status on :{PROXY_ADMIN_PORT} did not answer")
+
+    def items(container):
+        if isinstance(container, dict):
+            return list(container.items())
+        return [(x.get("name"), x) for x in container or []]
+
+    def port_of(obj, *keys):
+        for k in keys:
+            v = obj.get(k)
+            if isinstance(v, int):
+                return v
+            if isinstance(v, str) and ":" in v and v.rsplit(":", 1)[1].isdigit():
+                return int(v.rsplit(":", 1)[1])
+            if isinstance(v, list) and v:
+                return port_of({"x": v[0]}, "x")
+        return None
+    out = {}
+    for lname, listener in items(status.get("listeners")):
+        servers = []
+        for sname, server in items(listener.get("servers")):
+            state = server.get("state", server.get("status"))
+            servers.append({"name": sname, "port": port_of(server, "port", "address", "addr"),
+                            "state": str(state).upper()})
+        out[lname] = {"_port": port_of(listener, "port", "bind", "address"), "servers": servers}
+    return out
+
+
+def port_listening(port):
+    """True if something listens on 127.0.0.1:port (TCP)."""
+    import socket
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def required_ports(proxy):
+    ports = [p for _, c, peer in ETCD_MEMBERS for p in (c, peer)]
+    ports += [p for _, pg, rest in NODES for p in (pg, rest)]
+    if proxy != "none":
+        ports += [WRITE_PORT, READ_PORT]
+    if proxy == "pgha-proxy":
+        ports.append(PROXY_ADMIN_PORT)
+    return ports
+
+
+def next_steps(cluster):
+    """What to type next, printed by `pgha-cluster up`."""
+    d = cluster.dir
+    tool = REPO / "tools" / "pgha-cluster"
+    lines = ["", f"Cluster is up ({cluster.manager}, Patroni profile '{cluster.profile}', proxy {cluster.proxy}).", ""]
+    if cluster.proxy != "none":
+        lines += [
+            "Write (leader) and read (all nodes) through the proxy:",
+            f"  PGPASSWORD={SUPERUSER[1]} psql -h 127.0.0.1 -p {WRITE_PORT} -U {SUPERUSER[0]} -d postgres",
+            f"  PGPASSWORD={SUPERUSER[1]} psql -h 127.0.0.1 -p {READ_PORT} -U {SUPERUSER[0]} -d postgres "
+            "-c 'select inet_server_port(), pg_is_in_recovery()'",
+        ]
+        if cluster.proxy == "pgha-proxy":
+            lines.append(f"  curl -s http://127.0.0.1:{PROXY_ADMIN_PORT}/status    # proxy's view of the servers")
+        lines.append("")
+    lines += [
+        "Watch the roles (patronictl hangs while etcd is down, hence the timeout):",
+        f"  watch -n1 timeout 5 patronictl -c {d}/node1.yml list",
+        f"  {tool} status --dir {d}",
+        "",
+        "Kill the leader (Patroni and postmaster, kill -9) and watch the failover:",
+        f"  {tool} kill-leader --dir {d}                 # add --patroni-only to leave PostgreSQL running",
+        f"  timeout 5 patronictl -c {d}/node1.yml list",
+        f"  {tool} start-node NODE --dir {d}            # bring the killed node back; it rejoins as a replica",
+        "",
+        f"Logs: {d}/logs/   events: {d}/events.log",
+        f"Stop and remove everything: {tool} down" + ("" if str(d) == DEFAULT_DIR else f" --dir {d}"),
+    ]
+    return "\n".join(lines)
