@@ -39,6 +39,9 @@ struct ListenerConfig {
   Millis timeout_client{0};   // 0 → no timeout
   Millis timeout_server{0};
   Millis timeout_tunnel{0};   // when set, replaces client/server as the idle timeout
+  // Idle limit once one side has closed its half ("timeout client-fin"/"server-fin"): a peer
+  // that never finishes a half-closed session must not hold it (and two descriptors) forever.
+  Millis timeout_fin{30000};
   std::vector<ServerConfig> servers;
 };
 

@@ -1,0 +1,220 @@
+#include "proxy/admin_server.h"
+
+#include <unistd.h>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "proxy/log.h"
+#include "proxy/proxy_service.h"
+
+namespace pgha::proxy {
+
+namespace {
+const char* balance_name(Balance b) {
+  switch (b) {
+    case Balance::kFirst: return "first";
+    case Balance::kRoundRobin: return "roundrobin";
+    case Balance::kLeastConn: return "leastconn";
+  }
+  return "?";
+}
+
+const char* check_type_name(health::CheckType t) {
+  switch (t) {
+    case health::CheckType::kNone: return "none";
+    case health::CheckType::kTcp: return "tcp";
+    case health::CheckType::kHttp: return "http";
+    case health::CheckType::kPgsql: return "pgsql";
+  }
+  return "?";
+}
+
+std::string state_name(const ServerHealth& h) {
+  if (h.maintenance) return "MAINT";
+  if (h.draining) return "DRAIN";
+  if (!h.checked) return "DOWN (waiting for first check)";
+  return h.up ? "UP" : "DOWN";
+}
+
+// Prometheus label values: escape backslash, quote and newline.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
+std::string render_status_json(const ProxyService& service) {
+  nlohmann::json root;
+  root["pid"] = ::getpid();
+  root["sessions"] = service.session_count();
+  auto& listeners = root["listeners"] = nlohmann::json::array();
+  for (std::size_t li = 0; li < service.listener_count(); ++li) {
+    const ListenerState& l = service.listener(li);
+    auto ep = service.listener_endpoint(li);
+    nlohmann::json lj{{"name", l.config.name},
+                      {"bind", ep.address().to_string() + ":" + std::to_string(ep.port())},
+                      {"balance", balance_name(l.config.balance)},
+                      {"maxconn", l.config.maxconn},
+                      {"sessions", l.active.load(std::memory_order_relaxed)},
+                      {"accepted_total", l.accepted.load(std::memory_order_relaxed)},
+                      {"no_server_total", l.no_server.load(std::memory_order_relaxed)},
+                      {"connect_failed_total", l.connect_failed.load(std::memory_order_relaxed)},
+                      {"idle_closed_total", l.idle_closed.load(std::memory_order_relaxed)},
+                      {"servers", nlohmann::json::array()}};
+    for (std::size_t si = 0; si < l.config.servers.size(); ++si) {
+      const ServerConfig& s = l.config.servers[si];
+      const ServerStats& st = l.pool.stats(static_cast<int>(si));
+      const ServerHealth h = service.health().status(li, si);
+      lj["servers"].push_back({{"name", s.name},
+                               {"address", s.host + ":" + std::to_string(s.port)},
+                               {"state", state_name(h)},
+                               {"up", h.up && !h.maintenance && !h.draining},
+                               {"backup", s.backup},
+                               {"weight", s.weight},
+                               {"sessions", st.active.load(std::memory_order_relaxed)},
+                               {"sessions_total", st.total.load(std::memory_order_relaxed)},
+                               {"connect_failures_total", st.connect_failures.load(std::memory_order_relaxed)},
+                               {"killed_on_down_total", st.killed_on_down.load(std::memory_order_relaxed)},
+                               {"check",
+                                {{"type", check_type_name(s.check.type)},
+                                 {"port", s.check.port},
+                                 {"checked", h.checked},
+                                 {"health", h.health},
+                                 {"rise", s.check.timing.rise},
+                                 {"fall", s.check.timing.fall},
+                                 {"consecutive_failures", h.consecutive_failures},
+                                 {"consecutive_successes", h.consecutive_successes},
+                                 {"checks_total", h.checks},
+                                 {"transitions_total", h.transitions},
+                                 {"detail", h.last_detail},
+                                 {"duration_ms", h.last_duration_ms},
+                                 {"last_change_unix_ms", h.last_change_unix_ms}}}});
+    }
+    listeners.push_back(std::move(lj));
+  }
+  return root.dump(2) + "\n";
+}
+
+std::string render_metrics(const ProxyService& service) {
+  std::string out;
+  auto family = [&out](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto sample = [&out](const std::string& name, const std::string& labels, auto value) {
+    out += name + "{" + labels + "} " + std::to_string(value) + "\n";
+  };
+  struct Row {
+    std::string labels;
+    const ListenerState* listener;
+  };
+  std::vector<Row> rows;
+  for (std::size_t li = 0; li < service.listener_count(); ++li) {
+    const ListenerState& l = service.listener(li);
+    rows.push_back({"listener=\"" + label(l.config.name) + "\"", &l});
+  }
+  family("pgha_listener_sessions", "gauge", "Sessions currently open on the listener.");
+  for (const Row& r : rows) sample("pgha_listener_sessions", r.labels, r.listener->active.load());
+  family("pgha_listener_accepted_total", "counter", "Client connections accepted.");
+  for (const Row& r : rows) sample("pgha_listener_accepted_total", r.labels, r.listener->accepted.load());
+  family("pgha_listener_no_server_total", "counter", "Clients closed because no server was available.");
+  for (const Row& r : rows) sample("pgha_listener_no_server_total", r.labels, r.listener->no_server.load());
+  family("pgha_listener_connect_failed_total", "counter", "Clients closed after every connect attempt failed.");
+  for (const Row& r : rows) sample("pgha_listener_connect_failed_total", r.labels, r.listener->connect_failed.load());
+  family("pgha_listener_idle_closed_total", "counter", "Sessions closed by the idle timeout.");
+  for (const Row& r : rows) sample("pgha_listener_idle_closed_total", r.labels, r.listener->idle_closed.load());
+  family("pgha_listener_bytes_total", "counter", "Bytes relayed by ended sessions, by direction.");
+  for (const Row& r : rows) {
+    sample("pgha_listener_bytes_total", r.labels + ",direction=\"in\"", r.listener->bytes_in.load());
+    sample("pgha_listener_bytes_total", r.labels + ",direction=\"out\"", r.listener->bytes_out.load());
+  }
+
+  struct ServerRow {
+    std::string labels;
+    const ServerStats* stats;
+    ServerHealth health;
+  };
+  std::vector<ServerRow> servers;
+  for (std::size_t li = 0; li < service.listener_count(); ++li) {
+    const ListenerState& l = service.listener(li);
+    for (std::size_t si = 0; si < l.config.servers.size(); ++si) {
+      servers.push_back({"listener=\"" + label(l.config.name) + "\",server=\"" + label(l.config.servers[si].name) + "\"",
+                         &l.pool.stats(static_cast<int>(si)), service.health().status(li, si)});
+    }
+  }
+  family("pgha_server_up", "gauge", "1 when the server takes new sessions.");
+  for (const auto& s : servers) sample("pgha_server_up", s.labels, s.health.up && !s.health.maintenance && !s.health.draining ? 1 : 0);
+  family("pgha_server_sessions", "gauge", "Sessions currently assigned to the server.");
+  for (const auto& s : servers) sample("pgha_server_sessions", s.labels, s.stats->active.load());
+  family("pgha_server_sessions_total", "counter", "Sessions ever assigned to the server.");
+  for (const auto& s : servers) sample("pgha_server_sessions_total", s.labels, s.stats->total.load());
+  family("pgha_server_connect_failures_total", "counter", "Failed connection attempts to the server.");
+  for (const auto& s : servers) sample("pgha_server_connect_failures_total", s.labels, s.stats->connect_failures.load());
+  family("pgha_server_killed_sessions_total", "counter", "Sessions shut down when the server was marked down.");
+  for (const auto& s : servers) sample("pgha_server_killed_sessions_total", s.labels, s.stats->killed_on_down.load());
+  family("pgha_server_checks_total", "counter", "Health checks run.");
+  for (const auto& s : servers) sample("pgha_server_checks_total", s.labels, s.health.checks);
+  family("pgha_server_transitions_total", "counter", "UP/DOWN transitions.");
+  for (const auto& s : servers) sample("pgha_server_transitions_total", s.labels, s.health.transitions);
+  family("pgha_server_check_duration_seconds", "gauge", "Duration of the latest health check.");
+  for (const auto& s : servers) sample("pgha_server_check_duration_seconds", s.labels, s.health.last_duration_ms / 1000.0);
+  return out;
+}
+
+AdminServer::AdminServer(ProxyService& service, AdminConfig config)
+    : service_(service), config_(std::move(config)), server_(std::make_unique<httplib::Server>()) {
+  server_->Get("/status", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(render_status_json(service_), "application/json");
+  });
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(render_metrics(service_), "text/plain; version=0.0.4");
+  });
+  server_->Post(R"(/servers/([^/]+)/([^/]+)/(drain|maint|ready))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  const std::string& action = req.matches[3];
+                  const auto state = action == "maint"   ? HealthMonitor::AdminState::kMaint
+                                     : action == "drain" ? HealthMonitor::AdminState::kDrain
+                                                         : HealthMonitor::AdminState::kReady;
+                  if (!service_.health().set_admin_state(req.matches[1], req.matches[2], state)) {
+                    res.status = 404;
+                    res.set_content("no such listener/server\n", "text/plain");
+                    return;
+                  }
+                  res.set_content("ok\n", "text/plain");
+                });
+}
+
+AdminServer::~AdminServer() { stop(); }
+
+void AdminServer::bind() {
+  if (config_.bind_port == 0) {
+    port_ = server_->bind_to_any_port(config_.bind_host);
+  } else if (server_->bind_to_port(config_.bind_host, config_.bind_port)) {
+    port_ = config_.bind_port;
+  }
+  if (port_ <= 0) {
+    throw std::runtime_error("admin: cannot bind " + config_.bind_host + ":" + std::to_string(config_.bind_port));
+  }
+}
+
+void AdminServer::start() {
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  log().info("admin API on http://{}:{}/status", config_.bind_host, port_);
+}
+
+void AdminServer::stop() {
+  if (thread_.joinable()) {
+    server_->stop();
+    thread_.join();
+  }
+}
+
+}  // namespace pgha::proxy

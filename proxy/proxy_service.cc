@@ -1,0 +1,96 @@
+#include "proxy/proxy_service.h"
+
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+
+#include "proxy/admin_server.h"
+#include "proxy/log.h"
+
+namespace pgha::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+tcp::endpoint resolve(const ListenerConfig& listener, const ServerConfig& server) {
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(server.host, std::to_string(server.port), ec);
+  if (ec || results.empty()) {
+    throw std::runtime_error("server " + listener.name + "/" + server.name + ": cannot resolve " + server.host + ": " +
+                             ec.message());
+  }
+  return results.begin()->endpoint();
+}
+}  // namespace
+
+ProxyService::ProxyService(ProxyConfig config) : config_(std::move(config)) {
+  for (const ListenerConfig& l : config_.listeners) {
+    std::vector<tcp::endpoint> endpoints;
+    for (const ServerConfig& s : l.servers) endpoints.push_back(resolve(l, s));
+    listeners_.push_back(std::make_unique<ListenerState>(l, std::move(endpoints)));
+  }
+  health_ = std::make_unique<HealthMonitor>(config_, [this](HealthSnapshotPtr snapshot) {
+    for (auto& w : workers_) w->post_health(snapshot);
+  });
+  const int workers = config_.workers > 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<ListenerState*> raw;
+  for (auto& l : listeners_) raw.push_back(l.get());
+  for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(i, raw, health_->snapshot()));
+  if (config_.admin.enabled) admin_ = std::make_unique<AdminServer>(*this, config_.admin);
+}
+
+ProxyService::~ProxyService() {
+  if (running_) stop(std::chrono::milliseconds{0});
+}
+
+void ProxyService::start() {
+  // Everything that can fail on the network is bound before a single thread starts.
+  std::vector<std::uint16_t> ports;
+  for (auto& w : workers_) {
+    w->bind(ports);
+    if (ports.empty()) {
+      for (std::size_t i = 0; i < listeners_.size(); ++i) ports.push_back(w->local_endpoint(i).port());
+    }
+  }
+  if (admin_) admin_->bind();
+  for (auto& w : workers_) w->start();
+  health_->start();
+  if (admin_) admin_->start();
+  running_ = true;
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    auto ep = listener_endpoint(i);
+    log().info("listener {} on {}:{} ({} server(s), {} worker(s))", listeners_[i]->config.name, ep.address().to_string(),
+               ep.port(), listeners_[i]->config.servers.size(), workers_.size());
+  }
+}
+
+void ProxyService::stop(std::chrono::milliseconds grace) {
+  if (!running_) return;
+  running_ = false;
+  for (auto& w : workers_) w->post_stop_accepting();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (session_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});  // owner thread, not an io thread
+  }
+  if (session_count() > 0) log().info("closing {} remaining session(s)", session_count());
+  for (auto& w : workers_) w->post_close_all_sessions();
+  for (auto& w : workers_) w->post_stop();
+  for (auto& w : workers_) w->join();
+  health_->stop();
+  if (admin_) admin_->stop();
+}
+
+std::size_t ProxyService::session_count() const {
+  std::size_t n = 0;
+  for (const auto& w : workers_) n += w->session_count();
+  return n;
+}
+
+tcp::endpoint ProxyService::listener_endpoint(std::size_t i) const { return workers_.front()->local_endpoint(i); }
+
+int ProxyService::admin_port() const { return admin_ ? admin_->port() : 0; }
+
+}  // namespace pgha::proxy

@@ -1,0 +1,222 @@
+#include "proxy/worker.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/log.h"
+#include "proxy/session.h"
+
+namespace pgha::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+// 16 KiB matches PostgreSQL's own socket buffer size for COPY and large results.
+constexpr std::size_t kBufferSize = 16 * 1024;
+constexpr std::size_t kMaxIdleBuffers = 64;
+// How long accept pauses when the listener is full or the process is out of descriptors.
+constexpr std::chrono::milliseconds kAcceptBackoff{10};
+
+void log_task_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log().error("worker task ended with an exception: {}", ex.what());
+  }
+}
+}  // namespace
+
+Worker::Worker(int id, std::vector<ListenerState*> listeners, HealthSnapshotPtr initial_health)
+    : id_(id),
+      listeners_(std::move(listeners)),
+      health_(std::move(initial_health)),
+      buffers_(kBufferSize, kMaxIdleBuffers) {}
+
+Worker::~Worker() {
+  io_.stop();
+  join();
+}
+
+void Worker::bind(const std::vector<std::uint16_t>& ports) {
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    const ListenerConfig& cfg = listeners_[i]->config;
+    const std::uint16_t port = i < ports.size() && ports[i] != 0 ? ports[i] : cfg.bind_port;
+    error_code ec;
+    auto address = asio::ip::make_address(cfg.bind_host, ec);
+    if (ec) throw boost::system::system_error(ec, "listener " + cfg.name + ": bad bind address " + cfg.bind_host);
+    tcp::endpoint endpoint(address, port);
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    acceptor->open(endpoint.protocol());
+    acceptor->set_option(tcp::acceptor::reuse_address(true));
+    int one = 1;
+    if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      throw boost::system::system_error(error_code(errno, boost::system::system_category()),
+                                        "listener " + cfg.name + ": SO_REUSEPORT");
+    }
+    acceptor->bind(endpoint, ec);
+    if (ec) {
+      throw boost::system::system_error(ec, "listener " + cfg.name + ": cannot bind " + cfg.bind_host + ":" +
+                                                std::to_string(port));
+    }
+    acceptor->listen(asio::socket_base::max_listen_connections);
+    acceptor->non_blocking(true);
+    acceptors_.push_back(std::move(acceptor));
+  }
+}
+
+tcp::endpoint Worker::local_endpoint(std::size_t listener) const { return acceptors_.at(listener)->local_endpoint(); }
+
+void Worker::start() {
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) spawn(accept_loop(i));
+  spawn(sweep_loop());
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      log().critical("worker {} stopped: {}", id_, e.what());
+    }
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::spawn(asio::awaitable<void> task) { asio::co_spawn(io_, std::move(task), log_task_exception); }
+
+void Worker::post_health(HealthSnapshotPtr snapshot) {
+  asio::post(io_, [this, snapshot = std::move(snapshot)]() mutable { apply_health(std::move(snapshot)); });
+}
+
+void Worker::post_stop_accepting() {
+  asio::post(io_, [this] {
+    for (auto& a : acceptors_) {
+      error_code ignored;
+      a->close(ignored);
+    }
+  });
+}
+
+void Worker::post_close_all_sessions() {
+  asio::post(io_, [this] {
+    for (Session* s = sessions_; s != nullptr; s = s->next) s->close();
+  });
+}
+
+void Worker::post_stop() {
+  asio::post(io_, [this] { io_.stop(); });
+}
+
+void Worker::link(Session* session) {
+  session->next = sessions_;
+  if (sessions_) sessions_->prev = session;
+  sessions_ = session;
+  session_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::unlink(Session* session) {
+  if (session->prev) session->prev->next = session->next;
+  if (session->next) session->next->prev = session->prev;
+  if (sessions_ == session) sessions_ = session->next;
+  session->prev = session->next = nullptr;
+  session_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<void> Worker::accept_loop(std::size_t index) {
+  tcp::acceptor& acceptor = *acceptors_[index];
+  ListenerState& listener = *listeners_[index];
+  asio::steady_timer backoff(io_);
+  while (acceptor.is_open()) {
+    error_code ec;
+    co_await acceptor.async_wait(tcp::acceptor::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    // A slot is reserved only once a client is waiting, so an idle worker holds none. A full
+    // listener stops accepting; clients wait in the kernel's backlog, as with HAProxy.
+    if (!listener.try_reserve_slot()) {
+      backoff.expires_after(kAcceptBackoff);
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    tcp::socket socket(io_);
+    acceptor.accept(socket, ec);  // non-blocking: readiness was just reported
+    if (ec) listener.release_slot();
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (!acceptor.is_open()) co_return;
+    if (ec) {
+      // EMFILE/ENFILE/ENOBUFS: back off instead of spinning; the client stays queued.
+      log().error("{}: accept failed: {}", listener.config.name, ec.message());
+      backoff.expires_after(kAcceptBackoff * 10);
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    auto session = std::make_shared<Session>(*this, index, listener, std::move(socket));
+    spawn(Session::run(std::move(session)));
+  }
+}
+
+asio::awaitable<void> Worker::sweep_loop() {
+  // Tick at a quarter of the smallest idle timeout (10 ms .. 1 s) so that idle sessions are
+  // closed within ~25% of their limit, without a timer per session.
+  std::chrono::milliseconds tick{1000};
+  for (ListenerState* l : listeners_) {
+    for (const auto idle : {l->idle_timeout(), l->config.timeout_fin}) {
+      if (idle.count() > 0) tick = std::min(tick, std::max(std::chrono::milliseconds{10}, idle / 4));
+    }
+  }
+  asio::steady_timer timer(io_);
+  for (;;) {
+    timer.expires_after(tick);
+    error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    close_idle_sessions(std::chrono::steady_clock::now());
+  }
+}
+
+void Worker::close_idle_sessions(std::chrono::steady_clock::time_point now) {
+  for (Session* s = sessions_; s != nullptr; s = s->next) {
+    ListenerState& l = *listeners_[s->listener_index()];
+    auto idle = l.idle_timeout();
+    if (s->half_closed() && l.config.timeout_fin.count() > 0 && (idle.count() == 0 || l.config.timeout_fin < idle)) {
+      idle = l.config.timeout_fin;
+    }
+    if (idle.count() > 0 && now - s->last_activity() > idle) {
+      l.idle_closed.fetch_add(1, std::memory_order_relaxed);
+      s->close();
+    }
+  }
+}
+
+void Worker::apply_health(HealthSnapshotPtr snapshot) {
+  HealthSnapshotPtr previous = std::move(health_);
+  health_ = std::move(snapshot);
+  for (std::size_t li = 0; li < health_->shut.size(); ++li) {
+    for (std::size_t si = 0; si < health_->shut[li].size(); ++si) {
+      if (health_->shut[li][si] && !previous->shut[li][si]) close_sessions_of(li, static_cast<int>(si));
+    }
+  }
+}
+
+void Worker::close_sessions_of(std::size_t listener, int server) {
+  std::size_t closed = 0;
+  for (Session* s = sessions_; s != nullptr; s = s->next) {
+    if (s->listener_index() == listener && s->server_index() == server) {
+      s->close();
+      ++closed;
+    }
+  }
+  if (closed > 0) {
+    ListenerState& l = *listeners_[listener];
+    l.pool.stats(server).killed_on_down.fetch_add(closed, std::memory_order_relaxed);
+    log().warn("{}/{}: shut down {} session(s) on worker {}", l.config.name, l.config.servers[server].name, closed, id_);
+  }
+}
+
+}  // namespace pgha::proxy

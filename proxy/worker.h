@@ -1,0 +1,81 @@
+// Worker: one relay thread with its own io_context, its own SO_REUSEPORT acceptor per
+// listener, its BufferPool and the sessions it accepted (which never leave it). It receives
+// HealthSnapshots as posted messages, closes the sessions of servers whose shut flag rose,
+// and sweeps idle sessions once per tick.
+// Thread-safety: bind() and start()/join() from the owning thread; post_* from any thread;
+// everything else runs on the worker's thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "proxy/buffer_pool.h"
+#include "proxy/health_snapshot.h"
+#include "proxy/listener_state.h"
+
+namespace pgha::proxy {
+
+class Session;
+
+class Worker {
+ public:
+  Worker(int id, std::vector<ListenerState*> listeners, HealthSnapshotPtr initial_health);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Opens and binds this worker's acceptors (SO_REUSEPORT). ports[i], when given and non-zero,
+  // replaces listener i's configured port (so that every worker shares the port the first one
+  // got for a configured port 0). Throws boost::system::system_error naming the listener on
+  // failure. Call before start().
+  void bind(const std::vector<std::uint16_t>& ports = {});
+  void start();
+  void join();
+
+  // Thread-safe: queue work on the worker's thread.
+  void post_health(HealthSnapshotPtr snapshot);
+  void post_stop_accepting();
+  void post_close_all_sessions();
+  void post_stop();  // stops the io_context (after sessions are closed)
+
+  int id() const { return id_; }
+  std::size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
+  boost::asio::ip::tcp::endpoint local_endpoint(std::size_t listener) const;
+
+  // Worker-thread only: used by Session.
+  const HealthSnapshot& health() const { return *health_; }
+  BufferPool& buffers() { return buffers_; }
+  void link(Session* session);
+  void unlink(Session* session);
+  void spawn(boost::asio::awaitable<void> task);
+
+ private:
+  boost::asio::awaitable<void> accept_loop(std::size_t listener_index);
+  boost::asio::awaitable<void> sweep_loop();
+  void apply_health(HealthSnapshotPtr snapshot);
+  void close_sessions_of(std::size_t listener, int server);
+  void close_idle_sessions(std::chrono::steady_clock::time_point now);
+
+  // Declaration order matters: io_ is destroyed after the acceptors and before what pending
+  // sessions touch when their coroutine frames are destroyed (buffers_, the session list).
+  const int id_;
+  std::vector<ListenerState*> listeners_;
+  HealthSnapshotPtr health_;
+  BufferPool buffers_;
+  Session* sessions_ = nullptr;  // intrusive list head
+  std::atomic<std::size_t> session_count_{0};
+  boost::asio::io_context io_{1};
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::thread thread_;
+};
+
+}  // namespace pgha::proxy

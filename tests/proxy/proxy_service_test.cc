@@ -1,0 +1,348 @@
+// ProxyService end to end on loopback with real sockets: relay, half-close, routing by HTTP
+// check, shutdown-sessions on mark-down, no server, connect failure, idle timeout, maxconn,
+// misbehaving clients and backends (no leaked descriptors), admin API renderers.
+// The fake HTTP endpoint drives the state machine here; real Patroni is in tests/integration.
+#include "proxy/proxy_service.h"
+
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "proxy/admin_server.h"
+#include "tests/support/test_servers.h"
+
+namespace pgha::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using test::eventually;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+ServerConfig backend(std::string name, std::uint16_t port) {
+  ServerConfig s;
+  s.name = std::move(name);
+  s.host = "127.0.0.1";
+  s.port = port;
+  return s;
+}
+
+// Fast HTTP check against `health_port`, HAProxy-style thresholds scaled down for tests.
+ServerConfig checked_backend(std::string name, std::uint16_t port, std::uint16_t health_port, bool shutdown = true) {
+  ServerConfig s = backend(std::move(name), port);
+  s.check.type = health::CheckType::kHttp;
+  s.check.host = "127.0.0.1";
+  s.check.port = health_port;
+  s.check.http.method = "GET";
+  s.check.http.path = "/primary";
+  s.check.http.expect_status = 200;
+  s.check.timing.inter = 50ms;
+  s.check.timing.rise = 1;
+  s.check.timing.fall = 1;
+  s.check.timing.timeout = 500ms;
+  s.shutdown_sessions_on_down = shutdown;
+  return s;
+}
+
+ProxyConfig config_with(std::vector<ServerConfig> servers, Balance balance = Balance::kFirst) {
+  ProxyConfig c;
+  c.workers = 2;
+  c.admin.enabled = false;
+  ListenerConfig l;
+  l.name = "write";
+  l.bind_host = "127.0.0.1";
+  l.bind_port = 0;
+  l.balance = balance;
+  l.timeout_connect = 1000ms;
+  l.servers = std::move(servers);
+  c.listeners.push_back(std::move(l));
+  return c;
+}
+
+class ProxyServiceTest : public ::testing::Test {
+ protected:
+  void start(ProxyConfig config) {
+    service_ = std::make_unique<ProxyService>(std::move(config));
+    service_->start();
+    // Asio creates the test io_context's reactor (epoll, eventfd, timerfd) with its first
+    // socket: do it now so that descriptor baselines taken after start() are stable.
+    tcp::socket warm_up(io_);
+    warm_up.open(tcp::v4());
+  }
+  void TearDown() override {
+    if (service_) service_->stop(0ms);
+  }
+  std::uint16_t port(std::size_t listener = 0) const { return service_->listener_endpoint(listener).port(); }
+  tcp::socket connect() { return test::connect_blocking(io_, port()); }
+  bool server_up(std::size_t server) const { return service_->health().status(0, server).up; }
+
+  asio::io_context io_;
+  std::unique_ptr<ProxyService> service_;
+};
+
+TEST_F(ProxyServiceTest, RelaysSmallAndLargeMessagesBothWays) {
+  test::EchoServer echo;
+  start(config_with({backend("echo", echo.port())}));
+  tcp::socket client = connect();
+  EXPECT_EQ(test::round_trip(client, "hello"), "hello");
+  // Far larger than the relay buffer and the socket buffers: exercises the write-wait path
+  // with the reader stalled (backpressure) in both directions.
+  std::string big(4 * 1024 * 1024, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
+  std::thread writer([&] { asio::write(client, asio::buffer(big)); });
+  const std::string got = test::read_exactly(client, big.size(), 20000ms);
+  writer.join();
+  ASSERT_EQ(got.size(), big.size());
+  EXPECT_TRUE(got == big);
+}
+
+TEST_F(ProxyServiceTest, HalfCloseIsPassedOnAndTheOtherDirectionDrains) {
+  test::EchoServer echo;
+  start(config_with({backend("echo", echo.port())}));
+  tcp::socket client = connect();
+  asio::write(client, asio::buffer(std::string("last words")));
+  client.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(test::read_exactly(client, 10, 3000ms), "last words");
+  EXPECT_TRUE(test::closed_by_peer(client, 2000ms)) << "the echo server's FIN must reach the client";
+}
+
+TEST_F(ProxyServiceTest, RoutesToTheServerWhoseCheckPassesAndFollowsAChange) {
+  test::EchoServer a, b;
+  test::HealthEndpoint health_a(200), health_b(503);
+  start(config_with({checked_backend("a", a.port(), health_a.port()), checked_backend("b", b.port(), health_b.port())}));
+  ASSERT_TRUE(eventually([&] { return server_up(0) && !server_up(1); }));
+  {
+    tcp::socket c = connect();
+    EXPECT_EQ(test::round_trip(c, "x"), "x");
+  }
+  EXPECT_EQ(a.connections_accepted(), 1);
+  EXPECT_EQ(b.connections_accepted(), 0);
+
+  health_a.set_status(503);
+  health_b.set_status(200);
+  ASSERT_TRUE(eventually([&] { return !server_up(0) && server_up(1); }));
+  tcp::socket c = connect();
+  EXPECT_EQ(test::round_trip(c, "y"), "y");
+  EXPECT_EQ(b.connections_accepted(), 1);
+  EXPECT_EQ(a.connections_accepted(), 1);
+}
+
+TEST_F(ProxyServiceTest, ServersStartDownUntilTheFirstCheckPasses) {
+  test::EchoServer a;
+  test::HealthEndpoint health_a(503);
+  start(config_with({checked_backend("a", a.port(), health_a.port())}));
+  ASSERT_TRUE(eventually([&] { return health_a.requests() >= 1; }));
+  EXPECT_FALSE(server_up(0));
+  tcp::socket c = connect();
+  EXPECT_TRUE(test::closed_by_peer(c, 2000ms)) << "no server up: the client is closed at once";
+  EXPECT_EQ(a.connections_accepted(), 0) << "a server that never passed a check gets no session";
+  EXPECT_EQ(service_->listener(0).no_server.load(), 1u);
+}
+
+TEST_F(ProxyServiceTest, MarkDownShutsDownSessionsOnEveryWorker) {
+  test::EchoServer a;
+  test::HealthEndpoint health_a(200);
+  start(config_with({checked_backend("a", a.port(), health_a.port(), /*shutdown=*/true)}));
+  ASSERT_TRUE(eventually([&] { return server_up(0); }));
+  std::vector<tcp::socket> clients;
+  for (int i = 0; i < 8; ++i) {  // SO_REUSEPORT spreads these over both workers
+    clients.push_back(connect());
+    ASSERT_EQ(test::round_trip(clients.back(), "ping"), "ping");
+  }
+  health_a.set_status(503);
+  for (auto& c : clients) EXPECT_TRUE(test::closed_by_peer(c, 3000ms));
+  EXPECT_TRUE(eventually([&] { return a.connections_open() == 0; })) << "server side closed too";
+  EXPECT_EQ(service_->listener(0).pool.stats(0).killed_on_down.load(), 8u);
+}
+
+TEST_F(ProxyServiceTest, WithoutShutdownSessionsAMarkedDownServerKeepsItsSessions) {
+  test::EchoServer a;
+  test::HealthEndpoint health_a(200);
+  start(config_with({checked_backend("a", a.port(), health_a.port(), /*shutdown=*/false)}));
+  ASSERT_TRUE(eventually([&] { return server_up(0); }));
+  tcp::socket c = connect();
+  ASSERT_EQ(test::round_trip(c, "ping"), "ping");
+  health_a.set_status(503);
+  ASSERT_TRUE(eventually([&] { return !server_up(0); }));
+  EXPECT_EQ(test::round_trip(c, "still here"), "still here");
+}
+
+TEST_F(ProxyServiceTest, ConnectFailureClosesTheClientAndIsCounted) {
+  std::uint16_t dead_port;
+  {
+    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    dead_port = probe.local_endpoint().port();
+  }  // closed: nothing listens there now
+  start(config_with({backend("dead", dead_port)}));
+  tcp::socket c = connect();
+  EXPECT_TRUE(test::closed_by_peer(c, 3000ms));
+  EXPECT_TRUE(eventually([&] { return service_->listener(0).connect_failed.load() == 1; }));
+  EXPECT_GE(service_->listener(0).pool.stats(0).connect_failures.load(), 1u);
+}
+
+TEST_F(ProxyServiceTest, ConnectFailureRetriesAnotherServer) {
+  std::uint16_t dead_port;
+  {
+    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    dead_port = probe.local_endpoint().port();
+  }
+  test::EchoServer alive;
+  start(config_with({backend("dead", dead_port), backend("alive", alive.port())}, Balance::kFirst));
+  tcp::socket c = connect();
+  EXPECT_EQ(test::round_trip(c, "retry"), "retry");
+  EXPECT_EQ(alive.connections_accepted(), 1);
+}
+
+TEST_F(ProxyServiceTest, IdleSessionsAreClosedAfterTheTimeout) {
+  test::EchoServer echo;
+  auto config = config_with({backend("echo", echo.port())});
+  config.listeners[0].timeout_client = 200ms;
+  config.listeners[0].timeout_server = 200ms;
+  start(std::move(config));
+  tcp::socket c = connect();
+  ASSERT_EQ(test::round_trip(c, "a"), "a");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(test::closed_by_peer(c, 3000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
+  EXPECT_EQ(service_->listener(0).idle_closed.load(), 1u);
+}
+
+TEST_F(ProxyServiceTest, ListenerMaxconnHoldsExtraClientsUntilASlotFrees) {
+  test::EchoServer echo;
+  auto config = config_with({backend("echo", echo.port())});
+  config.workers = 1;
+  config.listeners[0].maxconn = 2;
+  start(std::move(config));
+  tcp::socket c1 = connect(), c2 = connect();
+  ASSERT_EQ(test::round_trip(c1, "1"), "1");
+  ASSERT_EQ(test::round_trip(c2, "2"), "2");
+  tcp::socket c3 = connect();  // completes in the kernel backlog, not served yet
+  asio::write(c3, asio::buffer(std::string("3")));
+  EXPECT_FALSE(test::wait_readable(c3, 300ms)) << "third client must wait while the listener is full";
+  EXPECT_EQ(echo.connections_accepted(), 2);
+  c1.close();
+  EXPECT_EQ(test::read_exactly(c3, 1, 3000ms), "3");
+}
+
+TEST_F(ProxyServiceTest, HungBackendAndVanishingClientsLeakNoDescriptors) {
+  test::SilentServer silent;
+  test::EchoServer echo;
+  auto config = config_with({backend("silent", silent.port())});
+  config.listeners[0].timeout_fin = 200ms;
+  ListenerConfig second = config.listeners[0];
+  second.name = "echo";
+  second.servers = {backend("echo", echo.port())};
+  config.listeners.push_back(second);
+  start(std::move(config));
+  const int baseline = test::open_fd_count();
+
+  // Clients to a backend that never answers, then gone: the session is half-closed and the
+  // hung backend never finishes it, so the half-closed timeout ("timeout client-fin") ends it.
+  for (int i = 0; i < 20; ++i) {
+    tcp::socket c = connect();
+    asio::write(c, asio::buffer(std::string("SELECT 1")));
+  }
+  // Clients that vanish mid-packet with a reset (SO_LINGER 0), and clients that send nothing.
+  for (int i = 0; i < 50; ++i) {
+    tcp::socket c = test::connect_blocking(io_, service_->listener_endpoint(1).port());
+    asio::write(c, asio::buffer(std::string("\x00\x00\x01", 3)));
+    c.set_option(asio::socket_base::linger(true, 0));
+  }
+  for (int i = 0; i < 50; ++i) {
+    tcp::socket c = test::connect_blocking(io_, service_->listener_endpoint(1).port());
+  }
+  EXPECT_TRUE(eventually([&] { return service_->session_count() == 0; }, 5000ms))
+      << service_->session_count() << " sessions left";
+  EXPECT_TRUE(eventually([&] { return test::open_fd_count() <= baseline + 20; }, 5000ms))
+      << test::open_fd_count() << " fds, baseline " << baseline;
+  // The silent server still holds its 20 accepted sockets (counted in this process): all the
+  // proxy's own descriptors are gone.
+  EXPECT_EQ(silent.connections_accepted(), 20);
+  tcp::socket c = test::connect_blocking(io_, service_->listener_endpoint(1).port());
+  EXPECT_EQ(test::round_trip(c, "alive"), "alive");
+}
+
+TEST_F(ProxyServiceTest, AFloodOfTwiceMaxconnClientsIsServedAndCleanedUp) {
+  test::EchoServer echo;
+  auto config = config_with({backend("echo", echo.port())});
+  config.listeners[0].maxconn = 100;
+  start(std::move(config));
+  const int baseline = test::open_fd_count();
+  {
+    std::vector<tcp::socket> clients;
+    for (int i = 0; i < 200; ++i) clients.push_back(connect());
+    for (auto& c : clients) asio::write(c, asio::buffer(std::string("f")));
+    // Exactly maxconn clients are served; the others wait in the backlog.
+    std::vector<bool> served(clients.size(), false);
+    auto count_served = [&] {
+      for (std::size_t i = 0; i < clients.size(); ++i) served[i] = test::wait_readable(clients[i], 0ms);
+      return std::count(served.begin(), served.end(), true);
+    };
+    EXPECT_TRUE(eventually([&] { return count_served() == 100; })) << count_served() << " served";
+    EXPECT_EQ(service_->listener(0).active.load(), 100);
+    EXPECT_EQ(echo.connections_accepted(), 100);
+    // Closing the served ones lets the waiting ones in.
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      if (served[i]) clients[i].close();
+    }
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      if (!served[i]) {
+        EXPECT_EQ(test::read_exactly(clients[i], 1, 3000ms), "f") << "client " << i;
+      }
+    }
+  }
+  EXPECT_TRUE(eventually([&] { return service_->session_count() == 0; }, 10000ms));
+  EXPECT_TRUE(eventually([&] { return test::open_fd_count() <= baseline; }, 5000ms))
+      << test::open_fd_count() << " fds, baseline " << baseline;
+  tcp::socket c = connect();
+  EXPECT_EQ(test::round_trip(c, "ok"), "ok");
+}
+
+TEST_F(ProxyServiceTest, AdminRenderersReportStateAndCounters) {
+  test::EchoServer a;
+  test::HealthEndpoint health_a(200);
+  start(config_with({checked_backend("a", a.port(), health_a.port())}));
+  ASSERT_TRUE(eventually([&] { return server_up(0); }));
+  tcp::socket c = connect();
+  ASSERT_EQ(test::round_trip(c, "m"), "m");
+  auto status = nlohmann::json::parse(render_status_json(*service_));
+  const auto& server = status["listeners"][0]["servers"][0];
+  EXPECT_EQ(server["name"], "a");
+  EXPECT_EQ(server["state"], "UP");
+  EXPECT_EQ(server["sessions"], 1);
+  EXPECT_EQ(server["check"]["type"], "http");
+  EXPECT_EQ(server["check"]["detail"].get<std::string>().find("200") != std::string::npos, true);
+  const std::string metrics = render_metrics(*service_);
+  EXPECT_NE(metrics.find("pgha_server_up{listener=\"write\",server=\"a\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("pgha_server_sessions{listener=\"write\",server=\"a\"} 1"), std::string::npos);
+}
+
+TEST_F(ProxyServiceTest, AdminMaintClosesSessionsAndDrainKeepsThem) {
+  test::EchoServer a;
+  start(config_with({backend("a", a.port())}));
+  tcp::socket c1 = connect();
+  ASSERT_EQ(test::round_trip(c1, "1"), "1");
+  ASSERT_TRUE(service_->health().set_admin_state("write", "a", HealthMonitor::AdminState::kDrain));
+  EXPECT_EQ(test::round_trip(c1, "still"), "still");
+  tcp::socket refused = connect();
+  EXPECT_TRUE(test::closed_by_peer(refused, 2000ms)) << "drained: no new sessions";
+  ASSERT_TRUE(service_->health().set_admin_state("write", "a", HealthMonitor::AdminState::kMaint));
+  EXPECT_TRUE(test::closed_by_peer(c1, 2000ms)) << "maint: sessions closed";
+  ASSERT_TRUE(service_->health().set_admin_state("write", "a", HealthMonitor::AdminState::kReady));
+  tcp::socket c2 = connect();
+  EXPECT_EQ(test::round_trip(c2, "2"), "2");
+  EXPECT_FALSE(service_->health().set_admin_state("write", "nope", HealthMonitor::AdminState::kReady));
+}
+
+TEST_F(ProxyServiceTest, BindFailureThrowsBeforeAnythingRuns) {
+  tcp::acceptor squatter(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto config = config_with({backend("x", 1)});
+  config.listeners[0].bind_port = squatter.local_endpoint().port();
+  ProxyService service(std::move(config));
+  // SO_REUSEPORT only shares with sockets that also set it: the squatter does not.
+  EXPECT_THROW(service.start(), boost::system::system_error);
+}
+
+}  // namespace
+}  // namespace pgha::proxy

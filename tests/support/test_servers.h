@@ -1,0 +1,104 @@
+// Test doubles for proxy tests: a TCP echo backend, a backend that accepts and never answers,
+// and a controllable HTTP health endpoint. Each runs its own io_context on its own thread and
+// binds 127.0.0.1 port 0. Blocking helpers for test clients use SO_RCVTIMEO deadlines.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+
+namespace pgha::test {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// Echoes every byte back; counts connections; can close all its connections on demand.
+class EchoServer {
+ public:
+  EchoServer();
+  ~EchoServer();
+  std::uint16_t port() const { return port_; }
+  int connections_accepted() const { return accepted_.load(); }
+  int connections_open() const { return open_.load(); }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> echo(tcp::socket socket);
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::atomic<int> open_{0};
+  std::thread thread_;
+};
+
+// Accepts connections and never reads or writes (a hung backend).
+class SilentServer {
+ public:
+  SilentServer();
+  ~SilentServer();
+  std::uint16_t port() const { return port_; }
+  int connections_accepted() const { return accepted_.load(); }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::vector<std::shared_ptr<tcp::socket>> held_;
+  std::thread thread_;
+};
+
+// Answers every request with the current status (200 or 503), HTTP/1.0, then closes.
+class HealthEndpoint {
+ public:
+  explicit HealthEndpoint(int status = 200);
+  ~HealthEndpoint();
+  std::uint16_t port() const { return port_; }
+  void set_status(int status) { status_.store(status); }
+  int requests() const { return requests_.load(); }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> answer(tcp::socket socket);
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> status_;
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+// Blocking client helpers (test thread only); every read has a deadline.
+tcp::socket connect_blocking(asio::io_context& io, std::uint16_t port);
+bool wait_readable(tcp::socket& socket, std::chrono::milliseconds timeout);
+// Reads `size` bytes or fewer if EOF/error/timeout comes first.
+std::string read_exactly(tcp::socket& socket, std::size_t size, std::chrono::milliseconds timeout);
+// Sends `message` and reads its length back within 3 s; returns what was read.
+std::string round_trip(tcp::socket& socket, const std::string& message);
+// True when the peer closed the connection (EOF or reset) within `timeout`.
+bool closed_by_peer(tcp::socket& socket, std::chrono::milliseconds timeout);
+
+// Number of open descriptors of this process.
+int open_fd_count();
+
+// Polls `predicate` every 5 ms until it holds or `timeout` passes; returns its last value.
+template <typename Predicate>
+bool eventually(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::milliseconds{5000}) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  return predicate();
+}
+
+}  // namespace pgha::test
