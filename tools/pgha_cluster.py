@@ -467,6 +467,8 @@ class Cluster:
                 raise ClusterError("haproxy not found (tools/install-deps installs it)")
         else:
             binary = find_proxy_binary()
+            if os.environ.get("PGHA_PROXY_BIN") and not binary.exists():
+                raise ClusterError(f"PGHA_PROXY_BIN={binary} does not exist")
             if binary is None or not binary.exists():
                 raise ClusterError(
                     "pgha-proxy binary not found: set PGHA_PROXY_BIN or build it (looked for "

@@ -3,7 +3,7 @@ of 3 etcd members, 3 PostgreSQL 15 nodes under Patroni and a proxy, one cluster 
 
 Environment:
   PGHA_TEST_PROXY         pgha-proxy (default) or haproxy: which proxy the suite tests.
-  PGHA_TEST_PROXY_CONFIG  overrides the article config (default conf/haproxy.cfg).
+  PGHA_TEST_PROXY_CONFIG  overrides the article config (default conf/haproxy.cfg, used unchanged).
   PGHA_TEST_TUNED_CONFIG  overrides the tuned config (default conf/pgha-proxy-tuned.yaml for
                           pgha-proxy, tests/integration/haproxy-tuned-equivalent.cfg for haproxy).
   PGHA_TEST_DIR           where cluster dirs live (default /tmp/pgha-it); figures.json is there.
@@ -141,15 +141,6 @@ def close_all(conns):
             c.close()
         except Exception:  # noqa: BLE001
             pass
-
-
-def session_alive(conn):
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1")
-            return cur.fetchone()[0] == 1
-    except Exception:  # noqa: BLE001 - any error means the session is gone
-        return False
 
 
 def proxy_write_listener_state(cluster, node):

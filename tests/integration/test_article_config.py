@@ -16,7 +16,8 @@ import pytest
 
 import pgha_cluster as pc
 from conftest import (article_config, close_all, ensure_healthy, ports_of_read_sessions,
-                      proxy_write_listener_state, record_figures, session_alive)
+                      proxy_write_listener_state, record_figures)
+from failover_probe import FailoverProbe
 
 PROFILE = "article"
 FAILOVER_TIMEOUT = 150  # ttl 30 + loop_wait 10 + rise 3 x inter 10 s, with margin
@@ -50,17 +51,47 @@ def open_write_session(cluster, expected_node):
     return conn
 
 
-def first_write_not_on(cluster, old, timeout):
-    """Writes through :5432 on new connections until one succeeds on a node other than `old`;
-    returns (seconds waited, node)."""
-    t0 = time.monotonic()
-
-    def new_leader_took_write():
-        port = cluster.write_through_proxy("failover")
-        return cluster.node_by_port(port) if port != old.pg_port else None
-    node = cluster.wait_for(new_leader_took_write, timeout,
-                            f"a write through :5432 on a node other than {old.name}", 0.1)
-    return time.monotonic() - t0, node
+def kill_and_time_failover(cluster, kill_postmaster, test_name):
+    """Kills the leader (kill -9 Patroni, and the postmaster if asked) while a FailoverProbe writes
+    through :5432 and watches a session opened through :5432 to the leader before the kill.
+    Returns (old node, new node, probe) once a write has landed on the new leader and the
+    session has been closed; records the figures."""
+    old = cluster.node(cluster.leader())
+    session = open_write_session(cluster, old)
+    candidates = [n for n in cluster.nodes.values() if n is not old]
+    try:
+        with FailoverProbe(cluster, candidates, watched_session=session) as probe:
+            cluster.wait_for(lambda: probe.first_write_on(old.pg_port, 0), 10,
+                             "the probe writer to reach the leader before the kill", 0.02)
+            kill_at = time.monotonic()
+            old.kill_patroni(signal.SIGKILL)
+            killed[test_name] = old.name
+            if kill_postmaster:
+                old.kill_postmaster(signal.SIGKILL)
+            new_name = cluster.wait_for(lambda: next(iter(probe.promoted_at), None), FAILOVER_TIMEOUT,
+                                        "a replica's Patroni to answer 200 on /primary", 0.05)
+            new = cluster.node(new_name)
+            routed_at = cluster.wait_for(lambda: probe.first_write_on(new.pg_port, kill_at),
+                                         FAILOVER_TIMEOUT, f"a write through :5432 on {new_name}", 0.05)
+            # The session to the old leader must be closed without us closing it: by the dying
+            # backend after kill -9 of the postmaster, or by the proxy at mark-down.
+            cluster.wait_for(lambda: probe.session_closed_at, FAILOVER_TIMEOUT,
+                             "the session opened through :5432 to the old leader to be closed", 0.1)
+    finally:
+        close_all([session])
+    figures = {"test": f"article/{test_name}", "config": str(article_config().resolve()),
+               "patroni_profile": PROFILE,
+               "kill_to_promotion_s": round(probe.promoted_at[new_name] - kill_at, 2),
+               "kill_to_first_write_s": round(routed_at - kill_at, 2),
+               "promotion_to_routed_write_s": round(routed_at - probe.promoted_at[new_name], 2),
+               "kill_to_old_session_closed_s": round(probe.session_closed_at - kill_at, 2)}
+    print(f"\n{test_name}: {old.name} killed; {new_name} promoted after {figures['kill_to_promotion_s']} s; "
+          f"first write through :5432 on it after {figures['kill_to_first_write_s']} s "
+          f"(promotion -> routed {figures['promotion_to_routed_write_s']} s); old session closed "
+          f"after {figures['kill_to_old_session_closed_s']} s")
+    record_figures(figures)
+    assert cluster.leader() == new_name, f"write landed on {new_name}, Patroni leader is {cluster.leader()}"
+    return old, new, probe
 
 
 def test_write_lands_on_leader(cluster):
@@ -90,29 +121,11 @@ def test_reads_spread_over_all_nodes(cluster):
 
 def test_kill_leader_patroni_and_postmaster(cluster):
     ensure_healthy(cluster)
-    old = cluster.node(cluster.leader())
-    session = open_write_session(cluster, old)
-    try:
-        kill_at = time.monotonic()
-        old.kill_patroni(signal.SIGKILL)
-        old.kill_postmaster(signal.SIGKILL)
-        killed["full"] = old.name
-        waited, new = first_write_not_on(cluster, old, FAILOVER_TIMEOUT)
-        kill_to_write = time.monotonic() - kill_at
-        print(f"kill -9 {old.name} (Patroni + postmaster) -> first write through :5432 on "
-              f"{new.name} after {kill_to_write:.1f} s")
-        assert cluster.leader() == new.name, f"write landed on {new.name}, Patroni leader is {cluster.leader()}"
-        record_figures({"test": "article/kill_patroni_and_postmaster", "config": str(article_config().resolve()),
-                        "patroni_profile": PROFILE, "kill_to_first_write_s": round(kill_to_write, 2)})
-        # The session to the dead leader is gone (the proxy or the dying backend closed it).
-        cluster.wait_for(lambda: not session_alive(session), 30,
-                         "the session opened through :5432 to the old leader to be closed", 0.2)
-    finally:
-        close_all([session])
+    kill_and_time_failover(cluster, kill_postmaster=True, test_name="kill_patroni_and_postmaster")
 
 
 def test_killed_node_rejoins_as_replica(cluster):
-    name = killed.get("full")
+    name = killed.get("kill_patroni_and_postmaster")
     assert name, "needs test_kill_leader_patroni_and_postmaster to have killed a node"
     node = cluster.node(name)
     node.start_patroni()
@@ -131,36 +144,17 @@ def assert_reads_reach(cluster, node):
 
 def test_kill_leader_patroni_only(cluster):
     ensure_healthy(cluster)
-    old = cluster.node(cluster.leader())
-    session = open_write_session(cluster, old)
-    try:
-        kill_at = time.monotonic()
-        old.kill_patroni(signal.SIGKILL)  # PostgreSQL keeps running, still writable
-        killed["patroni_only"] = old.name
-        assert old.postmaster_pid() is not None
-        # The proxy marks the old leader down (its REST API is gone) and, with
-        # on-marked-down shutdown-sessions, kills the session we did not close.
-        cluster.wait_for(lambda: not session_alive(session), FAILOVER_TIMEOUT,
-                         "the proxy to kill the session to the old leader at mark-down", 0.5)
-        marked_down = time.monotonic() - kill_at
-        assert old.postmaster_pid() is not None, "PostgreSQL died: the session was not killed by the proxy"
-        assert proxy_write_listener_state(cluster, old) != "UP"
-        waited, new = first_write_not_on(cluster, old, FAILOVER_TIMEOUT)
-        kill_to_write = time.monotonic() - kill_at
-        assert cluster.leader() == new.name
-        for i in range(6):  # and from now on, every write goes to the new leader
-            assert cluster.write_through_proxy(f"after{i}") == new.pg_port
-        print(f"kill -9 {old.name}'s Patroni only -> its session killed after {marked_down:.1f} s, "
-              f"first write on {new.name} after {kill_to_write:.1f} s")
-        record_figures({"test": "article/kill_patroni_only", "config": str(article_config().resolve()),
-                        "patroni_profile": PROFILE, "kill_to_session_killed_s": round(marked_down, 2),
-                        "kill_to_first_write_on_new_leader_s": round(kill_to_write, 2)})
-    finally:
-        close_all([session])
+    old, new, probe = kill_and_time_failover(cluster, kill_postmaster=False, test_name="kill_patroni_only")
+    # PostgreSQL on the old leader still runs (and would accept writes), so its session was
+    # killed by the proxy at mark-down, and the proxy's own view says the server is down.
+    assert old.postmaster_pid() is not None, "the old leader's PostgreSQL died: who closed the session?"
+    assert proxy_write_listener_state(cluster, old) != "UP"
+    for i in range(6):  # and from now on, every write goes to the new leader
+        assert cluster.write_through_proxy(f"after{i}") == new.pg_port
 
 
 def test_patroni_only_node_rejoins_as_replica(cluster):
-    name = killed.get("patroni_only")
+    name = killed.get("kill_patroni_only")
     assert name, "needs test_kill_leader_patroni_only to have killed a node's Patroni"
     node = cluster.node(name)
     node.start_patroni()  # finds its PostgreSQL running as a primary: demotes, rewinds, follows

@@ -12,16 +12,15 @@ Measured per failover, printed and appended to $PGHA_TEST_DIR/figures.json:
   20 ms on a new connection each time, as the bench role with trust auth so a probe costs ~ms).
 """
 import signal
-import threading
 import time
 
 import pytest
 
 from conftest import (close_all, ensure_healthy, ports_of_read_sessions, record_figures,
                       tuned_config)
+from failover_probe import FailoverProbe
 
 PROFILE = "fast"
-PROBE_INTERVAL = 0.02
 FAILOVER_TIMEOUT = 90
 REJOIN_TIMEOUT = 120
 
@@ -29,54 +28,6 @@ REJOIN_TIMEOUT = 120
 @pytest.fixture(scope="module")
 def cluster(cluster_factory):
     return cluster_factory(tuned_config(), PROFILE)
-
-
-class FailoverProbe:
-    """Background threads: one polls each candidate's GET /primary, one writes through :5432,
-    both every 20 ms, until stopped. Times are time.monotonic()."""
-
-    def __init__(self, cluster, candidates):
-        self.cluster = cluster
-        self.stop_event = threading.Event()
-        self.promoted_at = {}
-        self.writes = []  # (start, end, port or None)
-        self.threads = [threading.Thread(target=self._poll_primary, args=(n,), daemon=True)
-                        for n in candidates]
-        self.threads.append(threading.Thread(target=self._write, daemon=True))
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        for t in self.threads:
-            t.join(10)
-        assert not any(t.is_alive() for t in self.threads), "probe threads did not stop"
-
-    def _poll_primary(self, node):
-        while not self.stop_event.is_set():
-            if node.rest("/primary", timeout=0.5)[0] == 200:
-                self.promoted_at[node.name] = time.monotonic()
-                return
-            self.stop_event.wait(PROBE_INTERVAL)
-
-    def _write(self):
-        while not self.stop_event.is_set():
-            start = time.monotonic()
-            try:
-                port = self.cluster.write_through_proxy("tuned-probe", connect_timeout=2)
-            except Exception:  # noqa: BLE001 - a failed probe is data
-                port = None
-            self.writes.append((start, time.monotonic(), port))
-            self.stop_event.wait(max(0.0, PROBE_INTERVAL - (time.monotonic() - start)))
-
-    def first_write_on(self, port, after):
-        for start, end, p in list(self.writes):
-            if p == port and start >= after:
-                return end
-        return None
 
 
 def measure_failover(cluster, kill_postmaster):
