@@ -73,6 +73,8 @@ struct Section {
   int mode_line = 0;
   int stats_line = 0;  // first "stats" directive, 0 if none
   std::optional<Millis> timeout_connect, timeout_client, timeout_server, timeout_check, timeout_tunnel;
+  // "timeout client-fin" / "server-fin": pgha has one half-closed idle limit; the last one set wins.
+  std::optional<Millis> timeout_fin;
   // Backend side.
   Balance balance = Balance::kRoundRobin;
   CheckKind check_kind = CheckKind::kTcp;
@@ -112,7 +114,7 @@ const std::set<std::string, std::less<>> kHarmlessOptions = {
     "abortonclose", "http-server-close", "httpclose", "http-keep-alive", "forwardfor", "contstats",
     "independent-streams", "nolinger", "socket-stats", "http-buffer-request"};
 const std::set<std::string, std::less<>> kHarmlessTimeouts = {
-    "queue", "http-request", "http-keep-alive", "tarpit", "client-fin", "server-fin"};
+    "queue", "http-request", "http-keep-alive", "tarpit"};
 // Top-level sections that route nothing by themselves.
 const std::set<std::string, std::less<>> kIgnoredSections = {
     "userlist", "peers", "resolvers", "mailers", "program", "http-errors", "ring", "cache",
@@ -431,6 +433,7 @@ class Parser {
                                   : t[1] == "server" ? &current_.timeout_server
                                   : t[1] == "check"  ? &current_.timeout_check
                                   : t[1] == "tunnel" ? &current_.timeout_tunnel
+                                  : (t[1] == "client-fin" || t[1] == "server-fin") ? &current_.timeout_fin
                                                      : nullptr;
     if (slot == nullptr) throw ConfigError(file_, line, key, "unsupported timeout '" + t[1] + "'");
     if (t.size() != 3) throw ConfigError(file_, line, key, "'" + key + "' needs one value");
@@ -684,6 +687,7 @@ class Parser {
     listener.timeout_client = frontend.timeout_client.value_or(Millis{0});
     listener.timeout_server = backend.timeout_server.value_or(Millis{0});
     listener.timeout_tunnel = backend.timeout_tunnel.value_or(Millis{0});
+    if (auto fin = frontend.timeout_fin ? frontend.timeout_fin : backend.timeout_fin) listener.timeout_fin = *fin;
     src.self = at(frontend.line, kind_name(frontend.kind) + std::string(" ") + frontend.name);
     src.bind = at(frontend.bind_line, "bind");
     bool any_checked = false;

@@ -27,7 +27,7 @@ const Keys kDefaultsKeys = {"timeout", "check", "balance", "maxconn", "on_marked
 const Keys kListenerKeys = {"name", "bind", "balance", "maxconn", "timeout", "check",
                             "on_marked_down", "init_state", "servers"};
 const Keys kServerKeys = {"name", "address", "weight", "maxconn", "backup", "on_marked_down", "init_state", "check"};
-const Keys kTimeoutKeys = {"connect", "client", "server", "tunnel"};
+const Keys kTimeoutKeys = {"connect", "client", "server", "tunnel", "fin"};
 const Keys kCheckKeys = {"type", "port", "host", "method", "path", "version", "host_header", "expect_status",
                          "user", "ssl_request", "inter", "fastinter", "downinter", "fall", "rise", "timeout",
                          "connect_timeout"};
@@ -52,6 +52,7 @@ struct Inherited {
   Millis timeout_client{0};
   Millis timeout_server{0};
   Millis timeout_tunnel{0};
+  Millis timeout_fin{ListenerConfig{}.timeout_fin};
   health::CheckSpec check;  // type kNone unless a level sets check.type
   bool shutdown_sessions = false;
   health::InitialState initial_state = health::InitialState::kDownUntilFirstCheck;
@@ -193,6 +194,7 @@ class Parser {
       if (auto v = n["client"]) out.timeout_client = duration(v, child(tpath, "client"));
       if (auto v = n["server"]) out.timeout_server = duration(v, child(tpath, "server"));
       if (auto v = n["tunnel"]) out.timeout_tunnel = duration(v, child(tpath, "tunnel"));
+      if (auto v = n["fin"]) out.timeout_fin = duration(v, child(tpath, "fin"));
     }
     if (auto n = node["check"]) apply_check(n, child(path, "check"), out.check);
     apply_server_defaults(node, path, out);
@@ -314,6 +316,7 @@ class Parser {
     listener.timeout_client = inherited.timeout_client;
     listener.timeout_server = inherited.timeout_server;
     listener.timeout_tunnel = inherited.timeout_tunnel;
+    listener.timeout_fin = inherited.timeout_fin;
     if (auto servers = node["servers"]) {
       const std::string spath = child(path, "servers");
       if (!servers.IsSequence()) fail(servers, spath, "expected a list of servers");

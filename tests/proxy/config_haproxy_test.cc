@@ -129,6 +129,23 @@ TEST(HaproxyConfigTest, DefaultServerAppliesToLaterServersOnly) {
   EXPECT_EQ(l.timeout_connect, Millis(2000));
 }
 
+TEST(HaproxyConfigTest, FinTimeoutsSetTheHalfClosedIdleLimit) {
+  TempDir dir;
+  LoadedConfig loaded = load_text(dir,
+                                  "defaults\n"
+                                  "  timeout client-fin 7s\n"
+                                  "listen a\n"
+                                  "  bind :6000\n"
+                                  "  server s1 127.0.0.1:6001\n"
+                                  "listen b\n"
+                                  "  bind :6001\n"
+                                  "  timeout server-fin 2s\n"
+                                  "  server s1 127.0.0.1:6002\n");
+  EXPECT_EQ(loaded.config.listeners.at(0).timeout_fin, Millis(7000));
+  EXPECT_EQ(loaded.config.listeners.at(1).timeout_fin, Millis(2000));
+  EXPECT_EQ(ListenerConfig{}.timeout_fin, Millis(30'000)) << "default when unset";
+}
+
 TEST(HaproxyConfigTest, DefaultsApplyToLaterSectionsAndANewDefaultsResets) {
   TempDir dir;
   LoadedConfig loaded = load_text(dir,

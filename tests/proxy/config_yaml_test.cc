@@ -187,7 +187,7 @@ TEST(YamlConfigTest, DurationsAcceptPlainMillisecondsAndUnits) {
   TempDir dir;
   LoadedConfig loaded = load_text(dir, R"(
 defaults:
-  timeout: { connect: 1500, client: 2m, server: 1h, tunnel: 1d }
+  timeout: { connect: 1500, client: 2m, server: 1h, tunnel: 1d, fin: 3s }
 listeners:
   - name: a
     bind: :6000
@@ -199,6 +199,7 @@ listeners:
   EXPECT_EQ(a.timeout_client, Millis(120'000));
   EXPECT_EQ(a.timeout_server, Millis(3'600'000));
   EXPECT_EQ(a.timeout_tunnel, Millis(86'400'000));
+  EXPECT_EQ(a.timeout_fin, Millis(3000));
   const health::CheckTiming& t = a.servers.at(0).check.timing;
   EXPECT_EQ(t.inter, Millis(250));
   EXPECT_EQ(t.fastinter, Millis(1));
