@@ -56,6 +56,7 @@ std::string render_status_json(const ProxyService& service) {
   nlohmann::json root;
   root["pid"] = ::getpid();
   root["sessions"] = service.session_count();
+  root["maxconn"] = service.process_sessions().max();
   auto& listeners = root["listeners"] = nlohmann::json::array();
   for (std::size_t li = 0; li < service.listener_count(); ++li) {
     const ListenerState& l = service.listener(li);
@@ -64,7 +65,7 @@ std::string render_status_json(const ProxyService& service) {
                       {"bind", ep.address().to_string() + ":" + std::to_string(ep.port())},
                       {"balance", balance_name(l.config.balance)},
                       {"maxconn", l.config.maxconn},
-                      {"sessions", l.active.load(std::memory_order_relaxed)},
+                      {"sessions", l.sessions.active()},
                       {"accepted_total", l.accepted.load(std::memory_order_relaxed)},
                       {"no_server_total", l.no_server.load(std::memory_order_relaxed)},
                       {"connect_failed_total", l.connect_failed.load(std::memory_order_relaxed)},
@@ -80,7 +81,7 @@ std::string render_status_json(const ProxyService& service) {
                                {"up", h.up && !h.maintenance && !h.draining},
                                {"backup", s.backup},
                                {"weight", s.weight},
-                               {"sessions", st.active.load(std::memory_order_relaxed)},
+                               {"sessions", st.sessions.active()},
                                {"sessions_total", st.total.load(std::memory_order_relaxed)},
                                {"connect_failures_total", st.connect_failures.load(std::memory_order_relaxed)},
                                {"killed_on_down_total", st.killed_on_down.load(std::memory_order_relaxed)},
@@ -122,7 +123,7 @@ std::string render_metrics(const ProxyService& service) {
     rows.push_back({"listener=\"" + label(l.config.name) + "\"", &l});
   }
   family("pgha_listener_sessions", "gauge", "Sessions currently open on the listener.");
-  for (const Row& r : rows) sample("pgha_listener_sessions", r.labels, r.listener->active.load());
+  for (const Row& r : rows) sample("pgha_listener_sessions", r.labels, r.listener->sessions.active());
   family("pgha_listener_accepted_total", "counter", "Client connections accepted.");
   for (const Row& r : rows) sample("pgha_listener_accepted_total", r.labels, r.listener->accepted.load());
   family("pgha_listener_no_server_total", "counter", "Clients closed because no server was available.");
@@ -153,7 +154,7 @@ std::string render_metrics(const ProxyService& service) {
   family("pgha_server_up", "gauge", "1 when the server takes new sessions.");
   for (const auto& s : servers) sample("pgha_server_up", s.labels, s.health.up && !s.health.maintenance && !s.health.draining ? 1 : 0);
   family("pgha_server_sessions", "gauge", "Sessions currently assigned to the server.");
-  for (const auto& s : servers) sample("pgha_server_sessions", s.labels, s.stats->active.load());
+  for (const auto& s : servers) sample("pgha_server_sessions", s.labels, s.stats->sessions.active());
   family("pgha_server_sessions_total", "counter", "Sessions ever assigned to the server.");
   for (const auto& s : servers) sample("pgha_server_sessions_total", s.labels, s.stats->total.load());
   family("pgha_server_connect_failures_total", "counter", "Failed connection attempts to the server.");

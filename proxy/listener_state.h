@@ -7,12 +7,14 @@
 
 #include "proxy/config.h"
 #include "proxy/server_pool.h"
+#include "proxy/session_limit.h"
 
 namespace pgha::proxy {
 
 struct ListenerState {
-  ListenerState(const ListenerConfig& cfg, std::vector<boost::asio::ip::tcp::endpoint> endpoints)
-      : config(cfg), pool(cfg, std::move(endpoints)) {}
+  ListenerState(const ListenerConfig& cfg, std::vector<boost::asio::ip::tcp::endpoint> endpoints,
+                SessionLimit& process_limit)
+      : config(cfg), pool(cfg, std::move(endpoints)), sessions(cfg.maxconn), process(process_limit) {}
 
   // Idle limit of a session, HAProxy-style: "timeout tunnel" when set, else the smaller of
   // "timeout client" and "timeout server" that is set; zero means no limit.
@@ -23,21 +25,23 @@ struct ListenerState {
     return c.count() > 0 ? c : s;
   }
 
-  // Reserves a session slot against maxconn across all workers (before accept, so that two
-  // workers cannot both take the last slot). Session's destructor gives it back.
+  // Reserves a session slot against the listener's and the process's maxconn (before accept,
+  // so that two workers cannot both take the last slot). Session's destructor gives it back.
   bool try_reserve_slot() {
-    const int maxconn = config.maxconn;
-    int current = active.load(std::memory_order_relaxed);
-    do {
-      if (maxconn > 0 && current >= maxconn) return false;
-    } while (!active.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
-    return true;
+    if (!sessions.try_take()) return false;
+    if (process.try_take()) return true;
+    sessions.give_back();
+    return false;
   }
-  void release_slot() { active.fetch_sub(1, std::memory_order_relaxed); }
+  void release_slot() {
+    process.give_back();
+    sessions.give_back();
+  }
 
   const ListenerConfig& config;
   ServerPool pool;
-  std::atomic<int> active{0};                    // sessions open on this listener, all workers
+  SessionLimit sessions;                         // sessions open on this listener, all workers
+  SessionLimit& process;                         // the process-wide limit (global maxconn)
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> no_server{0};       // clients closed because no server was available
   std::atomic<std::uint64_t> connect_failed{0};  // clients closed after every connect attempt failed

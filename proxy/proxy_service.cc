@@ -1,5 +1,7 @@
 #include "proxy/proxy_service.h"
 
+#include <sys/resource.h>
+
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -24,13 +26,23 @@ tcp::endpoint resolve(const ListenerConfig& listener, const ServerConfig& server
   }
   return results.begin()->endpoint();
 }
+// Global maxconn when not configured: two descriptors per session, with room kept for
+// listeners, health checks, the admin server and logs, so accept never hits EMFILE first.
+int default_process_maxconn() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return 0;
+  const long usable = static_cast<long>(lim.rlim_cur) - 100;
+  return usable > 2 ? static_cast<int>(usable / 2) : 1;
+}
 }  // namespace
 
-ProxyService::ProxyService(ProxyConfig config) : config_(std::move(config)) {
+ProxyService::ProxyService(ProxyConfig config)
+    : config_(std::move(config)),
+      process_sessions_(config_.maxconn > 0 ? config_.maxconn : default_process_maxconn()) {
   for (const ListenerConfig& l : config_.listeners) {
     std::vector<tcp::endpoint> endpoints;
     for (const ServerConfig& s : l.servers) endpoints.push_back(resolve(l, s));
-    listeners_.push_back(std::make_unique<ListenerState>(l, std::move(endpoints)));
+    listeners_.push_back(std::make_unique<ListenerState>(l, std::move(endpoints), process_sessions_));
   }
   health_ = std::make_unique<HealthMonitor>(config_, [this](HealthSnapshotPtr snapshot) {
     for (auto& w : workers_) w->post_health(snapshot);

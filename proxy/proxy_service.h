@@ -13,6 +13,7 @@
 #include "proxy/config.h"
 #include "proxy/health_monitor.h"
 #include "proxy/listener_state.h"
+#include "proxy/session_limit.h"
 #include "proxy/worker.h"
 
 namespace pgha::proxy {
@@ -40,6 +41,7 @@ class ProxyService {
   HealthMonitor& health() { return *health_; }
   const HealthMonitor& health() const { return *health_; }
   std::size_t session_count() const;
+  const SessionLimit& process_sessions() const { return process_sessions_; }
   // The bound address of listener i (useful with port 0 in tests).
   boost::asio::ip::tcp::endpoint listener_endpoint(std::size_t i) const;
   // The bound admin port (0 when the admin server is disabled).
@@ -47,6 +49,7 @@ class ProxyService {
 
  private:
   ProxyConfig config_;
+  SessionLimit process_sessions_;  // global maxconn, shared by every listener
   std::vector<std::unique_ptr<ListenerState>> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<HealthMonitor> health_;

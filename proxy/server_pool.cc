@@ -6,16 +6,12 @@ namespace pgha::proxy {
 
 ServerPool::ServerPool(const ListenerConfig& listener, std::vector<boost::asio::ip::tcp::endpoint> endpoints)
     : listener_(listener), endpoints_(std::move(endpoints)) {
-  for (std::size_t i = 0; i < listener_.servers.size(); ++i) {
-    servers_.push_back(static_cast<int>(i));
-    stats_.push_back(std::make_unique<ServerStats>());
-  }
+  for (const ServerConfig& s : listener_.servers) stats_.push_back(std::make_unique<ServerStats>(s.maxconn));
 }
 
 bool ServerPool::eligible(int i, const std::vector<std::uint8_t>& up, int exclude) const {
-  const ServerConfig& s = listener_.servers[i];
-  if (i == exclude || !up[i] || s.weight <= 0) return false;
-  return s.maxconn <= 0 || stats_[i]->active.load(std::memory_order_relaxed) < s.maxconn;
+  if (i == exclude || !up[i] || listener_.servers[i].weight <= 0) return false;
+  return !stats_[i]->sessions.full();
 }
 
 int ServerPool::pick(const std::vector<std::uint8_t>& up, int exclude) {
@@ -33,7 +29,7 @@ int ServerPool::pick(const std::vector<std::uint8_t>& up, int exclude) {
 }
 
 int ServerPool::pick_first(const std::vector<std::uint8_t>& up, int exclude, bool backup) const {
-  for (int i : servers_) {
+  for (int i = 0; i < size(); ++i) {
     if (listener_.servers[i].backup == backup && eligible(i, up, exclude)) return i;
   }
   return -1;
@@ -42,12 +38,12 @@ int ServerPool::pick_first(const std::vector<std::uint8_t>& up, int exclude, boo
 int ServerPool::pick_round_robin(const std::vector<std::uint8_t>& up, int exclude, bool backup) {
   // Weighted round robin: position p in [0, total weight) maps to the server owning that slot.
   int total_weight = 0;
-  for (int i : servers_) {
+  for (int i = 0; i < size(); ++i) {
     if (listener_.servers[i].backup == backup && eligible(i, up, exclude)) total_weight += listener_.servers[i].weight;
   }
   if (total_weight == 0) return -1;
   int slot = static_cast<int>(rotation_.fetch_add(1, std::memory_order_relaxed) % static_cast<std::uint32_t>(total_weight));
-  for (int i : servers_) {
+  for (int i = 0; i < size(); ++i) {
     if (listener_.servers[i].backup != backup || !eligible(i, up, exclude)) continue;
     slot -= listener_.servers[i].weight;
     if (slot < 0) return i;
@@ -58,16 +54,16 @@ int ServerPool::pick_round_robin(const std::vector<std::uint8_t>& up, int exclud
 int ServerPool::pick_least_connections(const std::vector<std::uint8_t>& up, int exclude, bool backup) {
   // HAProxy's leastconn: fewest active sessions per unit of weight; ties go round robin, which
   // we get by starting the scan at a rotating position and keeping the first strict minimum.
-  const int n = static_cast<int>(servers_.size());
+  const int n = size();
   if (n == 0) return -1;
   const int start = static_cast<int>(rotation_.fetch_add(1, std::memory_order_relaxed) % static_cast<std::uint32_t>(n));
   int best = -1;
   long best_active = 0;
   long best_weight = 1;
   for (int k = 0; k < n; ++k) {
-    const int i = servers_[(start + k) % n];
+    const int i = (start + k) % n;
     if (listener_.servers[i].backup != backup || !eligible(i, up, exclude)) continue;
-    const long active = stats_[i]->active.load(std::memory_order_relaxed);
+    const long active = stats_[i]->sessions.active();
     const long weight = listener_.servers[i].weight;
     // active/weight < best_active/best_weight, compared without division
     if (best < 0 || active * best_weight < best_active * weight) {
@@ -80,20 +76,12 @@ int ServerPool::pick_least_connections(const std::vector<std::uint8_t>& up, int 
 }
 
 bool ServerPool::acquire(int i) {
-  const int maxconn = listener_.servers[i].maxconn;
   ServerStats& s = *stats_[i];
-  if (maxconn <= 0) {
-    s.active.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    int current = s.active.load(std::memory_order_relaxed);
-    do {
-      if (current >= maxconn) return false;
-    } while (!s.active.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
-  }
+  if (!s.sessions.try_take()) return false;
   s.total.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
-void ServerPool::release(int i) { stats_[i]->active.fetch_sub(1, std::memory_order_relaxed); }
+void ServerPool::release(int i) { stats_[i]->sessions.give_back(); }
 
 }  // namespace pgha::proxy

@@ -13,11 +13,13 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "proxy/config.h"
+#include "proxy/session_limit.h"
 
 namespace pgha::proxy {
 
 struct ServerStats {
-  std::atomic<int> active{0};                 // sessions currently assigned (connecting or relaying)
+  explicit ServerStats(int maxconn) : sessions(maxconn) {}
+  SessionLimit sessions;                      // sessions currently assigned (connecting or relaying)
   std::atomic<std::uint64_t> total{0};        // sessions ever assigned
   std::atomic<std::uint64_t> connect_failures{0};
   std::atomic<std::uint64_t> killed_on_down{0};
@@ -37,7 +39,7 @@ class ServerPool {
   bool acquire(int i);
   void release(int i);
 
-  std::size_t size() const { return servers_.size(); }
+  int size() const { return static_cast<int>(stats_.size()); }
   const ServerConfig& config(int i) const { return listener_.servers[i]; }
   const boost::asio::ip::tcp::endpoint& endpoint(int i) const { return endpoints_[i]; }
   const ServerStats& stats(int i) const { return *stats_[i]; }
@@ -50,7 +52,6 @@ class ServerPool {
   int pick_least_connections(const std::vector<std::uint8_t>& up, int exclude, bool backup);
 
   const ListenerConfig& listener_;
-  std::vector<int> servers_;  // indices, in config order
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
   std::vector<std::unique_ptr<ServerStats>> stats_;
   std::atomic<std::uint32_t> rotation_{0};

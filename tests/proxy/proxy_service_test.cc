@@ -4,6 +4,7 @@
 // The fake HTTP endpoint drives the state machine here; real Patroni is in tests/integration.
 #include "proxy/proxy_service.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <gtest/gtest.h>
@@ -225,6 +226,34 @@ TEST_F(ProxyServiceTest, ListenerMaxconnHoldsExtraClientsUntilASlotFrees) {
   EXPECT_EQ(test::read_exactly(c3, 1, 3000ms), "3");
 }
 
+TEST_F(ProxyServiceTest, GlobalMaxconnIsSharedByAllListeners) {
+  test::EchoServer echo;
+  auto config = config_with({backend("echo", echo.port())});
+  config.maxconn = 2;
+  ListenerConfig second = config.listeners[0];
+  second.name = "read";
+  config.listeners.push_back(second);
+  start(std::move(config));
+  tcp::socket a = connect();
+  tcp::socket b = test::connect_blocking(io_, service_->listener_endpoint(1).port());
+  ASSERT_EQ(test::round_trip(a, "a"), "a");
+  ASSERT_EQ(test::round_trip(b, "b"), "b");
+  tcp::socket c = test::connect_blocking(io_, service_->listener_endpoint(1).port());
+  asio::write(c, asio::buffer(std::string("c")));
+  EXPECT_FALSE(test::wait_readable(c, 300ms)) << "process-wide limit reached: the client waits";
+  EXPECT_EQ(service_->process_sessions().active(), 2);
+  a.close();
+  EXPECT_EQ(test::read_exactly(c, 1, 3000ms), "c");
+}
+
+TEST_F(ProxyServiceTest, GlobalMaxconnDefaultsToHalfTheDescriptorLimit) {
+  test::EchoServer echo;
+  start(config_with({backend("echo", echo.port())}));
+  rlimit lim{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+  EXPECT_EQ(service_->process_sessions().max(), static_cast<int>((lim.rlim_cur - 100) / 2));
+}
+
 TEST_F(ProxyServiceTest, HungBackendAndVanishingClientsLeakNoDescriptors) {
   test::SilentServer silent;
   test::EchoServer echo;
@@ -280,7 +309,7 @@ TEST_F(ProxyServiceTest, AFloodOfTwiceMaxconnClientsIsServedAndCleanedUp) {
       return std::count(served.begin(), served.end(), true);
     };
     EXPECT_TRUE(eventually([&] { return count_served() == 100; })) << count_served() << " served";
-    EXPECT_EQ(service_->listener(0).active.load(), 100);
+    EXPECT_EQ(service_->listener(0).sessions.active(), 100);
     EXPECT_EQ(echo.connections_accepted(), 100);
     // Closing the served ones lets the waiting ones in.
     for (std::size_t i = 0; i < clients.size(); ++i) {

@@ -136,7 +136,7 @@ TEST(ServerPoolLeastConn, BalancesSessionsAsTheyArrive) {
   auto l = listener_with(Balance::kLeastConn, {server("a"), server("b"), server("c")});
   ServerPool pool(l, endpoints(3));
   for (int k = 0; k < 30; ++k) ASSERT_TRUE(pool.acquire(pool.pick({1, 1, 1})));
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(pool.stats(i).active.load(), 10);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(pool.stats(i).sessions.active(), 10);
 }
 
 TEST(ServerPoolMaxconn, AcquireRefusesAFullServer) {
