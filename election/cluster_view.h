@@ -1,0 +1,54 @@
+// ClusterView and LocalState: the inputs of the HA decision, as plain values.
+// ClusterView is what the agent read from etcd in this loop iteration; LocalState is what it
+// observed of its own PostgreSQL and lease. Built by the HA loop; consumed by decide().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgha::election {
+
+// One member's published status (Patroni's /members/<name> JSON).
+struct MemberStatus {
+  std::string name;
+  std::string role;           // "primary" | "replica" | "uninitialized" | "demoted"
+  std::string state;          // "running" | "stopped" | "starting" | "streaming" | ...
+  std::string conn_url;       // postgres://host:port/postgres
+  std::string api_url;        // http://host:port/patroni
+  std::int64_t wal_position = 0;  // bytes: pg_current_wal_lsn on a primary, received/replayed on a replica
+  int timeline = 0;
+  bool nofailover = false;
+};
+
+// A pending switchover/failover request (Patroni's /failover key).
+struct FailoverRequest {
+  std::string leader;         // for switchover: the current leader expected ("" for failover)
+  std::string candidate;      // "" → any healthy member
+};
+
+struct ClusterView {
+  bool dcs_reachable = true;               // false: etcd could not be read in this iteration
+  bool initialized = false;                // /initialize exists
+  std::optional<std::string> leader;       // /leader value (member name), if the key exists
+  std::vector<MemberStatus> members;       // every /members/* key (including this node's)
+  std::optional<FailoverRequest> failover;
+};
+
+struct LocalState {
+  std::string name;
+  bool data_dir_initialized = false;       // PG_VERSION exists
+  bool postgres_running = false;
+  bool in_recovery = false;                // pg_is_in_recovery()
+  std::int64_t wal_position = 0;           // see MemberStatus::wal_position
+  int timeline = 0;
+  std::string following;                   // member name this replica streams from ("" if none)
+  bool holds_lock = false;                 // /leader == name and our lease is alive as far as we know
+  // Time since the last successful leader-key/lease refresh while holding the lock.
+  std::chrono::milliseconds since_last_refresh{0};
+  bool nofailover = false;
+};
+
+}  // namespace pgha::election

@@ -1,0 +1,52 @@
+// decide(): the HA loop's brain as a pure function (cluster view + local state → action),
+// so that every case can be tested exhaustively without etcd or PostgreSQL.
+// Thread-safety: pure; call from anywhere.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "election/cluster_view.h"
+
+namespace pgha::election {
+
+struct HaSettings {
+  std::chrono::milliseconds ttl{30000};
+  std::chrono::milliseconds loop_wait{10000};
+  std::chrono::milliseconds retry_timeout{10000};
+  std::int64_t maximum_lag_on_failover = 1048576;
+};
+
+enum class Action {
+  kBootstrap,          // cluster not initialized and we won the /initialize race: initdb, start as primary, take the lock
+  kRaceToInitialize,   // cluster not initialized: try to create /initialize (winner bootstraps)
+  kCloneFromLeader,    // no local data, cluster initialized with a leader: pg_basebackup from it
+  kWaitForLeader,      // no local data, no leader yet (or leader unreachable): wait
+  kStartPostgres,      // data exists but PostgreSQL is down: start it (as replica unless we hold the lock)
+  kAcquireLock,        // no leader and we are the healthiest eligible member: txn create leader key
+  kPromote,            // we hold the lock but PostgreSQL is in recovery: pg_promote()
+  kRefreshLock,        // we hold the lock and are primary: keep the lease alive, publish status
+  kDemote,             // we lost (or cannot refresh) the lock while primary: stop being writable now (fencing)
+  kFollowLeader,       // replica not following the current leader: point primary_conninfo at it, restart
+  kRewindAndFollow,    // former primary with another leader: pg_rewind (fallback basebackup), then follow
+  kReleaseLock,        // a switchover asks us to step down: demote, then delete the leader key
+  kNothing,            // healthy replica following the leader, or waiting for a better candidate
+};
+
+struct Decision {
+  Action action = Action::kNothing;
+  std::string target;  // leader to follow / clone from, when relevant
+  std::string reason;  // one line for the log and GET /patroni
+};
+
+Decision decide(const ClusterView& cluster, const LocalState& local, const HaSettings& settings);
+
+// Whether `local` is the healthiest eligible member of `cluster` to take over: not nofailover;
+// WAL position >= every other reachable non-nofailover member's; lag behind the best known
+// position <= maximum_lag_on_failover. Equally healthy members all campaign: etcd's txn on the
+// leader key lets exactly one win.
+bool is_healthiest(const ClusterView& cluster, const LocalState& local, const HaSettings& settings);
+
+const char* action_name(Action action);
+
+}  // namespace pgha::election
