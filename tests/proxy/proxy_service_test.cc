@@ -347,6 +347,42 @@ TEST_F(ProxyServiceTest, AdminRenderersReportStateAndCounters) {
   EXPECT_NE(metrics.find("pgha_server_sessions{listener=\"write\",server=\"a\"} 1"), std::string::npos);
 }
 
+// Plain HTTP/1.0 request against the admin port; returns the whole reply.
+std::string http_request(asio::io_context& io, std::uint16_t port, const std::string& method, const std::string& path) {
+  tcp::socket s = test::connect_blocking(io, port);
+  asio::write(s, asio::buffer(method + " " + path + " HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"));
+  return test::read_exactly(s, 1 << 20, 3000ms);  // until EOF
+}
+
+TEST_F(ProxyServiceTest, AdminHttpApiAnswersWhileChecksHangAndReturnGarbage) {
+  test::EchoServer a, b;
+  test::SilentServer hung_health;  // accepts checks and never answers
+  test::EchoServer garbage_health;  // echoes the request back: not an HTTP reply
+  auto config = config_with({checked_backend("hung", a.port(), hung_health.port()),
+                             checked_backend("garbage", b.port(), garbage_health.port())});
+  config.admin.enabled = true;
+  config.admin.bind_port = 0;
+  config.listeners[0].servers[0].check.timing.timeout = 200ms;
+  start(std::move(config));
+  ASSERT_GT(service_->admin_port(), 0);
+  ASSERT_TRUE(eventually([&] { return service_->health().status(0, 0).checks >= 2 && service_->health().status(0, 1).checks >= 2; }));
+  const std::string reply = http_request(io_, static_cast<std::uint16_t>(service_->admin_port()), "GET", "/status");
+  ASSERT_NE(reply.find("200 OK"), std::string::npos) << reply;
+  auto status = nlohmann::json::parse(reply.substr(reply.find("\r\n\r\n") + 4));
+  const auto& servers = status["listeners"][0]["servers"];
+  EXPECT_EQ(servers[0]["state"], "DOWN");
+  EXPECT_NE(servers[0]["check"]["detail"].get<std::string>().find("timeout"), std::string::npos) << servers[0];
+  EXPECT_EQ(servers[1]["state"], "DOWN");
+  tcp::socket c = connect();
+  EXPECT_TRUE(test::closed_by_peer(c, 2000ms)) << "no server up";
+  const std::string metrics = http_request(io_, static_cast<std::uint16_t>(service_->admin_port()), "GET", "/metrics");
+  EXPECT_NE(metrics.find("pgha_listener_no_server_total{listener=\"write\"} 1"), std::string::npos) << metrics;
+  const auto admin = static_cast<std::uint16_t>(service_->admin_port());
+  EXPECT_NE(http_request(io_, admin, "POST", "/servers/write/nope/maint").find("404"), std::string::npos);
+  EXPECT_NE(http_request(io_, admin, "POST", "/servers/write/hung/drain").find("200 OK"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(render_status_json(*service_))["listeners"][0]["servers"][0]["state"], "DRAIN");
+}
+
 TEST_F(ProxyServiceTest, AdminMaintClosesSessionsAndDrainKeepsThem) {
   test::EchoServer a;
   start(config_with({backend("a", a.port())}));
