@@ -1,0 +1,75 @@
+// NodeStatus: what this agent knows about its node and cluster at the end of an HA loop
+// iteration, as one immutable value. The HA loop publishes a new shared_ptr<const NodeStatus>
+// each iteration (and at once on every role change); the REST API threads read the latest one
+// and never block on etcd or PostgreSQL.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "election/cluster_view.h"
+
+namespace pgha::election {
+
+// One row of pg_stat_replication on a primary (Patroni's GET /patroni "replication").
+struct ReplicationRow {
+  std::string usename;
+  std::string application_name;  // the replica's member name
+  std::string client_addr;
+  std::string state;             // "streaming", "catchup", ...
+  std::string sync_state;        // "async", "sync", "potential"
+  int sync_priority = 0;
+};
+
+struct NodeStatus {
+  std::string scope;
+  std::string name;
+  std::string api_url;                    // http://host:port/patroni
+  std::string conn_url;                   // postgres://host:port/postgres
+
+  // Local PostgreSQL
+  bool postgres_running = false;
+  bool in_recovery = false;
+  std::string state = "stopped";          // Patroni's words: running, stopped, starting, ...
+  int timeline = 0;
+  std::int64_t wal_position = 0;          // primary: current LSN; replica: max(received, replayed)
+  std::int64_t received_location = 0;     // replica only
+  std::int64_t replayed_location = 0;     // replica only
+  std::string following;                  // member name a replica streams from
+  std::int64_t server_version = 0;        // e.g. 150018
+  std::string postmaster_start_time;      // as PostgreSQL prints it
+  std::string system_identifier;          // pg_control system identifier
+  std::vector<ReplicationRow> replication;
+
+  // Election
+  bool holds_lock = false;                // we own /leader and our lease is valid
+  bool lock_in_doubt = false;             // fencing: cannot confirm the lock (→ 503 on /primary)
+  bool dcs_reachable = false;
+  std::int64_t dcs_last_seen_unix = 0;
+  std::optional<std::string> leader;      // current leader name as last read from etcd
+  ClusterView cluster;                    // members as last read from etcd
+  std::int64_t leader_wal_position = 0;   // for replica lag; 0 when unknown
+  bool nofailover = false;
+  bool noloadbalance = false;
+  std::string last_action;                // decide()'s last action and reason, for operators
+
+  // The HA loop's heartbeat, for /liveness.
+  std::chrono::steady_clock::time_point loop_heartbeat{};
+
+  // Role as Patroni reports it: "primary" only when holding the lock AND out of recovery.
+  bool is_primary() const { return holds_lock && !lock_in_doubt && postgres_running && !in_recovery; }
+  bool is_replica() const { return postgres_running && in_recovery; }
+  // Bytes behind the leader, when known.
+  std::optional<std::int64_t> lag() const {
+    if (!in_recovery || leader_wal_position == 0) return std::nullopt;
+    return std::max<std::int64_t>(0, leader_wal_position - wal_position);
+  }
+};
+
+using NodeStatusPtr = std::shared_ptr<const NodeStatus>;
+
+}  // namespace pgha::election
