@@ -1,6 +1,19 @@
 // AgentConfig: pgha-agent's configuration as plain validated structs, loaded once at start from
 // native YAML or from the subset of a patroni.yml the article uses (the same keys, so an
 // existing patroni.yml works unchanged). Value type; read-only after loading.
+//
+// Timing defaults (used when bootstrap.dcs does not set them; a patroni.yml's explicit values
+// win): ttl 10 s, loop_wait 2 s, retry_timeout 4 s, the launcher's "fast" profile. Why:
+// - loop_wait + 2 * retry_timeout = 10 = ttl, Patroni's constraint with no slack to waste;
+// - a leader that cannot refresh for retry_timeout (4 s) demotes; its lease expires elsewhere
+//   only at ttl (10 s), so even if the refresh failure is noticed one loop_wait late (6 s) there
+//   are 4 s left for the demotion before any replica may take the lock;
+// - 4 s rides out an etcd leader election (~1-2 s) and the fsync stalls of a 2-core machine
+//   under pgbench load without a false failover, which a 1-2 s retry_timeout would not;
+// - a dead leader is replaced within ttl (plus one watch event), 3x faster than Patroni's 30 s.
+// Patroni's keys we do not implement are either ignored with a warning (harmless ones: log,
+// watchdog, postgresql.pg_ctl_timeout...) or rejected (their absence would change behaviour:
+// TLS, callbacks, other DCSs...); unknown keys are errors, so a typo never goes unnoticed.
 #pragma once
 
 #include <chrono>
@@ -17,48 +30,61 @@ using Seconds = std::chrono::seconds;
 struct PgUser {
   std::string username;
   std::string password;
+  std::vector<std::string> options;       // bootstrap.users.<name>.options: CREATE ROLE options ("createdb")
 };
 
 struct AgentConfig {
   std::string source_file;
-  std::string scope = "postgres";         // cluster name: keys live under /service/<scope>/
+  std::string scope = "postgres";         // cluster name (required in a file): keys live under /service/<scope>/
   std::string name;                       // this member's name (unique in the scope)
-  std::string namespace_ = "/service";    // Patroni's "namespace"
+  std::string namespace_ = "/service";    // Patroni's "namespace": leading '/', no trailing '/'
 
   // restapi
   std::string rest_listen = "0.0.0.0:8008";
-  std::string rest_connect_address;       // host:port others use to reach this API
+  std::string rest_connect_address;       // host:port others use to reach this API (default: listen, unless a wildcard)
   std::string rest_username;              // basic auth for POST /switchover, /failover
   std::string rest_password;
 
   // etcd3
-  std::vector<std::string> etcd_hosts;    // "host:port" (http assumed) or full URLs
+  std::vector<std::string> etcd_hosts;    // "host:port" (http assumed; port 2379 if omitted) or "http://" URLs
+  std::string etcd_username;              // etcd3.username/password: etcd authentication (optional)
+  std::string etcd_password;
   std::chrono::milliseconds etcd_timeout{0};  // per call; 0 → derived from retry_timeout
 
   // bootstrap.dcs (HA timing). Constraint: loop_wait + 2 * retry_timeout <= ttl.
-  Seconds ttl{30};
-  Seconds loop_wait{10};
-  Seconds retry_timeout{10};
+  Seconds ttl{10};
+  Seconds loop_wait{2};
+  Seconds retry_timeout{4};
   std::int64_t maximum_lag_on_failover = 1048576;  // bytes
   bool synchronous_mode = false;
-  bool use_pg_rewind = true;
+  bool use_pg_rewind = true;                       // postgresql.use_pg_rewind wins over bootstrap.dcs.postgresql's
 
   // postgresql
   std::string pg_listen = "127.0.0.1:5432";     // listen_addresses:port
-  std::string pg_connect_address;               // host:port others use (replication, proxy)
+  std::string pg_connect_address;               // host:port others use (default: listen, unless a wildcard)
   std::string data_dir;
   std::string bin_dir = "/usr/lib/postgresql/15/bin";
   std::string pgpass;                           // path of a pgpass file the agent writes
   PgUser superuser{"postgres", ""};
   PgUser replication{"replicator", ""};
   std::map<std::string, PgUser> extra_users;    // bootstrap.users (e.g. admin for pgsql-check)
-  std::map<std::string, std::string> parameters;  // postgresql.parameters → postgresql.conf
-  std::vector<std::string> pg_hba;              // postgresql.pg_hba (preferred) or bootstrap.pg_hba
-  std::vector<std::string> initdb_options;      // bootstrap.initdb: encoding, data-checksums...
+  // bootstrap.dcs.postgresql.parameters overlaid by postgresql.parameters (local wins) → postgresql.conf
+  std::map<std::string, std::string> parameters;
+  // The first that is set of postgresql.pg_hba, bootstrap.dcs.postgresql.pg_hba, bootstrap.pg_hba;
+  // written as the whole pg_hba.conf (never appended to initdb's trust lines, DESIGN §7).
+  std::vector<std::string> pg_hba;
+  // bootstrap.initdb as initdb arguments, in order: "- encoding: UTF8" → "--encoding=UTF8",
+  // "- data-checksums" → "--data-checksums".
+  std::vector<std::string> initdb_options;
 
   // tags
   bool nofailover = false;
   bool noloadbalance = false;
+  bool clonefrom = false;
+  bool nosync = false;
+
+  // Keys accepted but not implemented, as "FILE:LINE: KEY: MESSAGE"; the caller logs them at warn.
+  std::vector<std::string> warnings;
 };
 
 // A configuration error with its location. what() is "FILE:LINE: KEY: MESSAGE".
@@ -70,5 +96,8 @@ class AgentConfigError : public std::runtime_error {
 
 // Loads a pgha-agent YAML or a patroni.yml (same keys). Throws AgentConfigError.
 AgentConfig load_agent_config(const std::string& path);
+
+// The same from YAML text; `source_file` names it in errors and warnings. Throws AgentConfigError.
+AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& source_file);
 
 }  // namespace pgha::election

@@ -34,6 +34,9 @@ struct ClusterView {
   bool initialized = false;                // /initialize exists
   std::optional<std::string> leader;       // /leader value (member name), if the key exists
   std::vector<MemberStatus> members;       // every /members/* key (including this node's)
+  // The leader's last published WAL position (Patroni's /status "optime"; 0 if unknown). It
+  // outlives the leader's lease, so a failover still measures lag against the lost leader.
+  std::int64_t last_leader_wal_position = 0;
   std::optional<FailoverRequest> failover;
 };
 

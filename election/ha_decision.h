@@ -10,10 +10,11 @@
 
 namespace pgha::election {
 
+// Defaults are AgentConfig's (ttl 10 s, loop_wait 2 s, retry_timeout 4 s).
 struct HaSettings {
-  std::chrono::milliseconds ttl{30000};
-  std::chrono::milliseconds loop_wait{10000};
-  std::chrono::milliseconds retry_timeout{10000};
+  std::chrono::milliseconds ttl{10000};
+  std::chrono::milliseconds loop_wait{2000};
+  std::chrono::milliseconds retry_timeout{4000};
   std::int64_t maximum_lag_on_failover = 1048576;
 };
 
@@ -22,10 +23,12 @@ enum class Action {
   kRaceToInitialize,   // cluster not initialized: try to create /initialize (winner bootstraps)
   kCloneFromLeader,    // no local data, cluster initialized with a leader: pg_basebackup from it
   kWaitForLeader,      // no local data, no leader yet (or leader unreachable): wait
-  kStartPostgres,      // data exists but PostgreSQL is down: start it (as replica unless we hold the lock)
+  kStartPostgres,      // data exists but PostgreSQL is down: start it, as primary iff target == our name,
+                       // else as a replica of target ("" = no leader yet)
   kAcquireLock,        // no leader and we are the healthiest eligible member: txn create leader key
   kPromote,            // we hold the lock but PostgreSQL is in recovery: pg_promote()
-  kRefreshLock,        // we hold the lock and are primary: keep the lease alive, publish status
+  kRefreshLock,        // we hold the lock and are primary: keep the lease alive, publish status (also
+                       // while etcd is unreachable, until since_last_refresh reaches retry_timeout)
   kDemote,             // we lost (or cannot refresh) the lock while primary: stop being writable now (fencing)
   kFollowLeader,       // replica not following the current leader: point primary_conninfo at it, restart
   kRewindAndFollow,    // former primary with another leader: pg_rewind (fallback basebackup), then follow
@@ -35,10 +38,11 @@ enum class Action {
 
 struct Decision {
   Action action = Action::kNothing;
-  std::string target;  // leader to follow / clone from, when relevant
+  std::string target;  // leader to follow / clone from / rewind from, switchover candidate, when relevant
   std::string reason;  // one line for the log and GET /patroni
 };
 
+// The full table, in the order rules are tried, heads ha_decision.cc.
 Decision decide(const ClusterView& cluster, const LocalState& local, const HaSettings& settings);
 
 // Whether `local` is the healthiest eligible member of `cluster` to take over: not nofailover;

@@ -1,0 +1,734 @@
+#include "election/agent_config.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+#include <yaml-cpp/yaml.h>
+
+namespace pgha::election {
+
+namespace {
+
+// How the loader treats a key of a patroni.yml.
+enum class Support {
+  kRead,     // implemented
+  kWarn,     // Patroni's, harmless without it: ignored with a warning
+  kReject,   // Patroni's, but ignoring it would change behaviour (TLS, callbacks, other DCSs...)
+};
+
+struct KeyRule {
+  std::string_view key;
+  Support support = Support::kRead;
+  std::string_view note = {};  // why it is ignored or rejected
+};
+using Rules = std::initializer_list<KeyRule>;
+
+constexpr std::string_view kOnlyEtcd3 = "pgha-agent elects through etcd v3 only: configure etcd3";
+constexpr std::string_view kNoRestTls = "HTTPS for the REST API is not supported";
+constexpr std::string_view kNoEtcdTls = "TLS to etcd is not supported";
+constexpr std::string_view kIgnored = "ignored by pgha-agent";
+constexpr std::string_view kNoScripts = "scripts and callbacks are not supported: nothing would run them";
+constexpr std::string_view kSslIgnored = "ignored: pgha-agent connects without client SSL settings";
+
+const Rules kTopRules = {
+    {"scope"}, {"namespace"}, {"name"}, {"restapi"}, {"etcd3"}, {"bootstrap"}, {"postgresql"}, {"tags"},
+    {"log", Support::kWarn, "ignored: pgha-agent logs to stderr"},
+    {"watchdog", Support::kWarn,
+     "ignored: pgha-agent fences without a watchdog device, by demoting PostgreSQL when it cannot "
+     "refresh its lease within retry_timeout"},
+    {"ctl", Support::kWarn, kIgnored},
+    {"etcd", Support::kReject, "etcd v2 is not supported: use etcd3"},
+    {"consul", Support::kReject, kOnlyEtcd3},
+    {"zookeeper", Support::kReject, kOnlyEtcd3},
+    {"exhibitor", Support::kReject, kOnlyEtcd3},
+    {"kubernetes", Support::kReject, kOnlyEtcd3},
+    {"raft", Support::kReject, kOnlyEtcd3},
+    {"citus", Support::kReject, "Citus clusters are not supported"},
+};
+const Rules kRestApiRules = {
+    {"listen"}, {"connect_address"}, {"authentication"},
+    {"certfile", Support::kReject, kNoRestTls},
+    {"keyfile", Support::kReject, kNoRestTls},
+    {"keyfile_password", Support::kReject, kNoRestTls},
+    {"cafile", Support::kReject, kNoRestTls},
+    {"ciphers", Support::kReject, kNoRestTls},
+    {"verify_client", Support::kReject, kNoRestTls},
+    {"allowlist", Support::kReject, "client allowlists are not supported: anyone could POST /switchover"},
+    {"allowlist_include_members", Support::kReject,
+     "client allowlists are not supported: anyone could POST /switchover"},
+    {"trusted_proxies", Support::kWarn, kIgnored},
+    {"http_extra_headers", Support::kWarn, kIgnored},
+    {"https_extra_headers", Support::kWarn, kIgnored},
+    {"request_queue_size", Support::kWarn, kIgnored},
+    {"server_tokens", Support::kWarn, kIgnored},
+};
+const Rules kCredentialRules = {{"username"}, {"password"}};
+const Rules kEtcd3Rules = {
+    {"host"}, {"hosts"}, {"protocol"}, {"username"}, {"password"},
+    {"url", Support::kReject, "not supported: list the members in etcd3.hosts"},
+    {"proxy", Support::kReject, "not supported: list the members in etcd3.hosts"},
+    {"srv", Support::kReject, "DNS SRV discovery is not supported: list the members in etcd3.hosts"},
+    {"srv_suffix", Support::kReject, "DNS SRV discovery is not supported: list the members in etcd3.hosts"},
+    {"cacert", Support::kReject, kNoEtcdTls},
+    {"cert", Support::kReject, kNoEtcdTls},
+    {"key", Support::kReject, kNoEtcdTls},
+    {"key_password", Support::kReject, kNoEtcdTls},
+    {"use_proxies", Support::kWarn, kIgnored},
+};
+const Rules kBootstrapRules = {
+    {"dcs"}, {"initdb"}, {"pg_hba"}, {"users"}, {"method"},
+    {"post_bootstrap", Support::kReject, kNoScripts},
+    {"post_init", Support::kReject, kNoScripts},
+};
+const Rules kDcsRules = {
+    {"ttl"}, {"loop_wait"}, {"retry_timeout"}, {"maximum_lag_on_failover"}, {"synchronous_mode"},
+    {"postgresql"}, {"synchronous_mode_strict"},
+    {"standby_cluster", Support::kReject, "standby clusters are not supported"},
+    {"failsafe_mode", Support::kWarn,
+     "ignored: without etcd a primary always demotes (pgha-agent is stricter than failsafe mode)"},
+    {"primary_start_timeout", Support::kWarn, kIgnored},
+    {"master_start_timeout", Support::kWarn, kIgnored},
+    {"primary_stop_timeout", Support::kWarn, kIgnored},
+    {"master_stop_timeout", Support::kWarn, kIgnored},
+    {"check_timeline", Support::kWarn, kIgnored},
+    {"max_timelines_history", Support::kWarn, kIgnored},
+    {"synchronous_node_count", Support::kWarn, kIgnored},
+    {"slots", Support::kWarn, "ignored: replication slots are not managed"},
+    {"ignore_slots", Support::kWarn, "ignored: replication slots are not managed"},
+    {"member_slots_ttl", Support::kWarn, "ignored: replication slots are not managed"},
+};
+const Rules kDcsPostgresqlRules = {
+    {"use_pg_rewind"}, {"parameters"}, {"pg_hba"},
+    {"use_slots", Support::kWarn, "ignored: replication slots are not managed"},
+    {"remove_data_directory_on_rewind_failure", Support::kWarn,
+     "ignored: a failed pg_rewind always falls back to a fresh pg_basebackup"},
+    {"remove_data_directory_on_diverged_timelines", Support::kWarn,
+     "ignored: a failed pg_rewind always falls back to a fresh pg_basebackup"},
+    {"recovery_conf", Support::kReject, "not supported: pgha-agent writes primary_conninfo itself"},
+};
+const Rules kPostgresqlRules = {
+    {"listen"}, {"connect_address"}, {"data_dir"}, {"bin_dir"}, {"pgpass"}, {"authentication"},
+    {"parameters"}, {"pg_hba"}, {"use_pg_rewind"},
+    {"pg_ctl_timeout", Support::kWarn, "ignored: pgha-agent bounds every pg_ctl wait itself"},
+    {"use_unix_socket", Support::kWarn, "ignored: pgha-agent connects over TCP to connect_address"},
+    {"use_unix_socket_repl", Support::kWarn, "ignored: replication connects over TCP"},
+    {"pg_ident", Support::kWarn, kIgnored},
+    {"bin_name", Support::kWarn, kIgnored},
+    {"proxy_address", Support::kWarn, kIgnored},
+    {"use_slots", Support::kWarn, "ignored: replication slots are not managed"},
+    {"basebackup", Support::kWarn, "ignored: replicas are cloned with pgha-agent's pg_basebackup options"},
+    {"create_replica_methods", Support::kWarn, "ignored: replicas are cloned with pg_basebackup"},
+    {"remove_data_directory_on_rewind_failure", Support::kWarn,
+     "ignored: a failed pg_rewind always falls back to a fresh pg_basebackup"},
+    {"remove_data_directory_on_diverged_timelines", Support::kWarn,
+     "ignored: a failed pg_rewind always falls back to a fresh pg_basebackup"},
+    {"config_dir", Support::kReject, "not supported: postgresql.conf is kept in data_dir"},
+    {"custom_conf", Support::kReject, "not supported: postgresql.conf is generated from parameters"},
+    {"recovery_conf", Support::kReject, "not supported: pgha-agent writes primary_conninfo itself"},
+    {"callbacks", Support::kReject, kNoScripts},
+    {"pre_promote", Support::kReject, kNoScripts},
+    {"before_stop", Support::kReject, kNoScripts},
+};
+const Rules kAuthenticationRules = {
+    {"superuser"}, {"replication"},
+    {"rewind", Support::kWarn, "ignored: pg_rewind connects as the superuser"},
+};
+const Rules kPgUserRules = {
+    {"username"}, {"password"},
+    {"sslmode", Support::kWarn, kSslIgnored}, {"sslkey", Support::kWarn, kSslIgnored},
+    {"sslcert", Support::kWarn, kSslIgnored}, {"sslpassword", Support::kWarn, kSslIgnored},
+    {"sslrootcert", Support::kWarn, kSslIgnored}, {"sslcrl", Support::kWarn, kSslIgnored},
+    {"sslcrldir", Support::kWarn, kSslIgnored}, {"sslnegotiation", Support::kWarn, kSslIgnored},
+    {"gssencmode", Support::kWarn, kSslIgnored}, {"channel_binding", Support::kWarn, kSslIgnored},
+};
+const Rules kBootstrapUserRules = {{"password"}, {"options"}};
+const Rules kTagRules = {
+    {"nofailover"}, {"noloadbalance"}, {"clonefrom"}, {"nosync"},
+    {"replicatefrom", Support::kReject, "cascading replication is not supported"},
+    {"nostream", Support::kReject, "replicas without streaming are not supported"},
+    {"failover_priority", Support::kWarn, "ignored: the healthiest eligible member campaigns"},
+};
+
+// initdb options pgha-agent sets itself (Patroni refuses them too).
+const std::set<std::string, std::less<>> kReservedInitdbOptions = {"pgdata", "nosync", "pwfile", "sync-only",
+                                                                   "version"};
+constexpr int kMaxSeconds = 24 * 3600;
+constexpr int kDefaultEtcdPort = 2379;
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+std::string item(const std::string& path, size_t index) { return path + "[" + std::to_string(index) + "]"; }
+
+bool is_wildcard_host(std::string_view host) {
+  return host.empty() || host == "*" || host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
+bool has_space(std::string_view text) {
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return true;
+  }
+  return false;
+}
+
+struct HostPort {
+  std::string host;  // as written, brackets of an IPv6 literal kept
+  int port = 0;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string file) : file_(std::move(file)) {}
+
+  AgentConfig parse(const std::string& text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      throw AgentConfigError(file_, e.mark.is_null() ? 0 : e.mark.line + 1, "yaml", "invalid YAML: " + e.msg);
+    }
+    config_.source_file = file_;
+    if (root.IsNull()) fail_at(1, "document", "the file is empty");
+    if (!root.IsMap()) fail(root, "document", "the top level must be a mapping of settings");
+    parse_top(root);
+    return std::move(config_);
+  }
+
+ private:
+  int line_of(const YAML::Node& node) const {
+    const YAML::Mark mark = node.Mark();
+    return mark.is_null() ? 0 : mark.line + 1;
+  }
+  [[noreturn]] void fail_at(int line, const std::string& key, const std::string& message) const {
+    throw AgentConfigError(file_, line, key, message);
+  }
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& message) const {
+    fail_at(line_of(node), key, message);
+  }
+  void warn(const YAML::Node& node, const std::string& key, std::string_view message) {
+    config_.warnings.push_back(file_ + ":" + std::to_string(line_of(node)) + ": " + key + ": " + std::string(message));
+  }
+
+  // MAP must be a mapping whose keys are among RULES, each once. Warned keys are recorded,
+  // rejected ones throw; a known key without a value is an error (reported at the key: a
+  // null value's mark points past it).
+  void check_map(const YAML::Node& map, const std::string& path, Rules rules) {
+    if (!map.IsMap()) fail(map, path, "expected a mapping");
+    std::set<std::string> seen;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const YAML::Node key = it->first;  // copies: the iterator's pair is a temporary proxy
+      const YAML::Node value = it->second;
+      if (!key.IsScalar()) fail(key, path, "keys must be plain strings");
+      const std::string& name = key.Scalar();
+      const std::string key_path = child(path, name);
+      if (!seen.insert(name).second) fail(key, key_path, "duplicate key '" + name + "'");
+      const KeyRule* rule = nullptr;
+      for (const KeyRule& r : rules) {
+        if (r.key == name) rule = &r;
+      }
+      if (rule == nullptr) {
+        std::string expected;
+        for (const KeyRule& r : rules) {
+          if (r.support == Support::kRead) expected += (expected.empty() ? "" : ", ") + std::string(r.key);
+        }
+        fail(key, key_path, "unknown key '" + name + "' (expected one of: " + expected + ")");
+      }
+      switch (rule->support) {
+        case Support::kRead:
+          if (value.IsNull()) fail(key, key_path, "'" + name + "' has no value");
+          break;
+        case Support::kWarn:
+          warn(key, key_path, rule->note);
+          break;
+        case Support::kReject:
+          fail(key, key_path, std::string(rule->note));
+      }
+    }
+  }
+
+  const std::string& scalar(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsScalar()) fail(node, path, "expected a single value");
+    return node.Scalar();
+  }
+  std::string non_empty(const YAML::Node& node, const std::string& path) const {
+    const std::string& text = scalar(node, path);
+    if (text.empty()) fail(node, path, "must not be empty");
+    return text;
+  }
+  bool boolean(const YAML::Node& node, const std::string& path) const {
+    std::string text = scalar(node, path);
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (text == "true" || text == "yes" || text == "on") return true;
+    if (text == "false" || text == "no" || text == "off") return false;
+    fail(node, path, "'" + node.Scalar() + "' is not a boolean (true or false)");
+  }
+  std::int64_t integer(const YAML::Node& node, const std::string& path, std::int64_t min, std::int64_t max,
+                       std::string_view what) const {
+    const std::string& text = scalar(node, path);
+    std::int64_t value = 0;
+    bool ok = !text.empty() && text.size() <= 18;
+    for (char c : text) {
+      ok = ok && c >= '0' && c <= '9';
+      if (ok) value = value * 10 + (c - '0');
+    }
+    if (!ok) fail(node, path, "'" + text + "' is not " + std::string(what));
+    if (value < min || value > max) {
+      fail(node, path, std::to_string(value) + " is out of range " + std::to_string(min) + ".." + std::to_string(max));
+    }
+    return value;
+  }
+  Seconds seconds(const YAML::Node& node, const std::string& path) const {
+    return Seconds{integer(node, path, 1, kMaxSeconds, "a whole number of seconds (Patroni's unit)")};
+  }
+  std::vector<std::string> string_list(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsSequence()) fail(node, path, "expected a list of strings");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < node.size(); ++i) out.push_back(non_empty(node[i], item(path, i)));
+    return out;
+  }
+  std::map<std::string, std::string> string_map(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsMap()) fail(node, path, "expected a mapping of names to values");
+    std::map<std::string, std::string> out;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      const std::string name = non_empty(key, path);
+      const std::string key_path = child(path, name);
+      if (out.count(name) != 0) fail(key, key_path, "duplicate key '" + name + "'");
+      if (value.IsNull()) fail(key, key_path, "'" + name + "' has no value");
+      out[name] = scalar(value, key_path);
+    }
+    return out;
+  }
+  // A name used in etcd keys: no '/', no blanks.
+  std::string key_name(const YAML::Node& node, const std::string& path) const {
+    std::string text = non_empty(node, path);
+    if (text.find('/') != std::string::npos || has_space(text)) {
+      fail(node, path, "'" + text + "' must not contain '/' or blanks (it becomes part of etcd keys)");
+    }
+    return text;
+  }
+
+  // "HOST:PORT" with HOST a name, an IPv4 or a bracketed IPv6 literal. LISTEN also allows a
+  // wildcard and, for PostgreSQL's listen_addresses, a comma-separated host list.
+  HostPort host_port(const YAML::Node& node, const std::string& path, bool listen, bool host_list) const {
+    return host_port_text(non_empty(node, path), node, path, listen, host_list);
+  }
+  HostPort host_port_text(const std::string& text, const YAML::Node& node, const std::string& path, bool listen,
+                          bool host_list) const {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos || (text.front() == '[' && text.rfind(']') > colon)) {
+      fail(node, path, "'" + text + "' has no port (expected HOST:PORT)");
+    }
+    HostPort hp;
+    hp.host = text.substr(0, colon);
+    const std::string port = text.substr(colon + 1);
+    bool digits = !port.empty() && port.size() <= 5;
+    for (char c : port) digits = digits && c >= '0' && c <= '9';
+    if (!digits) fail(node, path, "'" + port + "' in '" + text + "' is not a port number");
+    hp.port = std::stoi(port);
+    if (hp.port < 1 || hp.port > 65535) fail(node, path, "port " + port + " is out of range 1..65535");
+    if (has_space(hp.host)) fail(node, path, "'" + text + "': the host contains blanks");
+    if (!host_list && hp.host.find(',') != std::string::npos) {
+      fail(node, path, "'" + text + "': one host only");
+    }
+    if (!listen && is_wildcard_host(hp.host)) {
+      fail(node, path, "'" + text + "' is not an address others can connect to");
+    }
+    if (hp.host.empty() || (hp.host.find(':') != std::string::npos && hp.host.front() != '[')) {
+      fail(node, path, "'" + text + "': expected HOST:PORT (IPv6 literals in brackets)");
+    }
+    return hp;
+  }
+
+  void parse_top(const YAML::Node& root) {
+    check_map(root, "", kTopRules);
+    if (auto n = root["scope"]) {
+      config_.scope = key_name(n, "scope");
+    } else {
+      fail_at(1, "scope", "required: the cluster name");
+    }
+    if (auto n = root["name"]) {
+      config_.name = key_name(n, "name");
+    } else {
+      fail_at(1, "name", "required: this member's name, unique in the scope");
+    }
+    if (auto n = root["namespace"]) {
+      std::string ns = non_empty(n, "namespace");
+      if (has_space(ns)) fail(n, "namespace", "'" + ns + "' must not contain blanks");
+      while (ns.size() > 1 && ns.back() == '/') ns.pop_back();
+      if (ns.front() != '/') ns.insert(ns.begin(), '/');
+      if (ns == "/") fail(n, "namespace", "must name a prefix, e.g. /service");
+      config_.namespace_ = ns;
+    }
+    if (auto n = root["restapi"]) parse_restapi(n);
+    if (config_.rest_connect_address.empty()) {
+      if (is_wildcard_host(config_.rest_listen.substr(0, config_.rest_listen.rfind(':')))) {
+        auto n = root["restapi"];
+        fail_at(n ? line_of(n) : 1, "restapi.connect_address",
+                "required when restapi.listen is a wildcard (" + config_.rest_listen +
+                    "): the host:port the other members and pghactl use");
+      }
+      config_.rest_connect_address = config_.rest_listen;
+    }
+    if (auto n = root["etcd3"]) {
+      parse_etcd3(n);
+    } else {
+      fail_at(1, "etcd3.hosts", "required: the etcd v3 members, e.g. 127.0.0.1:2379,127.0.0.1:2479");
+    }
+    // bootstrap first: postgresql's values override bootstrap.dcs.postgresql's.
+    if (auto n = root["bootstrap"]) parse_bootstrap(n);
+    if (auto n = root["postgresql"]) {
+      parse_postgresql(n);
+    } else {
+      fail_at(1, "postgresql.data_dir", "required: the PostgreSQL data directory");
+    }
+    if (auto n = root["tags"]) parse_tags(n);
+    apply_pg_hba_precedence();
+    check_timing();
+  }
+
+  void parse_restapi(const YAML::Node& node) {
+    check_map(node, "restapi", kRestApiRules);
+    if (auto n = node["listen"]) {
+      host_port(n, "restapi.listen", true, false);
+      config_.rest_listen = n.Scalar();
+    }
+    if (auto n = node["connect_address"]) {
+      host_port(n, "restapi.connect_address", false, false);
+      config_.rest_connect_address = n.Scalar();
+    }
+    if (auto n = node["authentication"]) {
+      check_map(n, "restapi.authentication", kCredentialRules);
+      auto user = n["username"];
+      auto password = n["password"];
+      if (!user || !password) {
+        fail(n, "restapi.authentication", "needs both username and password");
+      }
+      config_.rest_username = non_empty(user, "restapi.authentication.username");
+      config_.rest_password = scalar(password, "restapi.authentication.password");
+    }
+  }
+
+  void parse_etcd3(const YAML::Node& node) {
+    check_map(node, "etcd3", kEtcd3Rules);
+    std::string scheme;
+    if (auto n = node["protocol"]) {
+      const std::string& protocol = scalar(n, "etcd3.protocol");
+      if (protocol == "https") fail(n, "etcd3.protocol", std::string(kNoEtcdTls));
+      if (protocol != "http") fail(n, "etcd3.protocol", "unknown protocol '" + protocol + "' (http)");
+      scheme = "http://";
+    }
+    auto host = node["host"];
+    auto hosts = node["hosts"];
+    if (host && hosts) fail(host, "etcd3.host", "set either etcd3.host or etcd3.hosts, not both");
+    if (host) {
+      add_etcd_host(host, scalar(host, "etcd3.host"), "etcd3.host", scheme);
+    } else if (hosts && hosts.IsSequence()) {
+      for (size_t i = 0; i < hosts.size(); ++i) {
+        add_etcd_host(hosts[i], scalar(hosts[i], item("etcd3.hosts", i)), item("etcd3.hosts", i), scheme);
+      }
+    } else if (hosts) {
+      // Patroni's comma-separated string form: "h1:2379,h2:2379".
+      std::stringstream list(scalar(hosts, "etcd3.hosts"));
+      std::string entry;
+      while (std::getline(list, entry, ',')) {
+        const size_t first = entry.find_first_not_of(" \t");
+        if (first == std::string::npos) continue;
+        entry = entry.substr(first, entry.find_last_not_of(" \t") - first + 1);
+        add_etcd_host(hosts, entry, "etcd3.hosts", scheme);
+      }
+    }
+    if (config_.etcd_hosts.empty()) {
+      fail(hosts ? hosts : node, "etcd3.hosts", "required: the etcd v3 members, e.g. 127.0.0.1:2379,127.0.0.1:2479");
+    }
+    auto user = node["username"];
+    auto password = node["password"];
+    if (static_cast<bool>(user) != static_cast<bool>(password)) {
+      fail(user ? user : password, user ? "etcd3.password" : "etcd3.username",
+           "etcd authentication needs both username and password");
+    }
+    if (user) {
+      config_.etcd_username = non_empty(user, "etcd3.username");
+      config_.etcd_password = scalar(password, "etcd3.password");
+    }
+  }
+
+  // One etcd member: "host:port", "host" (port 2379) or "http://host:port".
+  void add_etcd_host(const YAML::Node& node, std::string entry, const std::string& path, const std::string& scheme) {
+    if (entry.rfind("https://", 0) == 0) fail(node, path, std::string(kNoEtcdTls) + " ('" + entry + "')");
+    std::string prefix = scheme;
+    if (entry.rfind("http://", 0) == 0) {
+      prefix = "http://";
+      entry = entry.substr(7);
+      while (!entry.empty() && entry.back() == '/') entry.pop_back();
+    }
+    if (entry.find("://") != std::string::npos || entry.find('/') != std::string::npos) {
+      fail(node, path, "'" + entry + "' is not an etcd member address (HOST:PORT or http://HOST:PORT)");
+    }
+    const bool bracketed_v6_without_port = !entry.empty() && entry.back() == ']';
+    if (entry.find(':') == std::string::npos || bracketed_v6_without_port) {
+      entry += ":" + std::to_string(kDefaultEtcdPort);
+    }
+    host_port_text(entry, node, path, false, false);
+    config_.etcd_hosts.push_back(prefix + entry);
+  }
+
+  void parse_bootstrap(const YAML::Node& node) {
+    check_map(node, "bootstrap", kBootstrapRules);
+    if (auto n = node["method"]) {
+      if (scalar(n, "bootstrap.method") != "initdb") {
+        fail(n, "bootstrap.method", "custom bootstrap methods are not supported (only initdb)");
+      }
+    }
+    if (auto n = node["dcs"]) parse_dcs(n);
+    if (auto n = node["initdb"]) parse_initdb(n);
+    if (auto n = node["pg_hba"]) bootstrap_pg_hba_ = string_list(n, "bootstrap.pg_hba");
+    if (auto n = node["users"]) parse_users(n);
+  }
+
+  void parse_dcs(const YAML::Node& node) {
+    check_map(node, "bootstrap.dcs", kDcsRules);
+    if (auto n = node["ttl"]) {
+      config_.ttl = seconds(n, "bootstrap.dcs.ttl");
+      ttl_line_ = line_of(n);
+    }
+    if (auto n = node["loop_wait"]) {
+      config_.loop_wait = seconds(n, "bootstrap.dcs.loop_wait");
+      loop_wait_line_ = line_of(n);
+    }
+    if (auto n = node["retry_timeout"]) {
+      config_.retry_timeout = seconds(n, "bootstrap.dcs.retry_timeout");
+      retry_timeout_line_ = line_of(n);
+    }
+    if (auto n = node["maximum_lag_on_failover"]) {
+      config_.maximum_lag_on_failover = integer(n, "bootstrap.dcs.maximum_lag_on_failover", 0,
+                                                std::numeric_limits<std::int64_t>::max(), "a number of bytes");
+    }
+    if (auto n = node["synchronous_mode"]) config_.synchronous_mode = boolean(n, "bootstrap.dcs.synchronous_mode");
+    if (auto n = node["synchronous_mode_strict"]) {
+      if (boolean(n, "bootstrap.dcs.synchronous_mode_strict")) {
+        fail(n, "bootstrap.dcs.synchronous_mode_strict", "strict synchronous mode is not supported");
+      }
+    }
+    if (auto n = node["postgresql"]) {
+      const std::string path = "bootstrap.dcs.postgresql";
+      check_map(n, path, kDcsPostgresqlRules);
+      if (auto v = n["use_pg_rewind"]) config_.use_pg_rewind = boolean(v, child(path, "use_pg_rewind"));
+      if (auto v = n["parameters"]) {
+        for (auto& [key, value] : string_map(v, child(path, "parameters"))) config_.parameters[key] = value;
+      }
+      if (auto v = n["pg_hba"]) dcs_pg_hba_ = string_list(v, child(path, "pg_hba"));
+    }
+  }
+
+  // A list of "option" or single-key "option: value" items (Patroni also takes a mapping).
+  void parse_initdb(const YAML::Node& node) {
+    const std::string path = "bootstrap.initdb";
+    auto add = [&](const YAML::Node& at, const std::string& at_path, const std::string& name,
+                   const std::optional<std::string>& value) {
+      if (name.empty() || name.front() == '-' ||
+          name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+              std::string::npos) {
+        fail(at, at_path, "'" + name + "' is not an initdb option name (write it without leading dashes)");
+      }
+      if (kReservedInitdbOptions.count(name) != 0) {
+        fail(at, at_path, "initdb option '" + name + "' is set by pgha-agent");
+      }
+      config_.initdb_options.push_back("--" + name + (value ? "=" + *value : ""));
+    };
+    if (node.IsMap()) {
+      for (auto& [name, value] : string_map(node, path)) add(node, child(path, name), name, value);
+      return;
+    }
+    if (!node.IsSequence()) fail(node, path, "expected a list of options (\"- data-checksums\", \"- encoding: UTF8\")");
+    for (size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node entry = node[i];
+      const std::string entry_path = item(path, i);
+      if (entry.IsScalar()) {
+        add(entry, entry_path, entry.Scalar(), std::nullopt);
+      } else if (entry.IsMap() && entry.size() == 1) {
+        const YAML::Node key = entry.begin()->first;
+        const YAML::Node value = entry.begin()->second;
+        const std::string name = scalar(key, entry_path);
+        if (value.IsNull()) fail(entry, child(entry_path, name), "'" + name + "' has no value");
+        add(entry, entry_path, name, scalar(value, child(entry_path, name)));
+      } else {
+        fail(entry, entry_path, "expected an option name or a single \"name: value\" pair");
+      }
+    }
+  }
+
+  void parse_users(const YAML::Node& node) {
+    const std::string path = "bootstrap.users";
+    if (!node.IsMap()) fail(node, path, "expected a mapping of user names");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      const std::string name = non_empty(key, path);
+      const std::string user_path = child(path, name);
+      if (name.find_first_of("\"'\\ \t") != std::string::npos) {
+        fail(key, user_path, "'" + name + "' is not a plain role name");
+      }
+      if (config_.extra_users.count(name) != 0) fail(key, user_path, "duplicate user '" + name + "'");
+      if (value.IsNull()) fail(key, user_path, "'" + name + "' has no settings (password, options)");
+      check_map(value, user_path, kBootstrapUserRules);
+      PgUser user{name, ""};
+      if (auto n = value["password"]) user.password = scalar(n, child(user_path, "password"));
+      if (auto n = value["options"]) {
+        user.options = string_list(n, child(user_path, "options"));
+        for (size_t i = 0; i < user.options.size(); ++i) {
+          const std::string& option = user.options[i];
+          if (option.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ ") !=
+              std::string::npos) {
+            fail(n[i], item(child(user_path, "options"), i),
+                 "'" + option + "' is not a CREATE ROLE option (letters, digits, blanks)");
+          }
+        }
+      }
+      config_.extra_users[name] = std::move(user);
+    }
+  }
+
+  void parse_postgresql(const YAML::Node& node) {
+    const std::string path = "postgresql";
+    check_map(node, path, kPostgresqlRules);
+    HostPort listen{"127.0.0.1", 5432};
+    if (auto n = node["listen"]) {
+      listen = host_port(n, "postgresql.listen", true, true);
+      config_.pg_listen = n.Scalar();
+    }
+    if (auto n = node["connect_address"]) {
+      host_port(n, "postgresql.connect_address", false, false);
+      config_.pg_connect_address = n.Scalar();
+    } else if (!is_wildcard_host(listen.host) && listen.host.find(',') == std::string::npos) {
+      config_.pg_connect_address = config_.pg_listen;
+    } else {
+      fail(node, "postgresql.connect_address",
+           "required when postgresql.listen is a wildcard or a list (" + config_.pg_listen +
+               "): the host:port replicas and proxies use");
+    }
+    if (auto n = node["data_dir"]) {
+      config_.data_dir = non_empty(n, "postgresql.data_dir");
+    } else {
+      fail(node, "postgresql.data_dir", "required: the PostgreSQL data directory");
+    }
+    if (auto n = node["bin_dir"]) config_.bin_dir = non_empty(n, "postgresql.bin_dir");
+    if (auto n = node["pgpass"]) config_.pgpass = non_empty(n, "postgresql.pgpass");
+    if (auto n = node["use_pg_rewind"]) config_.use_pg_rewind = boolean(n, "postgresql.use_pg_rewind");
+    if (auto n = node["authentication"]) {
+      check_map(n, "postgresql.authentication", kAuthenticationRules);
+      if (auto v = n["superuser"]) parse_pg_user(v, "postgresql.authentication.superuser", config_.superuser);
+      if (auto v = n["replication"]) parse_pg_user(v, "postgresql.authentication.replication", config_.replication);
+    }
+    if (auto n = node["parameters"]) {
+      for (auto& [key, value] : string_map(n, "postgresql.parameters")) config_.parameters[key] = value;
+    }
+    if (auto n = node["pg_hba"]) local_pg_hba_ = string_list(n, "postgresql.pg_hba");
+  }
+
+  void parse_pg_user(const YAML::Node& node, const std::string& path, PgUser& user) {
+    check_map(node, path, kPgUserRules);
+    if (auto n = node["username"]) user.username = non_empty(n, child(path, "username"));
+    if (auto n = node["password"]) user.password = scalar(n, child(path, "password"));
+  }
+
+  void parse_tags(const YAML::Node& node) {
+    if (!node.IsMap()) fail(node, "tags", "expected a mapping");
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      const std::string& name = scalar(key, "tags");
+      const std::string key_path = child("tags", name);
+      if (!seen.insert(name).second) fail(key, key_path, "duplicate key '" + name + "'");
+      const KeyRule* rule = nullptr;
+      for (const KeyRule& r : kTagRules) {
+        if (r.key == name) rule = &r;
+      }
+      // Patroni keeps any custom tag: unknown tags are warned about, not rejected.
+      if (rule == nullptr) {
+        warn(key, key_path, "custom tag ignored");
+      } else if (rule->support == Support::kReject) {
+        fail(key, key_path, std::string(rule->note));
+      } else if (rule->support == Support::kWarn) {
+        warn(key, key_path, rule->note);
+      } else if (value.IsNull()) {
+        fail(key, key_path, "'" + name + "' has no value");
+      }
+    }
+    if (auto n = node["nofailover"]) config_.nofailover = boolean(n, "tags.nofailover");
+    if (auto n = node["noloadbalance"]) config_.noloadbalance = boolean(n, "tags.noloadbalance");
+    if (auto n = node["clonefrom"]) config_.clonefrom = boolean(n, "tags.clonefrom");
+    if (auto n = node["nosync"]) config_.nosync = boolean(n, "tags.nosync");
+  }
+
+  // postgresql.pg_hba, else bootstrap.dcs.postgresql.pg_hba, else bootstrap.pg_hba. Patroni
+  // appends bootstrap.pg_hba after initdb's trust lines; pgha-agent writes the whole file from
+  // the chosen list, so a password rule is never shadowed by "host all all 127.0.0.1/32 trust".
+  void apply_pg_hba_precedence() {
+    if (local_pg_hba_) {
+      config_.pg_hba = *local_pg_hba_;
+    } else if (dcs_pg_hba_) {
+      config_.pg_hba = *dcs_pg_hba_;
+    } else if (bootstrap_pg_hba_) {
+      config_.pg_hba = *bootstrap_pg_hba_;
+    }
+  }
+
+  // Patroni's rule: a leader that cannot reach etcd retries for retry_timeout, and must still
+  // have time to demote before its lease (ttl) can expire for the others.
+  void check_timing() const {
+    const auto ttl = config_.ttl.count();
+    const auto loop_wait = config_.loop_wait.count();
+    const auto retry_timeout = config_.retry_timeout.count();
+    if (loop_wait + 2 * retry_timeout <= ttl) return;
+    auto shown = [](std::string_view name, std::int64_t value, const std::optional<int>& line) {
+      return std::string(name) + " " + std::to_string(value) + (line ? "" : " (default)");
+    };
+    // Reported at ttl when the file sets it (the values only ever fail together, one is set).
+    const int line = ttl_line_.value_or(retry_timeout_line_.value_or(loop_wait_line_.value_or(0)));
+    const std::string key = ttl_line_             ? "bootstrap.dcs.ttl"
+                            : retry_timeout_line_ ? "bootstrap.dcs.retry_timeout"
+                                                  : "bootstrap.dcs.loop_wait";
+    fail_at(line, key,
+            "loop_wait + 2*retry_timeout <= ttl is violated: " + shown("loop_wait", loop_wait, loop_wait_line_) +
+                " + 2*" + shown("retry_timeout", retry_timeout, retry_timeout_line_) + " = " +
+                std::to_string(loop_wait + 2 * retry_timeout) + " > " + shown("ttl", ttl, ttl_line_) +
+                " (seconds): a leader cut off from etcd could not demote before its lease expired elsewhere");
+  }
+
+  std::string file_;
+  AgentConfig config_;
+  std::optional<std::vector<std::string>> local_pg_hba_;
+  std::optional<std::vector<std::string>> dcs_pg_hba_;
+  std::optional<std::vector<std::string>> bootstrap_pg_hba_;
+  std::optional<int> ttl_line_;
+  std::optional<int> loop_wait_line_;
+  std::optional<int> retry_timeout_line_;
+};
+
+}  // namespace
+
+AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& source_file) {
+  return Parser(source_file).parse(yaml_text);
+}
+
+AgentConfig load_agent_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw AgentConfigError(path, 0, "file", std::string("cannot read: ") + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw AgentConfigError(path, 0, "file", "read error");
+  return parse_agent_config(text.str(), path);
+}
+
+}  // namespace pgha::election

@@ -1,0 +1,288 @@
+// The decision, in the order it is taken (first match wins). "primary" = PostgreSQL running and
+// not in recovery; "we lead" = we hold the lock AND /leader names us in this view.
+//
+//  1. lock held, last refresh >= retry_timeout ago   primary → kDemote; else kNothing (fencing)
+//  2. etcd unreachable                                primary holding the lock → kRefreshLock (retry,
+//                                                     rule 1 demotes at retry_timeout); other primary →
+//                                                     kDemote; else kNothing (never act without etcd)
+//  3. no data directory                               we lead → kReleaseLock; other running leader →
+//                                                     kCloneFromLeader; not initialized → kRaceToInitialize
+//                                                     (nofailover: kWaitForLeader); else kWaitForLeader
+//  4. data, PostgreSQL down                           kStartPostgres (target: us if we lead, else the leader)
+//  5. we lead                                         switchover to a running eligible member →
+//                                                     kReleaseLock; in recovery → kPromote; else kRefreshLock
+//  6. /leader names us, lease not ours                primary → kDemote; else kNothing (wait for expiry)
+//  7. another leader                                  primary → kRewindAndFollow (kDemote if the leader
+//                                                     has no member status); replica following it →
+//                                                     kNothing; without member status → kNothing; else
+//                                                     kFollowLeader
+//  8. no leader                                       may campaign → kAcquireLock; else primary → kDemote,
+//                                                     replica → kNothing
+// Campaign (rule 8): never with nofailover; a failover request naming us → yes within
+// maximum_lag_on_failover; naming another running eligible member → no; a switchover away from
+// us with another eligible member → no; otherwise is_healthiest().
+#include "election/ha_decision.h"
+
+#include <algorithm>
+
+namespace pgha::election {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+struct Verdict {
+  bool yes = false;
+  std::string why;
+};
+
+bool is_running_state(const std::string& state) { return state == "running" || state == "streaming"; }
+
+const MemberStatus* find_member(const ClusterView& cluster, const std::string& name) {
+  for (const MemberStatus& member : cluster.members) {
+    if (member.name == name) return &member;
+  }
+  return nullptr;
+}
+
+// A member that could take over: running PostgreSQL, no nofailover tag.
+bool is_eligible(const MemberStatus& member) { return !member.nofailover && is_running_state(member.state); }
+
+bool other_eligible_member_exists(const ClusterView& cluster, const std::string& me) {
+  return std::any_of(cluster.members.begin(), cluster.members.end(),
+                     [&](const MemberStatus& m) { return m.name != me && is_eligible(m); });
+}
+
+// The best WAL position anyone is known to have reached, ours included: every member (tags do
+// not matter for what could be lost) and the last position the leader published.
+std::int64_t best_known_position(const ClusterView& cluster, const LocalState& local) {
+  std::int64_t best = std::max(local.wal_position, cluster.last_leader_wal_position);
+  for (const MemberStatus& member : cluster.members) {
+    if (member.name != local.name) best = std::max(best, member.wal_position);
+  }
+  return best;
+}
+
+std::string ms(milliseconds value) { return std::to_string(value.count()) + " ms"; }
+
+Verdict within_lag(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
+  const std::int64_t best = best_known_position(cluster, local);
+  const std::int64_t lag = best - local.wal_position;
+  if (lag > settings.maximum_lag_on_failover) {
+    return {false, "we lag " + std::to_string(lag) + " bytes behind the best known WAL position " +
+                       std::to_string(best) + " > maximum_lag_on_failover " +
+                       std::to_string(settings.maximum_lag_on_failover)};
+  }
+  return {true, "lag " + std::to_string(lag) + " bytes <= maximum_lag_on_failover " +
+                    std::to_string(settings.maximum_lag_on_failover)};
+}
+
+// is_healthiest() with the reason.
+Verdict healthiest(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
+  if (local.nofailover) return {false, "tag nofailover: this member never campaigns"};
+  for (const MemberStatus& member : cluster.members) {
+    if (member.name == local.name || !is_eligible(member)) continue;
+    if (member.wal_position > local.wal_position) {
+      return {false, "member " + member.name + " is ahead (WAL " + std::to_string(member.wal_position) + " > ours " +
+                         std::to_string(local.wal_position) + ")"};
+    }
+  }
+  Verdict lag = within_lag(cluster, local, settings);
+  if (!lag.yes) return lag;
+  return {true, "healthiest eligible member (WAL " + std::to_string(local.wal_position) + ", " + lag.why + ")"};
+}
+
+// Whether we may try to take a free lock (rule 8), pending failover requests included.
+Verdict may_campaign(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
+  if (local.nofailover) return {false, "tag nofailover: this member never campaigns"};
+  if (cluster.failover) {
+    const FailoverRequest& request = *cluster.failover;
+    if (request.candidate == local.name) {
+      Verdict lag = within_lag(cluster, local, settings);
+      if (!lag.yes) return {false, "a failover request names us, but " + lag.why};
+      return {true, "a failover request names us as candidate (" + lag.why + ")"};
+    }
+    if (!request.candidate.empty()) {
+      const MemberStatus* candidate = find_member(cluster, request.candidate);
+      if (candidate != nullptr && is_eligible(*candidate)) {
+        return {false, "a failover request names " + request.candidate + " as candidate"};
+      }
+      // The candidate cannot take over: the ordinary rule, so the cluster does not stay leaderless.
+    } else if (request.leader == local.name && other_eligible_member_exists(cluster, local.name)) {
+      return {false, "a switchover away from us is pending: leaving the lock to another member"};
+    }
+  }
+  return healthiest(cluster, local, settings);
+}
+
+// A switchover/failover request we should honour while we lead: the member to hand over to, or
+// the reason it is ignored.
+Verdict step_down_for(const ClusterView& cluster, const LocalState& local, std::string* candidate) {
+  const FailoverRequest& request = *cluster.failover;
+  if (!request.leader.empty() && request.leader != local.name) {
+    return {false, "ignoring a switchover request for leader " + request.leader + " (we lead)"};
+  }
+  if (request.candidate == local.name) return {false, "ignoring a switchover request naming us: we already lead"};
+  if (!request.candidate.empty()) {
+    const MemberStatus* target = find_member(cluster, request.candidate);
+    if (target == nullptr || !is_eligible(*target)) {
+      return {false, "ignoring a switchover to " + request.candidate + ": not a running member eligible for failover"};
+    }
+    *candidate = request.candidate;
+    return {true, "switchover to " + request.candidate + " requested: demoting and releasing the lock"};
+  }
+  if (!other_eligible_member_exists(cluster, local.name)) {
+    return {false, "ignoring a switchover request: no other running member eligible for failover"};
+  }
+  return {true, "switchover requested: demoting and releasing the lock for the healthiest other member"};
+}
+
+Decision make(Action action, std::string target, std::string reason) {
+  return Decision{action, std::move(target), std::move(reason)};
+}
+
+}  // namespace
+
+bool is_healthiest(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
+  return healthiest(cluster, local, settings).yes;
+}
+
+Decision decide(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
+  const bool primary = local.postgres_running && !local.in_recovery;
+  const bool has_data = local.data_dir_initialized || local.postgres_running;
+  const std::string& me = local.name;
+
+  // 1. Fencing. Our lease may expire elsewhere at ttl after the last refresh; retry_timeout < ttl
+  // (loop_wait + 2*retry_timeout <= ttl) leaves time to stop being writable first.
+  if (local.holds_lock && local.since_last_refresh >= settings.retry_timeout) {
+    const std::string overdue = "lock not refreshed for " + ms(local.since_last_refresh) +
+                                " >= retry_timeout " + ms(settings.retry_timeout);
+    if (primary) return make(Action::kDemote, "", overdue + ": demoting before the lease can expire elsewhere");
+    return make(Action::kNothing, "", overdue + ": not promoting or starting PostgreSQL until the lock is confirmed");
+  }
+
+  // 2. Without etcd nothing is certain: never promote; a primary keeps trying to refresh for
+  // retry_timeout (rule 1 then demotes it), any other primary stops being writable now.
+  if (!cluster.dcs_reachable) {
+    if (primary && local.holds_lock) {
+      return make(Action::kRefreshLock, "",
+                  "etcd unreachable; lock last refreshed " + ms(local.since_last_refresh) + " ago (< retry_timeout " +
+                      ms(settings.retry_timeout) + "): retrying the refresh");
+    }
+    if (primary) return make(Action::kDemote, "", "etcd unreachable and we do not hold the lock: demoting");
+    return make(Action::kNothing, "", "etcd unreachable: no role change without etcd");
+  }
+
+  const bool leader_is_me = cluster.leader && *cluster.leader == me;
+  const bool we_lead = local.holds_lock && leader_is_me;
+  const MemberStatus* leader = cluster.leader && !leader_is_me ? find_member(cluster, *cluster.leader) : nullptr;
+
+  // 3. No data directory yet.
+  if (!has_data) {
+    if (we_lead) return make(Action::kReleaseLock, "", "holding the lock without a data directory: releasing it");
+    if (leader_is_me) {
+      return make(Action::kWaitForLeader, "",
+                  "the leader key names us from an earlier lease: waiting for it to expire");
+    }
+    if (cluster.leader) {
+      const std::string& name = *cluster.leader;
+      if (leader == nullptr) {
+        return make(Action::kWaitForLeader, name, "leader " + name + " has no member status yet: waiting to clone");
+      }
+      if (!is_running_state(leader->state)) {
+        return make(Action::kWaitForLeader, name,
+                    "leader " + name + " is " + (leader->state.empty() ? "in an unknown state" : leader->state) +
+                        ": waiting to clone");
+      }
+      return make(Action::kCloneFromLeader, name, "no data directory: cloning from leader " + name);
+    }
+    if (!cluster.initialized) {
+      if (local.nofailover) {
+        return make(Action::kWaitForLeader, "", "cluster not initialized; a nofailover member never bootstraps it");
+      }
+      return make(Action::kRaceToInitialize, "", "cluster not initialized: racing to create the initialize key");
+    }
+    return make(Action::kWaitForLeader, "", "no data directory and no leader to clone from: waiting");
+  }
+
+  // 4. Data but PostgreSQL down: start it, as primary only if we lead.
+  if (!local.postgres_running) {
+    if (we_lead) return make(Action::kStartPostgres, me, "PostgreSQL is down and we hold the lock: starting it");
+    const std::string upstream = cluster.leader && !leader_is_me ? *cluster.leader : "";
+    return make(Action::kStartPostgres, upstream,
+                "PostgreSQL is down: starting it as a replica" +
+                    (upstream.empty() ? std::string(" (no leader yet)") : " of " + upstream));
+  }
+
+  // 5. We lead.
+  if (we_lead) {
+    std::string note;
+    if (cluster.failover) {
+      std::string candidate;
+      Verdict step_down = step_down_for(cluster, local, &candidate);
+      if (step_down.yes) return make(Action::kReleaseLock, candidate, step_down.why);
+      note = "; " + step_down.why;
+    }
+    if (local.in_recovery) {
+      return make(Action::kPromote, "", "we hold the lock and PostgreSQL is in recovery: promoting" + note);
+    }
+    return make(Action::kRefreshLock, "", "leader: refreshing the lock" + note);
+  }
+
+  // 6. The leader key is ours by name but held by a lease we no longer have (agent restarted).
+  if (leader_is_me) {
+    if (primary) {
+      return make(Action::kDemote, "",
+                  "the leader key names us under a lease we do not hold: demoting until it expires");
+    }
+    return make(Action::kNothing, "", "the leader key names us from an earlier lease: waiting for it to expire");
+  }
+
+  // 7. Another member leads.
+  if (cluster.leader) {
+    const std::string& name = *cluster.leader;
+    if (primary) {
+      if (leader == nullptr) {
+        return make(Action::kDemote, name,
+                    name + " holds the lock but has no member status yet: demoting, rejoining once it has one");
+      }
+      return make(Action::kRewindAndFollow, name,
+                  name + " holds the lock while we are primary: demoting, rewinding, following");
+    }
+    if (leader == nullptr) {
+      return make(Action::kNothing, name, "leader " + name + " has no member status yet: nothing to follow");
+    }
+    if (local.following == name) return make(Action::kNothing, name, "replica following leader " + name);
+    return make(Action::kFollowLeader, name,
+                "following leader " + name + " instead of " + (local.following.empty() ? "nobody" : local.following));
+  }
+
+  // 8. Nobody leads.
+  Verdict campaign = may_campaign(cluster, local, settings);
+  if (campaign.yes) return make(Action::kAcquireLock, "", "no leader; " + campaign.why + ": taking the lock");
+  if (primary) {
+    return make(Action::kDemote, "", "no leader and we may not take the lock (" + campaign.why + "): demoting");
+  }
+  return make(Action::kNothing, "", "no leader; not campaigning: " + campaign.why);
+}
+
+const char* action_name(Action action) {
+  switch (action) {
+    case Action::kBootstrap: return "bootstrap";
+    case Action::kRaceToInitialize: return "race_to_initialize";
+    case Action::kCloneFromLeader: return "clone_from_leader";
+    case Action::kWaitForLeader: return "wait_for_leader";
+    case Action::kStartPostgres: return "start_postgres";
+    case Action::kAcquireLock: return "acquire_lock";
+    case Action::kPromote: return "promote";
+    case Action::kRefreshLock: return "refresh_lock";
+    case Action::kDemote: return "demote";
+    case Action::kFollowLeader: return "follow_leader";
+    case Action::kRewindAndFollow: return "rewind_and_follow";
+    case Action::kReleaseLock: return "release_lock";
+    case Action::kNothing: return "nothing";
+  }
+  return "unknown";
+}
+
+}  // namespace pgha::election

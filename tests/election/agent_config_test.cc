@@ -1,0 +1,450 @@
+// load_agent_config / parse_agent_config: the article's patroni.yml loads unchanged into the
+// expected struct; every error names FILE:LINE: KEY; Patroni keys we do not implement warn or
+// fail; the timing constraint; etcd3.hosts, initdb and pg_hba forms and precedence.
+#include "election/agent_config.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace pgha::election {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
+
+// The article's patroni.yml ("The Quest for High Availability Application Part 3") with its
+// addresses moved to loopback; everything else as the article writes it.
+const char* const kArticle = R"(scope: postgres
+name: node1
+restapi:
+  listen: 127.0.0.1:8008
+  connect_address: 127.0.0.1:8008
+etcd3:
+  hosts: 127.0.0.1:2379,127.0.0.1:2479,127.0.0.1:2579
+bootstrap:
+  dcs:
+    ttl: 30
+    loop_wait: 10
+    retry_timeout: 10
+    maximum_lag_on_failover: 1048576
+    postgresql:
+      use_pg_rewind: true
+  initdb:
+  - encoding: UTF8
+  - data-checksums
+  pg_hba:
+  - host replication replicator 127.0.0.1/32 md5
+  - host all all 0.0.0.0/0 md5
+  users:
+    admin:
+      password: admin
+      options:
+      - createrole
+      - createdb
+postgresql:
+  listen: 127.0.0.1:5434
+  connect_address: 127.0.0.1:5434
+  data_dir: /var/lib/patroni/data
+  pgpass: /var/lib/patroni/pgpass
+  authentication:
+    replication:
+      username: patroni_replicator
+      password: patroni_replicator_pass
+    superuser:
+      username: patroni_super
+      password: patroni_super_pass
+  parameters:
+    unix_socket_directories: '.'
+tags:
+  nofailover: false
+  noloadbalance: false
+  clonefrom: false
+  nosync: false
+)";
+
+// The smallest valid file; rows below append to it or spell their own.
+const std::string kMinimal = R"(scope: demo
+name: n1
+restapi:
+  connect_address: 127.0.0.1:8008
+etcd3:
+  hosts: 127.0.0.1:2379
+postgresql:
+  data_dir: /tmp/pgha/n1
+)";
+
+AgentConfig parse(const std::string& text) { return parse_agent_config(text, "agent.yml"); }
+
+// The what() of the AgentConfigError that parsing TEXT throws ("" if none).
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const AgentConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(AgentConfig, ArticlePatroniYmlLoadsUnchanged) {
+  const AgentConfig c = parse(kArticle);
+  EXPECT_EQ(c.source_file, "agent.yml");
+  EXPECT_EQ(c.scope, "postgres");
+  EXPECT_EQ(c.name, "node1");
+  EXPECT_EQ(c.namespace_, "/service");
+  EXPECT_EQ(c.rest_listen, "127.0.0.1:8008");
+  EXPECT_EQ(c.rest_connect_address, "127.0.0.1:8008");
+  EXPECT_EQ(c.rest_username, "");
+  EXPECT_THAT(c.etcd_hosts, ElementsAre("127.0.0.1:2379", "127.0.0.1:2479", "127.0.0.1:2579"));
+  EXPECT_EQ(c.etcd_username, "");
+  EXPECT_EQ(c.ttl, Seconds{30});
+  EXPECT_EQ(c.loop_wait, Seconds{10});
+  EXPECT_EQ(c.retry_timeout, Seconds{10});
+  EXPECT_EQ(c.maximum_lag_on_failover, 1048576);
+  EXPECT_FALSE(c.synchronous_mode);
+  EXPECT_TRUE(c.use_pg_rewind);
+  EXPECT_THAT(c.initdb_options, ElementsAre("--encoding=UTF8", "--data-checksums"));
+  EXPECT_THAT(c.pg_hba, ElementsAre("host replication replicator 127.0.0.1/32 md5", "host all all 0.0.0.0/0 md5"));
+  ASSERT_EQ(c.extra_users.size(), 1U);
+  const PgUser& admin = c.extra_users.at("admin");
+  EXPECT_EQ(admin.username, "admin");
+  EXPECT_EQ(admin.password, "admin");
+  EXPECT_THAT(admin.options, ElementsAre("createrole", "createdb"));
+  EXPECT_EQ(c.pg_listen, "127.0.0.1:5434");
+  EXPECT_EQ(c.pg_connect_address, "127.0.0.1:5434");
+  EXPECT_EQ(c.data_dir, "/var/lib/patroni/data");
+  EXPECT_EQ(c.bin_dir, "/usr/lib/postgresql/15/bin");  // the article puts it in PATH instead
+  EXPECT_EQ(c.pgpass, "/var/lib/patroni/pgpass");
+  EXPECT_EQ(c.superuser.username, "patroni_super");
+  EXPECT_EQ(c.superuser.password, "patroni_super_pass");
+  EXPECT_EQ(c.replication.username, "patroni_replicator");
+  EXPECT_EQ(c.replication.password, "patroni_replicator_pass");
+  EXPECT_EQ(c.parameters, (std::map<std::string, std::string>{{"unix_socket_directories", "."}}));
+  EXPECT_FALSE(c.nofailover);
+  EXPECT_FALSE(c.noloadbalance);
+  EXPECT_FALSE(c.clonefrom);
+  EXPECT_FALSE(c.nosync);
+  EXPECT_THAT(c.warnings, IsEmpty());
+}
+
+// The launcher's rendered copy in conf/ (Patroni profile "article") loads too; its only
+// unimplemented key is `log`, and its pg_hba lives in postgresql.pg_hba.
+TEST(AgentConfig, RepositoryArticleNodeFileLoads) {
+  const std::string path = std::string(PGHA_SOURCE_DIR) + "/conf/patroni/article-node1.yml";
+  const AgentConfig c = load_agent_config(path);
+  EXPECT_EQ(c.source_file, path);
+  EXPECT_EQ(c.name, "node1");
+  EXPECT_EQ(c.data_dir, "/tmp/pgha-cluster/node1/data");
+  EXPECT_THAT(c.etcd_hosts, ElementsAre("127.0.0.1:2379", "127.0.0.1:2479", "127.0.0.1:2579"));
+  EXPECT_THAT(c.pg_hba, ElementsAre("host replication patroni_replicator 127.0.0.1/32 md5",
+                                    "host all pgha_bench 127.0.0.1/32 trust", "host all all 127.0.0.1/32 md5"));
+  EXPECT_EQ(c.extra_users.size(), 2U);
+  EXPECT_EQ(c.parameters.at("unix_socket_directories"), "/tmp/pgha-cluster/node1");
+  ASSERT_EQ(c.warnings.size(), 1U);
+  EXPECT_THAT(c.warnings[0], StartsWith(path + ":"));
+  EXPECT_THAT(c.warnings[0], HasSubstr(": log: ignored"));
+}
+
+TEST(AgentConfig, FileErrors) {
+  EXPECT_THROW(load_agent_config("/nonexistent/agent.yml"), AgentConfigError);
+  try {
+    load_agent_config("/nonexistent/agent.yml");
+  } catch (const AgentConfigError& e) {
+    EXPECT_THAT(e.what(), StartsWith("/nonexistent/agent.yml:0: file: cannot read"));
+  }
+  const std::string path = ::testing::TempDir() + "agent_config_test_minimal.yml";
+  {
+    std::ofstream out(path);
+    out << kMinimal;
+  }
+  EXPECT_EQ(load_agent_config(path).data_dir, "/tmp/pgha/n1");
+  std::remove(path.c_str());
+}
+
+TEST(AgentConfig, NativeDefaultsAreFastButSafe) {
+  const AgentConfig c = parse(kMinimal);
+  EXPECT_EQ(c.ttl, Seconds{10});
+  EXPECT_EQ(c.loop_wait, Seconds{2});
+  EXPECT_EQ(c.retry_timeout, Seconds{4});
+  EXPECT_LE(c.loop_wait + 2 * c.retry_timeout, c.ttl);
+  EXPECT_EQ(c.maximum_lag_on_failover, 1048576);
+  EXPECT_EQ(c.rest_listen, "0.0.0.0:8008");
+  EXPECT_EQ(c.pg_listen, "127.0.0.1:5432");
+  EXPECT_EQ(c.pg_connect_address, "127.0.0.1:5432");  // from listen: not a wildcard
+  EXPECT_EQ(c.superuser.username, "postgres");
+  EXPECT_EQ(c.replication.username, "replicator");
+  EXPECT_THAT(c.initdb_options, IsEmpty());
+  EXPECT_THAT(c.pg_hba, IsEmpty());
+  EXPECT_THAT(c.warnings, IsEmpty());
+}
+
+struct ErrorRow {
+  std::string name;
+  std::string text;
+  std::string prefix;    // "agent.yml:LINE: KEY: "
+  std::string message;   // a part of the message
+};
+
+std::vector<ErrorRow> error_rows() {
+  const std::string etcd = "etcd3:\n  hosts: 127.0.0.1:2379\n";
+  const std::string rest = "restapi:\n  connect_address: 127.0.0.1:8008\n";
+  const std::string pg = "postgresql:\n  data_dir: /d\n";
+  const std::string head = "scope: demo\nname: n1\n" + rest + etcd + pg;  // 8 lines
+  return {
+      {"invalid_yaml", "scope: [demo\n", "agent.yml:2: yaml: ", "invalid YAML"},
+      {"empty_file", "", "agent.yml:1: document: ", "empty"},
+      {"not_a_mapping", "- a\n- b\n", "agent.yml:1: document: ", "mapping"},
+      {"missing_name", "scope: demo\n" + rest + etcd + pg, "agent.yml:1: name: ", "required"},
+      {"missing_scope", "name: n1\n" + rest + etcd + pg, "agent.yml:1: scope: ", "required"},
+      {"missing_etcd3", "scope: demo\nname: n1\n" + rest + pg, "agent.yml:1: etcd3.hosts: ", "required"},
+      {"missing_postgresql", "scope: demo\nname: n1\n" + rest + etcd, "agent.yml:1: postgresql.data_dir: ",
+       "required"},
+      {"missing_data_dir", "scope: demo\nname: n1\n" + rest + etcd + "postgresql:\n  listen: 127.0.0.1:5434\n",
+       "agent.yml:8: postgresql.data_dir: ", "required"},
+      {"empty_data_dir", "scope: demo\nname: n1\n" + rest + etcd + "postgresql:\n  data_dir: ''\n",
+       "agent.yml:8: postgresql.data_dir: ", "must not be empty"},
+      {"data_dir_without_value", "scope: demo\nname: n1\n" + rest + etcd + "postgresql:\n  data_dir:\n",
+       "agent.yml:8: postgresql.data_dir: ", "has no value"},
+      {"empty_etcd_hosts", "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: ' , '\n" + pg,
+       "agent.yml:6: etcd3.hosts: ", "required"},
+      {"etcd_host_bad_port", "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: 127.0.0.1:2379,127.0.0.1:99999\n" + pg,
+       "agent.yml:6: etcd3.hosts: ", "out of range 1..65535"},
+      {"etcd_list_item_bad_port",
+       "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts:\n  - 127.0.0.1:2379\n  - 127.0.0.1:x\n" + pg,
+       "agent.yml:8: etcd3.hosts[1]: ", "not a port number"},
+      {"etcd_https", "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: https://127.0.0.1:2379\n" + pg,
+       "agent.yml:6: etcd3.hosts: ", "TLS to etcd is not supported"},
+      {"etcd_protocol_https", "scope: demo\nname: n1\n" + rest + etcd + "  protocol: https\n" + pg,
+       "agent.yml:7: etcd3.protocol: ", "TLS"},
+      {"etcd_host_and_hosts", "scope: demo\nname: n1\n" + rest + etcd + "  host: 127.0.0.1:2379\n" + pg,
+       "agent.yml:7: etcd3.host: ", "either"},
+      {"etcd_user_without_password", "scope: demo\nname: n1\n" + rest + etcd + "  username: root\n" + pg,
+       "agent.yml:7: etcd3.password: ", "both"},
+      {"etcd_srv_rejected", "scope: demo\nname: n1\n" + rest + etcd + "  srv: example.com\n" + pg,
+       "agent.yml:7: etcd3.srv: ", "not supported"},
+      {"etcd_v2_rejected", head + "etcd:\n  host: 127.0.0.1:2379\n", "agent.yml:9: etcd: ", "use etcd3"},
+      {"consul_rejected", head + "consul:\n  host: 127.0.0.1:8500\n", "agent.yml:9: consul: ", "etcd v3 only"},
+      {"rest_listen_bad_port", "scope: demo\nname: n1\nrestapi:\n  listen: 127.0.0.1:http\n" + etcd + pg,
+       "agent.yml:4: restapi.listen: ", "not a port number"},
+      {"rest_listen_no_port", "scope: demo\nname: n1\nrestapi:\n  listen: 127.0.0.1\n" + etcd + pg,
+       "agent.yml:4: restapi.listen: ", "no port"},
+      {"rest_wildcard_without_connect_address", "scope: demo\nname: n1\nrestapi:\n  listen: 0.0.0.0:8008\n" + etcd + pg,
+       "agent.yml:4: restapi.connect_address: ", "wildcard"},
+      {"no_restapi_section", "scope: demo\nname: n1\n" + etcd + pg, "agent.yml:1: restapi.connect_address: ",
+       "wildcard"},
+      {"rest_tls_rejected", "scope: demo\nname: n1\n" + rest + "  certfile: /c.pem\n" + etcd + pg,
+       "agent.yml:5: restapi.certfile: ", "HTTPS"},
+      {"pg_connect_address_wildcard", head + "  connect_address: 0.0.0.0:5434\n",
+       "agent.yml:9: postgresql.connect_address: ", "others can connect to"},
+      {"pg_listen_port_zero", head + "  listen: 127.0.0.1:0\n", "agent.yml:9: postgresql.listen: ",
+       "out of range 1..65535"},
+      {"pg_wildcard_listen_without_connect_address", head + "  listen: '*:5434'\n",
+       "agent.yml:8: postgresql.connect_address: ", "wildcard"},
+      {"pg_callbacks_rejected", head + "  callbacks:\n    on_role_change: /bin/true\n",
+       "agent.yml:9: postgresql.callbacks: ", "not supported"},
+      {"pg_config_dir_rejected", head + "  config_dir: /etc/postgresql\n", "agent.yml:9: postgresql.config_dir: ",
+       "not supported"},
+      {"parameters_nested", head + "  parameters:\n    shared_buffers:\n      size: 1GB\n",
+       "agent.yml:11: postgresql.parameters.shared_buffers: ", "single value"},
+      {"pg_hba_not_a_list", head + "  pg_hba: host all all 127.0.0.1/32 md5\n", "agent.yml:9: postgresql.pg_hba: ",
+       "list"},
+      {"pg_user_unknown_key", head + "  authentication:\n    superuser:\n      user: x\n",
+       "agent.yml:11: postgresql.authentication.superuser.user: ", "unknown key 'user'"},
+      {"unknown_top_key", head + "nmae: n1\n", "agent.yml:9: nmae: ", "unknown key 'nmae'"},
+      {"unknown_postgresql_key", head + "  data_dri: /d\n", "agent.yml:9: postgresql.data_dri: ", "expected one of"},
+      {"duplicate_key", head + "name: n2\n", "agent.yml:9: name: ", "duplicate"},
+      {"name_with_slash", "scope: demo\nname: a/b\n" + rest + etcd + pg, "agent.yml:2: name: ", "'/'"},
+      {"scope_with_blank", "scope: my cluster\nname: n1\n" + rest + etcd + pg, "agent.yml:1: scope: ", "blanks"},
+      {"ttl_with_unit", head + "bootstrap:\n  dcs:\n    ttl: 30s\n", "agent.yml:11: bootstrap.dcs.ttl: ",
+       "whole number of seconds"},
+      {"ttl_zero", head + "bootstrap:\n  dcs:\n    ttl: 0\n", "agent.yml:11: bootstrap.dcs.ttl: ", "out of range"},
+      {"loop_wait_negative", head + "bootstrap:\n  dcs:\n    loop_wait: -1\n", "agent.yml:11: bootstrap.dcs.loop_wait: ",
+       "whole number"},
+      {"retry_timeout_list", head + "bootstrap:\n  dcs:\n    retry_timeout: [1]\n",
+       "agent.yml:11: bootstrap.dcs.retry_timeout: ", "single value"},
+      {"max_lag_with_unit", head + "bootstrap:\n  dcs:\n    maximum_lag_on_failover: 1MB\n",
+       "agent.yml:11: bootstrap.dcs.maximum_lag_on_failover: ", "number of bytes"},
+      {"ttl_constraint_violated", head + "bootstrap:\n  dcs:\n    ttl: 20\n    loop_wait: 10\n    retry_timeout: 10\n",
+       "agent.yml:11: bootstrap.dcs.ttl: ",
+       "loop_wait + 2*retry_timeout <= ttl is violated: loop_wait 10 + 2*retry_timeout 10 = 30 > ttl 20"},
+      {"ttl_constraint_with_defaults", head + "bootstrap:\n  dcs:\n    retry_timeout: 5\n",
+       "agent.yml:11: bootstrap.dcs.retry_timeout: ",
+       "loop_wait 2 (default) + 2*retry_timeout 5 = 12 > ttl 10 (default)"},
+      {"ttl_constraint_only_loop_wait", head + "bootstrap:\n  dcs:\n    loop_wait: 3\n",
+       "agent.yml:11: bootstrap.dcs.loop_wait: ", "loop_wait 3 + 2*retry_timeout 4 (default) = 11 > ttl 10 (default)"},
+      {"synchronous_mode_not_boolean", head + "bootstrap:\n  dcs:\n    synchronous_mode: maybe\n",
+       "agent.yml:11: bootstrap.dcs.synchronous_mode: ", "not a boolean"},
+      {"strict_sync_rejected", head + "bootstrap:\n  dcs:\n    synchronous_mode_strict: true\n",
+       "agent.yml:11: bootstrap.dcs.synchronous_mode_strict: ", "not supported"},
+      {"standby_cluster_rejected", head + "bootstrap:\n  dcs:\n    standby_cluster:\n      host: x\n",
+       "agent.yml:11: bootstrap.dcs.standby_cluster: ", "not supported"},
+      {"custom_bootstrap_rejected", head + "bootstrap:\n  method: wal_e\n", "agent.yml:10: bootstrap.method: ",
+       "only initdb"},
+      {"post_init_rejected", head + "bootstrap:\n  post_init: /bin/true\n", "agent.yml:10: bootstrap.post_init: ",
+       "not supported"},
+      {"initdb_multi_key_item", head + "bootstrap:\n  initdb:\n  - encoding: UTF8\n    locale: C\n",
+       "agent.yml:11: bootstrap.initdb[0]: ", "single"},
+      {"initdb_reserved_option", head + "bootstrap:\n  initdb:\n  - pgdata: /x\n", "agent.yml:11: bootstrap.initdb[0]: ",
+       "set by pgha-agent"},
+      {"initdb_dashes", head + "bootstrap:\n  initdb:\n  - --data-checksums\n", "agent.yml:11: bootstrap.initdb[0]: ",
+       "without leading dashes"},
+      {"initdb_scalar", head + "bootstrap:\n  initdb: data-checksums\n", "agent.yml:10: bootstrap.initdb: ",
+       "expected a list"},
+      {"user_option_injection", head + "bootstrap:\n  users:\n    admin:\n      options:\n      - \"login; drop\"\n",
+       "agent.yml:13: bootstrap.users.admin.options[0]: ", "CREATE ROLE option"},
+      {"user_without_settings", head + "bootstrap:\n  users:\n    admin:\n", "agent.yml:11: bootstrap.users.admin: ",
+       "no settings"},
+      {"tag_not_boolean", head + "tags:\n  nofailover: maybe\n", "agent.yml:10: tags.nofailover: ", "not a boolean"},
+      {"tag_replicatefrom_rejected", head + "tags:\n  replicatefrom: n2\n", "agent.yml:10: tags.replicatefrom: ",
+       "cascading"},
+      {"citus_rejected", head + "citus:\n  group: 0\n", "agent.yml:9: citus: ", "not supported"},
+  };
+}
+
+class ConfigErrors : public ::testing::TestWithParam<ErrorRow> {};
+
+TEST_P(ConfigErrors, NamesFileLineAndKey) {
+  const ErrorRow& row = GetParam();
+  const std::string what = error_of(row.text);
+  ASSERT_FALSE(what.empty()) << "no error for:\n" << row.text;
+  EXPECT_THAT(what, StartsWith(row.prefix));
+  EXPECT_THAT(what, HasSubstr(row.message));
+}
+
+INSTANTIATE_TEST_SUITE_P(Rows, ConfigErrors, ::testing::ValuesIn(error_rows()),
+                         [](const ::testing::TestParamInfo<ErrorRow>& info) { return info.param.name; });
+
+TEST(AgentConfig, RestAuthenticationNeedsBothFields) {
+  const std::string text = "scope: demo\nname: n1\nrestapi:\n  connect_address: 127.0.0.1:8008\n"
+                           "  authentication:\n    username: admin\netcd3:\n  hosts: 127.0.0.1:2379\n"
+                           "postgresql:\n  data_dir: /d\n";
+  EXPECT_THAT(error_of(text), StartsWith("agent.yml:6: restapi.authentication: needs both username and password"));
+  const AgentConfig c = parse("scope: demo\nname: n1\nrestapi:\n  connect_address: 127.0.0.1:8008\n"
+                              "  authentication:\n    username: admin\n    password: secret\n"
+                              "etcd3:\n  hosts: 127.0.0.1:2379\npostgresql:\n  data_dir: /d\n");
+  EXPECT_EQ(c.rest_username, "admin");
+  EXPECT_EQ(c.rest_password, "secret");
+}
+
+TEST(AgentConfig, TtlConstraintAtExactBoundLoads) {
+  const AgentConfig c = parse(kMinimal + "bootstrap:\n  dcs:\n    ttl: 30\n    loop_wait: 10\n    retry_timeout: 10\n");
+  EXPECT_EQ(c.ttl, Seconds{30});
+  EXPECT_EQ(c.loop_wait + 2 * c.retry_timeout, c.ttl);
+  // Explicit values win over the defaults one by one.
+  const AgentConfig only_ttl = parse(kMinimal + "bootstrap:\n  dcs:\n    ttl: 30\n");
+  EXPECT_EQ(only_ttl.ttl, Seconds{30});
+  EXPECT_EQ(only_ttl.loop_wait, Seconds{2});
+  EXPECT_EQ(only_ttl.retry_timeout, Seconds{4});
+}
+
+TEST(AgentConfig, UnimplementedPatroniKeysWarnWithLocation) {
+  const std::string text = kMinimal +                                   // lines 1-8
+                           "  pg_ctl_timeout: 60\n"                     // 9
+                           "log:\n  level: INFO\n"                      // 10-11
+                           "watchdog:\n  mode: automatic\n"             // 12-13
+                           "bootstrap:\n  dcs:\n    failsafe_mode: true\n"  // 14-16
+                           "tags:\n  zone: a\n  nofailover: true\n";    // 17-19
+  const AgentConfig c = parse(text);
+  ASSERT_EQ(c.warnings.size(), 5U) << ::testing::PrintToString(c.warnings);
+  EXPECT_THAT(c.warnings[0], StartsWith("agent.yml:10: log: ignored"));
+  EXPECT_THAT(c.warnings[1], StartsWith("agent.yml:12: watchdog: ignored"));
+  EXPECT_THAT(c.warnings[2], StartsWith("agent.yml:16: bootstrap.dcs.failsafe_mode: ignored"));
+  EXPECT_THAT(c.warnings[3], StartsWith("agent.yml:9: postgresql.pg_ctl_timeout: ignored"));
+  EXPECT_THAT(c.warnings[4], StartsWith("agent.yml:18: tags.zone: custom tag ignored"));
+  EXPECT_TRUE(c.nofailover);
+}
+
+TEST(AgentConfig, EtcdHostsForms) {
+  auto hosts_of = [](const std::string& etcd3) {
+    return parse("scope: demo\nname: n1\nrestapi:\n  connect_address: 127.0.0.1:8008\netcd3:\n" + etcd3 +
+                 "postgresql:\n  data_dir: /d\n")
+        .etcd_hosts;
+  };
+  // Patroni's comma-separated string, blanks and empty entries tolerated.
+  EXPECT_THAT(hosts_of("  hosts: 127.0.0.1:2379, 127.0.0.1:2479 ,,127.0.0.1:2579\n"),
+              ElementsAre("127.0.0.1:2379", "127.0.0.1:2479", "127.0.0.1:2579"));
+  // A YAML list.
+  EXPECT_THAT(hosts_of("  hosts:\n  - 127.0.0.1:2379\n  - 127.0.0.1:2479\n"),
+              ElementsAre("127.0.0.1:2379", "127.0.0.1:2479"));
+  EXPECT_THAT(hosts_of("  hosts: [127.0.0.1:2379, etcd-2:2479]\n"), ElementsAre("127.0.0.1:2379", "etcd-2:2479"));
+  // One host; the port defaults to etcd's 2379.
+  EXPECT_THAT(hosts_of("  host: 127.0.0.1\n"), ElementsAre("127.0.0.1:2379"));
+  EXPECT_THAT(hosts_of("  hosts: etcd1,[::1]\n"), ElementsAre("etcd1:2379", "[::1]:2379"));
+  // URLs and protocol: http.
+  EXPECT_THAT(hosts_of("  hosts: http://127.0.0.1:2379/\n"), ElementsAre("http://127.0.0.1:2379"));
+  EXPECT_THAT(hosts_of("  protocol: http\n  hosts: 127.0.0.1:2379\n"), ElementsAre("http://127.0.0.1:2379"));
+  // Authentication.
+  const AgentConfig auth = parse("scope: demo\nname: n1\nrestapi:\n  connect_address: 127.0.0.1:8008\netcd3:\n"
+                                 "  hosts: 127.0.0.1:2379\n  username: root\n  password: pw\n"
+                                 "postgresql:\n  data_dir: /d\n");
+  EXPECT_EQ(auth.etcd_username, "root");
+  EXPECT_EQ(auth.etcd_password, "pw");
+}
+
+TEST(AgentConfig, InitdbForms) {
+  auto initdb_of = [](const std::string& initdb) { return parse(kMinimal + "bootstrap:\n" + initdb).initdb_options; };
+  EXPECT_THAT(initdb_of("  initdb:\n  - encoding: UTF8\n  - data-checksums\n  - locale: C.UTF-8\n"),
+              ElementsAre("--encoding=UTF8", "--data-checksums", "--locale=C.UTF-8"));
+  EXPECT_THAT(initdb_of("  initdb: [data-checksums, {auth-host: scram-sha-256}]\n"),
+              ElementsAre("--data-checksums", "--auth-host=scram-sha-256"));
+  // Patroni also takes a mapping.
+  EXPECT_THAT(initdb_of("  initdb:\n    encoding: UTF8\n"), ElementsAre("--encoding=UTF8"));
+  EXPECT_THAT(initdb_of("  initdb: []\n"), IsEmpty());
+}
+
+TEST(AgentConfig, PgHbaPrecedence) {
+  const std::string bootstrap_hba = "  pg_hba:\n  - host all all 0.0.0.0/0 md5\n";
+  const std::string dcs_hba = "  dcs:\n    postgresql:\n      pg_hba:\n      - host all all 10.0.0.0/8 md5\n";
+  const std::string local_hba = "  pg_hba:\n  - host all all 127.0.0.1/32 scram-sha-256\n";
+  // postgresql.pg_hba (kMinimal ends inside the postgresql section) wins over both bootstrap forms.
+  EXPECT_THAT(parse(kMinimal + local_hba + "bootstrap:\n" + bootstrap_hba + dcs_hba).pg_hba,
+              ElementsAre("host all all 127.0.0.1/32 scram-sha-256"));
+  EXPECT_THAT(parse(kMinimal + "bootstrap:\n" + bootstrap_hba + dcs_hba).pg_hba,
+              ElementsAre("host all all 10.0.0.0/8 md5"));
+  // bootstrap.pg_hba alone (the article's form) becomes the whole file, not an addition.
+  EXPECT_THAT(parse(kMinimal + "bootstrap:\n" + bootstrap_hba).pg_hba, ElementsAre("host all all 0.0.0.0/0 md5"));
+  // An explicitly empty postgresql.pg_hba still wins.
+  EXPECT_THAT(parse(kMinimal + "  pg_hba: []\nbootstrap:\n" + bootstrap_hba).pg_hba, IsEmpty());
+}
+
+TEST(AgentConfig, LocalPostgresqlSettingsWinOverBootstrapDcs) {
+  const AgentConfig c = parse(kMinimal +
+                              "  use_pg_rewind: false\n"
+                              "  parameters:\n    max_connections: 200\n    wal_log_hints: 'on'\n"
+                              "bootstrap:\n  dcs:\n    postgresql:\n      use_pg_rewind: true\n"
+                              "      parameters:\n        max_connections: 100\n        hot_standby: on\n");
+  EXPECT_FALSE(c.use_pg_rewind);
+  EXPECT_EQ(c.parameters, (std::map<std::string, std::string>{
+                              {"hot_standby", "on"}, {"max_connections", "200"}, {"wal_log_hints", "on"}}));
+}
+
+TEST(AgentConfig, ValuesAndNormalisation) {
+  const AgentConfig c = parse("scope: demo\nname: n1\nnamespace: service/\n"
+                              "restapi:\n  listen: 127.0.0.1:8010\n"
+                              "etcd3:\n  hosts: 127.0.0.1:2379\n"
+                              "postgresql:\n  listen: 127.0.0.1,localhost:5436\n  connect_address: 127.0.0.1:5436\n"
+                              "  data_dir: /d\n  bin_dir: /opt/pg/bin\n"
+                              "bootstrap:\n  dcs:\n    synchronous_mode: yes\n    maximum_lag_on_failover: 0\n"
+                              "tags:\n  nofailover: True\n  noloadbalance: on\n  clonefrom: true\n  nosync: true\n");
+  EXPECT_EQ(c.namespace_, "/service");
+  EXPECT_EQ(c.rest_connect_address, "127.0.0.1:8010");  // from a non-wildcard listen
+  EXPECT_EQ(c.pg_listen, "127.0.0.1,localhost:5436");
+  EXPECT_EQ(c.bin_dir, "/opt/pg/bin");
+  EXPECT_TRUE(c.synchronous_mode);
+  EXPECT_EQ(c.maximum_lag_on_failover, 0);
+  EXPECT_TRUE(c.nofailover);
+  EXPECT_TRUE(c.noloadbalance);
+  EXPECT_TRUE(c.clonefrom);
+  EXPECT_TRUE(c.nosync);
+  EXPECT_EQ(parse("scope: demo\nname: n1\nnamespace: /pgha/\n" + kMinimal.substr(kMinimal.find("restapi"))).namespace_,
+            "/pgha");
+}
+
+}  // namespace
+}  // namespace pgha::election
