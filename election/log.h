@@ -1,0 +1,21 @@
+// The "election" module logger, created once on first use and kept (STYLE §9).
+// Thread-safe: spdlog loggers are.
+#pragma once
+
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+namespace pgha::election {
+
+inline spdlog::logger& log() {
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    if (auto existing = spdlog::get("election")) return existing;
+    auto created = spdlog::default_logger()->clone("election");
+    spdlog::register_logger(created);
+    return created;
+  }();
+  return *logger;
+}
+
+}  // namespace pgha::election
