@@ -281,6 +281,9 @@ TEST_F(ProxyServiceTest, HungBackendAndVanishingClientsLeakNoDescriptors) {
   for (int i = 0; i < 50; ++i) {
     tcp::socket c = test::connect_blocking(io_, service_->listener_endpoint(1).port());
   }
+  // Every client reached the proxy (and the hung backend) before we look for leftovers.
+  ASSERT_TRUE(eventually([&] { return silent.connections_accepted() == 20; }));
+  ASSERT_TRUE(eventually([&] { return service_->listener(1).accepted.load() == 100; }));
   EXPECT_TRUE(eventually([&] { return service_->session_count() == 0; }, 5000ms))
       << service_->session_count() << " sessions left";
   EXPECT_TRUE(eventually([&] { return test::open_fd_count() <= baseline + 20; }, 5000ms))
