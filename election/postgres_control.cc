@@ -1,0 +1,776 @@
+#include "election/postgres_control.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <libpq-fe.h>
+
+
+namespace pgha::election {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kManagedConf = "pgha.conf";
+constexpr const char* kStandbyConf = "pgha.standby.conf";
+constexpr const char* kIdentMap = "pgha";
+
+std::int64_t ms_left(Clock::time_point deadline) {
+  return std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+}
+
+// pg_ctl/pg_promote take whole seconds: at least 1, never past the deadline by more than that.
+std::string seconds_left(Clock::time_point deadline) {
+  return std::to_string(std::max<std::int64_t>(1, ms_left(deadline) / 1000));
+}
+
+Clock::time_point min_deadline(Clock::time_point a, Clock::time_point b) { return a < b ? a : b; }
+
+// postgresql.conf string: single quotes doubled, backslashes escaped.
+std::string conf_quote(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += "''";
+    else if (c == '\\') out += "\\\\";
+    else out += c;
+  }
+  return out + "'";
+}
+
+// A libpq conninfo value.
+std::string conninfo_quote(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string pgpass_escape(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == ':' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// pg_hba.conf / pg_ident.conf names: double-quoted so any role name is taken literally.
+std::string hba_quote(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += "\"\"";
+    else out += c;
+  }
+  return out + "\"";
+}
+
+bool valid_parameter_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.';
+  });
+}
+
+// bootstrap.initdb entries arrive as "--encoding=UTF8", "encoding: UTF8", "encoding=UTF8" or
+// "data-checksums" (Patroni's list of strings and one-key maps).
+std::string initdb_argument(std::string option) {
+  auto trim = [](std::string s) {
+    const auto b = s.find_first_not_of(" \t");
+    const auto e = s.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+  };
+  option = trim(option);
+  if (option.rfind("-", 0) == 0) return option;
+  const auto sep = option.find_first_of(":=");
+  if (sep == std::string::npos) return "--" + option;
+  return "--" + trim(option.substr(0, sep)) + "=" + trim(option.substr(sep + 1));
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string tail_of_file(const fs::path& path, std::size_t max_bytes) {
+  std::string text = read_text(path);
+  if (text.size() > max_bytes) {
+    text = text.substr(text.size() - max_bytes);
+    const auto newline = text.find('\n');
+    if (newline != std::string::npos) text.erase(0, newline + 1);
+    text.insert(0, "...");
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// Host and port of a "postgres://[user@]host:port/db" URL (Patroni's conn_url).
+std::optional<PgUpstream> upstream_of_url(const std::string& url) {
+  const auto scheme = url.find("://");
+  std::string rest = scheme == std::string::npos ? url : url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?"));
+  if (const auto at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
+  return PgUpstream::parse(rest);
+}
+
+// host/port of a conninfo string (primary_conninfo); nullopt without a host.
+std::optional<PgUpstream> upstream_of_conninfo(const std::string& conninfo) {
+  if (conninfo.empty()) return std::nullopt;
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (options == nullptr) {
+    if (error != nullptr) PQfreemem(error);
+    return std::nullopt;
+  }
+  PgUpstream upstream;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    if (std::strcmp(o->keyword, "host") == 0) upstream.host = o->val;
+    if (std::strcmp(o->keyword, "port") == 0) upstream.port = std::atoi(o->val);
+  }
+  PQconninfoFree(options);
+  if (upstream.host.empty()) return std::nullopt;
+  return upstream;
+}
+
+// Alive and not a zombie: a killed postmaster stays a zombie until init reaps it, which can take
+// seconds in a container.
+bool process_alive(pid_t pid) {
+  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto paren = line.rfind(')');  // the command name may contain spaces and parentheses
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+
+}  // namespace
+
+std::optional<PgUpstream> PgUpstream::parse(const std::string& host_port) {
+  const auto colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) return std::nullopt;
+  std::string host = host_port.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port_text = host_port.substr(colon + 1);
+  if (!std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const int port = std::atoi(port_text.c_str());
+  if (port <= 0 || port > 65535) return std::nullopt;
+  return PgUpstream{host, port};
+}
+
+void PgProbe::apply_to(LocalState& local, const std::vector<MemberStatus>& members) const {
+  local.data_dir_initialized = data_dir_initialized;
+  local.postgres_running = running;
+  local.in_recovery = in_recovery;
+  local.wal_position = wal_position;
+  local.timeline = timeline;
+  local.following.clear();
+  if (!in_recovery || following.empty()) return;
+  for (const auto& member : members) {
+    const auto address = upstream_of_url(member.conn_url);
+    if (address && address->address() == following) {
+      local.following = member.name;
+      return;
+    }
+  }
+}
+
+PostgresControl::PostgresControl(AgentConfig config, Options options)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      runner_(CommandRunner::Options{options_.os_user, CommandRunner::default_environment()}) {
+  std::string data = config_.data_dir;
+  while (data.size() > 1 && data.back() == '/') data.pop_back();
+  runtime_dir_ = options_.runtime_dir.empty() ? data + "-pgha" : options_.runtime_dir;
+  pgpass_path_ = config_.pgpass.empty() ? runtime_dir_ + "/pgpass" : config_.pgpass;
+  const auto listen = PgUpstream::parse(config_.pg_listen);
+  listen_host_ = listen ? listen->host : "127.0.0.1";
+  port_ = listen ? listen->port : 5432;
+  if (::geteuid() == 0) {
+    if (const passwd* pw = ::getpwnam(options_.os_user.c_str())) {
+      os_uid_ = static_cast<int>(pw->pw_uid);
+      os_gid_ = static_cast<int>(pw->pw_gid);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+bool PostgresControl::chown_to_os_user(const std::string& path) const {
+  return os_uid_ < 0 || ::chown(path.c_str(), static_cast<uid_t>(os_uid_), static_cast<gid_t>(os_gid_)) == 0;
+}
+
+PgStatus PostgresControl::write_file(const std::string& path, const std::string& content, unsigned mode) {
+  const std::string temporary = path + ".pgha-tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) return PgStatus::error("cannot write " + temporary + ": " + std::strerror(errno));
+  }
+  if (::chmod(temporary.c_str(), mode) != 0 || !chown_to_os_user(temporary) ||
+      ::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    return PgStatus::error("cannot install " + path + ": " + why);
+  }
+  return PgStatus::success();
+}
+
+PgStatus PostgresControl::prepare_runtime_dirs() {
+  if (os_uid_ < 0 && ::geteuid() == 0) {
+    return PgStatus::error("running as root but OS user '" + options_.os_user + "' does not exist");
+  }
+  for (const std::string& dir : {runtime_dir_, socket_dir(), log_dir()}) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return PgStatus::error("cannot create " + dir + ": " + ec.message());
+    if (::chmod(dir.c_str(), 0700) != 0 || !chown_to_os_user(dir)) {
+      return PgStatus::error("cannot set the owner/mode of " + dir + ": " + std::strerror(errno));
+    }
+  }
+  // Socket path limit (sun_path): 107 bytes including ".s.PGSQL.<port>".
+  if (socket_dir().size() + 20 > 107) {
+    return PgStatus::error("unix socket directory path too long (max ~87 bytes): " + socket_dir());
+  }
+  return PgStatus::success();
+}
+
+PgStatus PostgresControl::write_pgpass() {
+  std::string content;
+  auto add = [&](const PgUser& user) {
+    if (user.username.empty() || user.password.empty()) return;
+    content += "*:*:*:" + pgpass_escape(user.username) + ":" + pgpass_escape(user.password) + "\n";
+  };
+  add(config_.replication);
+  add(config_.superuser);
+  const fs::path parent = fs::path(pgpass_path_).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+  }
+  return write_file(pgpass_path_, content, 0600);
+}
+
+PgStatus PostgresControl::write_managed_config() {
+  const fs::path data = config_.data_dir;
+  std::ostringstream conf;
+  conf << "# Managed by pgha-agent and rewritten at every start: change the agent's configuration instead.\n"
+       << "wal_level = 'replica'\n"
+       << "hot_standby = 'on'\n"
+       << "wal_log_hints = 'on'\n"
+       << "max_wal_senders = '10'\n"
+       << "max_replication_slots = '10'\n"
+       << "wal_keep_size = '128MB'\n"
+       << "password_encryption = 'scram-sha-256'\n";
+  if (!config_.parameters.empty()) conf << "# postgresql.parameters\n";
+  for (const auto& [name, value] : config_.parameters) {
+    if (!valid_parameter_name(name)) return PgStatus::error("invalid PostgreSQL parameter name: '" + name + "'");
+    conf << name << " = " << conf_quote(value) << "\n";
+  }
+  conf << "# owned by the agent (these win over postgresql.parameters)\n"
+       << "listen_addresses = " << conf_quote(listen_host_) << "\n"
+       << "port = '" << port_ << "'\n"
+       << "unix_socket_directories = " << conf_quote(socket_dir()) << "\n"
+       << "hba_file = " << conf_quote((data / "pg_hba.conf").string()) << "\n"
+       << "ident_file = " << conf_quote((data / "pg_ident.conf").string()) << "\n"
+       << "include_if_exists = '" << kStandbyConf << "'\n";
+  if (PgStatus s = write_file(data / kManagedConf, conf.str(), 0600); !s.ok()) return s;
+
+  std::ostringstream hba;
+  hba << "# Managed by pgha-agent: postgresql.pg_hba from its configuration, after the agent's own rule.\n"
+      << "local all " << hba_quote(config_.superuser.username) << " peer map=" << kIdentMap << "\n";
+  for (const auto& rule : config_.pg_hba) hba << rule << "\n";
+  if (PgStatus s = write_file(data / "pg_hba.conf", hba.str(), 0600); !s.ok()) return s;
+
+  std::vector<std::string> os_users{options_.os_user};
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != options_.os_user) {
+    os_users.emplace_back(pw->pw_name);
+  }
+  std::ostringstream ident;
+  ident << "# Managed by pgha-agent: who may connect through the socket as the superuser (peer).\n";
+  for (const auto& os_user : os_users) {
+    ident << kIdentMap << " " << hba_quote(os_user) << " " << hba_quote(config_.superuser.username) << "\n";
+  }
+  if (PgStatus s = write_file(data / "pg_ident.conf", ident.str(), 0600); !s.ok()) return s;
+
+  // postgresql.conf itself stays PostgreSQL's (or the clone source's); it only gains the include.
+  const fs::path main_conf = data / "postgresql.conf";
+  const std::string include_line = std::string("include_if_exists = '") + kManagedConf + "'";
+  if (read_text(main_conf).find(include_line) == std::string::npos) {
+    std::ofstream out(main_conf, std::ios::app);
+    out << "\n# Added by pgha-agent: its managed settings come last and win.\n" << include_line << "\n";
+    if (!out) return PgStatus::error("cannot append to " + main_conf.string());
+  }
+  return PgStatus::success();
+}
+
+PgStatus PostgresControl::write_standby_config(const std::optional<PgUpstream>& upstream) {
+  const fs::path data = config_.data_dir;
+  std::ostringstream conf;
+  conf << "# Managed by pgha-agent: the upstream this node follows (empty on a primary).\n";
+  if (upstream) {
+    const std::string conninfo = "host=" + conninfo_quote(upstream->host) + " port=" + std::to_string(upstream->port) +
+                                 " user=" + conninfo_quote(config_.replication.username) +
+                                 " passfile=" + conninfo_quote(pgpass_path_) +
+                                 " application_name=" + conninfo_quote(config_.name) +
+                                 " connect_timeout=5 keepalives_idle=5 keepalives_interval=2 keepalives_count=3";
+    conf << "primary_conninfo = " << conf_quote(conninfo) << "\n"
+         << "primary_slot_name = ''\n"
+         << "recovery_target_timeline = 'latest'\n";
+  }
+  if (PgStatus s = write_file(data / kStandbyConf, conf.str(), 0600); !s.ok()) return s;
+  const fs::path signal = data / "standby.signal";
+  if (upstream) return write_file(signal, "", 0600);
+  std::error_code ec;
+  fs::remove(signal, ec);
+  return PgStatus::success();
+}
+
+PgStatus PostgresControl::reset_data_dir() {
+  const fs::path data = config_.data_dir;
+  if (data.empty() || data == data.root_path() || data.relative_path().empty()) {
+    return PgStatus::error("refusing to wipe data_dir '" + config_.data_dir + "'");
+  }
+  std::error_code ec;
+  fs::remove_all(data, ec);
+  if (ec) return PgStatus::error("cannot remove " + data.string() + ": " + ec.message());
+  fs::create_directories(data, ec);
+  if (ec) return PgStatus::error("cannot create " + data.string() + ": " + ec.message());
+  if (::chmod(data.c_str(), 0700) != 0 || !chown_to_os_user(data)) {
+    return PgStatus::error("cannot set the owner/mode of " + data.string() + ": " + std::strerror(errno));
+  }
+  return PgStatus::success();
+}
+
+int PostgresControl::postmaster_pid() const {
+  std::ifstream in(fs::path(config_.data_dir) / "postmaster.pid");
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return 0;
+  if (!process_alive(static_cast<pid_t>(pid))) return 0;
+  // After a crash the PID may belong to another process by now; a postmaster runs in its data
+  // dir. (When /proc does not tell, e.g. no permission, trust the PID.)
+  std::error_code ec;
+  const fs::path cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
+  if (!ec && !fs::equivalent(cwd, config_.data_dir, ec) && !ec) return 0;
+  return static_cast<int>(pid);
+}
+
+void PostgresControl::record(const std::string& event) const {
+  std::ofstream out(commands_log(), std::ios::app);
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+  out << "[" << stamp << "] pgha: " << event << "\n";
+}
+
+std::string PostgresControl::server_log_tail() const {
+  const std::string tail = tail_of_file(server_log(), 1200);
+  return tail.empty() ? std::string() : "; server log: " + tail;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes and connections
+
+CommandResult PostgresControl::run_tool(const std::string& name, std::vector<std::string> args,
+                                        Deadline deadline) const {
+  args.insert(args.begin(), tool(name));
+  return runner_.run(args, milliseconds(std::max<std::int64_t>(1, ms_left(deadline))), commands_log());
+}
+
+PgStatus PostgresControl::connect_local(PgConnection& conn, Deadline deadline) const {
+  const auto statement_ms = std::max<std::int64_t>(100, ms_left(deadline));
+  return conn.connect({{"host", socket_dir()},
+                       {"port", std::to_string(port_)},
+                       {"user", config_.superuser.username},
+                       {"dbname", "postgres"},
+                       {"application_name", "pgha-agent"},
+                       {"options", "-c statement_timeout=" + std::to_string(statement_ms)}},
+                      deadline);
+}
+
+PgStatus PostgresControl::execute(const std::string& sql, Millis timeout, PgRows* rows) {
+  const Deadline deadline = Clock::now() + timeout;
+  PgConnection conn;
+  if (PgStatus s = connect_local(conn, deadline); !s.ok()) return s;
+  return conn.query(sql, deadline, rows);
+}
+
+PgStatus PostgresControl::start_until(Deadline deadline) {
+  if (postmaster_pid() != 0) return PgStatus::success("already running");
+  if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) {
+    return PgStatus::error("cannot start: no PostgreSQL data in " + config_.data_dir);
+  }
+  if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
+  if (PgStatus s = write_pgpass(); !s.ok()) return s;
+  if (PgStatus s = write_managed_config(); !s.ok()) return s;
+  const CommandResult r = run_tool("pg_ctl", {"start", "-D", config_.data_dir, "-l", server_log(), "-w", "-t",
+                                              seconds_left(deadline)},
+                                   deadline);
+  if (!r.ok()) return PgStatus::error("start failed: " + r.describe + server_log_tail());
+  return PgStatus::success("started");
+}
+
+PgStatus PostgresControl::stop_until(StopMode mode, Deadline deadline) {
+  if (postmaster_pid() == 0) return PgStatus::success("not running");
+  const char* mode_name = mode == StopMode::kFast ? "fast" : "immediate";
+  const CommandResult r = run_tool("pg_ctl", {"stop", "-D", config_.data_dir, "-m", mode_name, "-w", "-t",
+                                              seconds_left(deadline)},
+                                   deadline);
+  if (!r.ok() && postmaster_pid() != 0) {
+    return PgStatus::error(std::string("stop -m ") + mode_name + " failed: " + r.describe);
+  }
+  return PgStatus::success("stopped");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public calls
+
+PgStatus PostgresControl::bootstrap(Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  const fs::path data = config_.data_dir;
+  if (fs::exists(data / "PG_VERSION")) return PgStatus::error("bootstrap refused: " + data.string() + " already holds a cluster");
+  if (postmaster_pid() != 0) return PgStatus::error("bootstrap refused: a postmaster runs on " + data.string());
+  if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
+  if (PgStatus s = write_pgpass(); !s.ok()) return s;
+  if (PgStatus s = reset_data_dir(); !s.ok()) return s;
+
+  std::vector<std::string> args{"-D", config_.data_dir, "-U", config_.superuser.username, "--data-checksums",
+                                "--auth-local=peer", "--auth-host=scram-sha-256"};
+  for (const auto& option : config_.initdb_options) args.push_back(initdb_argument(option));
+  const CommandResult initdb = run_tool("initdb", args, deadline);
+  if (!initdb.ok()) {
+    reset_data_dir();
+    return PgStatus::error("bootstrap: initdb failed: " + initdb.describe);
+  }
+
+  PgStatus outcome = write_standby_config(std::nullopt);
+  if (outcome.ok()) outcome = start_until(deadline);
+  if (outcome.ok()) outcome = create_roles(deadline);
+  if (outcome.ok()) {
+    record("bootstrap: initialized " + config_.data_dir + " and started it as primary on " + config_.pg_listen);
+    return PgStatus::success("bootstrapped");
+  }
+  // A half-made cluster must not look initialized to the next HA loop iteration.
+  record("bootstrap failed, removing the new data dir " + config_.data_dir + ": " + outcome.message());
+  stop_until(StopMode::kImmediate, std::max(deadline, Clock::now() + std::chrono::seconds(5)));
+  reset_data_dir();
+  return PgStatus::error("bootstrap: " + outcome.message());
+}
+
+PgStatus PostgresControl::create_roles(Deadline deadline) {
+  PgConnection conn;
+  if (PgStatus s = connect_local(conn, deadline); !s.ok()) return PgStatus::error("connecting after start: " + s.message());
+  auto ensure_role = [&](const PgUser& user, const std::string& attributes) -> PgStatus {
+    if (user.username.empty()) return PgStatus::success();
+    PgStatus status;
+    const auto exists = conn.query_value("SELECT count(*) FROM pg_roles WHERE rolname = " +
+                                             conn.quote_literal(user.username), deadline, &status);
+    if (!status.ok()) return status;
+    std::string sql = (exists && *exists != "0" ? "ALTER ROLE " : "CREATE ROLE ") + conn.quote_identifier(user.username);
+    if (!attributes.empty()) sql += " WITH " + attributes;
+    if (!user.password.empty()) {
+      const auto verifier = conn.scram_verifier(user.username, user.password);
+      if (!verifier) return PgStatus::error("cannot compute the SCRAM verifier for " + user.username);
+      sql += (attributes.empty() ? " WITH" : "") + std::string(" PASSWORD ") + conn.quote_literal(*verifier);
+    }
+    if (attributes.empty() && user.password.empty()) return PgStatus::success();
+    if (PgStatus s = conn.query(sql, deadline); !s.ok()) return PgStatus::error("role " + user.username + ": " + s.message());
+    return PgStatus::success();
+  };
+  if (PgStatus s = ensure_role(config_.superuser, ""); !s.ok()) return s;
+  if (config_.replication.username != config_.superuser.username) {
+    if (PgStatus s = ensure_role(config_.replication, "REPLICATION LOGIN"); !s.ok()) return s;
+  }
+  for (const auto& [key, user] : config_.extra_users) {
+    PgUser named = user;
+    if (named.username.empty()) named.username = key;
+    // bootstrap.users.<name>.options are role attributes (createrole, createdb, ...): keywords
+    // only, so nothing but letters reaches the statement.
+    std::string attributes = "LOGIN";
+    for (const auto& option : user.options) {
+      std::string keyword;
+      for (char c : option) {
+        if (std::isalpha(static_cast<unsigned char>(c)) == 0 && c != '_') {
+          return PgStatus::error("user " + named.username + ": invalid role option '" + option + "'");
+        }
+        keyword += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+      if (!keyword.empty() && keyword != "LOGIN") attributes += " " + keyword;
+    }
+    if (PgStatus s = ensure_role(named, attributes); !s.ok()) return s;
+  }
+  return PgStatus::success();
+}
+
+PgStatus PostgresControl::start(Millis timeout, std::optional<PgUpstream> as_replica_of) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (postmaster_pid() != 0) return PgStatus::success("already running");
+  if (as_replica_of) {
+    if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) {
+      return PgStatus::error("cannot start: no PostgreSQL data in " + config_.data_dir);
+    }
+    if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
+    if (PgStatus s = write_pgpass(); !s.ok()) return s;
+    if (PgStatus s = write_standby_config(as_replica_of); !s.ok()) return s;
+  }
+  return start_until(deadline);
+}
+
+PgStatus PostgresControl::stop(StopMode mode, Millis timeout) { return stop_until(mode, Clock::now() + timeout); }
+
+PgStatus PostgresControl::restart(Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (PgStatus s = stop_until(StopMode::kFast, Clock::now() + timeout * 2 / 3); !s.ok()) return s;
+  return start_until(deadline);
+}
+
+PgProbe PostgresControl::probe(Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  PgProbe probe;
+  probe.data_dir_initialized = fs::exists(fs::path(config_.data_dir) / "PG_VERSION");
+  probe.running = postmaster_pid() != 0;
+  if (!probe.running) return probe;
+  PgConnection conn;
+  if (PgStatus s = connect_local(conn, deadline); !s.ok()) {
+    probe.error = s.message();
+    return probe;
+  }
+  PgStatus status;
+  const auto recovery = conn.query_value("SELECT pg_is_in_recovery()", deadline, &status);
+  if (!status.ok() || !recovery) {
+    probe.error = status.ok() ? "no answer to pg_is_in_recovery()" : status.message();
+    return probe;
+  }
+  probe.in_recovery = *recovery == "t";
+  PgRows rows;
+  if (!probe.in_recovery) {
+    // The WAL file name of the insert position starts with the current timeline (hex): unlike
+    // pg_control_checkpoint() it is right at once after a promotion.
+    status = conn.query(
+        "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint,"
+        " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
+        deadline, &rows);
+  } else {
+    status = conn.query(
+        "SELECT (greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) - '0/0'::pg_lsn)::bigint,"
+        " greatest((SELECT received_tli FROM pg_stat_wal_receiver),"
+        "          (SELECT timeline_id FROM pg_control_checkpoint())),"
+        " (SELECT status FROM pg_stat_wal_receiver),"
+        " (SELECT sender_host FROM pg_stat_wal_receiver),"
+        " (SELECT sender_port FROM pg_stat_wal_receiver),"
+        " current_setting('primary_conninfo')",
+        deadline, &rows);
+  }
+  if (!status.ok() || rows.empty()) {
+    probe.error = status.ok() ? "no row from the status query" : status.message();
+    return probe;
+  }
+  const PgRow& row = rows.front();
+  auto text = [&](std::size_t i) { return i < row.size() && row[i] ? *row[i] : std::string(); };
+  probe.accepting = true;
+  probe.wal_position = std::atoll(text(0).c_str());
+  probe.timeline = std::atoi(text(1).c_str());
+  if (probe.in_recovery) {
+    probe.streaming = text(2) == "streaming";
+    if (!text(3).empty() && !text(4).empty()) {
+      probe.following = text(3) + ":" + text(4);
+    } else if (const auto configured = upstream_of_conninfo(text(5))) {
+      probe.following = configured->address();
+    }
+  }
+  return probe;
+}
+
+PgStatus PostgresControl::promote(Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  PgConnection conn;
+  if (PgStatus s = connect_local(conn, deadline); !s.ok()) return PgStatus::error("promote: " + s.message());
+  PgStatus status;
+  auto recovery = conn.query_value("SELECT pg_is_in_recovery()", deadline, &status);
+  if (!status.ok()) return PgStatus::error("promote: " + status.message());
+  if (recovery && *recovery == "f") return PgStatus::success("already primary");
+  conn.query_value("SELECT pg_promote(true, " + seconds_left(deadline) + ")", deadline, &status);
+  if (!status.ok()) return PgStatus::error("promote: pg_promote: " + status.message() + server_log_tail());
+  for (;;) {
+    recovery = conn.query_value("SELECT pg_is_in_recovery()", deadline, &status);
+    if (status.ok() && recovery && *recovery == "f") break;
+    if (!status.ok()) return PgStatus::error("promote: " + status.message());
+    if (ms_left(deadline) <= 0) return PgStatus::error("promote: still in recovery at the deadline" + server_log_tail());
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  std::string note = "promoted";
+  if (PgStatus s = write_standby_config(std::nullopt); !s.ok()) note += "; " + s.message();
+  conn.query("SELECT pg_reload_conf()", deadline);
+  // pg_rewind reads the source's timeline from its control file, which shows the new timeline
+  // only after the end-of-recovery checkpoint: run it now rather than let it happen lazily.
+  if (PgStatus s = conn.query("CHECKPOINT", deadline); !s.ok()) note += "; checkpoint after promotion failed: " + s.message();
+  record("promote: " + note);
+  return PgStatus::success(note);
+}
+
+PgStatus PostgresControl::clone_from(const PgUpstream& upstream, Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (postmaster_pid() != 0) return PgStatus::error("clone refused: PostgreSQL is running on " + config_.data_dir);
+  if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
+  if (PgStatus s = write_pgpass(); !s.ok()) return s;
+  if (PgStatus s = reset_data_dir(); !s.ok()) return s;
+  const std::string conninfo = "host=" + conninfo_quote(upstream.host) + " port=" + std::to_string(upstream.port) +
+                               " user=" + conninfo_quote(config_.replication.username) +
+                               " passfile=" + conninfo_quote(pgpass_path_) +
+                               " application_name=" + conninfo_quote(config_.name + "-basebackup") +
+                               " connect_timeout=" + std::to_string(std::clamp<std::int64_t>(ms_left(deadline) / 1000, 2, 10));
+  const CommandResult r = run_tool("pg_basebackup", {"-D", config_.data_dir, "-X", "stream", "-c", "fast", "-w",
+                                                     "-d", conninfo},
+                                   deadline);
+  if (!r.ok()) {
+    reset_data_dir();  // a partial copy must not look like a data dir
+    return PgStatus::error("clone from " + upstream.address() + " failed: " + r.describe);
+  }
+  // The copy carries the source's managed files (its port, its hba): make them this node's.
+  if (PgStatus s = write_managed_config(); !s.ok()) return s;
+  if (PgStatus s = write_standby_config(upstream); !s.ok()) return s;
+  const std::string note = "cloned from " + upstream.address() + " in " + std::to_string(r.elapsed.count()) + " ms";
+  record("clone: " + note);
+  return PgStatus::success(note);
+}
+
+PgStatus PostgresControl::follow(const PgUpstream& upstream, Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) {
+    return PgStatus::error("follow: no PostgreSQL data in " + config_.data_dir + " (clone first)");
+  }
+  if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
+  if (PgStatus s = write_pgpass(); !s.ok()) return s;
+  if (PgStatus s = write_managed_config(); !s.ok()) return s;
+  if (PgStatus s = write_standby_config(upstream); !s.ok()) return s;
+  if (postmaster_pid() == 0) {
+    PgStatus started = start_until(deadline);
+    return started.ok() ? PgStatus::success("started following " + upstream.address()) : started;
+  }
+  {
+    PgConnection conn;
+    PgStatus status = connect_local(conn, min_deadline(deadline, Clock::now() + timeout / 4));
+    std::optional<std::string> recovery;
+    if (status.ok()) recovery = conn.query_value("SELECT pg_is_in_recovery()", deadline, &status);
+    if (status.ok() && recovery && *recovery == "t") {
+      // primary_conninfo is reloadable since PostgreSQL 13: the WAL receiver reconnects.
+      if (PgStatus s = conn.query("SELECT pg_reload_conf()", deadline); !s.ok()) {
+        return PgStatus::error("follow: reload: " + s.message());
+      }
+      return PgStatus::success("reloaded to follow " + upstream.address());
+    }
+  }
+  // A primary (or a server that does not answer) turns replica through a restart.
+  if (PgStatus s = stop_until(StopMode::kFast, Clock::now() + timeout / 2); !s.ok()) {
+    if (PgStatus hard = stop_until(StopMode::kImmediate, deadline); !hard.ok()) {
+      return PgStatus::error("follow: " + hard.message());
+    }
+  }
+  PgStatus started = start_until(deadline);
+  return started.ok() ? PgStatus::success("restarted to follow " + upstream.address()) : started;
+}
+
+PgStatus PostgresControl::demote(Millis timeout) {
+  const auto begun = Clock::now();
+  const Deadline deadline = begun + timeout;
+  const int pid = postmaster_pid();
+  if (pid == 0) return PgStatus::success("not running");
+  PgStatus fast = stop_until(StopMode::kFast, begun + timeout / 2);
+  if (fast.ok()) return PgStatus::success("stopped (fast)");
+  record("demote: fast stop did not finish in time, stopping immediately: " + fast.message());
+  PgStatus immediate = stop_until(StopMode::kImmediate, begun + timeout * 3 / 4);
+  if (immediate.ok()) return PgStatus::success("stopped (immediate)");
+  // Last resort: SIGQUIT is the postmaster's own immediate-shutdown signal.
+  record("demote: pg_ctl could not stop it, sending SIGQUIT to postmaster " + std::to_string(pid));
+  ::kill(pid, SIGQUIT);
+  while (process_alive(pid)) {
+    if (ms_left(deadline) <= 0) {
+      return PgStatus::error("demote: postmaster " + std::to_string(pid) + " still alive at the deadline");
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return PgStatus::success("stopped (SIGQUIT)");
+}
+
+PgStatus PostgresControl::checkpoint_source(const PgUpstream& upstream, Deadline deadline) {
+  PgConnection conn;
+  const auto statement_ms = std::max<std::int64_t>(100, ms_left(deadline));
+  PgStatus s = conn.connect({{"host", upstream.host},
+                             {"port", std::to_string(upstream.port)},
+                             {"user", config_.superuser.username},
+                             {"password", config_.superuser.password},
+                             {"dbname", "postgres"},
+                             {"application_name", "pgha-agent"},
+                             {"options", "-c statement_timeout=" + std::to_string(statement_ms)}},
+                            deadline);
+  if (s.ok()) s = conn.query("CHECKPOINT", deadline);
+  return s;
+}
+
+PgStatus PostgresControl::rewind_and_follow(const PgUpstream& upstream, Millis timeout) {
+  const auto begun = Clock::now();
+  const Deadline deadline = begun + timeout;
+  auto reclone = [&](const std::string& why) -> PgStatus {
+    record("rejoin: re-cloning " + config_.data_dir + " from " + upstream.address() + " because " + why);
+    if (PgStatus s = stop_until(StopMode::kImmediate, deadline); !s.ok()) return PgStatus::error("rejoin: " + s.message());
+    if (PgStatus s = clone_from(upstream, milliseconds(std::max<std::int64_t>(1, ms_left(deadline)))); !s.ok()) {
+      return PgStatus::error("rejoin: " + why + "; then " + s.message());
+    }
+    if (PgStatus s = start_until(deadline); !s.ok()) return PgStatus::error("rejoin: re-cloned but " + s.message());
+    return PgStatus::success("re-cloned: " + why);
+  };
+  if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) return reclone("there was no data dir");
+  if (!config_.use_pg_rewind) return reclone("use_pg_rewind is off");
+
+  if (PgStatus s = stop_until(StopMode::kFast, begun + timeout / 4); !s.ok()) {
+    // pg_rewind finishes crash recovery itself (single-user mode) after an unclean stop.
+    if (PgStatus hard = stop_until(StopMode::kImmediate, begun + timeout / 3); !hard.ok()) {
+      return PgStatus::error("rejoin: cannot stop PostgreSQL: " + hard.message());
+    }
+  }
+  if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
+  if (PgStatus s = write_pgpass(); !s.ok()) return s;
+  // A single-user crash recovery refuses standby mode; follow() writes the signal again.
+  std::error_code ignored;
+  fs::remove(fs::path(config_.data_dir) / "standby.signal", ignored);
+  std::string checkpoint_note;
+  if (PgStatus s = checkpoint_source(upstream, min_deadline(deadline, Clock::now() + timeout / 6)); !s.ok()) {
+    checkpoint_note = "; CHECKPOINT on the source failed (pg_rewind may misjudge its timeline): " + s.message();
+    record("rejoin: " + checkpoint_note.substr(2));
+  }
+  const std::string source = "host=" + conninfo_quote(upstream.host) + " port=" + std::to_string(upstream.port) +
+                             " user=" + conninfo_quote(config_.superuser.username) + " dbname=postgres" +
+                             " passfile=" + conninfo_quote(pgpass_path_) + " connect_timeout=5";
+  const CommandResult rewind = run_tool("pg_rewind", {"-D", config_.data_dir, "--source-server=" + source},
+                                        min_deadline(deadline, begun + timeout * 2 / 3));
+  if (!rewind.ok()) return reclone("pg_rewind failed: " + rewind.describe);
+  record("rejoin: pg_rewind from " + upstream.address() + " done in " + std::to_string(rewind.elapsed.count()) + " ms");
+  PgStatus followed = follow(upstream, milliseconds(std::max<std::int64_t>(1, ms_left(deadline))));
+  if (!followed.ok()) return PgStatus::error("rejoin: rewound, but " + followed.message());
+  return PgStatus::success("rewound; " + followed.message() + checkpoint_note);
+}
+
+}  // namespace pgha::election

@@ -1,0 +1,165 @@
+// PostgresControl: drives this node's PostgreSQL 15 for the HA loop — bootstrap (initdb with data
+// checksums, managed configuration, roles), start/stop/restart, a status probe, promotion,
+// cloning from the leader (pg_basebackup), following a leader (primary_conninfo +
+// standby.signal), fencing (demote = stop now) and rejoining a former primary (pg_rewind, with a
+// fresh clone when rewind fails).
+//
+// Files it owns: in the data dir, `pgha.conf` (included from postgresql.conf: listen address,
+// socket dir, replication settings, the config's parameters), `pgha.standby.conf` (primary_conninfo
+// when following; included from pgha.conf), pg_hba.conf and pg_ident.conf (replaced by the config's
+// rules plus a peer rule so the agent connects through the socket as the superuser); beside the
+// data dir, `<data_dir>-pgha/` with `sock/` (unix socket — not in the data dir, which pg_rewind
+// would copy), `log/commands.log` (every tool's output) and `log/postgresql.log`, and the pgpass
+// file (AgentConfig::pgpass or `<data_dir>-pgha/pgpass`, mode 0600) through which the tools get
+// passwords. Tools run by fork/exec with a clean environment; when the agent is root they run as
+// the `postgres` OS user (runuser), since PostgreSQL refuses root.
+//
+// Every call is blocking and bounded by the timeout it is given; errors come back as PgStatus
+// (nothing throws). Notable outcomes (a re-clone after a failed pg_rewind, a fast stop that had to
+// become immediate) are in the returned status and in the commands log; the HA loop logs them.
+// Call only from the agent's HA thread — never an io or REST thread. Not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "election/agent_config.h"
+#include "election/cluster_view.h"
+#include "election/command_runner.h"
+#include "election/pg_connection.h"
+#include "election/pg_status.h"
+
+namespace pgha::election {
+
+// The PostgreSQL a replica streams from.
+struct PgUpstream {
+  std::string host;
+  int port = 5432;
+  std::string address() const { return host + ":" + std::to_string(port); }  // "host:port"
+  // Parses "host:port" or "[v6]:port" (a connect_address); nullopt if malformed.
+  static std::optional<PgUpstream> parse(const std::string& host_port);
+};
+
+// What probe() saw of the local PostgreSQL.
+struct PgProbe {
+  bool data_dir_initialized = false;  // PG_VERSION exists
+  bool running = false;               // a postmaster is alive for the data dir
+  bool accepting = false;             // it answered the probe's queries in time
+  bool in_recovery = false;
+  std::int64_t wal_position = 0;      // bytes; see MemberStatus::wal_position
+  int timeline = 0;
+  std::string following;              // "host:port": the WAL sender, else the configured primary_conninfo
+  bool streaming = false;             // the WAL receiver is streaming
+  std::string error;                  // why it is not accepting, when running
+
+  // Fills LocalState's PostgreSQL fields. `following` becomes the member whose conn_url
+  // (postgres://host:port/...) matches the upstream address, or "" when none does.
+  void apply_to(LocalState& local, const std::vector<MemberStatus>& members) const;
+};
+
+struct PostgresControlOptions {
+  std::string runtime_dir;           // "" → "<data_dir>-pgha" beside the data dir
+  std::string os_user = "postgres";  // PostgreSQL's tools run as this user when the agent is root
+};
+
+class PostgresControl {
+ public:
+  using Millis = std::chrono::milliseconds;
+  enum class StopMode { kFast, kImmediate };
+
+  using Options = PostgresControlOptions;
+
+  explicit PostgresControl(AgentConfig config, Options options = {});
+
+  // initdb (data checksums + config.initdb_options) into an empty or absent data dir, managed
+  // configuration, start, then the superuser's password, the replication role and the extra
+  // users (LOGIN plus their options, e.g. the article's admin: createrole, createdb). Succeeds only when PostgreSQL
+  // answers queries. On failure after initdb the new data dir is stopped and removed.
+  PgStatus bootstrap(Millis timeout);
+
+  // Starts PostgreSQL. With `as_replica_of`, configures it as that upstream's replica first;
+  // without, starts it as it is configured (a replica stays a replica: only promote() makes a
+  // primary). Already running → success with note "already running", nothing changed.
+  PgStatus start(Millis timeout, std::optional<PgUpstream> as_replica_of = std::nullopt);
+  // pg_ctl stop; not running → success.
+  PgStatus stop(StopMode mode, Millis timeout);
+  PgStatus restart(Millis timeout);
+
+  // Never fails: what could not be seen stays false/0 and `error` says why.
+  PgProbe probe(Millis timeout);
+
+  // pg_promote(true, …), waits until out of recovery, drops the standby settings and runs a
+  // CHECKPOINT so pg_rewind on the old primary sees the new timeline in the control file.
+  PgStatus promote(Millis timeout);
+
+  // pg_basebackup -X stream -c fast from `upstream` as the replication user into a fresh data dir
+  // (whatever was there is removed; refused while PostgreSQL runs), then configures it as that
+  // upstream's replica. Leaves PostgreSQL stopped: start() is the next step.
+  PgStatus clone_from(const PgUpstream& upstream, Millis timeout);
+
+  // Makes this node a replica of `upstream` and leaves it running: writes primary_conninfo and
+  // standby.signal; a running replica only reloads (primary_conninfo is reloadable since PG 13),
+  // a running primary restarts, a stopped node starts.
+  PgStatus follow(const PgUpstream& upstream, Millis timeout);
+
+  // Fencing: stop accepting writes as fast as possible — stop -m fast within half the timeout,
+  // else -m immediate, else SIGQUIT to the postmaster. The HA loop rejoins later.
+  PgStatus demote(Millis timeout);
+
+  // Rejoins a former primary under `upstream`: stop, pg_rewind from it (as the superuser; pg_rewind
+  // itself finishes crash recovery if the stop was not clean), then follow(). If pg_rewind fails:
+  // wipe, clone_from() and start as its replica. The note says "rewound" or "re-cloned: <why>".
+  PgStatus rewind_and_follow(const PgUpstream& upstream, Millis timeout);
+
+  // Runs SQL on the local PostgreSQL as the superuser through the socket (for the HA loop's
+  // extra queries, e.g. pg_stat_replication for GET /patroni, and for tests).
+  PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows = nullptr);
+
+  const AgentConfig& config() const { return config_; }
+  const std::string& runtime_dir() const { return runtime_dir_; }
+  std::string socket_dir() const { return runtime_dir_ + "/sock"; }
+  std::string log_dir() const { return runtime_dir_ + "/log"; }
+  std::string commands_log() const { return log_dir() + "/commands.log"; }
+  std::string server_log() const { return log_dir() + "/postgresql.log"; }
+  const std::string& pgpass_path() const { return pgpass_path_; }
+  // The postmaster's PID from postmaster.pid if that process is alive, else 0.
+  int postmaster_pid() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  using Deadline = Clock::time_point;
+
+  PgStatus prepare_runtime_dirs();
+  PgStatus write_pgpass();
+  PgStatus write_managed_config();
+  PgStatus write_standby_config(const std::optional<PgUpstream>& upstream);
+  PgStatus write_file(const std::string& path, const std::string& content, unsigned mode);
+  PgStatus reset_data_dir();
+  bool chown_to_os_user(const std::string& path) const;
+
+  PgStatus start_until(Deadline deadline);
+  PgStatus stop_until(StopMode mode, Deadline deadline);
+  PgStatus create_roles(Deadline deadline);
+  PgStatus checkpoint_source(const PgUpstream& upstream, Deadline deadline);
+  PgStatus connect_local(PgConnection& conn, Deadline deadline) const;
+  CommandResult run_tool(const std::string& tool, std::vector<std::string> args, Deadline deadline) const;
+  std::string server_log_tail() const;
+  // Appends "[time] pgha: <event>" to the commands log, between the tools' own output.
+  void record(const std::string& event) const;
+  std::string tool(const std::string& name) const { return config_.bin_dir + "/" + name; }
+
+  AgentConfig config_;
+  Options options_;
+  std::string runtime_dir_;
+  std::string pgpass_path_;
+  std::string listen_host_;
+  int port_ = 5432;
+  CommandRunner runner_;
+  int os_uid_ = -1;  // the OS user's ids when the agent is root, else -1
+  int os_gid_ = -1;
+};
+
+}  // namespace pgha::election

@@ -1,0 +1,329 @@
+// PostgresControl against real PostgreSQL 15 servers on loopback: bootstrap a primary (passwords
+// enforced over TCP, roles created, checksums on), clone a replica that streams, promote it
+// (timeline 2), diverge the old primary and rejoin it with pg_rewind, fence the new primary
+// (demote), and a clone that overruns its deadline. When run as root (CI) every PostgreSQL tool
+// goes through runuser as the postgres OS user, which is the path under test.
+// Skipped when PostgreSQL 15's binaries are not installed.
+#include "election/postgres_control.h"
+
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_servers.h"
+
+namespace pgha::election {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const fs::path kBin = "/usr/lib/postgresql/15/bin";
+const std::string kSuperPassword = "su'per:pw";  // a quote and a colon: conninfo, SQL and pgpass escaping
+const std::string kReplPassword = "rep\\pw:x";
+
+// A free loopback port outside the ranges other suites use (5432-5436, 2379-2580).
+int free_port(std::set<int>& taken) {
+  for (;;) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    if (port == 0 || (port >= 5432 && port <= 5436) || (port >= 2379 && port <= 2580) || taken.count(port)) continue;
+    taken.insert(port);
+    return port;
+  }
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+long long ms_since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// One statement over TCP with a password, as a client of the cluster would.
+PgStatus tcp_query(int port, const std::string& user, const std::string& password, const std::string& sql,
+                   PgRows* rows = nullptr) {
+  const auto deadline = Clock::now() + 5s;
+  PgConnection conn;
+  PgStatus s = conn.connect({{"host", "127.0.0.1"},
+                             {"port", std::to_string(port)},
+                             {"user", user},
+                             {"password", password},
+                             {"dbname", "postgres"},
+                             {"passfile", "/dev/null"}},
+                            deadline);
+  if (!s.ok()) return s;
+  return conn.query(sql, deadline, rows);
+}
+
+std::optional<std::string> tcp_value(int port, const std::string& sql) {
+  PgRows rows;
+  if (!tcp_query(port, "postgres", kSuperPassword, sql, &rows).ok() || rows.empty() || rows[0].empty()) {
+    return std::nullopt;
+  }
+  return rows[0][0];
+}
+
+class PostgresControlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kBin / "initdb")) GTEST_SKIP() << "PostgreSQL 15 not installed";
+    char tmpl[] = "/tmp/pgha-pgctl-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ::chmod(dir_.c_str(), 0755);
+    if (::geteuid() == 0) {
+      const passwd* pw = ::getpwnam("postgres");
+      ASSERT_NE(pw, nullptr) << "running as root needs a postgres OS user";
+      ASSERT_EQ(::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid), 0);
+    }
+  }
+
+  void TearDown() override {
+    // Stop every postmaster this test may have started, by PID, even after a failure.
+    for (const auto& node : nodes_) {
+      const int pid = node->postmaster_pid();
+      if (pid == 0) continue;
+      ::kill(pid, SIGQUIT);  // the postmaster's immediate shutdown
+      if (!wait_for([&] { return node->postmaster_pid() == 0; }, 5s)) ::kill(pid, SIGKILL);  // zombie-aware
+    }
+    // Kept after a failure (or with PGHA_KEEP_TEST_DIR set): each node's log/ has every tool's output.
+    std::cout << "[ timing ] postmasters stopped at " << ms_since(test_started_) << " ms" << std::endl;
+    const bool keep = ::testing::Test::HasFailure() || std::getenv("PGHA_KEEP_TEST_DIR") != nullptr;
+    std::error_code ignored;
+    if (!dir_.empty() && !keep) fs::remove_all(dir_, ignored);
+    if (keep) std::cerr << "kept " << dir_ << " for inspection\n";
+  }
+
+  PostgresControl& node(const std::string& name, int port) {
+    AgentConfig config;
+    config.scope = "pgctl-test";
+    config.name = name;
+    config.pg_listen = "127.0.0.1:" + std::to_string(port);
+    config.pg_connect_address = config.pg_listen;
+    config.data_dir = (dir_ / name / "data").string();
+    config.superuser = {"postgres", kSuperPassword, {}};
+    config.replication = {"replicator", kReplPassword, {}};
+    config.extra_users["admin"] = {"admin", "admin", {"createrole", "createdb"}};
+    config.parameters = {{"max_connections", "20"}, {"shared_buffers", "16MB"}, {"fsync", "off"},
+                         {"log_min_messages", "warning"}};
+    config.pg_hba = {"host replication replicator 127.0.0.1/32 scram-sha-256",
+                     "host all all 127.0.0.1/32 scram-sha-256"};
+    config.initdb_options = {"encoding: UTF8", "no-sync"};
+    nodes_.push_back(std::make_unique<PostgresControl>(config));
+    return *nodes_.back();
+  }
+
+  void step(const char* what, Clock::time_point started) const {
+    std::cout << "[ timing ] " << what << ": " << ms_since(started) << " ms (at " << ms_since(test_started_)
+              << " ms)" << std::endl;
+  }
+
+  const Clock::time_point test_started_ = Clock::now();
+  fs::path dir_;
+  std::set<int> ports_;
+  std::vector<std::unique_ptr<PostgresControl>> nodes_;
+};
+
+TEST_F(PostgresControlTest, BootstrapCloneStreamPromoteRewindDemote) {
+  const int port_a = free_port(ports_);
+  const int port_b = free_port(ports_);
+  PostgresControl& a = node("a", port_a);
+  PostgresControl& b = node("b", port_b);
+  const PgUpstream upstream_a{"127.0.0.1", port_a};
+  const PgUpstream upstream_b{"127.0.0.1", port_b};
+
+  // --- bootstrap A
+  auto t = Clock::now();
+  PgStatus s = a.bootstrap(60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  step("bootstrap A", t);
+  EXPECT_TRUE(tcp_query(port_a, "postgres", kSuperPassword, "SELECT 1").ok());
+  EXPECT_FALSE(tcp_query(port_a, "postgres", "wrong", "SELECT 1").ok()) << "pg_hba must not trust TCP";
+  PgRows rows;
+  s = tcp_query(port_a, "admin", "admin",
+                "SELECT rolcreaterole, rolcreatedb, rolsuper FROM pg_roles WHERE rolname = 'admin'", &rows);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], (PgRow{"t", "t", "f"}));
+  EXPECT_EQ(tcp_value(port_a, "SHOW data_checksums"), "on");
+  EXPECT_EQ(tcp_value(port_a, "SHOW wal_log_hints"), "on");
+  EXPECT_EQ(tcp_value(port_a, "SHOW server_encoding"), "UTF8");
+  EXPECT_EQ(tcp_value(port_a, "SELECT rolreplication FROM pg_roles WHERE rolname = 'replicator'"), "t");
+  EXPECT_EQ(tcp_value(port_a, "SHOW unix_socket_directories"), a.socket_dir());
+  EXPECT_FALSE(a.bootstrap(10s).ok()) << "a second bootstrap must refuse an initialized data dir";
+  {
+    const PgProbe p = a.probe(5s);
+    EXPECT_TRUE(p.data_dir_initialized && p.running && p.accepting) << p.error;
+    EXPECT_FALSE(p.in_recovery);
+    EXPECT_EQ(p.timeline, 1);
+    EXPECT_GT(p.wal_position, 0);
+    EXPECT_TRUE(p.following.empty());
+  }
+  // pgpass: 0600, and nothing of the passwords in the tools' argv (the commands log shows argv).
+  EXPECT_EQ(fs::status(a.pgpass_path()).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+  // --- clone B from A, start it as A's replica, watch it stream
+  t = Clock::now();
+  s = b.clone_from(upstream_a, 60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  step("clone B from A", t);
+  t = Clock::now();
+  s = b.start(30s, upstream_a);
+  ASSERT_TRUE(s.ok()) << s.message();
+  step("start B as replica", t);
+  {
+    const PgProbe p = b.probe(5s);
+    EXPECT_TRUE(p.running && p.accepting) << p.error;
+    EXPECT_TRUE(p.in_recovery);
+    EXPECT_EQ(p.following, upstream_a.address());
+    LocalState local;
+    p.apply_to(local, {MemberStatus{.name = "a", .conn_url = "postgres://127.0.0.1:" + std::to_string(port_a) + "/postgres"},
+                       MemberStatus{.name = "b", .conn_url = "postgres://127.0.0.1:" + std::to_string(port_b) + "/postgres"}});
+    EXPECT_EQ(local.following, "a");
+    EXPECT_TRUE(local.in_recovery && local.postgres_running && local.data_dir_initialized);
+  }
+  t = Clock::now();
+  EXPECT_TRUE(wait_for([&] {
+    return tcp_value(port_a, "SELECT state FROM pg_stat_replication WHERE application_name = 'b'") == "streaming";
+  }, 15s)) << "B never streamed from A";
+  step("B streaming from A", t);
+  ASSERT_TRUE(tcp_query(port_a, "postgres", kSuperPassword,
+                        "CREATE TABLE t (id int PRIMARY KEY, origin text); INSERT INTO t VALUES (1, 'a')").ok());
+  t = Clock::now();
+  EXPECT_TRUE(wait_for([&] { return tcp_value(port_b, "SELECT origin FROM t WHERE id = 1") == "a"; }, 15s));
+  step("row written on A visible on B", t);
+  EXPECT_TRUE(b.probe(5s).streaming);
+
+  // --- promote B
+  t = Clock::now();
+  s = b.promote(20s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  step("promote B", t);
+  {
+    const PgProbe p = b.probe(5s);
+    EXPECT_FALSE(p.in_recovery);
+    EXPECT_EQ(p.timeline, 2);
+    EXPECT_TRUE(p.following.empty());
+  }
+  // A is still a primary on timeline 1 (split brain, as after a fencing failure): diverge it.
+  ASSERT_TRUE(tcp_query(port_a, "postgres", kSuperPassword, "INSERT INTO t VALUES (2, 'a-diverged')").ok());
+  ASSERT_TRUE(tcp_query(port_b, "postgres", kSuperPassword, "INSERT INTO t VALUES (3, 'b-after-promote')").ok());
+
+  // --- rejoin A under B with pg_rewind
+  t = Clock::now();
+  s = a.rewind_and_follow(upstream_b, 60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  step("rewind A and follow B", t);
+  EXPECT_EQ(s.message().rfind("rewound", 0), 0u) << "expected pg_rewind, not a re-clone: " << s.message();
+  {
+    const PgProbe p = a.probe(5s);
+    EXPECT_TRUE(p.running && p.accepting) << p.error;
+    EXPECT_TRUE(p.in_recovery);
+    EXPECT_EQ(p.following, upstream_b.address());
+  }
+  t = Clock::now();
+  EXPECT_TRUE(wait_for([&] { return tcp_value(port_a, "SELECT origin FROM t WHERE id = 3") == "b-after-promote"; }, 20s));
+  step("row written on B visible on A", t);
+  EXPECT_EQ(tcp_value(port_a, "SELECT count(*) FROM t WHERE id = 2"), "0") << "the diverged write must be gone";
+  EXPECT_TRUE(wait_for([&] {
+    return tcp_value(port_b, "SELECT state FROM pg_stat_replication WHERE application_name = 'a'") == "streaming";
+  }, 15s));
+  t = Clock::now();
+  EXPECT_TRUE(wait_for([&] { return a.probe(5s).timeline == 2; }, 15s));
+  step("A streaming from B and on timeline 2", t);
+  s = a.follow(upstream_b, 10s);
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s.message().rfind("reloaded", 0), 0u) << "a running replica only reloads: " << s.message();
+  EXPECT_EQ(a.probe(5s).following, upstream_b.address());
+
+  // --- fence B
+  t = Clock::now();
+  s = b.demote(10s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  step("demote B", t);
+  EXPECT_LT(ms_since(t), 10000);
+  EXPECT_FALSE(b.probe(2s).running);
+  EXPECT_FALSE(tcp_query(port_b, "postgres", kSuperPassword, "SELECT 1").ok());
+  EXPECT_TRUE(b.stop(PostgresControl::StopMode::kFast, 5s).ok()) << "stopping a stopped server is a no-op";
+
+  // --- A restarts cleanly as a replica (of nobody reachable now), and stops
+  t = Clock::now();
+  s = a.restart(30s);
+  EXPECT_TRUE(s.ok()) << s.message();
+  step("restart A", t);
+  EXPECT_TRUE(a.probe(5s).in_recovery) << "a restart must not turn a replica into a primary";
+
+  // --- A crashes (kill -9 of the postmaster) and starts again
+  const int crashed = a.postmaster_pid();
+  ASSERT_NE(crashed, 0);
+  ::kill(crashed, SIGKILL);
+  ASSERT_TRUE(wait_for([&] { return a.postmaster_pid() == 0; }, 5s));
+  t = Clock::now();
+  // The killed postmaster's children leave shortly after it; until then a new one refuses to start.
+  EXPECT_TRUE(wait_for([&] { return a.start(10s).ok(); }, 20s)) << "no restart after a crash";
+  step("start A after kill -9", t);
+  EXPECT_TRUE(a.probe(5s).in_recovery);
+  t = Clock::now();
+  EXPECT_TRUE(a.stop(PostgresControl::StopMode::kFast, 15s).ok());
+  step("stop A", t);
+  EXPECT_FALSE(a.probe(2s).running);
+}
+
+TEST_F(PostgresControlTest, CloneThatOverrunsItsDeadlineIsKilledAndReported) {
+  test::SilentServer silent;  // accepts and never answers: pg_basebackup hangs in its startup
+  PostgresControl& c = node("c", free_port(ports_));
+  const auto t = Clock::now();
+  const PgStatus s = c.clone_from(PgUpstream{"127.0.0.1", silent.port()}, 1s);
+  const auto took = ms_since(t);
+  step("clone from a silent server (1 s deadline)", t);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("timed out"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("pg_basebackup"), std::string::npos) << s.message();
+  EXPECT_LT(took, 4000);
+  EXPECT_FALSE(fs::exists(fs::path(c.config().data_dir) / "PG_VERSION"));
+  const PgProbe p = c.probe(1s);
+  EXPECT_FALSE(p.data_dir_initialized);
+  EXPECT_FALSE(p.running);
+}
+
+TEST(PgUpstreamTest, ParsesHostPort) {
+  EXPECT_EQ(PgUpstream::parse("127.0.0.1:5434")->address(), "127.0.0.1:5434");
+  EXPECT_EQ(PgUpstream::parse("[::1]:6000")->host, "::1");
+  EXPECT_FALSE(PgUpstream::parse("nohost"));
+  EXPECT_FALSE(PgUpstream::parse("h:99999"));
+  EXPECT_FALSE(PgUpstream::parse("h:12x"));
+}
+
+}  // namespace
+}  // namespace pgha::election
