@@ -1,0 +1,606 @@
+// RestApi over real HTTP on loopback (port 0): the status code of every health endpoint for each
+// kind of node snapshot and each of GET, HEAD and OPTIONS; ?lag= parsing; the /patroni, /cluster
+// and /metrics bodies with Patroni's names; POST /switchover and /failover (auth, bad JSON, what
+// the handler receives); HAProxy's raw `OPTIONS / HTTP/1.0` check. The client is a plain
+// HTTP/1.0 socket client, as HAProxy's checks are.
+#include "election/rest_api.h"
+
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/test_servers.h"
+
+namespace pgha::election {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+constexpr std::int64_t kMiB = 1048576;
+constexpr std::int64_t kLeaderWal = 100 * kMiB;
+
+// ---- snapshots ----
+
+NodeStatus base() {
+  NodeStatus s;
+  s.scope = "batman";
+  s.name = "node1";
+  s.api_url = "http://127.0.0.1:8008/patroni";
+  s.conn_url = "postgres://127.0.0.1:5434/postgres";
+  s.postgres_running = true;
+  s.state = "running";
+  s.timeline = 3;
+  s.server_version = 150018;
+  s.postmaster_start_time = "2024-05-01 10:00:00.5+00";
+  s.system_identifier = "7364000000000000001";
+  s.dcs_reachable = true;
+  s.dcs_last_seen_unix = 1714557600;
+  s.leader = "node2";
+  s.leader_wal_position = kLeaderWal;
+  s.loop_heartbeat = std::chrono::steady_clock::now();
+  return s;
+}
+
+NodeStatus primary() {
+  NodeStatus s = base();
+  s.leader = "node1";
+  s.holds_lock = true;
+  s.wal_position = kLeaderWal;
+  s.replication = {{"replicator", "node2", "127.0.0.1", "streaming", "async", 0}};
+  return s;
+}
+
+NodeStatus replica(std::int64_t lag_bytes) {
+  NodeStatus s = base();
+  s.in_recovery = true;
+  s.following = "node2";
+  s.replayed_location = s.received_location = s.wal_position = kLeaderWal - lag_bytes;
+  return s;
+}
+
+NodeStatus primary_in_doubt() {
+  NodeStatus s = primary();
+  s.lock_in_doubt = true;
+  return s;
+}
+
+NodeStatus stopped() {
+  NodeStatus s = base();
+  s.postgres_running = false;
+  s.in_recovery = true;
+  s.state = "stopped";
+  return s;
+}
+
+NodeStatus deposed_primary() {  // out of recovery, but node2 holds the lock
+  NodeStatus s = base();
+  s.wal_position = kLeaderWal + kMiB;
+  return s;
+}
+
+NodeStatus noloadbalance_replica() {
+  NodeStatus s = replica(0);
+  s.noloadbalance = true;
+  return s;
+}
+
+NodeStatus stale_heartbeat_primary() {
+  NodeStatus s = primary();
+  s.loop_heartbeat = std::chrono::steady_clock::now() - 60s;
+  return s;
+}
+
+// ---- a plain HTTP/1.0 client ----
+
+struct Reply {
+  std::string header(const std::string& name) const {
+    const auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+  std::string status_line;
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  bool closed = false;  // the server closed the connection after the reply
+};
+
+Reply parse_reply(const std::string& raw) {
+  Reply r;
+  const auto line_end = raw.find("\r\n");
+  if (line_end == std::string::npos) return r;
+  r.status_line = raw.substr(0, line_end);
+  if (r.status_line.size() >= 12) r.status = std::stoi(r.status_line.substr(9, 3));
+  const auto head_end = raw.find("\r\n\r\n");
+  std::size_t pos = line_end + 2;
+  while (head_end != std::string::npos && pos < head_end) {
+    const auto eol = raw.find("\r\n", pos);
+    const std::string line = raw.substr(pos, eol - pos);
+    if (const auto colon = line.find(':'); colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+    pos = eol + 2;
+  }
+  if (head_end != std::string::npos) r.body = raw.substr(head_end + 4);
+  return r;
+}
+
+Reply send_raw(int port, const std::string& request) {
+  boost::asio::io_context io;
+  auto socket = test::connect_blocking(io, static_cast<std::uint16_t>(port));
+  boost::asio::write(socket, boost::asio::buffer(request));
+  const std::string raw = test::read_exactly(socket, 1 << 20, 5000ms);  // stops at EOF
+  Reply r = parse_reply(raw);
+  r.closed = test::closed_by_peer(socket, 100ms);
+  return r;
+}
+
+Reply request(int port, const std::string& method, const std::string& target, const std::string& body = "",
+              const std::vector<std::string>& extra_headers = {}) {
+  std::string req = method + " " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+  for (const auto& h : extra_headers) req += h + "\r\n";
+  if (!body.empty() || method == "POST") {
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n" + body;
+  return send_raw(port, req);
+}
+
+// ---- the server under test ----
+
+class Harness {
+ public:
+  explicit Harness(RestApiOptions options = {}) {
+    options.listen = "127.0.0.1:0";
+    api_ = std::make_unique<RestApi>(
+        options, [this] { return snapshot(); },
+        [this](const SwitchoverRequest& r) { return record("switchover", r); },
+        [this](const SwitchoverRequest& r) { return record("failover", r); });
+    api_->start();
+  }
+  void set(std::optional<NodeStatus> status) {
+    std::lock_guard lock(mutex_);
+    status_ = status ? std::make_shared<const NodeStatus>(*status) : nullptr;
+  }
+  int port() const { return api_->port(); }
+  std::vector<std::pair<std::string, SwitchoverRequest>> calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+  SwitchoverResult answer{200, "Successfully switched over to \"node3\""};
+
+ private:
+  NodeStatusPtr snapshot() {
+    std::lock_guard lock(mutex_);
+    return status_;
+  }
+  SwitchoverResult record(const std::string& action, const SwitchoverRequest& r) {
+    std::lock_guard lock(mutex_);
+    calls_.emplace_back(action, r);
+    return answer;
+  }
+  std::mutex mutex_;
+  NodeStatusPtr status_;
+  std::vector<std::pair<std::string, SwitchoverRequest>> calls_;
+  std::unique_ptr<RestApi> api_;
+};
+
+// ---- status codes: every endpoint × snapshot × method ----
+
+const std::vector<std::string> kPaths = {"/",        "/primary",   "/master",    "/read-write",     "/leader",
+                                         "/replica", "/read-only", "/health",    "/liveness",       "/readiness",
+                                         "/standby-leader", "/replica?lag=1MB", "/async", "/nonexistent"};
+
+struct CodesCase {
+  const char* name;
+  NodeStatus (*make)();
+  std::vector<int> codes;  // one per kPaths entry
+};
+
+NodeStatus replica_lag0() { return replica(0); }
+NodeStatus replica_lag2mb() { return replica(2 * kMiB); }
+
+const CodesCase kCodes[] = {
+    //                           /    prim master rw   leader repl r-o  health live ready sl   lag1M async other
+    {"primary", primary, {200, 200, 200, 200, 200, 503, 200, 200, 200, 200, 503, 503, 503, 503}},
+    {"replica_lag0", replica_lag0, {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 200, 503}},
+    {"replica_lag2mb", replica_lag2mb, {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 503, 200, 503}},
+    {"primary_in_doubt", primary_in_doubt, {503, 503, 503, 503, 503, 503, 503, 200, 200, 503, 503, 503, 503, 503}},
+    {"stopped", stopped, {503, 503, 503, 503, 503, 503, 503, 503, 200, 503, 503, 503, 503, 503}},
+    {"deposed_primary", deposed_primary, {503, 503, 503, 503, 503, 503, 503, 200, 200, 503, 503, 503, 503, 503}},
+    {"noloadbalance_replica", noloadbalance_replica,
+     {503, 503, 503, 503, 503, 503, 503, 200, 200, 200, 503, 503, 503, 503}},
+    {"stale_heartbeat_primary", stale_heartbeat_primary,
+     {200, 200, 200, 200, 200, 503, 200, 200, 503, 200, 503, 503, 503, 503}},
+};
+
+TEST(RestApiTest, StatusCodeOfEveryEndpointForEverySnapshotAndMethod) {
+  Harness h;
+  for (const CodesCase& c : kCodes) {
+    ASSERT_EQ(c.codes.size(), kPaths.size()) << c.name;
+    h.set(c.make());
+    for (std::size_t i = 0; i < kPaths.size(); ++i) {
+      SCOPED_TRACE(std::string(c.name) + " " + kPaths[i]);
+      const Reply get = request(h.port(), "GET", kPaths[i]);
+      EXPECT_EQ(get.status, c.codes[i]);
+      // Patroni answers these GETs with its /patroni JSON, whatever the code.
+      const json body = json::parse(get.body, nullptr, false);
+      ASSERT_TRUE(body.is_object()) << get.body;
+      EXPECT_EQ(body.value("state", ""), c.make().state);
+      EXPECT_EQ(get.header("content-type"), "application/json");
+
+      const Reply head = request(h.port(), "HEAD", kPaths[i]);
+      EXPECT_EQ(head.status, c.codes[i]);
+      EXPECT_EQ(head.body, "");
+      const Reply options = request(h.port(), "OPTIONS", kPaths[i]);
+      EXPECT_EQ(options.status, c.codes[i]);
+      EXPECT_EQ(options.body, "");
+    }
+  }
+}
+
+TEST(RestApiTest, NullSnapshotIsStartingAnd503Everywhere) {
+  Harness h;
+  h.set(std::nullopt);
+  for (const std::string path : {"/", "/primary", "/replica", "/health", "/liveness", "/readiness", "/patroni",
+                                 "/cluster", "/metrics"}) {
+    SCOPED_TRACE(path);
+    const Reply get = request(h.port(), "GET", path);
+    EXPECT_EQ(get.status, 503);
+    EXPECT_EQ(json::parse(get.body, nullptr, false), json({{"state", "starting"}}));
+    EXPECT_EQ(request(h.port(), "HEAD", path).status, 503);
+    EXPECT_EQ(request(h.port(), "OPTIONS", path).status, 503);
+  }
+  EXPECT_EQ(request(h.port(), "POST", "/switchover", R"({"leader":"node1"})").status, 503);
+  EXPECT_TRUE(h.calls().empty());
+}
+
+// ---- ?lag ----
+
+TEST(RestApiTest, ParsesLagLikePatroni) {
+  const std::pair<const char*, std::optional<std::int64_t>> cases[] = {
+      {"0", 0},
+      {"1024", 1024},
+      {" 2048 ", 2048},
+      {"16kB", 16384},
+      {"1MB", kMiB},
+      {"2 MB", 2 * kMiB},
+      {"1.5MB", kMiB + kMiB / 2},
+      {"1GB", 1024 * kMiB},
+      {"1TB", 1024LL * 1024 * kMiB},
+      {"100B", 100},
+      {"0x400", 1024},
+      {"010", 8},  // strtol base 0: octal
+      {"16kb", std::nullopt},  // units are case-sensitive, as in Patroni
+      {"16XB", std::nullopt},
+      {"abc", std::nullopt},
+      {"", std::nullopt},
+  };
+  for (const auto& [text, expected] : cases) EXPECT_EQ(parse_patroni_lag(text), expected) << text;
+}
+
+TEST(RestApiTest, ReplicaLagQueryInBytesKiloAndMegabytes) {
+  Harness h;
+  h.set(replica(2 * kMiB));
+  const std::pair<std::string, int> cases[] = {
+      {"/replica", 200},
+      {"/replica?lag=2097152", 200},
+      {"/replica?lag=2097151", 503},
+      {"/replica?lag=2048kB", 200},
+      {"/replica?lag=2047kB", 503},
+      {"/replica?lag=1MB", 503},
+      {"/replica?lag=2MB", 200},
+      {"/replica?lag=16MB", 200},
+      {"/replica?lag=garbage", 200},  // Patroni: an unparsable lag is no limit
+      {"/readiness?lag=1MB", 503},
+      {"/readiness?lag=3MB", 200},
+      {"/read-only?lag=1MB", 503},
+      {"/replica?replication_state=streaming", 200},
+      {"/replica?replication_state=catchup", 503},
+      {"/replica?tag_noloadbalance=false", 200},
+      {"/replica?tag_nofailover=true", 503},
+      {"/replica?tag_zone=a", 503},
+  };
+  for (const auto& [target, code] : cases) {
+    EXPECT_EQ(request(h.port(), "GET", target).status, code) << target;
+    EXPECT_EQ(request(h.port(), "OPTIONS", target).status, code) << target;
+  }
+  NodeStatus not_following = replica(0);
+  not_following.following.clear();
+  h.set(not_following);
+  EXPECT_EQ(request(h.port(), "GET", "/replica").status, 503);
+}
+
+// ---- bodies ----
+
+TEST(RestApiTest, PatroniJsonOnPrimary) {
+  Harness h;
+  h.set(primary());
+  const Reply r = request(h.port(), "GET", "/patroni");
+  ASSERT_EQ(r.status, 200);
+  const json j = json::parse(r.body);
+  EXPECT_EQ(j["state"], "running");
+  EXPECT_EQ(j["postmaster_start_time"], "2024-05-01 10:00:00.5+00");
+  EXPECT_EQ(j["role"], "master");  // Patroni 3.0.2's word
+  EXPECT_EQ(j["server_version"], 150018);
+  EXPECT_EQ(j["xlog"], json({{"location", kLeaderWal}}));
+  EXPECT_EQ(j["timeline"], 3);
+  ASSERT_EQ(j["replication"].size(), 1u);
+  EXPECT_EQ(j["replication"][0], json({{"usename", "replicator"},
+                                       {"application_name", "node2"},
+                                       {"client_addr", "127.0.0.1"},
+                                       {"state", "streaming"},
+                                       {"sync_state", "async"},
+                                       {"sync_priority", 0}}));
+  EXPECT_EQ(j["dcs_last_seen"], 1714557600);
+  EXPECT_EQ(j["database_system_identifier"], "7364000000000000001");
+  EXPECT_EQ(j["patroni"], json({{"version", "pgha-0.1"}, {"scope", "batman"}}));
+  EXPECT_FALSE(j.contains("cluster_unlocked"));
+  EXPECT_FALSE(j.contains("tags"));
+}
+
+TEST(RestApiTest, PatroniJsonOnReplicaAndOtherStates) {
+  Harness h;
+  NodeStatus s = noloadbalance_replica();
+  s.received_location = kLeaderWal;
+  s.replayed_location = kLeaderWal - 10;
+  h.set(s);
+  json j = json::parse(request(h.port(), "GET", "/patroni").body);
+  EXPECT_EQ(j["role"], "replica");
+  EXPECT_EQ(j["xlog"], json({{"received_location", kLeaderWal},
+                             {"replayed_location", kLeaderWal - 10},
+                             {"replayed_timestamp", nullptr},
+                             {"paused", false}}));
+  EXPECT_EQ(j["replication_state"], "streaming");
+  EXPECT_EQ(j["tags"], json({{"noloadbalance", true}}));
+  EXPECT_FALSE(j.contains("replication"));
+
+  NodeStatus unlocked = replica(0);
+  unlocked.leader.reset();
+  h.set(unlocked);
+  j = json::parse(request(h.port(), "GET", "/patroni").body);
+  EXPECT_EQ(j["cluster_unlocked"], true);
+
+  // Not Patroni's "master" while fencing or after losing the lock: tools that read the role must
+  // not send writes there either.
+  h.set(primary_in_doubt());
+  EXPECT_EQ(json::parse(request(h.port(), "GET", "/patroni").body)["role"], "demoted");
+  h.set(deposed_primary());
+  j = json::parse(request(h.port(), "GET", "/patroni").body);
+  EXPECT_EQ(j["role"], "demoted");
+  EXPECT_EQ(j["xlog"], json({{"location", kLeaderWal + kMiB}}));
+
+  h.set(stopped());
+  j = json::parse(request(h.port(), "GET", "/patroni").body);
+  EXPECT_EQ(j["state"], "stopped");
+  EXPECT_EQ(j["role"], "replica");
+  EXPECT_FALSE(j.contains("xlog"));
+  EXPECT_FALSE(j.contains("timeline"));
+  EXPECT_EQ(j["patroni"]["scope"], "batman");
+}
+
+TEST(RestApiTest, ClusterJson) {
+  Harness h;
+  NodeStatus s = replica(0);
+  s.leader_wal_position = 0;  // fall back to the leader member's position
+  s.cluster.leader = "node2";
+  s.cluster.members = {
+      {"node3", "replica", "streaming", "postgres://127.0.0.1:5436/postgres", "http://127.0.0.1:8010/patroni",
+       kLeaderWal - 3 * kMiB, 3, true},
+      {"node2", "primary", "running", "postgres://127.0.0.1:5435/postgres", "http://127.0.0.1:8009/patroni",
+       kLeaderWal, 3, false},
+      {"node1", "replica", "streaming", "postgres://[::1]:5434/postgres", "http://127.0.0.1:8008/patroni", 0, 3, false},
+  };
+  h.set(s);
+  const Reply r = request(h.port(), "GET", "/cluster");
+  ASSERT_EQ(r.status, 200);
+  const json j = json::parse(r.body);
+  EXPECT_EQ(j["scope"], "batman");
+  ASSERT_EQ(j["members"].size(), 3u);
+  const json& m1 = j["members"][0];
+  const json& m2 = j["members"][1];
+  const json& m3 = j["members"][2];
+  EXPECT_EQ(m1["name"], "node1");  // sorted by name, as Patroni does
+  EXPECT_EQ(m1["host"], "::1");
+  EXPECT_EQ(m1["port"], 5434);
+  EXPECT_EQ(m1["lag"], "unknown");
+  EXPECT_EQ(m2, json({{"name", "node2"},
+                      {"role", "leader"},
+                      {"state", "running"},
+                      {"api_url", "http://127.0.0.1:8009/patroni"},
+                      {"host", "127.0.0.1"},
+                      {"port", 5435},
+                      {"timeline", 3}}));
+  EXPECT_EQ(m3["role"], "replica");
+  EXPECT_EQ(m3["state"], "streaming");
+  EXPECT_EQ(m3["lag"], 3 * kMiB);
+  EXPECT_EQ(m3["tags"], json({{"nofailover", true}}));
+}
+
+TEST(RestApiTest, MetricsUsePatroniNamesAndLabels) {
+  Harness h;
+  h.set(primary());
+  const Reply r = request(h.port(), "GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type").rfind("text/plain", 0), 0u);
+  const std::string labels = R"({scope="batman",name="node1"})";
+  const std::pair<std::string, std::string> expected[] = {
+      {"patroni_version", "000100"},
+      {"patroni_postgres_running", "1"},
+      {"patroni_postmaster_start_time", "1714557600.5"},
+      {"patroni_master", "1"},
+      {"patroni_primary", "1"},
+      {"patroni_xlog_location", std::to_string(kLeaderWal)},
+      {"patroni_standby_leader", "0"},
+      {"patroni_replica", "0"},
+      {"patroni_sync_standby", "0"},
+      {"patroni_xlog_received_location", "0"},
+      {"patroni_xlog_replayed_location", "0"},
+      {"patroni_xlog_replayed_timestamp", "0"},
+      {"patroni_xlog_paused", "0"},
+      {"patroni_postgres_server_version", "150018"},
+      {"patroni_cluster_unlocked", "0"},
+      {"patroni_failsafe_mode_is_active", "0"},
+      {"patroni_postgres_timeline", "3"},
+      {"patroni_dcs_last_seen", "1714557600"},
+      {"patroni_pending_restart", "0"},
+      {"patroni_is_paused", "0"},
+  };
+  for (const auto& [name, value] : expected) {
+    EXPECT_NE(r.body.find("\n" + name + labels + " " + value + "\n"), std::string::npos) << name << "\n" << r.body;
+    EXPECT_NE(r.body.find("# TYPE " + name + " "), std::string::npos) << name;
+  }
+
+  h.set(replica(kMiB));
+  const std::string body = request(h.port(), "GET", "/metrics").body;
+  EXPECT_NE(body.find("patroni_primary" + labels + " 0\n"), std::string::npos);
+  EXPECT_NE(body.find("patroni_replica" + labels + " 1\n"), std::string::npos);
+  EXPECT_NE(body.find("patroni_xlog_location" + labels + " 0\n"), std::string::npos);
+  EXPECT_NE(body.find("patroni_xlog_replayed_location" + labels + " " + std::to_string(kLeaderWal - kMiB) + "\n"),
+            std::string::npos);
+
+  h.set(primary_in_doubt());
+  EXPECT_NE(request(h.port(), "GET", "/metrics").body.find("patroni_primary" + labels + " 0\n"), std::string::npos);
+}
+
+TEST(RestApiTest, ParsesPostgresTimestamps) {
+  EXPECT_EQ(parse_postgres_timestamp("2024-05-01 10:00:00+00"), 1714557600.0);
+  EXPECT_EQ(parse_postgres_timestamp("2024-05-01 12:00:00.25+02"), 1714557600.25);
+  EXPECT_EQ(parse_postgres_timestamp("2024-05-01 05:30:00-04:30"), 1714557600.0);
+  EXPECT_EQ(parse_postgres_timestamp("2024-05-01T10:00:00Z"), 1714557600.0);
+  EXPECT_EQ(parse_postgres_timestamp("yesterday"), std::nullopt);
+}
+
+// ---- POST /switchover, /failover ----
+
+TEST(RestApiTest, PostRequiresBasicAuthWhenConfigured) {
+  RestApiOptions options;
+  options.username = "patroni";
+  options.password = "s3cret";
+  Harness h(options);
+  h.set(primary());
+  const std::string body = R"({"leader":"node1","candidate":"node3"})";
+
+  Reply r = request(h.port(), "POST", "/switchover", body);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.header("www-authenticate"), "Basic realm=\"Patroni\"");
+  r = request(h.port(), "POST", "/switchover", body, {"Authorization: Basic cGF0cm9uaTp3cm9uZw=="});  // patroni:wrong
+  EXPECT_EQ(r.status, 401);
+  EXPECT_TRUE(h.calls().empty());
+
+  const std::string good = "Authorization: Basic cGF0cm9uaTpzM2NyZXQ=";  // patroni:s3cret
+  r = request(h.port(), "POST", "/switchover", body, {good});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Successfully switched over to \"node3\"");
+  ASSERT_EQ(h.calls().size(), 1u);
+  EXPECT_EQ(h.calls()[0].first, "switchover");
+  EXPECT_EQ(h.calls()[0].second.leader, "node1");
+  EXPECT_EQ(h.calls()[0].second.candidate, "node3");
+  EXPECT_FALSE(h.calls()[0].second.scheduled_at);
+
+  h.answer = {412, "candidate does not exists"};
+  r = request(h.port(), "POST", "/failover", R"({"member":"node9","scheduled_at":"2030-01-01T00:00:00+00:00"})", {good});
+  EXPECT_EQ(r.status, 412);
+  EXPECT_EQ(r.body, "candidate does not exists");
+  ASSERT_EQ(h.calls().size(), 2u);
+  EXPECT_EQ(h.calls()[1].first, "failover");
+  EXPECT_EQ(h.calls()[1].second.leader, "");
+  EXPECT_EQ(h.calls()[1].second.candidate, "node9");  // Patroni's older "member" key
+  EXPECT_EQ(h.calls()[1].second.scheduled_at, "2030-01-01T00:00:00+00:00");
+
+  // Health checks stay unauthenticated.
+  EXPECT_EQ(request(h.port(), "GET", "/primary").status, 200);
+}
+
+TEST(RestApiTest, PostRejectsBadJsonWith400) {
+  RestApiOptions options;
+  options.username = "patroni";
+  options.password = "s3cret";
+  Harness h(options);
+  h.set(primary());
+  const std::string good = "Authorization: Basic cGF0cm9uaTpzM2NyZXQ=";
+  for (const std::string body : {"", "{", "not json", "[]", "{}", "\"node1\"", R"({"leader": 1})",
+                                 R"({"candidate": ["node2"]})"}) {
+    EXPECT_EQ(request(h.port(), "POST", "/switchover", body, {good}).status, 400) << body;
+    EXPECT_EQ(request(h.port(), "POST", "/failover", body, {good}).status, 400) << body;
+  }
+  EXPECT_TRUE(h.calls().empty());
+}
+
+TEST(RestApiTest, PostWithoutAuthConfiguredIsAllowedFromLoopback) {
+  Harness h;
+  h.set(primary());
+  const Reply r = request(h.port(), "POST", "/failover", R"({"candidate":"node2"})");
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(h.calls().size(), 1u);
+  EXPECT_EQ(h.calls()[0].second.candidate, "node2");
+}
+
+// ---- HAProxy, binding ----
+
+TEST(RestApiTest, HaproxyDefaultCheckGetsAnHttp10CompatibleReplyAndAClose) {
+  Harness h;
+  h.set(primary());
+  Reply r = send_raw(h.port(), "OPTIONS / HTTP/1.0\r\n\r\n");
+  // HAProxy accepts "HTTP/1.x <code> <reason>"; an HTTP/1.0 request gets its connection closed.
+  EXPECT_TRUE(r.status_line == "HTTP/1.1 200 OK" || r.status_line == "HTTP/1.0 200 OK") << r.status_line;
+  EXPECT_EQ(r.body, "");
+  EXPECT_TRUE(r.closed);
+
+  h.set(replica(0));
+  r = send_raw(h.port(), "OPTIONS / HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.status_line.find(" 503 Service Unavailable"), std::string::npos) << r.status_line;
+  EXPECT_TRUE(r.closed);
+
+  // pgha-proxy and HAProxy's `http-check send meth GET uri /primary` form.
+  r = send_raw(h.port(), "GET /primary HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_TRUE(r.closed);
+}
+
+TEST(RestApiTest, StartFailsClearlyWhenThePortIsTaken) {
+  Harness h;
+  RestApiOptions options;
+  options.listen = "127.0.0.1:" + std::to_string(h.port());
+  RestApi second(options, [] { return NodeStatusPtr{}; }, nullptr, nullptr);
+  try {
+    second.start();
+    FAIL() << "second bind on port " << h.port() << " succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(options.listen), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(second.port(), 0);
+}
+
+TEST(RestApiTest, RejectsAMalformedListenAddress) {
+  for (const std::string listen : {"8008", "host:", "host:99999", "[::1]8008", "host:80x"}) {
+    RestApiOptions options;
+    options.listen = listen;
+    EXPECT_THROW(RestApi(options, [] { return NodeStatusPtr{}; }, nullptr, nullptr), std::invalid_argument) << listen;
+  }
+}
+
+TEST(RestApiTest, StopIsIdempotentAndReleasesThePort) {
+  RestApiOptions options;
+  options.listen = "127.0.0.1:0";
+  RestApi api(options, [] { return NodeStatusPtr{}; }, nullptr, nullptr);
+  api.start();
+  const int port = api.port();
+  api.stop();
+  api.stop();
+  options.listen = "127.0.0.1:" + std::to_string(port);
+  RestApi again(options, [] { return NodeStatusPtr{}; }, nullptr, nullptr);
+  EXPECT_NO_THROW(again.start());
+}
+
+}  // namespace
+}  // namespace pgha::election
