@@ -168,6 +168,18 @@ def find_proxy_binary():
     return None
 
 
+def find_agent_binary():
+    """pgha-agent: PGHA_AGENT_BIN, else the release, dev or plain build."""
+    env = os.environ.get("PGHA_AGENT_BIN")
+    if env:
+        return Path(env)
+    for candidate in (REPO / "build/release/bin/pgha-agent", REPO / "build/dev/bin/pgha-agent",
+                      REPO / "build/bin/pgha-agent"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def render_patroni_config(name, pg_port, rest_port, node_dir, profile):
     values = dict(PROFILES[profile], name=name, pg_port=pg_port, rest_port=rest_port,
                   node_dir=node_dir, data_dir=f"{node_dir}/data", pgpass=f"{node_dir}/pgpass")
@@ -242,10 +254,12 @@ class Node:
         """Starts this node's Patroni as `postgres` with a clean environment."""
         if self.patroni_running():
             raise ClusterError(f"{self.name}: Patroni already runs (pid {self.patroni_pid})")
-        if self.cluster.manager != "patroni":
-            raise ClusterError(f"manager {self.cluster.manager} is not implemented yet")
-        cmd = ["runuser", "-u", "postgres", "--", "env", "-i", f"PATH={CLEAN_PATH}",
-               "/usr/bin/python3", "/usr/bin/patroni", str(self.config_path)]
+        # pgha-agent reads the very same patroni.yml; both run as `postgres`, clean environment.
+        if self.cluster.manager == "pgha-agent":
+            manager_cmd = [str(find_agent_binary()), str(self.config_path)]
+        else:
+            manager_cmd = ["/usr/bin/python3", "/usr/bin/patroni", str(self.config_path)]
+        cmd = ["runuser", "-u", "postgres", "--", "env", "-i", f"PATH={CLEAN_PATH}"] + manager_cmd
         wrapper = self.cluster._spawn(f"{self.name}-runuser", cmd, self.log_path, cwd=self.dir)
         # runuser forks; the Patroni process we kill in fault tests is its child.
         patroni = wait_for(lambda: children_of(wrapper.pid)[:1], 10,
@@ -600,9 +614,11 @@ class Cluster:
     # ---- lifecycle ----
     def up(self, timeout=240):
         """Starts everything and returns once writes through :5432 reliably reach the leader."""
-        if self.manager != "patroni":
-            raise ClusterError("--manager pgha-agent is not available yet (pgha-agent lands with "
-                               "issue 3); use --manager patroni")
+        if self.manager == "pgha-agent":
+            agent = find_agent_binary()
+            if agent is None or not agent.exists():
+                raise ClusterError("pgha-agent binary not found: set PGHA_AGENT_BIN or build it (looked for "
+                                   f"{REPO}/build/release/bin/pgha-agent, build/dev/bin/pgha-agent)")
         self.check_proxy_available()  # fail before starting anything
         if (self.dir / "cluster.json").exists():
             raise ClusterError(f"a cluster already lives in {self.dir}: run `tools/pgha-cluster down "

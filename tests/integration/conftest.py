@@ -39,7 +39,7 @@ def tuned_config():
     return Path(os.environ.get("PGHA_TEST_TUNED_CONFIG", default))
 
 
-def start_cluster(name, config, profile):
+def start_cluster(name, config, profile, manager="patroni"):
     """Brings a cluster up in TEST_DIR/name; returns it. Stale clusters of an aborted earlier run
     in the same dir are stopped first (by their recorded PIDs)."""
     assert PROXY in ("pgha-proxy", "haproxy"), f"PGHA_TEST_PROXY must be pgha-proxy or haproxy, not {PROXY}"
@@ -49,7 +49,7 @@ def start_cluster(name, config, profile):
     elif d.exists():
         shutil.rmtree(d)
     TEST_DIR.mkdir(parents=True, exist_ok=True)
-    cluster = pc.Cluster(d, manager="patroni", proxy=PROXY, proxy_config=config, profile=profile)
+    cluster = pc.Cluster(d, manager=manager, proxy=PROXY, proxy_config=config, profile=profile)
     started = time.monotonic()
     print(f"\n[{name}] cluster up: proxy {PROXY}, config {config}, Patroni profile {profile}")
     cluster.up(timeout=240)
@@ -78,9 +78,9 @@ def cluster_factory(request):
     """Module fixture helper: call it once with (config, profile); teardown is guaranteed."""
     clusters = []
 
-    def make(config, profile):
+    def make(config, profile, manager="patroni"):
         try:
-            c = start_cluster(request.module.__name__.rsplit(".", 1)[-1], config, profile)
+            c = start_cluster(request.module.__name__.rsplit(".", 1)[-1], config, profile, manager)
         except BaseException:
             d = TEST_DIR / request.module.__name__.rsplit(".", 1)[-1]
             if (d / "cluster.json").exists():

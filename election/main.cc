@@ -1,0 +1,98 @@
+// pgha-agent: the thin executable. `pgha-agent CONFIG` (like `patroni CONFIG`; also -c/--config):
+// loads the agent YAML or patroni.yml (exit 2 with FILE:LINE: KEY: MESSAGE on error), starts the
+// REST API, runs the HA loop on the main thread until SIGTERM/SIGINT, then steps down cleanly.
+#include <signal.h>
+
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "election/agent_config.h"
+#include "election/etcd_client.h"
+#include "election/ha_loop.h"
+#include "election/log.h"
+#include "election/postgres_control.h"
+#include "election/rest_api.h"
+
+int main(int argc, char** argv) {
+  using namespace pgha::election;
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg == "-h" || arg == "--help") {
+      std::cout << "usage: pgha-agent CONFIG   (a pgha-agent YAML or a patroni.yml)\n";
+      return 0;
+    } else if (config_path.empty() && !arg.empty() && arg[0] != '-') {
+      config_path = arg;
+    } else {
+      std::cerr << "pgha-agent: unknown argument '" << arg << "'\n";
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << "usage: pgha-agent CONFIG\n";
+    return 2;
+  }
+  AgentConfig config;
+  try {
+    config = load_agent_config(config_path);
+  } catch (const AgentConfigError& e) {
+    std::cerr << "pgha-agent: config error: " << e.what() << "\n";
+    return 2;
+  }
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%n] %^%l%$ %v");
+  for (const std::string& w : config.warnings) log().warn("config: {}", w);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    EtcdClientOptions etcd_options;
+    for (const std::string& host : config.etcd_hosts) etcd_options.endpoints.push_back(host);
+    // A call (all endpoint attempts) must fit well inside retry_timeout so that a leader can
+    // still refresh its lease, or fence itself, in time.
+    etcd_options.call_timeout = config.etcd_timeout.count() > 0
+                                    ? config.etcd_timeout
+                                    : std::chrono::duration_cast<std::chrono::milliseconds>(config.retry_timeout) / 2;
+    etcd_options.username = config.etcd_username;
+    etcd_options.password = config.etcd_password;
+    EtcdClient etcd(etcd_options);
+    PostgresControl postgres(config);
+    HaLoop loop(config, etcd, postgres);
+
+    RestApiOptions rest_options;
+    rest_options.listen = config.rest_listen;
+    rest_options.username = config.rest_username;
+    rest_options.password = config.rest_password;
+    rest_options.liveness_threshold = std::chrono::duration_cast<std::chrono::milliseconds>(config.ttl);
+    RestApi rest(
+        rest_options, [&loop] { return loop.status(); },
+        [&loop](const SwitchoverRequest& r) { return loop.request_switchover(r, /*failover=*/false); },
+        [&loop](const SwitchoverRequest& r) { return loop.request_switchover(r, /*failover=*/true); });
+    rest.start();
+    log().info("{}: REST API on {}", config.name, config.rest_listen);
+
+    std::thread signal_thread([&loop, signals] {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      log().info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      loop.stop();
+    });
+    loop.run();
+    rest.stop();
+    // The loop may also end on its own (it does not today); wake the signal thread then.
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
+  } catch (const std::exception& e) {
+    log().critical("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,48 @@
+// Patroni's etcd layout under /<namespace>/<scope>/ and the JSON of its keys, in one place:
+// members/<name> (MemberStatus), leader (member name), initialize, failover, status (leader
+// optime). Used by the HA loop and by pghactl, so that both read exactly what the other writes
+// (and what Patroni-minded tools expect). Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "election/cluster_view.h"
+#include "election/etcd_codec.h"
+
+namespace pgha::election {
+
+class KeyLayout {
+ public:
+  KeyLayout(const std::string& namespace_, const std::string& scope);
+  const std::string& prefix() const { return prefix_; }  // "/service/postgres/"
+  std::string leader() const { return prefix_ + "leader"; }
+  std::string initialize() const { return prefix_ + "initialize"; }
+  std::string failover() const { return prefix_ + "failover"; }
+  std::string status() const { return prefix_ + "status"; }
+  std::string members_prefix() const { return prefix_ + "members/"; }
+  std::string member(const std::string& name) const { return members_prefix() + name; }
+
+ private:
+  std::string prefix_;
+};
+
+std::string encode_member(const MemberStatus& member);
+// nullopt when the JSON is not an object; missing fields stay at their defaults.
+std::optional<MemberStatus> decode_member(const std::string& name, const std::string& json);
+
+std::string encode_failover(const FailoverRequest& request);
+std::optional<FailoverRequest> decode_failover(const std::string& json);
+
+// Patroni's /status: {"optime": <leader's WAL position>}.
+std::string encode_leader_optime(std::int64_t wal_position);
+std::int64_t decode_leader_optime(const std::string& json);
+
+// Builds the ClusterView from one range over the layout's prefix. `leader_kv` receives the raw
+// leader key (for its lease) when present.
+ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, KeyValue* leader_kv = nullptr);
+
+// "postgres://host:port/postgres" → "host:port" ("" when malformed).
+std::string host_port_of_conn_url(const std::string& conn_url);
+
+}  // namespace pgha::election

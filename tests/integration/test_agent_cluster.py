@@ -1,0 +1,107 @@
+"""pgha-agent instead of Patroni: the article's scenario end to end with our own stack.
+
+3 etcd members, 3 PostgreSQL 15 nodes each run by pgha-agent (reading the very same patroni.yml
+that Patroni reads), pgha-proxy with conf/pgha-proxy-tuned.yaml in front. Profile "fast"
+(ttl 10 / loop_wait 2 / retry_timeout 4). Tests run in file order on one cluster.
+
+- the cluster forms: one leader, two streaming replicas (seen in the leader's GET /patroni);
+- a table created through :5432 is visible on both replicas;
+- kill -9 the leader's agent and postmaster: a replica is promoted and writes through :5432
+  succeed on it (time recorded); the killed node, restarted, rejoins as a streaming replica
+  (pg_rewind) holding the rows written while it was gone.
+"""
+import signal
+import time
+
+import pytest
+
+import pgha_cluster as pc
+from conftest import ensure_healthy, record_figures, tuned_config
+from failover_probe import FailoverProbe
+
+PROFILE = "fast"
+FAILOVER_TIMEOUT = 60
+REJOIN_TIMEOUT = 120
+state = {}
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster_factory):
+    return cluster_factory(tuned_config(), PROFILE, manager="pgha-agent")
+
+
+def query(node, sql):
+    conn = node.connect()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def test_cluster_forms_with_one_leader_and_two_streaming_replicas(cluster):
+    ensure_healthy(cluster, REJOIN_TIMEOUT)
+    leader = cluster.node(cluster.leader())
+    info = leader.rest_json("/patroni")
+    assert info["role"] in ("primary", "master"), info
+    streaming = sorted(r["application_name"] for r in info["replication"] if r["state"] == "streaming")
+    assert streaming == sorted(n for n in cluster.nodes if n != leader.name), info["replication"]
+    for name in cluster.replicas():
+        assert query(cluster.node(name), "SELECT pg_is_in_recovery()")[0][0] is True
+
+
+def test_table_created_on_leader_is_visible_on_both_replicas(cluster):
+    conn = cluster.proxy_connect(pc.WRITE_PORT)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS agent_article(id int); INSERT INTO agent_article VALUES (1)")
+    conn.close()
+    for name in cluster.replicas():
+        node = cluster.node(name)
+        cluster.wait_for(lambda: query(node, "SELECT to_regclass('agent_article') IS NOT NULL AND "
+                                             "EXISTS (SELECT 1 FROM agent_article WHERE id = 1)")[0][0],
+                         20, f"the table on {name}", 0.1)
+
+
+def test_kill_leader_agent_and_postmaster_fails_over(cluster):
+    ensure_healthy(cluster, REJOIN_TIMEOUT)
+    old = cluster.node(cluster.leader())
+    candidates = [n for n in cluster.nodes.values() if n is not old]
+    with FailoverProbe(cluster, candidates) as probe:
+        cluster.wait_for(lambda: probe.first_write_on(old.pg_port, 0), 10,
+                         "the probe writer to reach the leader before the kill", 0.02)
+        kill_at = time.monotonic()
+        old.kill_patroni(signal.SIGKILL)  # the node's manager process: pgha-agent here
+        old.kill_postmaster(signal.SIGKILL)
+        new_name = cluster.wait_for(lambda: next(iter(probe.promoted_at), None), FAILOVER_TIMEOUT,
+                                    "a replica's agent to answer 200 on /primary", 0.02)
+        new = cluster.node(new_name)
+        routed_at = cluster.wait_for(lambda: probe.first_write_on(new.pg_port, kill_at), FAILOVER_TIMEOUT,
+                                     f"a write through :5432 on {new_name}", 0.02)
+    assert new_name != old.name
+    assert query(new, "SELECT pg_is_in_recovery()")[0][0] is False
+    record_figures({"test": "agent/kill_agent_and_postmaster", "manager": "pgha-agent",
+                    "config": str(tuned_config()), "profile": PROFILE,
+                    "kill_to_promotion_s": round(probe.promoted_at[new_name] - kill_at, 3),
+                    "kill_to_first_write_s": round(routed_at - kill_at, 3),
+                    "promotion_to_routed_write_s": round(routed_at - probe.promoted_at[new_name], 3)})
+    # Rows written while the old leader is gone, for the rejoin test.
+    conn = cluster.proxy_connect(pc.WRITE_PORT)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO agent_article SELECT generate_series(100, 199)")
+    conn.close()
+    state["killed"] = old.name
+
+
+def test_killed_node_rejoins_as_streaming_replica_with_the_new_rows(cluster):
+    name = state.get("killed")
+    assert name, "the kill test did not run"
+    node = cluster.node(name)
+    node.start_patroni()
+    cluster.wait_for(node.is_replica, REJOIN_TIMEOUT, f"{name} to answer 200 on /replica", 0.2)
+    cluster.wait_for(lambda: query(node, "SELECT count(*) FROM agent_article WHERE id >= 100")[0][0] == 100,
+                     REJOIN_TIMEOUT, f"the rows written while {name} was gone to reach it", 0.2)
+    cluster.wait_for(cluster.healthy, REJOIN_TIMEOUT, "a leader and 2 streaming replicas again", 0.25)
