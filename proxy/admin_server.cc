@@ -1,5 +1,6 @@
 #include "proxy/admin_server.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <httplib.h>
@@ -172,6 +173,16 @@ std::string render_metrics(const ProxyService& service) {
 
 AdminServer::AdminServer(ProxyService& service, AdminConfig config)
     : service_(service), config_(std::move(config)), server_(std::make_unique<httplib::Server>()) {
+  // cpp-httplib sets SO_REUSEPORT by default, which lets a second proxy bind the same admin
+  // port silently; SO_REUSEADDR alone makes that a bind error.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  // Bound every wait, so a silent client cannot hold one of the few admin worker threads.
+  server_->set_read_timeout(5, 0);
+  server_->set_write_timeout(5, 0);
+  server_->set_keep_alive_timeout(5);
   server_->Get("/status", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(render_status_json(service_), "application/json");
   });

@@ -403,6 +403,18 @@ TEST_F(ProxyServiceTest, AdminMaintClosesSessionsAndDrainKeepsThem) {
   EXPECT_FALSE(service_->health().set_admin_state("write", "nope", HealthMonitor::AdminState::kReady));
 }
 
+TEST_F(ProxyServiceTest, AdminPortTakenByAnotherProxyIsABindError) {
+  test::EchoServer echo;
+  auto config = config_with({backend("echo", echo.port())});
+  config.admin.enabled = true;
+  config.admin.bind_port = 0;
+  start(config);
+  auto second_config = config;
+  second_config.admin.bind_port = static_cast<std::uint16_t>(service_->admin_port());
+  ProxyService second(std::move(second_config));
+  EXPECT_THROW(second.start(), std::runtime_error) << "a second proxy must not share the admin port";
+}
+
 TEST_F(ProxyServiceTest, BindFailureThrowsBeforeAnythingRuns) {
   tcp::acceptor squatter(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   auto config = config_with({backend("x", 1)});
