@@ -11,6 +11,7 @@ that Patroni reads), pgha-proxy with conf/pgha-proxy-tuned.yaml in front. Profil
   (pg_rewind) holding the rows written while it was gone.
 """
 import signal
+import subprocess
 import time
 
 import pytest
@@ -105,3 +106,36 @@ def test_killed_node_rejoins_as_streaming_replica_with_the_new_rows(cluster):
     cluster.wait_for(lambda: query(node, "SELECT count(*) FROM agent_article WHERE id >= 100")[0][0] == 100,
                      REJOIN_TIMEOUT, f"the rows written while {name} was gone to reach it", 0.2)
     cluster.wait_for(cluster.healthy, REJOIN_TIMEOUT, "a leader and 2 streaming replicas again", 0.25)
+
+
+def pghactl(cluster, *args):
+    binary = pc.find_agent_binary().parent / "pghactl"
+    out = subprocess.run([str(binary), "-c", str(cluster.node("node1").config_path), *args],
+                         capture_output=True, text=True, timeout=120)
+    return out.returncode, out.stdout + out.stderr
+
+
+def test_pghactl_list_shows_roles_timeline_and_lag(cluster):
+    ensure_healthy(cluster, REJOIN_TIMEOUT)
+    rc, out = pghactl(cluster, "list")
+    assert rc == 0, out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
+    leader = cluster.leader()
+    assert rows[leader][2] == "Leader", out
+    for name in cluster.replicas():
+        assert rows[name][2:4] == ["Replica", "streaming"], out
+        assert rows[name][5] == "0", f"replica lag in MB: {out}"
+    timelines = {r[4] for r in rows.values()}
+    assert len(timelines) == 1 and int(timelines.pop()) >= 2, f"all on the post-failover timeline: {out}"
+
+
+def test_pghactl_switchover_moves_the_leader_and_writes_follow(cluster):
+    ensure_healthy(cluster, REJOIN_TIMEOUT)
+    old = cluster.leader()
+    candidate = next(n for n in cluster.replicas())
+    rc, out = pghactl(cluster, "switchover", "--candidate", candidate)
+    assert rc == 0 and "Successfully switched over" in out, out
+    cluster.wait_for(lambda: cluster.leader() == candidate, 30, f"{candidate} to lead", 0.1)
+    cluster.wait_for(lambda: cluster.write_through_proxy("after switchover") == cluster.node(candidate).pg_port,
+                     30, "writes through :5432 on the new leader", 0.1)
+    cluster.wait_for(cluster.node(old).is_replica, REJOIN_TIMEOUT, f"{old} to rejoin as a replica", 0.2)

@@ -1,0 +1,121 @@
+// pghactl: the operator's CLI for a pgha-agent (or Patroni) cluster, like patronictl.
+//   pghactl -c CONFIG list                       Member, Host, Role, State, TL, Lag in MB
+//   pghactl -c CONFIG switchover [--candidate NAME]
+//   pghactl -c CONFIG failover --candidate NAME
+// Reads the cluster straight from etcd (Patroni's key layout) with a deadline on every call, so
+// it never hangs while etcd is down (patronictl does); switchover/failover go through the
+// leader's (or any member's) REST API.
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "election/agent_config.h"
+#include "election/etcd_client.h"
+#include "election/member_codec.h"
+
+using namespace pgha::election;
+
+namespace {
+
+int usage() {
+  std::cerr << "usage: pghactl -c CONFIG list | switchover [--candidate NAME] | failover --candidate NAME\n";
+  return 2;
+}
+
+int list(const AgentConfig& config, EtcdClient& etcd) {
+  KeyLayout keys(config.namespace_, config.scope);
+  auto range = etcd.range_prefix(keys.prefix());
+  if (!range.ok()) {
+    std::cerr << "pghactl: cannot read etcd: " << range.status().message() << "\n";
+    return 1;
+  }
+  ClusterView view = decode_cluster(keys, range.value());
+  std::int64_t leader_position = view.last_leader_wal_position;
+  for (const MemberStatus& m : view.members) {
+    if (view.leader && m.name == *view.leader) leader_position = std::max(leader_position, m.wal_position);
+  }
+  std::cout << "+ Cluster: " << config.scope << (view.initialized ? "" : " (not initialized)") << "\n";
+  std::cout << std::left << std::setw(10) << "Member" << std::setw(18) << "Host" << std::setw(9) << "Role"
+            << std::setw(11) << "State" << std::setw(4) << "TL" << "Lag in MB\n";
+  for (const MemberStatus& m : view.members) {
+    const bool leader = view.leader && *view.leader == m.name;
+    std::string lag;
+    if (!leader) {
+      std::ostringstream os;
+      os << std::max<std::int64_t>(0, leader_position - m.wal_position) / (1024 * 1024);
+      lag = leader_position > 0 ? os.str() : "unknown";
+    }
+    std::cout << std::setw(10) << m.name << std::setw(18) << host_port_of_conn_url(m.conn_url) << std::setw(9)
+              << (leader ? "Leader" : "Replica") << std::setw(11) << m.state << std::setw(4) << m.timeline << lag
+              << "\n";
+  }
+  if (!view.leader) std::cout << "(no leader)\n";
+  return 0;
+}
+
+int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& candidate, bool failover) {
+  KeyLayout keys(config.namespace_, config.scope);
+  auto range = etcd.range_prefix(keys.prefix());
+  if (!range.ok()) {
+    std::cerr << "pghactl: cannot read etcd: " << range.status().message() << "\n";
+    return 1;
+  }
+  ClusterView view = decode_cluster(keys, range.value());
+  // Ask the leader's API (any member for a failover without leader).
+  std::string api_url;
+  for (const MemberStatus& m : view.members) {
+    if ((view.leader && m.name == *view.leader) || (api_url.empty() && failover)) api_url = m.api_url;
+  }
+  if (api_url.empty()) {
+    std::cerr << "pghactl: no member to ask (no leader: use failover --candidate NAME)\n";
+    return 1;
+  }
+  const std::string base = api_url.substr(0, api_url.find('/', api_url.find("//") + 2));
+  httplib::Client client(base);
+  client.set_connection_timeout(3, 0);
+  client.set_read_timeout(90, 0);  // the agent waits up to 60 s for the new leader
+  if (!config.rest_username.empty()) client.set_basic_auth(config.rest_username, config.rest_password);
+  nlohmann::json body{{"leader", view.leader.value_or("")}, {"candidate", candidate}};
+  auto res = client.Post(failover ? "/failover" : "/switchover", body.dump(), "application/json");
+  if (!res) {
+    std::cerr << "pghactl: " << base << " did not answer: " << httplib::to_string(res.error()) << "\n";
+    return 1;
+  }
+  std::cout << res->body << (res->body.empty() || res->body.back() != '\n' ? "\n" : "");
+  return res->status == 200 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path, command, candidate;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if ((arg == "-c" || arg == "--config") && i + 1 < argc) config_path = argv[++i];
+    else if (arg == "--candidate" && i + 1 < argc) candidate = argv[++i];
+    else if (command.empty() && arg[0] != '-') command = arg;
+    else return usage();
+  }
+  if (config_path.empty() || command.empty()) return usage();
+  AgentConfig config;
+  try {
+    config = load_agent_config(config_path);
+  } catch (const AgentConfigError& e) {
+    std::cerr << "pghactl: config error: " << e.what() << "\n";
+    return 2;
+  }
+  EtcdClientOptions options;
+  options.endpoints = config.etcd_hosts;
+  options.call_timeout = std::chrono::milliseconds(3000);
+  EtcdClient etcd(options);
+  if (command == "list") return list(config, etcd);
+  if (command == "switchover") return switchover(config, etcd, candidate, false);
+  if (command == "failover") {
+    if (candidate.empty()) return usage();
+    return switchover(config, etcd, candidate, true);
+  }
+  return usage();
+}
