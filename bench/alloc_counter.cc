@@ -13,6 +13,7 @@ namespace pgha::bench {
 namespace {
 std::atomic<bool> counting{false};
 std::atomic<std::uint64_t> allocations{0};
+std::atomic<std::uint64_t> deallocations{0};
 std::atomic<long> traces_left{0};
 thread_local bool in_trace = false;
 
@@ -20,6 +21,11 @@ void count(std::size_t size) {
   if (!counting.load(std::memory_order_relaxed)) return;
   allocations.fetch_add(1, std::memory_order_relaxed);
   alloc_counted(size);
+}
+
+void deallocate(void* p) noexcept {
+  if (p != nullptr && counting.load(std::memory_order_relaxed)) deallocations.fetch_add(1, std::memory_order_relaxed);
+  std::free(p);
 }
 
 void* allocate(std::size_t size) {
@@ -61,6 +67,7 @@ void AllocCounter::start() {
   }();
   (void)configured;
   allocations.store(0);
+  deallocations.store(0);
   counting.store(true);
 }
 
@@ -68,6 +75,8 @@ std::uint64_t AllocCounter::stop() {
   counting.store(false);
   return allocations.load();
 }
+
+std::uint64_t AllocCounter::frees() { return deallocations.load(); }
 
 }  // namespace pgha::bench
 
@@ -82,11 +91,11 @@ void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
 }
 void* operator new(std::size_t size, std::align_val_t a) { return pgha::bench::allocate_aligned(size, a); }
 void* operator new[](std::size_t size, std::align_val_t a) { return pgha::bench::allocate_aligned(size, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { pgha::bench::deallocate(p); }
+void operator delete[](void* p) noexcept { pgha::bench::deallocate(p); }
+void operator delete(void* p, std::size_t) noexcept { pgha::bench::deallocate(p); }
+void operator delete[](void* p, std::size_t) noexcept { pgha::bench::deallocate(p); }
+void operator delete(void* p, std::align_val_t) noexcept { pgha::bench::deallocate(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { pgha::bench::deallocate(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { pgha::bench::deallocate(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { pgha::bench::deallocate(p); }

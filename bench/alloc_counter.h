@@ -18,6 +18,8 @@ class AllocCounter {
   static void start();
   // Stops counting and returns the allocations seen since start().
   static std::uint64_t stop();
+  // Frees seen since start() (of any block, also ones allocated before start()).
+  static std::uint64_t frees();
 };
 
 // Called once per counted allocation (an out-of-line hook for a gdb breakpoint).

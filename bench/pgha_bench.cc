@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,7 +90,7 @@ int connect_to(std::uint16_t port) {
 // streams kBulkChunk-sized writes until the peer goes away.
 class Backend {
  public:
-  enum class Mode { kEcho, kSource };
+  enum class Mode { kEcho, kSource, kManyEcho };
   explicit Backend(Mode mode) : mode_(mode) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (listen_fd_ < 0) fail("socket");
@@ -100,7 +102,7 @@ class Backend {
     socklen_t len = sizeof addr;
     ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
+    acceptor_ = std::thread([this] { mode_ == Mode::kManyEcho ? epoll_echo_loop() : accept_loop(); });
   }
   ~Backend() {
     ::shutdown(listen_fd_, SHUT_RDWR);
@@ -125,6 +127,41 @@ class Backend {
       std::lock_guard lock(mutex_);
       connections_.push_back(fd);
       workers_.emplace_back([this, fd] { mode_ == Mode::kEcho ? echo(fd) : source(fd); });
+    }
+  }
+  // kManyEcho: one thread echoes on any number of connections (for the idle-session footprint).
+  void epoll_echo_loop() {
+    const int ep = ::epoll_create1(0);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = listen_fd_;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd_, &ev);
+    epoll_event events[64];
+    char buffer[4096];
+    for (;;) {
+      const int n = ::epoll_wait(ep, events, 64, -1);
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == listen_fd_) {
+          if (events[i].events & (EPOLLHUP | EPOLLERR)) {
+            ::close(ep);
+            return;
+          }
+          const int c = ::accept(listen_fd_, nullptr, nullptr);
+          if (c < 0) continue;
+          std::lock_guard lock(mutex_);
+          connections_.push_back(c);
+          ev.data.fd = c;
+          ::epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
+          continue;
+        }
+        const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+        if (got <= 0) {
+          ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+          continue;
+        }
+        ::send(fd, buffer, static_cast<std::size_t>(got), MSG_NOSIGNAL);
+      }
     }
   }
   static void echo(int fd) {
@@ -187,6 +224,7 @@ class Rig {
   ~Rig() {
     if (service_) service_->stop(0ms);
   }
+  std::size_t session_count() const { return service_ ? service_->session_count() : 0; }
   std::uint16_t client_port() const {
     return service_ ? service_->listener_endpoint(0).port() : backend_.port();
   }
@@ -248,6 +286,46 @@ void BM_RelayBulkDownload(benchmark::State& state) {
   ::close(fd);
 }
 BENCHMARK(BM_RelayBulkDownload)->ArgName("proxied")->Arg(1)->Arg(0)->UseRealTime();
+
+// Idle footprint: N sessions opened through the proxy, one small exchange each, then held.
+// heap_bytes_per_session: glibc's in-use heap (mallinfo2, all arenas, malloc headers included)
+// grown per session; live_allocs_per_session: allocations minus frees per session. The proxy's
+// RSS per idle session (run-e2e) is this plus page granularity and the client/backend ends,
+// which here live in the same process: they allocate nothing (plain fds), so the delta is
+// the proxy's. PGHA_BENCH_ALLOC_TRACE=100 with sessions:1 prints what one session allocates.
+void BM_IdleSessions(benchmark::State& state) {
+  const int sessions = static_cast<int>(state.range(0));
+  Rig rig(Backend::Mode::kManyEcho, /*proxied=*/true);
+  std::vector<int> clients;
+  clients.reserve(static_cast<std::size_t>(sessions) + 1);
+  char ping[5] = {'p', 'i', 'n', 'g', '\n'};
+  char pong[5];
+  auto open_one = [&] {
+    const int fd = connect_to(rig.client_port());
+    write_all(fd, ping, sizeof ping);
+    if (!read_all(fd, pong, sizeof pong)) fail("idle exchange");
+    clients.push_back(fd);
+  };
+  open_one();  // warm-up: first session's lazy set-up (reactor, pools) is not per session
+  std::this_thread::sleep_for(100ms);
+  for (auto _ : state) {
+    const auto before = ::mallinfo2();
+    AllocCounter::start();
+    for (int i = 0; i < sessions; ++i) open_one();
+    std::this_thread::sleep_for(200ms);  // let both pumps of the last sessions park
+    const std::uint64_t allocations = AllocCounter::stop();
+    const std::uint64_t frees = AllocCounter::frees();
+    const auto after = ::mallinfo2();
+    const double grown = static_cast<double>(after.uordblks + after.hblkhd) - static_cast<double>(before.uordblks + before.hblkhd);
+    state.counters["heap_bytes_per_session"] = benchmark::Counter(grown / sessions);
+    state.counters["live_allocs_per_session"] =
+        benchmark::Counter((static_cast<double>(allocations) - static_cast<double>(frees)) / sessions);
+    state.counters["allocs_per_session_setup"] = benchmark::Counter(static_cast<double>(allocations) / sessions);
+    state.counters["proxy_sessions"] = benchmark::Counter(static_cast<double>(rig.session_count()));
+  }
+  for (int fd : clients) ::close(fd);
+}
+BENCHMARK(BM_IdleSessions)->ArgName("sessions")->Arg(1)->Arg(1000)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_PickLeastConn(benchmark::State& state) {
   const int servers = static_cast<int>(state.range(0));
