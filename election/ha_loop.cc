@@ -42,8 +42,8 @@ std::string address_or(const std::string& preferred, const std::string& fallback
 
 }  // namespace
 
-HaLoop::HaLoop(const AgentConfig& config, EtcdClient& etcd, PostgresControl& postgres)
-    : config_(config), etcd_(etcd), postgres_(postgres), keys_(config.namespace_, config.scope) {
+HaLoop::HaLoop(const AgentConfig& config, EtcdClient& etcd, PostgresControl& postgres, FenceWatchdog* watchdog)
+    : config_(config), etcd_(etcd), postgres_(postgres), watchdog_(watchdog), keys_(config.namespace_, config.scope) {
   settings_.ttl = config.ttl;
   settings_.loop_wait = config.loop_wait;
   settings_.retry_timeout = config.retry_timeout;
@@ -104,6 +104,7 @@ void HaLoop::run() {
   if (holds_lock_) release_lock();
   if (lease_id_ != 0) etcd_.lease_revoke(lease_id_);
   lease_id_ = 0;
+  if (watchdog_) watchdog_->disarm();
 }
 
 bool HaLoop::keep_lease_alive() {
@@ -148,6 +149,7 @@ bool HaLoop::take_lock() {
     return false;
   }
   holds_lock_ = true;
+  update_watchdog();  // armed before PostgreSQL can become writable
   log().warn("{}: acquired the leader lock", config_.name);
   return true;
 }
@@ -173,6 +175,17 @@ void HaLoop::iteration() {
   }
 
   PgProbe probe = postgres_.probe(kProbeTimeout);
+  if (probe.running && !probe.accepting) {
+    // PostgreSQL runs but did not answer (starting, shutting down, overloaded): its role is
+    // unknown, and acting on a guess could rewind a healthy replica or promote a stale one.
+    // Keep the lease alive and the status published; decide again next time.
+    log().info("{}: PostgreSQL is running but not answering ({}): waiting", config_.name, probe.error);
+    update_watchdog();
+    LocalState unknown;
+    unknown.name = config_.name;
+    publish(view, unknown, probe, Decision{Action::kNothing, "", "PostgreSQL not answering: " + probe.error});
+    return;
+  }
   LocalState local;
   local.name = config_.name;
   local.nofailover = config_.nofailover;
@@ -185,7 +198,21 @@ void HaLoop::iteration() {
     log().info("{}: {} {} ({})", config_.name, action_name(decision.action), decision.target, decision.reason);
   }
   act(decision, view, local);
+  update_watchdog();
   publish(view, local, probe, decision);
+}
+
+void HaLoop::update_watchdog() {
+  if (!watchdog_) return;
+  if (!holds_lock_) {
+    watchdog_->disarm();
+    return;
+  }
+  // Our lease lasts at least ttl from the moment we sent the last successful keepalive
+  // (last_refresh_ is taken before the call). Fence a margin before that, so PostgreSQL is down
+  // before anyone else can be promoted, even if this agent is frozen from now on.
+  const Millis margin = std::min<Millis>(1000ms, settings_.ttl / 4);
+  watchdog_->arm(last_refresh_ + settings_.ttl - margin);
 }
 
 void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& local) {

@@ -20,6 +20,7 @@
 
 #include "election/agent_config.h"
 #include "election/etcd_client.h"
+#include "election/fence_watchdog.h"
 #include "election/ha_decision.h"
 #include "election/member_codec.h"
 #include "election/node_status.h"
@@ -30,7 +31,8 @@ namespace pgha::election {
 
 class HaLoop {
  public:
-  HaLoop(const AgentConfig& config, EtcdClient& etcd, PostgresControl& postgres);
+  // `watchdog` (optional) is kept armed just inside our lease while we lead.
+  HaLoop(const AgentConfig& config, EtcdClient& etcd, PostgresControl& postgres, FenceWatchdog* watchdog = nullptr);
   ~HaLoop();
   HaLoop(const HaLoop&) = delete;
   HaLoop& operator=(const HaLoop&) = delete;
@@ -56,11 +58,13 @@ class HaLoop {
   void publish(const ClusterView& view, const LocalState& local, const PgProbe& probe, const Decision& decision);
   std::optional<PgUpstream> upstream_of(const ClusterView& view, const std::string& member) const;
   void wake();
+  void update_watchdog();
   void sleep_until_next_iteration(std::chrono::milliseconds delay);
 
   const AgentConfig& config_;
   EtcdClient& etcd_;
   PostgresControl& postgres_;
+  FenceWatchdog* watchdog_;
   KeyLayout keys_;
   HaSettings settings_;
   std::string conn_url_;

@@ -10,6 +10,7 @@
 
 #include "election/agent_config.h"
 #include "election/etcd_client.h"
+#include "election/fence_watchdog.h"
 #include "election/ha_loop.h"
 #include "election/log.h"
 #include "election/postgres_control.h"
@@ -45,6 +46,13 @@ int main(int argc, char** argv) {
   }
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%n] %^%l%$ %v");
   for (const std::string& w : config.warnings) log().warn("config: {}", w);
+  // Forked before any thread exists. Without it a frozen or killed leader agent would leave a
+  // writable primary behind: refuse to run rather than run unsafe.
+  std::unique_ptr<FenceWatchdog> watchdog = FenceWatchdog::start(config.data_dir);
+  if (!watchdog) {
+    std::cerr << "pgha-agent: cannot start the fencing watchdog\n";
+    return 1;
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -65,7 +73,7 @@ int main(int argc, char** argv) {
     etcd_options.password = config.etcd_password;
     EtcdClient etcd(etcd_options);
     PostgresControl postgres(config);
-    HaLoop loop(config, etcd, postgres);
+    HaLoop loop(config, etcd, postgres, watchdog.get());
 
     RestApiOptions rest_options;
     rest_options.listen = config.rest_listen;

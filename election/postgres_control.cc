@@ -742,6 +742,28 @@ PgStatus PostgresControl::rewind_and_follow(const PgUpstream& upstream, Millis t
     if (PgStatus s = start_until(deadline); !s.ok()) return PgStatus::error("rejoin: re-cloned but " + s.message());
     return PgStatus::success("re-cloned: " + why);
   };
+  // Nothing is stopped, rewound or wiped unless the new leader answers as a primary: a rejoin
+  // against a source that is down (it may have died since it was elected) must leave this
+  // node's data as it is, so it can still be promoted or rejoin later.
+  {
+    PgConnection source;
+    const Deadline check_deadline = min_deadline(deadline, Clock::now() + std::chrono::seconds(5));
+    PgStatus s = source.connect({{"host", upstream.host},
+                                 {"port", std::to_string(upstream.port)},
+                                 {"user", config_.superuser.username},
+                                 {"password", config_.superuser.password},
+                                 {"dbname", "postgres"},
+                                 {"application_name", "pgha-agent"}},
+                                check_deadline);
+    std::optional<std::string> in_recovery;
+    if (s.ok()) in_recovery = source.query_value("SELECT pg_is_in_recovery()", check_deadline, &s);
+    if (!s.ok() || !in_recovery) {
+      return PgStatus::error("rejoin: source " + upstream.address() + " is unreachable, nothing changed: " + s.message());
+    }
+    if (*in_recovery != "f") {
+      return PgStatus::error("rejoin: source " + upstream.address() + " is not a primary (in recovery), nothing changed");
+    }
+  }
   if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) return reclone("there was no data dir");
   if (!config_.use_pg_rewind) return reclone("use_pg_rewind is off");
 

@@ -1,0 +1,49 @@
+// FenceWatchdog: a software watchdog in a separate process, forked by pgha-agent at start-up
+// (before any thread exists). While the agent leads, it keeps the watchdog armed with a deadline
+// just inside its etcd lease (last refresh + ttl - margin). If the deadline passes without being
+// pushed forward (agent hung or SIGSTOPped), or the agent dies while armed (kill -9: the pipe
+// closes), the watchdog stops this node's PostgreSQL at once (SIGQUIT to the postmaster:
+// immediate shutdown), so an old primary can never take writes once its lease may have expired
+// and another node may have been promoted. Patroni relies on the kernel's watchdog for this; we
+// need no device, because the fencing process outlives the agent.
+//
+// Thread-safety: arm()/disarm() from the HA thread only. The watchdog process itself is
+// single-threaded and exits when the agent closes the pipe while disarmed.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace pgha::election {
+
+class FenceWatchdog {
+ public:
+  using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC: shared by both processes
+
+  // Forks the watchdog for the PostgreSQL of `data_dir`. Returns nullptr (and logs) on failure.
+  static std::unique_ptr<FenceWatchdog> start(const std::string& data_dir);
+  ~FenceWatchdog();  // disarms and closes the pipe: the watchdog exits
+  FenceWatchdog(const FenceWatchdog&) = delete;
+  FenceWatchdog& operator=(const FenceWatchdog&) = delete;
+
+  // PostgreSQL is fenced at `deadline` unless arm() is called again before it.
+  void arm(Clock::time_point deadline);
+  void disarm();
+  int pid() const { return pid_; }
+
+  // The watchdog process's main loop (exposed for tests): reads deadlines from `fd` and fences
+  // the postmaster of `data_dir` when one passes or the pipe closes while armed. Returns the
+  // number of times it fenced when the pipe closes.
+  static int watch(int fd, const std::string& data_dir);
+
+ private:
+  FenceWatchdog(int fd, int pid) : fd_(fd), pid_(pid) {}
+  void send(long long deadline_ns);
+
+  int fd_;
+  int pid_;
+  long long last_sent_ = -1;
+};
+
+}  // namespace pgha::election
