@@ -185,7 +185,9 @@ int64_t parse_integer(std::string_view text, int64_t min, int64_t max, const Loc
 }
 
 uint16_t parse_port(std::string_view text, const Location& at) {
-  if (!all_digits(text)) fail(at, "'" + std::string(text) + "' is not a port number");
+  // Built with std::string::append rather than "'" + ... : GCC 12 -O2 raises a false
+  // -Wrestrict on that operator+ chain (GCC bug 105329).
+  if (!all_digits(text)) fail(at, std::string("'").append(text).append("' is not a port number"));
   uint64_t value = 0;
   if (parse_leading_digits(text, &value) != text.size() || value < 1 || value > 65535) {
     fail(at, "port " + std::string(text) + " is out of range 1..65535");
