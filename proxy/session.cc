@@ -133,25 +133,33 @@ asio::awaitable<void> Session::pump(std::shared_ptr<Session> self, Direction dir
     co_await from.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || s.closed_) break;
     BufferPool::Lease buffer = buffers.borrow();
-    const std::size_t n = from.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec == asio::error::eof) {
-      peer_finished = true;
-      break;
-    }
-    if (ec) break;
-    s.last_activity_ = std::chrono::steady_clock::now();
-    counter += n;
-    // Write all of it before reading more: the non-blocking fast path usually completes at
-    // once; otherwise wait for writability, holding the buffer (and so the reader) meanwhile.
-    std::size_t written = 0;
-    while (written < n && !s.closed_) {
-      written += to.write_some(asio::buffer(buffer.data() + written, n - written), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        co_await to.async_wait(tcp::socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    // Drain what is readable before waiting again: a read that fills the buffer means more is
+    // probably queued (bulk transfers), and going back to the reactor per chunk costs an
+    // epoll_ctl and an epoll_wait each time. Every chunk is written out in full before the next
+    // read, so a slow receiver still stalls the sender (structural backpressure).
+    for (bool more = true; more && !s.closed_;) {
+      const std::size_t n = from.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+      if (ec) break;
+      more = n == buffer.size();
+      s.last_activity_ = std::chrono::steady_clock::now();
+      counter += n;
+      // The non-blocking fast path usually completes at once; otherwise wait for writability,
+      // holding the buffer (and so the reader) meanwhile.
+      std::size_t written = 0;
+      while (written < n && !s.closed_) {
+        written += to.write_some(asio::buffer(buffer.data() + written, n - written), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          co_await to.async_wait(tcp::socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+        }
+        if (ec) break;
       }
       if (ec) break;
     }
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      continue;
+    }
+    if (ec == asio::error::eof) peer_finished = true;
     if (ec) break;
   }
   s.pump_finished(peer_finished, to);

@@ -17,9 +17,11 @@ using asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
-// 16 KiB matches PostgreSQL's own socket buffer size for COPY and large results.
-constexpr std::size_t kBufferSize = 16 * 1024;
-constexpr std::size_t kMaxIdleBuffers = 64;
+// 64 KiB per read keeps bulk transfers (COPY, large results) at a few syscalls per MB; buffers
+// are only borrowed while data is in flight, so the size does not cost idle sessions anything.
+constexpr std::size_t kBufferSize = 64 * 1024;
+// Free buffers a worker keeps after a burst (1 MiB); more are freed as they come back.
+constexpr std::size_t kMaxIdleBuffers = 16;
 // How long accept pauses when the listener is full or the process is out of descriptors.
 constexpr std::chrono::milliseconds kAcceptBackoff{10};
 
