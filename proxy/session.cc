@@ -3,6 +3,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "proxy/listener_state.h"
@@ -19,7 +20,7 @@ namespace {
 // HAProxy's default "retries 3": connect attempts per session before giving up.
 constexpr int kConnectAttempts = 3;
 
-std::string peer_of(const tcp::socket& s) {
+std::string peer_of(const RelaySocket& s) {
   error_code ec;
   auto ep = s.remote_endpoint(ec);
   if (ec) return "?";
@@ -27,13 +28,14 @@ std::string peer_of(const tcp::socket& s) {
 }
 }  // namespace
 
-Session::Session(Worker& worker, std::size_t listener_index, ListenerState& listener, tcp::socket client)
+Session::Session(Worker& worker, std::size_t listener_index, ListenerState& listener, RelaySocket client)
     : worker_(worker),
       listener_index_(listener_index),
       listener_(listener),
       client_(std::move(client)),
       server_(client_.get_executor()),
-      last_activity_(std::chrono::steady_clock::now()) {
+      last_activity_(std::chrono::steady_clock::now()),
+      pumps_{Pump{&client_, &server_}, Pump{&server_, &client_}} {
   listener_.accepted.fetch_add(1, std::memory_order_relaxed);
   worker_.link(this);
 }
@@ -42,8 +44,8 @@ Session::~Session() {
   worker_.unlink(this);
   if (server_index_ >= 0) listener_.pool.release(server_index_);
   listener_.release_slot();
-  listener_.bytes_in.fetch_add(bytes_to_server_, std::memory_order_relaxed);
-  listener_.bytes_out.fetch_add(bytes_to_client_, std::memory_order_relaxed);
+  listener_.bytes_in.fetch_add(pumps_[0].bytes, std::memory_order_relaxed);
+  listener_.bytes_out.fetch_add(pumps_[1].bytes, std::memory_order_relaxed);
 }
 
 void Session::close() {
@@ -65,8 +67,7 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
   self->client_.non_blocking(true, ignored);
   self->server_.non_blocking(true, ignored);
   self->last_activity_ = std::chrono::steady_clock::now();
-  self->worker_.spawn(pump(self, Direction::kToServer));
-  self->worker_.spawn(pump(self, Direction::kToClient));
+  self->start_pumps();
 }
 
 asio::awaitable<bool> Session::connect_to_server() {
@@ -121,55 +122,70 @@ asio::awaitable<bool> Session::connect_to_server() {
   co_return false;
 }
 
-asio::awaitable<void> Session::pump(std::shared_ptr<Session> self, Direction direction) {
-  Session& s = *self;
-  tcp::socket& from = direction == Direction::kToServer ? s.client_ : s.server_;
-  tcp::socket& to = direction == Direction::kToServer ? s.server_ : s.client_;
-  std::uint64_t& counter = direction == Direction::kToServer ? s.bytes_to_server_ : s.bytes_to_client_;
-  BufferPool& buffers = s.worker_.buffers();
-  error_code ec;
-  bool peer_finished = false;  // orderly EOF from `from`
-  while (!s.closed_) {
-    co_await from.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || s.closed_) break;
-    BufferPool::Lease buffer = buffers.borrow();
-    // Drain what is readable before waiting again: a read that fills the buffer means more is
-    // probably queued (bulk transfers), and going back to the reactor per chunk costs an
-    // epoll_ctl and an epoll_wait each time. Every chunk is written out in full before the next
-    // read, so a slow receiver still stalls the sender (structural backpressure).
-    for (bool more = true; more && !s.closed_;) {
-      const std::size_t n = from.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
-      if (ec) break;
-      more = n == buffer.size();
-      s.last_activity_ = std::chrono::steady_clock::now();
-      counter += n;
-      // The non-blocking fast path usually completes at once; otherwise wait for writability,
-      // holding the buffer (and so the reader) meanwhile.
-      std::size_t written = 0;
-      while (written < n && !s.closed_) {
-        written += to.write_some(asio::buffer(buffer.data() + written, n - written), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-          co_await to.async_wait(tcp::socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
-        }
-        if (ec) break;
-      }
-      if (ec) break;
-    }
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      ec = {};
-      continue;
-    }
-    if (ec == asio::error::eof) peer_finished = true;
-    if (ec) break;
-  }
-  s.pump_finished(peer_finished, to);
+void Session::start_pumps() {
+  wait_readable(0);
+  wait_readable(1);
 }
 
-void Session::pump_finished(bool orderly_eof, tcp::socket& to) {
+void Session::wait_readable(int i) {
+  pumps_[i].from->async_wait(tcp::socket::wait_read, [self = shared_from_this(), i](const error_code& ec) {
+    if (ec || self->closed_) return self->pump_finished(i, false);
+    self->relay(i);
+  });
+}
+
+void Session::wait_writable(int i) {
+  pumps_[i].to->async_wait(tcp::socket::wait_write, [self = shared_from_this(), i](const error_code& ec) {
+    if (ec || self->closed_) return self->pump_finished(i, false);
+    self->relay(i);
+  });
+}
+
+void Session::relay(int i) {
+  Pump& p = pumps_[i];
+  // A busy pump yields to the worker's other sessions after this many chunks.
+  constexpr int kChunksPerTurn = 16;
+  for (int turn = 0; turn < kChunksPerTurn; ++turn) {
+    if (closed_) return pump_finished(i, false);
+    error_code ec;
+    if (!p.buffer) {
+      // Nothing pending: read what is there into a borrowed buffer.
+      p.buffer.emplace(worker_.buffers().borrow());
+      p.size = p.from->read_some(asio::buffer(p.buffer->data(), p.buffer->size()), ec);
+      if (ec) {
+        p.buffer.reset();
+        if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable(i);
+        return pump_finished(i, ec == asio::error::eof);
+      }
+      p.written = 0;
+      p.more = p.size == p.buffer->size();
+      p.bytes += p.size;
+      last_activity_ = std::chrono::steady_clock::now();
+    }
+    // Write all of it before reading more; if the receiver is slow, wait holding the buffer
+    // (and so the reader): structural backpressure, nothing queued.
+    while (p.written < p.size) {
+      p.written += p.to->write_some(asio::buffer(p.buffer->data() + p.written, p.size - p.written), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable(i);
+      if (ec) {
+        p.buffer.reset();
+        return pump_finished(i, false);
+      }
+    }
+    p.buffer.reset();
+    // A read that filled the buffer means more is probably queued: read again before going
+    // back to the reactor (a wait costs an epoll_ctl and an epoll_wait).
+    if (!p.more) return wait_readable(i);
+  }
+  asio::post(client_.get_executor(), [self = shared_from_this(), i] { self->relay(i); });
+}
+
+void Session::pump_finished(int i, bool orderly_eof) {
+  pumps_[i].buffer.reset();
   if (orderly_eof && !closed_) {
     // Half-close: pass the FIN on and let the other direction drain.
     error_code ignored;
-    to.shutdown(tcp::socket::shutdown_send, ignored);
+    pumps_[i].to->shutdown(tcp::socket::shutdown_send, ignored);
     if (++pumps_done_ == 2) close();
   } else {
     close();

@@ -6,28 +6,38 @@
 // fixed buffer from the worker's pool, reads what is there, writes all of it, and returns
 // the buffer, so an idle session holds none and a slow peer stalls the other side
 // (structural backpressure, nothing queued). EOF on one side half-closes the other.
+// The pumps are plain completion handlers, not coroutines: an idle session is then only this
+// object and two pending waits (no parked coroutine frames), about 1 KiB of heap.
 //
-// Lifetime: shared by its coroutines (shared_from_this); the worker keeps a raw pointer in
-// its intrusive list for close()/idle sweeps, unlinked in the destructor.
+// Lifetime: shared by its pending handlers and the connect coroutine (shared_ptr); the worker
+// keeps a raw pointer in its intrusive list for close()/idle sweeps, unlinked in the destructor.
 // Thread-safety: every member is used only on the worker's thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+
+#include "proxy/buffer_pool.h"
 
 namespace pgha::proxy {
 
 class Worker;
 struct ListenerState;
 
+// Relayed sockets name their io_context's executor type instead of the type-erased default:
+// smaller sockets and smaller pending operations, which is most of an idle session's memory.
+using RelaySocket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // Takes over a listener slot reserved with ListenerState::try_reserve_slot().
-  Session(Worker& worker, std::size_t listener_index, ListenerState& listener, boost::asio::ip::tcp::socket client);
+  Session(Worker& worker, std::size_t listener_index, ListenerState& listener, RelaySocket client);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -49,24 +59,37 @@ class Session : public std::enable_shared_from_this<Session> {
   Session* next = nullptr;
 
  private:
-  enum class Direction { kToServer, kToClient };
+  // One direction of the relay and the chunk it is writing, if any.
+  struct Pump {
+    RelaySocket* from;
+    RelaySocket* to;
+    std::optional<BufferPool::Lease> buffer;  // held only while a chunk is being written
+    std::size_t size = 0;                     // bytes in buffer
+    std::size_t written = 0;
+    bool more = false;                        // the last read filled the buffer
+    std::uint64_t bytes = 0;
+  };
   boost::asio::awaitable<bool> connect_to_server();
-  static boost::asio::awaitable<void> pump(std::shared_ptr<Session> self, Direction direction);
-  void pump_finished(bool orderly_eof, boost::asio::ip::tcp::socket& to);
+  void start_pumps();
+  void wait_readable(int pump);
+  void wait_writable(int pump);
+  // Reads and writes until the source would block, the destination would block, or the fairness
+  // budget is spent; then arms the matching wait (or posts itself) and returns.
+  void relay(int pump);
+  void pump_finished(int pump, bool orderly_eof);
 
   Worker& worker_;
   std::size_t listener_index_;
   ListenerState& listener_;
-  boost::asio::ip::tcp::socket client_;
-  boost::asio::ip::tcp::socket server_;
+  RelaySocket client_;
+  RelaySocket server_;
   int server_index_ = -1;
   bool closed_ = false;
   bool connecting_ = false;
   std::uint32_t connect_attempt_ = 0;
   std::uint8_t pumps_done_ = 0;
   std::chrono::steady_clock::time_point last_activity_;
-  std::uint64_t bytes_to_server_ = 0;
-  std::uint64_t bytes_to_client_ = 0;
+  Pump pumps_[2];  // [0] client → server, [1] server → client
 };
 
 }  // namespace pgha::proxy

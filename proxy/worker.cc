@@ -146,7 +146,7 @@ asio::awaitable<void> Worker::accept_loop(std::size_t index) {
       co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    tcp::socket socket(io_);
+    RelaySocket socket(io_.get_executor());
     acceptor.accept(socket, ec);  // non-blocking: readiness was just reported
     if (ec) listener.release_slot();
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
