@@ -41,6 +41,9 @@ DEFAULT_PROXY_CONFIG = REPO / "conf" / "haproxy.cfg"
 PROFILES = {
     "article": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
     "fast": {"ttl": 10, "loop_wait": 2, "retry_timeout": 4},
+    # pgha-agent's fault tests: the tightest timing that still meets loop_wait + 2*retry_timeout
+    # <= ttl, so each fault scenario (3 x ttl of etcd outage, 2 x ttl of SIGSTOP) stays short.
+    "agent": {"ttl": 5, "loop_wait": 1, "retry_timeout": 2},
 }
 DEFAULT_PROFILE = "article"
 MANAGERS = ("patroni", "pgha-agent")
@@ -268,6 +271,33 @@ class Node:
         self.cluster.event(f"{self.name}: Patroni started, pid {patroni}")
         return patroni
 
+    @property
+    def agent_pid(self):
+        """PID of this node's manager process (pgha-agent or Patroni: the same pid record)."""
+        return self.patroni_pid
+
+    def signal_agent(self, sig):
+        """Sends `sig` to this node's manager process (by its recorded PID); returns the pid."""
+        rec = self.cluster._read_pid_record(f"{self.name}-patroni")
+        if rec is None or not pid_alive(*rec):
+            raise ClusterError(f"{self.name}: the agent is not running")
+        os.kill(rec[0], sig)
+        self.cluster.event(f"{self.name}: sent {signal.Signals(sig).name} to the agent pid {rec[0]}")
+        return rec[0]
+
+    def sigstop(self):
+        """Freezes the agent (SIGSTOP); PostgreSQL keeps running. Undo with sigcont()."""
+        return self.signal_agent(signal.SIGSTOP)
+
+    def sigcont(self):
+        return self.signal_agent(signal.SIGCONT)
+
+    def agent_stopped(self):
+        """True while the agent is frozen by SIGSTOP (state T in /proc)."""
+        rec = self.cluster._read_pid_record(f"{self.name}-patroni")
+        st = _proc_stat(rec[0]) if rec else None
+        return st is not None and st[0] in ("T", "t") and st[2] == rec[1]
+
     def kill_patroni(self, sig=signal.SIGKILL):
         pid = self.patroni_pid
         if pid is None or not self.patroni_running():
@@ -422,21 +452,89 @@ class Cluster:
         return wait_for(polled, timeout, what, interval)
 
     # ---- etcd ----
+    def _etcd_command(self, name, client, peer):
+        initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, _, p in ETCD_MEMBERS)
+        data = self.dir / "etcd" / name
+        data.mkdir(parents=True, exist_ok=True)
+        data.chmod(0o700)
+        # On a restart the data dir already holds the member: etcd ignores the --initial-* flags.
+        return ["etcd", "--name", name, "--data-dir", str(data),
+                "--listen-client-urls", f"http://127.0.0.1:{client}",
+                "--advertise-client-urls", f"http://127.0.0.1:{client}",
+                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-cluster-token", "pgha-local", "--initial-cluster", initial,
+                "--initial-cluster-state", "new"]
+
     def start_etcd(self):
-        initial = ",".join(f"{n}=http://127.0.0.1:{peer}" for n, _, peer in ETCD_MEMBERS)
         for name, client, peer in ETCD_MEMBERS:
-            data = self.dir / "etcd" / name
-            data.mkdir(parents=True, exist_ok=True)
-            data.chmod(0o700)
-            cmd = ["etcd", "--name", name, "--data-dir", str(data),
-                   "--listen-client-urls", f"http://127.0.0.1:{client}",
-                   "--advertise-client-urls", f"http://127.0.0.1:{client}",
-                   "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                   "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                   "--initial-cluster-token", "pgha-local", "--initial-cluster", initial,
-                   "--initial-cluster-state", "new"]
-            self._spawn(name, cmd, self.log_dir / f"{name}.log", cwd=self.dir)
+            self._spawn(name, self._etcd_command(name, client, peer), self.log_dir / f"{name}.log",
+                        cwd=self.dir)
         self.event("etcd: 3 members started")
+
+    @staticmethod
+    def _etcd_member(name):
+        for member in ETCD_MEMBERS:
+            if member[0] == name:
+                return member
+        raise ClusterError(f"unknown etcd member {name!r} (one of {[m[0] for m in ETCD_MEMBERS]})")
+
+    def etcd_member_running(self, name):
+        rec = self._read_pid_record(name)
+        return rec is not None and pid_alive(*rec)
+
+    def stop_etcd_member(self, name, sig=signal.SIGKILL, timeout=15):
+        """Stops one etcd member by its recorded PID (SIGKILL by default: a crash) and waits until
+        it is gone; its data dir is kept, so start_etcd_member() brings the same member back.
+        Returns the pid."""
+        self._etcd_member(name)
+        rec = self._read_pid_record(name)
+        if rec is None or not pid_alive(*rec):
+            raise ClusterError(f"{name} is not running")
+        left = terminate({rec[0]: rec[1]}, timeout, sig=sig, reap=self.reap)
+        if left:
+            raise ClusterError(f"{name}: could not stop pid {rec[0]}")
+        (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+        self.event(f"etcd: {name} stopped ({signal.Signals(sig).name} to pid {rec[0]})")
+        return rec[0]
+
+    def start_etcd_member(self, name, timeout=30):
+        """Restarts a member stopped by stop_etcd_member() on its own data dir and waits until it
+        answers /health (which needs a quorum: with 2 of 3 down, start both, then wait)."""
+        name, client, peer = self._etcd_member(name)
+        if self.etcd_member_running(name):
+            raise ClusterError(f"{name} already runs")
+        p = self._spawn(name, self._etcd_command(name, client, peer), self.log_dir / f"{name}.log",
+                        cwd=self.dir)
+        self.event(f"etcd: {name} restarted, pid {p.pid}")
+
+        def listening():
+            if p.poll() is not None:
+                raise ClusterError(f"{name} exited with {p.returncode}; see {self.log_dir}/{name}.log")
+            return port_listening(client)
+        self.wait_for(listening, timeout, f"{name} to listen on {client}", 0.05)
+        return p.pid
+
+    def etcd_member_status(self, name):
+        """etcd's maintenance status of one member (JSON dict: header.member_id, leader, ...), or
+        None if it does not answer."""
+        _, client, _ = self._etcd_member(name)
+        req = urllib.request.Request(f"http://127.0.0.1:{client}/v3/maintenance/status", data=b"{}",
+                                     method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=1.0) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def etcd_leader(self):
+        """Name of the etcd member that is the Raft leader (as the members themselves report it),
+        or None."""
+        for name, _, _ in ETCD_MEMBERS:
+            st = self.etcd_member_status(name)
+            if st and st.get("leader") and st.get("header", {}).get("member_id") == st["leader"]:
+                return name
+        return None
 
     def etcd_healthy(self):
         for name, client, _ in ETCD_MEMBERS:
