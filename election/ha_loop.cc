@@ -191,9 +191,29 @@ void HaLoop::iteration() {
   local.nofailover = config_.nofailover;
   probe.apply_to(local, view.members);
   local.holds_lock = holds_lock_;
-  local.since_last_refresh = doubt_since_ ? std::chrono::duration_cast<Millis>(now - *doubt_since_) : 0ms;
+  // Fencing counts from the last refresh that succeeded, not from the first that failed: time
+  // spent blocked in etcd calls counts too, because the lease runs out regardless. As in
+  // Patroni, a leader gets loop_wait (the normal refresh period) plus retry_timeout of retries;
+  // loop_wait + 2 * retry_timeout <= ttl keeps that well inside the lease.
+  local.since_last_refresh =
+      doubt_since_ ? std::max(0ms, std::chrono::duration_cast<Millis>(Clock::now() - last_refresh_) - settings_.loop_wait)
+                   : 0ms;
 
-  const Decision decision = decide(view, local, settings_);
+  Decision decision = decide(view, local, settings_);
+  // A replica of the right leader whose WAL receiver does not stream (e.g. it replayed past the
+  // new leader's fork point: "new timeline forked off ... before current recovery point") cannot
+  // recover by itself: rewind it once it has been stuck for a few loops.
+  const bool stuck = decision.action == Action::kNothing && local.postgres_running && local.in_recovery && view.leader &&
+                     *view.leader != config_.name && !probe.streaming;
+  if (!stuck) {
+    not_streaming_since_.reset();
+  } else if (!not_streaming_since_) {
+    not_streaming_since_ = now;
+  } else if (now - *not_streaming_since_ > 3 * settings_.loop_wait + 5s) {
+    decision = Decision{Action::kRewindAndFollow, *view.leader,
+                        "not streaming from leader " + *view.leader + " for a while: rewinding"};
+    not_streaming_since_.reset();
+  }
   if (decision.action != Action::kNothing && decision.action != Action::kRefreshLock) {
     log().info("{}: {} {} ({})", config_.name, action_name(decision.action), decision.target, decision.reason);
   }
@@ -305,7 +325,8 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       } else {
         rejoin(*up);
       }
-      immediate_ = true;
+      // No immediate re-run: the WAL receiver needs a moment to connect, and re-deciding at once
+      // would reload again in a tight loop.
       return;
     }
     case Action::kReleaseLock: {

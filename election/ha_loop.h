@@ -73,6 +73,7 @@ class HaLoop {
   std::int64_t lease_id_ = 0;
   Clock::time_point last_refresh_{};            // last successful lease keepalive/grant
   std::optional<Clock::time_point> doubt_since_;  // first failed refresh after the last success
+  std::optional<Clock::time_point> not_streaming_since_;  // replica of the leader, receiver not streaming
   bool holds_lock_ = false;
   bool immediate_ = false;                      // run the next iteration without waiting
   std::unique_ptr<EtcdWatch> watch_;

@@ -74,8 +74,9 @@ def test_kill_leader_agent_and_postmaster_fails_over(cluster):
         cluster.wait_for(lambda: probe.first_write_on(old.pg_port, 0), 10,
                          "the probe writer to reach the leader before the kill", 0.02)
         kill_at = time.monotonic()
-        old.kill_patroni(signal.SIGKILL)  # the node's manager process: pgha-agent here
+        # Postmaster first: once the leading agent dies, its watchdog stops the postmaster itself.
         old.kill_postmaster(signal.SIGKILL)
+        old.kill_patroni(signal.SIGKILL)  # the node's manager process: pgha-agent here
         new_name = cluster.wait_for(lambda: next(iter(probe.promoted_at), None), FAILOVER_TIMEOUT,
                                     "a replica's agent to answer 200 on /primary", 0.02)
         new = cluster.node(new_name)
