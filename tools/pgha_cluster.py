@@ -875,7 +875,10 @@ def next_steps(cluster):
     """What to type next, printed by `pgha-cluster up`."""
     d = cluster.dir
     tool = REPO / "tools" / "pgha-cluster"
-    lines = ["", f"Cluster is up ({cluster.manager}, Patroni profile '{cluster.profile}', proxy {cluster.proxy}).", ""]
+    manager = "pgha-agent" if cluster.manager == "pgha-agent" else "Patroni"
+    lines = ["", f"Cluster is up ({cluster.manager}, profile '{cluster.profile}': ttl/loop_wait/retry_timeout "
+             f"{PROFILES[cluster.profile]['ttl']}/{PROFILES[cluster.profile]['loop_wait']}/"
+             f"{PROFILES[cluster.profile]['retry_timeout']} s, proxy {cluster.proxy} with {cluster.proxy_config.name}).", ""]
     if cluster.proxy != "none":
         lines += [
             "Write (leader) and read (all nodes) through the proxy:",
@@ -886,14 +889,17 @@ def next_steps(cluster):
         if cluster.proxy == "pgha-proxy":
             lines.append(f"  curl -s http://127.0.0.1:{PROXY_ADMIN_PORT}/status    # proxy's view of the servers")
         lines.append("")
+    pghactl = find_agent_binary().parent / "pghactl" if find_agent_binary() else None
+    watch = (f"  watch -n1 {pghactl} -c {d}/node1.yml list      # never hangs: every etcd call has a deadline"
+             if cluster.manager == "pgha-agent" and pghactl and pghactl.exists()
+             else f"  watch -n1 timeout 5 patronictl -c {d}/node1.yml list   # patronictl hangs while etcd is down")
     lines += [
-        "Watch the roles (patronictl hangs while etcd is down, hence the timeout):",
-        f"  watch -n1 timeout 5 patronictl -c {d}/node1.yml list",
+        "Watch the roles:",
+        watch,
         f"  {tool} status --dir {d}",
         "",
-        "Kill the leader (Patroni and postmaster, kill -9) and watch the failover:",
+        f"Kill the leader ({manager} and postmaster, kill -9) and watch the failover:",
         f"  {tool} kill-leader --dir {d}                 # add --patroni-only to leave PostgreSQL running",
-        f"  timeout 5 patronictl -c {d}/node1.yml list",
         f"  {tool} start-node NODE --dir {d}            # bring the killed node back; it rejoins as a replica",
         "",
         f"Logs: {d}/logs/   events: {d}/events.log",
