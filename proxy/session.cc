@@ -30,12 +30,11 @@ std::string peer_of(const RelaySocket& s) {
 
 Session::Session(Worker& worker, std::size_t listener_index, ListenerState& listener, RelaySocket client)
     : worker_(worker),
-      listener_index_(listener_index),
       listener_(listener),
       client_(std::move(client)),
       server_(client_.get_executor()),
       last_activity_(std::chrono::steady_clock::now()),
-      pumps_{Pump{&client_, &server_}, Pump{&server_, &client_}} {
+      listener_index_(static_cast<std::uint32_t>(listener_index)) {
   listener_.accepted.fetch_add(1, std::memory_order_relaxed);
   worker_.link(this);
 }
@@ -128,14 +127,14 @@ void Session::start_pumps() {
 }
 
 void Session::wait_readable(int i) {
-  pumps_[i].from->async_wait(tcp::socket::wait_read, [self = shared_from_this(), i](const error_code& ec) {
+  source(i).async_wait(tcp::socket::wait_read, [self = shared_from_this(), i](const error_code& ec) {
     if (ec || self->closed_) return self->pump_finished(i, false);
     self->relay(i);
   });
 }
 
 void Session::wait_writable(int i) {
-  pumps_[i].to->async_wait(tcp::socket::wait_write, [self = shared_from_this(), i](const error_code& ec) {
+  sink(i).async_wait(tcp::socket::wait_write, [self = shared_from_this(), i](const error_code& ec) {
     if (ec || self->closed_) return self->pump_finished(i, false);
     self->relay(i);
   });
@@ -151,7 +150,7 @@ void Session::relay(int i) {
     if (!p.buffer) {
       // Nothing pending: read what is there into a borrowed buffer.
       p.buffer.emplace(worker_.buffers().borrow());
-      p.size = p.from->read_some(asio::buffer(p.buffer->data(), p.buffer->size()), ec);
+      p.size = static_cast<std::uint32_t>(source(i).read_some(asio::buffer(p.buffer->data(), p.buffer->size()), ec));
       if (ec) {
         p.buffer.reset();
         if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable(i);
@@ -165,7 +164,8 @@ void Session::relay(int i) {
     // Write all of it before reading more; if the receiver is slow, wait holding the buffer
     // (and so the reader): structural backpressure, nothing queued.
     while (p.written < p.size) {
-      p.written += p.to->write_some(asio::buffer(p.buffer->data() + p.written, p.size - p.written), ec);
+      p.written += static_cast<std::uint32_t>(
+          sink(i).write_some(asio::buffer(p.buffer->data() + p.written, p.size - p.written), ec));
       if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable(i);
       if (ec) {
         p.buffer.reset();
@@ -185,7 +185,7 @@ void Session::pump_finished(int i, bool orderly_eof) {
   if (orderly_eof && !closed_) {
     // Half-close: pass the FIN on and let the other direction drain.
     error_code ignored;
-    pumps_[i].to->shutdown(tcp::socket::shutdown_send, ignored);
+    sink(i).shutdown(tcp::socket::shutdown_send, ignored);
     if (++pumps_done_ == 2) close();
   } else {
     close();

@@ -59,16 +59,17 @@ class Session : public std::enable_shared_from_this<Session> {
   Session* next = nullptr;
 
  private:
-  // One direction of the relay and the chunk it is writing, if any.
+  // One direction of the relay and the chunk it is writing, if any. Kept small: an idle
+  // session's memory is mostly this object (pump 0: client → server, pump 1: the reverse).
   struct Pump {
-    RelaySocket* from;
-    RelaySocket* to;
     std::optional<BufferPool::Lease> buffer;  // held only while a chunk is being written
-    std::size_t size = 0;                     // bytes in buffer
-    std::size_t written = 0;
-    bool more = false;                        // the last read filled the buffer
     std::uint64_t bytes = 0;
+    std::uint32_t size = 0;                   // bytes in buffer (buffers are well under 4 GiB)
+    std::uint32_t written = 0;
+    bool more = false;                        // the last read filled the buffer
   };
+  RelaySocket& source(int pump) { return pump == 0 ? client_ : server_; }
+  RelaySocket& sink(int pump) { return pump == 0 ? server_ : client_; }
   boost::asio::awaitable<bool> connect_to_server();
   void start_pumps();
   void wait_readable(int pump);
@@ -78,18 +79,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void relay(int pump);
   void pump_finished(int pump, bool orderly_eof);
 
+  // Ordered by size to avoid padding.
   Worker& worker_;
-  std::size_t listener_index_;
   ListenerState& listener_;
   RelaySocket client_;
   RelaySocket server_;
+  std::chrono::steady_clock::time_point last_activity_;
+  Pump pumps_[2];
+  std::uint32_t listener_index_;
+  std::uint32_t connect_attempt_ = 0;
   int server_index_ = -1;
   bool closed_ = false;
   bool connecting_ = false;
-  std::uint32_t connect_attempt_ = 0;
   std::uint8_t pumps_done_ = 0;
-  std::chrono::steady_clock::time_point last_activity_;
-  Pump pumps_[2];  // [0] client → server, [1] server → client
 };
 
 }  // namespace pgha::proxy
