@@ -305,6 +305,32 @@ def haproxy_cluster():
 @pytest.mark.usefixtures("cluster")
 class TestAgentFaults:
 
+    def test_pgbench_load_causes_no_false_failover(self, cluster):
+        """The timing defaults must not fail over a healthy leader when the 2 cores are saturated:
+        pgbench (TPC-B-like writes, 8 clients) through :5432 for 45 s while the leader is watched."""
+        ensure_healthy(cluster, 60)
+        leader = cluster.leader()
+        pm = cluster.node(leader).postmaster_pid()
+        env = {"PATH": f"{pc.PG_BIN}:/usr/bin:/bin", "PGPASSWORD": pc.SUPERUSER[1]}
+        conn = ["-h", "127.0.0.1", "-p", str(pc.WRITE_PORT), "-U", pc.SUPERUSER[0]]
+        subprocess.run(["pgbench", "-i", "-s", "5", "-q", *conn, "postgres"], env=env, check=True,
+                       capture_output=True, timeout=120)
+        bench = subprocess.Popen(["pgbench", "-c", "8", "-j", "2", "-T", "45", *conn, "postgres"], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        leaders = set()
+        deadline = time.monotonic() + 60
+        while bench.poll() is None and time.monotonic() < deadline:
+            leaders.add(cluster.leader())
+            time.sleep(0.5)  # sampling period of the observation, not a synchronisation
+        out, _ = bench.communicate(timeout=30)
+        tps = next((line for line in out.splitlines() if line.startswith("tps")), "")
+        record_figures({"test": "agent_faults/pgbench_no_false_failover", "profile": PROFILE, "leaders_seen": sorted(
+            str(x) for x in leaders), "pgbench": tps})
+        assert bench.returncode == 0, out[-2000:]
+        assert "aborted" not in out or "number of failed transactions: 0" in out, out[-2000:]
+        assert leaders == {leader}, f"leadership changed under load: {leaders}"
+        assert cluster.node(leader).postmaster_pid() == pm, "the leader's PostgreSQL was restarted (fenced?)"
+
     @pytest.mark.parametrize("which", ["etcd-follower", "etcd-raft-leader"])
     def test_one_etcd_member_down_changes_nothing(self, cluster, which):
         """1 of 3 etcd members killed for 3 x ttl. etcd keeps its quorum, so the leader must keep
