@@ -160,27 +160,24 @@ def terminate(pids, timeout, sig=signal.SIGTERM, reap=None):
     return [p for p, s in live.items() if pid_alive(p, s)]
 
 
-def find_proxy_binary():
-    env = os.environ.get("PGHA_PROXY_BIN")
+def find_binary(name, env_var):
+    """One of our executables: $env_var if set, else the release, dev or plain build; None if absent."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env)
-    for candidate in (REPO / "build/release/bin/pgha-proxy", REPO / "build/dev/bin/pgha-proxy",
-                      REPO / "build/bin/pgha-proxy"):
+    for build in ("release", "dev", ""):
+        candidate = REPO / "build" / build / "bin" / name
         if candidate.exists():
             return candidate
     return None
+
+
+def find_proxy_binary():
+    return find_binary("pgha-proxy", "PGHA_PROXY_BIN")
 
 
 def find_agent_binary():
-    """pgha-agent: PGHA_AGENT_BIN, else the release, dev or plain build."""
-    env = os.environ.get("PGHA_AGENT_BIN")
-    if env:
-        return Path(env)
-    for candidate in (REPO / "build/release/bin/pgha-agent", REPO / "build/dev/bin/pgha-agent",
-                      REPO / "build/bin/pgha-agent"):
-        if candidate.exists():
-            return candidate
-    return None
+    return find_binary("pgha-agent", "PGHA_AGENT_BIN")
 
 
 def render_patroni_config(name, pg_port, rest_port, node_dir, profile):
