@@ -1,10 +1,16 @@
 #include "proxy/session.h"
 
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 
 #include "proxy/listener_state.h"
 #include "proxy/log.h"
@@ -20,26 +26,32 @@ namespace {
 // HAProxy's default "retries 3": connect attempts per session before giving up.
 constexpr int kConnectAttempts = 3;
 
-std::string peer_of(const RelaySocket& s) {
-  error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "?";
+std::string peer_of(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  tcp::endpoint ep;
+  ep.resize(len);
+  std::memcpy(ep.data(), &addr, len);
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 }  // namespace
 
-Session::Session(Worker& worker, std::size_t listener_index, ListenerState& listener, RelaySocket client)
+Session::Session(Worker& worker, std::size_t listener_index, ListenerState& listener, int client_fd)
     : worker_(worker),
       listener_(listener),
-      client_(std::move(client)),
-      server_(client_.get_executor()),
+      server_(worker.executor()),
       last_activity_(std::chrono::steady_clock::now()),
+      fds_{client_fd, -1},
       listener_index_(static_cast<std::uint32_t>(listener_index)) {
   listener_.accepted.fetch_add(1, std::memory_order_relaxed);
   worker_.link(this);
 }
 
 Session::~Session() {
+  close_sockets();
   worker_.unlink(this);
   if (server_index_ >= 0) listener_.pool.release(server_index_);
   listener_.release_slot();
@@ -47,26 +59,51 @@ Session::~Session() {
   listener_.bytes_out.fetch_add(pumps_[1].bytes, std::memory_order_relaxed);
 }
 
+void Session::close_sockets() {
+  for (int& fd : fds_) {
+    if (fd >= 0) ::close(fd);  // also removes it from the worker's epoll set
+    fd = -1;
+  }
+  error_code ignored;
+  server_.close(ignored);  // cancels a connect in progress
+}
+
 void Session::close() {
   if (closed_) return;
   closed_ = true;
-  error_code ignored;
-  client_.close(ignored);
-  server_.close(ignored);
+  close_sockets();
+  for (Pump& p : pumps_) p.buffer.reset();
+  if (self_) worker_.retire(std::move(self_));
 }
 
 asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
-  if (!co_await self->connect_to_server()) {
+  const bool connected = co_await self->connect_to_server();
+  if (connected) {
+    self->start_relay();
+  } else {
     self->close();
-    co_return;
   }
-  error_code ignored;
-  self->client_.set_option(tcp::no_delay(true), ignored);
-  self->server_.set_option(tcp::no_delay(true), ignored);
-  self->client_.non_blocking(true, ignored);
-  self->server_.non_blocking(true, ignored);
-  self->last_activity_ = std::chrono::steady_clock::now();
-  self->start_pumps();
+}
+
+void Session::start_relay() {
+  error_code ec;
+  fds_[1] = server_.release(ec);  // leaves Asio's reactor; stays non-blocking
+  if (ec) {
+    log().warn("{}: cannot take over the server socket: {}", listener_.config.name, ec.message());
+    return close();
+  }
+  const int one = 1;
+  for (const int fd : fds_) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  last_activity_ = std::chrono::steady_clock::now();
+  // Registration reports the sockets' current state at once, so data the client sent while
+  // the server was being connected is relayed by the first events.
+  const auto token = reinterpret_cast<std::uintptr_t>(this);
+  if (!worker_.poller().watch(fds_[0], token) || !worker_.poller().watch(fds_[1], token | 1)) {
+    log().error("{}: cannot watch a relayed socket: {}", listener_.config.name, std::strerror(errno));
+    return close();
+  }
+  self_ = shared_from_this();
+  relaying_ = true;
 }
 
 asio::awaitable<bool> Session::connect_to_server() {
@@ -77,7 +114,7 @@ asio::awaitable<bool> Session::connect_to_server() {
     if (chosen < 0 || !listener_.pool.acquire(chosen)) {
       if (failed < 0) {
         listener_.no_server.fetch_add(1, std::memory_order_relaxed);
-        log().warn("{}: no server available, closing client {}", cfg.name, peer_of(client_));
+        log().warn("{}: no server available, closing client {}", cfg.name, peer_of(fds_[0]));
         co_return false;
       }
       break;
@@ -117,75 +154,81 @@ asio::awaitable<bool> Session::connect_to_server() {
     server_.close(ignored);
   }
   listener_.connect_failed.fetch_add(1, std::memory_order_relaxed);
-  log().warn("{}: could not connect client {} to any server", cfg.name, peer_of(client_));
+  log().warn("{}: could not connect client {} to any server", cfg.name, peer_of(fds_[0]));
   co_return false;
 }
 
-void Session::start_pumps() {
-  wait_readable(0);
-  wait_readable(1);
-}
-
-void Session::wait_readable(int i) {
-  source(i).async_wait(tcp::socket::wait_read, [self = shared_from_this(), i](const error_code& ec) {
-    if (ec || self->closed_) return self->pump_finished(i, false);
-    self->relay(i);
-  });
-}
-
-void Session::wait_writable(int i) {
-  sink(i).async_wait(tcp::socket::wait_write, [self = shared_from_this(), i](const error_code& ec) {
-    if (ec || self->closed_) return self->pump_finished(i, false);
-    self->relay(i);
-  });
+void Session::on_ready(int side, std::uint32_t events) {
+  if (closed_) return;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_done_[side] = true;
+  // Side s is the source of pump s and the destination of the other pump.
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && pumps_[side].wait == Wait::kReadable) relay(side);
+  if (closed_) return;
+  const int other = 1 - side;
+  if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && pumps_[other].wait == Wait::kWritable) relay(other);
 }
 
 void Session::relay(int i) {
   Pump& p = pumps_[i];
+  if (closed_ || p.wait == Wait::kDone) return;
+  p.wait = Wait::kNothing;
+  const int source = fds_[i];
+  const int sink = fds_[1 - i];
   // A busy pump yields to the worker's other sessions after this many chunks.
   constexpr int kChunksPerTurn = 16;
   for (int turn = 0; turn < kChunksPerTurn; ++turn) {
-    if (closed_) return pump_finished(i, false);
-    error_code ec;
     if (!p.buffer) {
       // Nothing pending: read what is there into a borrowed buffer.
       p.buffer.emplace(worker_.buffers().borrow());
-      p.size = static_cast<std::uint32_t>(source(i).read_some(asio::buffer(p.buffer->data(), p.buffer->size()), ec));
-      if (ec) {
+      const ssize_t n = ::recv(source, p.buffer->data(), p.buffer->size(), 0);
+      if (n <= 0) {
         p.buffer.reset();
-        if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable(i);
-        return pump_finished(i, ec == asio::error::eof);
+        if (n < 0 && would_block(errno)) {
+          p.wait = Wait::kReadable;
+          return;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        return pump_finished(i, n == 0);
       }
+      p.size = static_cast<std::uint32_t>(n);
       p.written = 0;
-      p.more = p.size == p.buffer->size();
+      // A short read emptied the socket: the next data or FIN brings a new edge, unless the
+      // peer's end was already reported (then read on to the EOF, there will be no edge).
+      p.more = p.size == p.buffer->size() || peer_done_[i];
       p.bytes += p.size;
       last_activity_ = std::chrono::steady_clock::now();
     }
     // Write all of it before reading more; if the receiver is slow, wait holding the buffer
     // (and so the reader): structural backpressure, nothing queued.
     while (p.written < p.size) {
-      p.written += static_cast<std::uint32_t>(
-          sink(i).write_some(asio::buffer(p.buffer->data() + p.written, p.size - p.written), ec));
-      if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable(i);
-      if (ec) {
+      const ssize_t n = ::send(sink, p.buffer->data() + p.written, p.size - p.written, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (would_block(errno)) {
+          p.wait = Wait::kWritable;
+          return;
+        }
+        if (errno == EINTR) continue;
         p.buffer.reset();
         return pump_finished(i, false);
       }
+      p.written += static_cast<std::uint32_t>(n);
     }
     p.buffer.reset();
-    // A read that filled the buffer means more is probably queued: read again before going
-    // back to the reactor (a wait costs an epoll_ctl and an epoll_wait).
-    if (!p.more) return wait_readable(i);
+    if (!p.more) {
+      p.wait = Wait::kReadable;
+      return;
+    }
   }
-  asio::post(client_.get_executor(), [self = shared_from_this(), i] { self->relay(i); });
+  p.wait = Wait::kTurn;
+  worker_.defer(self_, i);
 }
 
 void Session::pump_finished(int i, bool orderly_eof) {
   pumps_[i].buffer.reset();
+  pumps_[i].wait = Wait::kDone;
   if (orderly_eof && !closed_) {
     // Half-close: pass the FIN on and let the other direction drain.
-    error_code ignored;
-    sink(i).shutdown(tcp::socket::shutdown_send, ignored);
+    ::shutdown(fds_[1 - i], SHUT_WR);
     if (++pumps_done_ == 2) close();
   } else {
     close();

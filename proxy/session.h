@@ -1,16 +1,18 @@
 // Session: one proxied client connection, owned by its worker thread for its whole life.
 //
-// run() picks a server, connects with the listener's connect deadline (reading nothing from
-// the client before), retrying another server on failure, then starts two pumps
-// (client→server, server→client). A pump waits for readability without a buffer, borrows a
-// fixed buffer from the worker's pool, reads what is there, writes all of it, and returns
-// the buffer, so an idle session holds none and a slow peer stalls the other side
-// (structural backpressure, nothing queued). EOF on one side half-closes the other.
-// The pumps are plain completion handlers, not coroutines: an idle session is then only this
-// object and two pending waits (no parked coroutine frames), about 1 KiB of heap.
+// run() picks a server, connects with the listener's connect deadline through Asio (reading
+// nothing from the client before), retrying another server on failure. Then it hands both
+// sockets to the worker's EdgePoller (registered once, edge-triggered) and relays with two
+// pumps (client→server, server→client) driven by readiness events. A pump borrows a fixed
+// buffer from the worker's pool, reads what is there, writes all of it and returns the buffer,
+// so an idle session holds none and a slow peer stalls the other side (structural
+// backpressure, nothing queued). EOF on one side half-closes the other. An idle session is
+// this object and nothing else: no pending operation, no coroutine frame.
 //
-// Lifetime: shared by its pending handlers and the connect coroutine (shared_ptr); the worker
-// keeps a raw pointer in its intrusive list for close()/idle sweeps, unlinked in the destructor.
+// Lifetime: the connect coroutine holds it (shared_ptr), then the session holds itself while it
+// relays; close() hands that reference to the worker, which drops it after the current batch
+// of events (so events already fetched for it never see freed memory). The worker keeps a raw
+// pointer in its intrusive list for close()/idle sweeps, unlinked in the destructor.
 // Thread-safety: every member is used only on the worker's thread.
 #pragma once
 
@@ -36,8 +38,9 @@ using RelaySocket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  // Takes over a listener slot reserved with ListenerState::try_reserve_slot().
-  Session(Worker& worker, std::size_t listener_index, ListenerState& listener, RelaySocket client);
+  // Takes over a listener slot reserved with ListenerState::try_reserve_slot() and the accepted
+  // non-blocking socket client_fd.
+  Session(Worker& worker, std::size_t listener_index, ListenerState& listener, int client_fd);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -46,8 +49,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // after the spawner's own reference may be gone.
   static boost::asio::awaitable<void> run(std::shared_ptr<Session> self);
 
-  // Closes both sockets at once; the pumps see operation_aborted and end. Idempotent.
+  // Closes both sockets at once; the pumps end. Idempotent.
   void close();
+
+  // From the worker's loop: readiness of the client (side 0) or server (side 1) socket.
+  void on_ready(int side, std::uint32_t events);
+  // From the worker's loop: a pump that yielded after its fairness budget continues.
+  void resume(int pump) { relay(pump); }
 
   std::size_t listener_index() const { return listener_index_; }
   int server_index() const { return server_index_; }
@@ -61,36 +69,40 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   // One direction of the relay and the chunk it is writing, if any. Kept small: an idle
   // session's memory is mostly this object (pump 0: client → server, pump 1: the reverse).
+  // What a pump waits for. With edge-triggered readiness a pump must remember it: an event is
+  // reported once, whether or not the pump wanted it then.
+  enum class Wait : std::uint8_t { kNothing, kReadable, kWritable, kTurn, kDone };
   struct Pump {
     std::optional<BufferPool::Lease> buffer;  // held only while a chunk is being written
     std::uint64_t bytes = 0;
     std::uint32_t size = 0;                   // bytes in buffer (buffers are well under 4 GiB)
     std::uint32_t written = 0;
-    bool more = false;                        // the last read filled the buffer
+    Wait wait = Wait::kReadable;
+    bool more = false;                        // the source may hold more: read before waiting
   };
-  RelaySocket& source(int pump) { return pump == 0 ? client_ : server_; }
-  RelaySocket& sink(int pump) { return pump == 0 ? server_ : client_; }
   boost::asio::awaitable<bool> connect_to_server();
-  void start_pumps();
-  void wait_readable(int pump);
-  void wait_writable(int pump);
-  // Reads and writes until the source would block, the destination would block, or the fairness
-  // budget is spent; then arms the matching wait (or posts itself) and returns.
+  void start_relay();
+  // Reads and writes until the source is drained or would block, the destination would block,
+  // or the fairness budget is spent; records what it waits for and returns.
   void relay(int pump);
   void pump_finished(int pump, bool orderly_eof);
+  void close_sockets();
 
   // Ordered by size to avoid padding.
   Worker& worker_;
   ListenerState& listener_;
-  RelaySocket client_;
-  RelaySocket server_;
+  std::shared_ptr<Session> self_;  // set while relaying; close() hands it to the worker
+  RelaySocket server_;             // only while connecting; then released to fds_[1]
   std::chrono::steady_clock::time_point last_activity_;
   Pump pumps_[2];
+  int fds_[2];                     // client, server (-1: not open)
   std::uint32_t listener_index_;
   std::uint32_t connect_attempt_ = 0;
   int server_index_ = -1;
   bool closed_ = false;
   bool connecting_ = false;
+  bool relaying_ = false;
+  bool peer_done_[2] = {false, false};  // the side reported RDHUP/HUP/ERR: read it to the end
   std::uint8_t pumps_done_ = 0;
 };
 

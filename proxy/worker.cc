@@ -1,6 +1,10 @@
 #include "proxy/worker.h"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -43,7 +47,21 @@ Worker::Worker(int id, std::vector<ListenerState*> listeners, HealthSnapshotPtr 
 
 Worker::~Worker() {
   io_.stop();
+  poller_.wake();
   join();
+  // Relaying sessions hold themselves; end them while what they touch is alive.
+  close_relaying_sessions();
+}
+
+void Worker::close_relaying_sessions() {
+  for (Session* s = sessions_; s != nullptr;) {
+    Session* next = s->next;
+    s->close();
+    s = next;
+  }
+  deferred_.clear();
+  running_deferred_.clear();
+  retired_.clear();
 }
 
 void Worker::bind(const std::vector<std::uint16_t>& ports) {
@@ -80,11 +98,32 @@ void Worker::start() {
   spawn(sweep_loop());
   thread_ = std::thread([this] {
     try {
-      io_.run();
+      run_loop();
     } catch (const std::exception& e) {
       log().critical("worker {} stopped: {}", id_, e.what());
     }
   });
+}
+
+void Worker::run_loop() {
+  while (!io_.stopped()) {
+    // Block only when no pump is waiting for its next turn.
+    for (const epoll_event& ev : poller_.wait(deferred_.empty())) {
+      auto* session = reinterpret_cast<Session*>(ev.data.u64 & ~std::uint64_t{1});
+      session->on_ready(static_cast<int>(ev.data.u64 & 1), ev.events);
+    }
+    run_deferred();
+    retired_.clear();
+  }
+  close_relaying_sessions();
+}
+
+void Worker::run_deferred() {
+  if (deferred_.empty()) return;
+  // Pumps that yield again go to the next batch, not this one.
+  running_deferred_.swap(deferred_);
+  for (Deferred& d : running_deferred_) d.session->resume(d.pump);
+  running_deferred_.clear();
 }
 
 void Worker::join() {
@@ -95,6 +134,7 @@ void Worker::spawn(asio::awaitable<void> task) { asio::co_spawn(io_, std::move(t
 
 void Worker::post_health(HealthSnapshotPtr snapshot) {
   asio::post(io_, [this, snapshot = std::move(snapshot)]() mutable { apply_health(std::move(snapshot)); });
+  poller_.wake();
 }
 
 void Worker::post_stop_accepting() {
@@ -104,16 +144,19 @@ void Worker::post_stop_accepting() {
       a->close(ignored);
     }
   });
+  poller_.wake();
 }
 
 void Worker::post_close_all_sessions() {
   asio::post(io_, [this] {
     for (Session* s = sessions_; s != nullptr; s = s->next) s->close();
   });
+  poller_.wake();
 }
 
 void Worker::post_stop() {
   asio::post(io_, [this] { io_.stop(); });
+  poller_.wake();
 }
 
 void Worker::link(Session* session) {
@@ -146,19 +189,20 @@ asio::awaitable<void> Worker::accept_loop(std::size_t index) {
       co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    RelaySocket socket(io_.get_executor());
-    acceptor.accept(socket, ec);  // non-blocking: readiness was just reported
-    if (ec) listener.release_slot();
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (!acceptor.is_open()) co_return;
-    if (ec) {
+    // Accepted outside Asio's reactor: the session's EdgePoller watches the socket.
+    const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      listener.release_slot();
+      if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED) continue;
+      if (!acceptor.is_open()) co_return;
       // EMFILE/ENFILE/ENOBUFS: back off instead of spinning; the client stays queued.
-      log().error("{}: accept failed: {}", listener.config.name, ec.message());
+      log().error("{}: accept failed: {}", listener.config.name, std::strerror(err));
       backoff.expires_after(kAcceptBackoff * 10);
       co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    auto session = std::make_shared<Session>(*this, index, listener, std::move(socket));
+    auto session = std::make_shared<Session>(*this, index, listener, fd);
     spawn(Session::run(std::move(session)));
   }
 }

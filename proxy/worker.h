@@ -1,7 +1,9 @@
 // Worker: one relay thread with its own io_context, its own SO_REUSEPORT acceptor per
-// listener, its BufferPool and the sessions it accepted (which never leave it). It receives
-// HealthSnapshots as posted messages, closes the sessions of servers whose shut flag rose,
-// and sweeps idle sessions once per tick.
+// listener, its BufferPool, its EdgePoller and the sessions it accepted (which never leave it).
+// Its thread runs the EdgePoller's loop: relay events go to their sessions, and the io_context
+// (accept, connect, timers, posted messages) runs inside it. It receives HealthSnapshots as
+// posted messages, closes the sessions of servers whose shut flag rose, and sweeps idle
+// sessions once per tick.
 // Thread-safety: bind() and start()/join() from the owning thread; post_* from any thread;
 // everything else runs on the worker's thread.
 #pragma once
@@ -16,9 +18,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/buffer_pool.h"
+#include "proxy/edge_poller.h"
 #include "proxy/health_snapshot.h"
 #include "proxy/listener_state.h"
 
@@ -57,23 +61,42 @@ class Worker {
   void link(Session* session);
   void unlink(Session* session);
   void spawn(boost::asio::awaitable<void> task);
+  boost::asio::io_context::executor_type executor() { return io_.get_executor(); }
+  EdgePoller& poller() { return poller_; }
+  // A pump that spent its fairness budget continues after the current batch of events.
+  void defer(std::shared_ptr<Session> session, int pump) { deferred_.push_back({std::move(session), pump}); }
+  // A closed session's last reference, dropped once the current batch of events is handled.
+  void retire(std::shared_ptr<Session> session) { retired_.push_back(std::move(session)); }
 
  private:
+  struct Deferred {
+    std::shared_ptr<Session> session;
+    int pump;
+  };
+  void run_loop();
+  void run_deferred();
+  void close_relaying_sessions();
   boost::asio::awaitable<void> accept_loop(std::size_t listener_index);
   boost::asio::awaitable<void> sweep_loop();
   void apply_health(HealthSnapshotPtr snapshot);
   void close_sessions_of(std::size_t listener, int server);
   void close_idle_sessions(std::chrono::steady_clock::time_point now);
 
-  // Declaration order matters: io_ is destroyed after the acceptors and before what pending
-  // sessions touch when their coroutine frames are destroyed (buffers_, the session list).
+  // Declaration order matters: io_ is destroyed after the acceptors and the poller, and before
+  // what pending sessions touch when their coroutine frames are destroyed (buffers_, the
+  // session list, the retired and deferred sessions).
   const int id_;
   std::vector<ListenerState*> listeners_;
   HealthSnapshotPtr health_;
   BufferPool buffers_;
   Session* sessions_ = nullptr;  // intrusive list head
   std::atomic<std::size_t> session_count_{0};
+  std::vector<Deferred> deferred_;
+  std::vector<Deferred> running_deferred_;
+  std::vector<std::shared_ptr<Session>> retired_;
   boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
+  EdgePoller poller_{io_};
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::thread thread_;
 };
