@@ -138,6 +138,9 @@ std::string render_metrics(const ProxyService& service) {
     sample("pgha_listener_bytes_total", r.labels + ",direction=\"in\"", r.listener->bytes_in.load());
     sample("pgha_listener_bytes_total", r.labels + ",direction=\"out\"", r.listener->bytes_out.load());
   }
+  family("pgha_listener_bytes_spliced_total", "counter",
+         "Of those bytes, moved kernel to kernel with splice(2) (bulk streams).");
+  for (const Row& r : rows) sample("pgha_listener_bytes_spliced_total", r.labels, r.listener->bytes_spliced.load());
 
   struct ServerRow {
     std::string labels;

@@ -42,6 +42,10 @@ struct ListenerConfig {
   // Idle limit once one side has closed its half ("timeout client-fin"/"server-fin"): a peer
   // that never finishes a half-closed session must not hold it (and two descriptors) forever.
   Millis timeout_fin{30000};
+  // Move bulk streams (a read that fills the relay buffer) socket → pipe → socket with
+  // splice(2) instead of through user space (HAProxy: option splice-auto). Off by default: on
+  // loopback it cut proxy CPU per MB of COPY by half but also cut throughput (bench/PROFILE.md).
+  bool splice = false;
   std::vector<ServerConfig> servers;
 };
 
@@ -53,7 +57,7 @@ struct AdminConfig {
 
 struct ProxyConfig {
   std::string source_file;    // the file it was loaded from
-  int workers = 0;            // 0 → std::thread::hardware_concurrency()
+  int workers = 0;            // 0 → 1 below 4 CPUs, else one per CPU (proxy_service.cc)
   int maxconn = 0;            // global; 0 → derived from the fd limit
   std::string log_level = "info";
   AdminConfig admin;

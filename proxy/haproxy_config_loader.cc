@@ -75,6 +75,7 @@ struct Section {
   std::optional<Millis> timeout_connect, timeout_client, timeout_server, timeout_check, timeout_tunnel;
   // "timeout client-fin" / "server-fin": pgha has one half-closed idle limit; the last one set wins.
   std::optional<Millis> timeout_fin;
+  std::optional<bool> splice;  // option splice-auto / splice-request / splice-response
   // Backend side.
   Balance balance = Balance::kRoundRobin;
   CheckKind check_kind = CheckKind::kTcp;
@@ -110,7 +111,7 @@ const std::set<std::string, std::less<>> kHarmlessKeywords = {
     "email-alert", "monitor-uri", "acl", "unique-id-format", "unique-id-header", "compression",
     "http-reuse", "grace", "enabled"};
 const std::set<std::string, std::less<>> kHarmlessOptions = {
-    "redispatch", "tcpka", "clitcpka", "srvtcpka", "splice-auto", "splice-request", "splice-response",
+    "redispatch", "tcpka", "clitcpka", "srvtcpka",
     "abortonclose", "http-server-close", "httpclose", "http-keep-alive", "forwardfor", "contstats",
     "independent-streams", "nolinger", "socket-stats", "http-buffer-request"};
 const std::set<std::string, std::less<>> kHarmlessTimeouts = {
@@ -455,6 +456,11 @@ class Parser {
       warn(line, key, "'" + key + "' is ignored by pgha-proxy");
       return;
     }
+    if (name == "splice-auto" || name == "splice-request" || name == "splice-response") {
+      // pgha splices both directions of a bulk stream: any of the three turns it on.
+      current_.splice = !negated;
+      return;
+    }
     const bool is_check_option = name == "httpchk" || name == "pgsql-check" || name == "tcp-check";
     if (is_check_option && !has_backend_side(current_.kind)) {
       warn(line, key, "'" + key + "' is ignored in a frontend section");
@@ -688,6 +694,7 @@ class Parser {
     listener.timeout_server = backend.timeout_server.value_or(Millis{0});
     listener.timeout_tunnel = backend.timeout_tunnel.value_or(Millis{0});
     if (auto fin = frontend.timeout_fin ? frontend.timeout_fin : backend.timeout_fin) listener.timeout_fin = *fin;
+    listener.splice = frontend.splice.value_or(backend.splice.value_or(false));
     src.self = at(frontend.line, kind_name(frontend.kind) + std::string(" ") + frontend.name);
     src.bind = at(frontend.bind_line, "bind");
     bool any_checked = false;

@@ -48,6 +48,7 @@ struct ListenerState {
   std::atomic<std::uint64_t> idle_closed{0};
   std::atomic<std::uint64_t> bytes_in{0};        // client → server, added when a session ends
   std::atomic<std::uint64_t> bytes_out{0};       // server → client, added when a session ends
+  std::atomic<std::uint64_t> bytes_spliced{0};   // of bytes_in + bytes_out, moved with splice(2)
 };
 
 }  // namespace pgha::proxy

@@ -1,6 +1,7 @@
 #include "proxy/session.h"
 
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ Session::~Session() {
   listener_.release_slot();
   listener_.bytes_in.fetch_add(pumps_[0].bytes, std::memory_order_relaxed);
   listener_.bytes_out.fetch_add(pumps_[1].bytes, std::memory_order_relaxed);
+  listener_.bytes_spliced.fetch_add(pumps_[0].spliced + pumps_[1].spliced, std::memory_order_relaxed);
 }
 
 void Session::close_sockets() {
@@ -72,7 +74,10 @@ void Session::close() {
   if (closed_) return;
   closed_ = true;
   close_sockets();
-  for (Pump& p : pumps_) p.buffer.reset();
+  for (Pump& p : pumps_) {
+    p.buffer.reset();
+    return_pipe(p);
+  }
   if (self_) worker_.retire(std::move(self_));
 }
 
@@ -177,44 +182,68 @@ void Session::relay(int i) {
   // A busy pump yields to the worker's other sessions after this many chunks.
   constexpr int kChunksPerTurn = 16;
   for (int turn = 0; turn < kChunksPerTurn; ++turn) {
-    if (!p.buffer) {
-      // Nothing pending: read what is there into a borrowed buffer.
-      p.buffer.emplace(worker_.buffers().borrow());
-      const ssize_t n = ::recv(source, p.buffer->data(), p.buffer->size(), 0);
+    if (!p.buffer && p.in_pipe == 0) {
+      // Nothing pending: read what is there. A stream that keeps filling the buffer is bulk
+      // (COPY, large results): move it with splice(2), kernel to kernel, when a pipe is at hand.
+      if (p.bulk && !p.pipe && listener_.config.splice) p.pipe = worker_.pipes().borrow();
+      ssize_t n;
+      std::size_t capacity;
+      if (p.bulk && p.pipe) {
+        capacity = static_cast<std::size_t>(p.pipe.capacity);
+        n = ::splice(source, nullptr, p.pipe.write_fd, nullptr, capacity, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      } else {
+        p.buffer.emplace(worker_.buffers().borrow());
+        capacity = p.buffer->size();
+        n = ::recv(source, p.buffer->data(), capacity, 0);
+      }
       if (n <= 0) {
         p.buffer.reset();
+        return_pipe(p);
         if (n < 0 && would_block(errno)) {
+          p.more = p.bulk = false;
           p.wait = Wait::kReadable;
           return;
         }
         if (n < 0 && errno == EINTR) continue;
         return pump_finished(i, n == 0);
       }
-      p.size = static_cast<std::uint32_t>(n);
-      p.written = 0;
+      if (p.buffer) {
+        p.size = static_cast<std::uint32_t>(n);
+        p.written = 0;
+      } else {
+        p.in_pipe = static_cast<std::uint32_t>(n);
+        p.spliced += static_cast<std::uint64_t>(n);
+      }
       // A short read emptied the socket: the next data or FIN brings a new edge, unless the
       // peer's end was already reported (then read on to the EOF, there will be no edge).
-      p.more = p.size == p.buffer->size() || peer_done_[i];
-      p.bytes += p.size;
+      p.bulk = static_cast<std::size_t>(n) == capacity;
+      p.more = p.bulk || peer_done_[i];
+      p.bytes += static_cast<std::uint64_t>(n);
       last_activity_ = std::chrono::steady_clock::now();
     }
-    // Write all of it before reading more; if the receiver is slow, wait holding the buffer
-    // (and so the reader): structural backpressure, nothing queued.
-    while (p.written < p.size) {
-      const ssize_t n = ::send(sink, p.buffer->data() + p.written, p.size - p.written, MSG_NOSIGNAL);
+    // Write all of it before reading more; if the receiver is slow, wait holding the buffer or
+    // pipe (and so the reader): structural backpressure, nothing queued.
+    while (p.buffer ? p.written < p.size : p.in_pipe > 0) {
+      const ssize_t n = p.buffer ? ::send(sink, p.buffer->data() + p.written, p.size - p.written, MSG_NOSIGNAL)
+                                 : ::splice(p.pipe.read_fd, nullptr, sink, nullptr, p.in_pipe,
+                                            SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n < 0) {
         if (would_block(errno)) {
           p.wait = Wait::kWritable;
           return;
         }
         if (errno == EINTR) continue;
-        p.buffer.reset();
         return pump_finished(i, false);
       }
-      p.written += static_cast<std::uint32_t>(n);
+      if (p.buffer) {
+        p.written += static_cast<std::uint32_t>(n);
+      } else {
+        p.in_pipe -= static_cast<std::uint32_t>(n);
+      }
     }
     p.buffer.reset();
     if (!p.more) {
+      return_pipe(p);
       p.wait = Wait::kReadable;
       return;
     }
@@ -223,8 +252,15 @@ void Session::relay(int i) {
   worker_.defer(self_, i);
 }
 
+void Session::return_pipe(Pump& p) {
+  worker_.pipes().give_back(p.pipe, p.in_pipe == 0);
+  p.pipe = {};
+  p.in_pipe = 0;
+}
+
 void Session::pump_finished(int i, bool orderly_eof) {
   pumps_[i].buffer.reset();
+  return_pipe(pumps_[i]);
   pumps_[i].wait = Wait::kDone;
   if (orderly_eof && !closed_) {
     // Half-close: pass the FIN on and let the other direction drain.

@@ -26,6 +26,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "proxy/buffer_pool.h"
+#include "proxy/pipe_pool.h"
 
 namespace pgha::proxy {
 
@@ -75,10 +76,14 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Pump {
     std::optional<BufferPool::Lease> buffer;  // held only while a chunk is being written
     std::uint64_t bytes = 0;
+    std::uint64_t spliced = 0;                // of which moved with splice(2)
+    PipePool::Pipe pipe;                      // held only while a bulk stream flows
+    std::uint32_t in_pipe = 0;                // bytes in pipe
     std::uint32_t size = 0;                   // bytes in buffer (buffers are well under 4 GiB)
     std::uint32_t written = 0;
     Wait wait = Wait::kReadable;
     bool more = false;                        // the source may hold more: read before waiting
+    bool bulk = false;                        // the last read filled its buffer or pipe
   };
   boost::asio::awaitable<bool> connect_to_server();
   void start_relay();
@@ -86,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // or the fairness budget is spent; records what it waits for and returns.
   void relay(int pump);
   void pump_finished(int pump, bool orderly_eof);
+  void return_pipe(Pump& pump);
   void close_sockets();
 
   // Ordered by size to avoid padding.

@@ -22,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/buffer_pool.h"
+#include "proxy/pipe_pool.h"
 #include "proxy/edge_poller.h"
 #include "proxy/health_snapshot.h"
 #include "proxy/listener_state.h"
@@ -58,6 +59,7 @@ class Worker {
   // Worker-thread only: used by Session.
   const HealthSnapshot& health() const { return *health_; }
   BufferPool& buffers() { return buffers_; }
+  PipePool& pipes() { return pipes_; }
   void link(Session* session);
   void unlink(Session* session);
   void spawn(boost::asio::awaitable<void> task);
@@ -89,6 +91,7 @@ class Worker {
   std::vector<ListenerState*> listeners_;
   HealthSnapshotPtr health_;
   BufferPool buffers_;
+  PipePool pipes_;
   Session* sessions_ = nullptr;  // intrusive list head
   std::atomic<std::size_t> session_count_{0};
   std::vector<Deferred> deferred_;

@@ -23,9 +23,9 @@ constexpr Millis kDefaultConnectTimeout{5000};
 
 const Keys kTopKeys = {"workers", "maxconn", "log_level", "admin", "defaults", "listeners"};
 const Keys kAdminKeys = {"enabled", "listen"};
-const Keys kDefaultsKeys = {"timeout", "check", "balance", "maxconn", "on_marked_down", "init_state"};
+const Keys kDefaultsKeys = {"timeout", "check", "balance", "maxconn", "on_marked_down", "init_state", "splice"};
 const Keys kListenerKeys = {"name", "bind", "balance", "maxconn", "timeout", "check",
-                            "on_marked_down", "init_state", "servers"};
+                            "on_marked_down", "init_state", "splice", "servers"};
 const Keys kServerKeys = {"name", "address", "weight", "maxconn", "backup", "on_marked_down", "init_state", "check"};
 const Keys kTimeoutKeys = {"connect", "client", "server", "tunnel", "fin"};
 const Keys kCheckKeys = {"type", "port", "host", "method", "path", "version", "host_header", "expect_status",
@@ -53,6 +53,7 @@ struct Inherited {
   Millis timeout_server{0};
   Millis timeout_tunnel{0};
   Millis timeout_fin{ListenerConfig{}.timeout_fin};
+  bool splice = false;
   health::CheckSpec check;  // type kNone unless a level sets check.type
   bool shutdown_sessions = false;
   health::InitialState initial_state = health::InitialState::kDownUntilFirstCheck;
@@ -197,6 +198,7 @@ class Parser {
       if (auto v = n["fin"]) out.timeout_fin = duration(v, child(tpath, "fin"));
     }
     if (auto n = node["check"]) apply_check(n, child(path, "check"), out.check);
+    if (auto n = node["splice"]) out.splice = boolean(n, child(path, "splice"));
     apply_server_defaults(node, path, out);
   }
 
@@ -317,6 +319,7 @@ class Parser {
     listener.timeout_server = inherited.timeout_server;
     listener.timeout_tunnel = inherited.timeout_tunnel;
     listener.timeout_fin = inherited.timeout_fin;
+    listener.splice = inherited.splice;
     if (auto servers = node["servers"]) {
       const std::string spath = child(path, "servers");
       if (!servers.IsSequence()) fail(servers, spath, "expected a list of servers");

@@ -146,6 +146,31 @@ TEST(HaproxyConfigTest, FinTimeoutsSetTheHalfClosedIdleLimit) {
   EXPECT_EQ(ListenerConfig{}.timeout_fin, Millis(30'000)) << "default when unset";
 }
 
+TEST(HaproxyConfigTest, SpliceOptionsTurnSpliceOnAndNoOptionOff) {
+  TempDir dir;
+  LoadedConfig loaded = load_text(dir,
+                                  "defaults\n"
+                                  "  option splice-auto\n"
+                                  "listen a\n"
+                                  "  bind :6000\n"
+                                  "  server s1 127.0.0.1:6001\n"
+                                  "listen b\n"
+                                  "  bind :6001\n"
+                                  "  no option splice-auto\n"
+                                  "  server s1 127.0.0.1:6002\n"
+                                  "frontend c\n"
+                                  "  bind :6002\n"
+                                  "  no option splice-auto\n"
+                                  "  default_backend d\n"
+                                  "backend d\n"
+                                  "  option splice-response\n"
+                                  "  server s1 127.0.0.1:6003\n");
+  EXPECT_TRUE(loaded.config.listeners.at(0).splice);
+  EXPECT_FALSE(loaded.config.listeners.at(1).splice);
+  EXPECT_FALSE(loaded.config.listeners.at(2).splice) << "the frontend's own setting wins";
+  EXPECT_FALSE(ListenerConfig{}.splice) << "off unless asked for";
+}
+
 TEST(HaproxyConfigTest, DefaultsApplyToLaterSectionsAndANewDefaultsResets) {
   TempDir dir;
   LoadedConfig loaded = load_text(dir,

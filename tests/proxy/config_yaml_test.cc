@@ -206,6 +206,24 @@ listeners:
   EXPECT_EQ(t.downinter, Millis(10'000));
 }
 
+TEST(YamlConfigTest, SpliceIsInheritedFromDefaultsAndOverriddenPerListener) {
+  TempDir dir;
+  LoadedConfig loaded = load_text(dir, R"(
+defaults:
+  splice: true
+listeners:
+  - name: a
+    bind: :6000
+    servers: [{ name: s1, address: 127.0.0.1:6001 }]
+  - name: b
+    bind: :6001
+    splice: false
+    servers: [{ name: s1, address: 127.0.0.1:6002 }]
+)");
+  EXPECT_TRUE(loaded.config.listeners.at(0).splice);
+  EXPECT_FALSE(loaded.config.listeners.at(1).splice);
+}
+
 struct ErrorCase {
   const char* name;
   const char* text;
