@@ -57,7 +57,7 @@ struct AdminConfig {
 
 struct ProxyConfig {
   std::string source_file;    // the file it was loaded from
-  int workers = 0;            // 0 → 1 below 4 CPUs, else one per CPU (proxy_service.cc)
+  int workers = 0;            // 0 → one per usable CPU (proxy_service.cc)
   int maxconn = 0;            // global; 0 → derived from the fd limit
   std::string log_level = "info";
   AdminConfig admin;

@@ -36,17 +36,16 @@ int default_process_maxconn() {
   return usable > 2 ? static_cast<int>(usable / 2) : 1;
 }
 
-// With fewer than 4 CPUs the relay shares them with the kernel's TCP work and usually with the
-// database or the clients: a second relay thread then adds cross-CPU wake-ups (measured on 2
-// cores: 18% more CPU per pgbench -S transaction) and no throughput. Dedicated hosts get one
-// worker per CPU. CPUs are those this process may run on (cpusets, taskset), not the machine's.
+// One worker per CPU this process may run on (cpusets, taskset), as HAProxy's nbthread. On 2
+// CPUs shared with PostgreSQL, `workers: 1` costs ~15% less CPU per small transaction (fewer
+// cross-CPU wake-ups) but gives ~10% less throughput under load (bench/PROFILE.md).
 int default_worker_count() {
   cpu_set_t set;
   CPU_ZERO(&set);
   const int cpus = ::sched_getaffinity(0, sizeof(set), &set) == 0
                        ? CPU_COUNT(&set)
                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return cpus < 4 ? 1 : cpus;
+  return std::max(1, cpus);
 }
 }  // namespace
 
