@@ -219,7 +219,7 @@ void Session::relay(int i) {
       p.bulk = static_cast<std::size_t>(n) == capacity;
       p.more = p.bulk || peer_done_[i];
       p.bytes += static_cast<std::uint64_t>(n);
-      last_activity_ = std::chrono::steady_clock::now();
+      last_activity_ = worker_.batch_time();
     }
     // Write all of it before reading more; if the receiver is slow, wait holding the buffer or
     // pipe (and so the reader): structural backpressure, nothing queued.

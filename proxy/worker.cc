@@ -113,7 +113,9 @@ void Worker::start() {
 void Worker::run_loop() {
   while (!io_.stopped()) {
     // Block only when no pump is waiting for its next turn.
-    for (const epoll_event& ev : poller_.wait(deferred_.empty())) {
+    const auto events = poller_.wait(deferred_.empty());
+    batch_time_ = std::chrono::steady_clock::now();
+    for (const epoll_event& ev : events) {
       auto* session = reinterpret_cast<Session*>(ev.data.u64 & ~std::uint64_t{1});
       session->on_ready(static_cast<int>(ev.data.u64 & 1), ev.events);
     }

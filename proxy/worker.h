@@ -60,6 +60,9 @@ class Worker {
   const HealthSnapshot& health() const { return *health_; }
   BufferPool& buffers() { return buffers_; }
   PipePool& pipes() { return pipes_; }
+  // When the current batch of relay events was fetched: activity stamps without a clock read per
+  // forwarded chunk (idle timeouts are swept at a tick of 10 ms or more).
+  std::chrono::steady_clock::time_point batch_time() const { return batch_time_; }
   void link(Session* session);
   void unlink(Session* session);
   void spawn(boost::asio::awaitable<void> task);
@@ -97,6 +100,7 @@ class Worker {
   std::vector<Deferred> deferred_;
   std::vector<Deferred> running_deferred_;
   std::vector<std::shared_ptr<Session>> retired_;
+  std::chrono::steady_clock::time_point batch_time_ = std::chrono::steady_clock::now();
   boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
   EdgePoller poller_{io_};
