@@ -1,6 +1,9 @@
 // pgha-proxy: the thin executable. Parses the command line, loads and validates the config
 // (exit 2 with FILE:LINE: KEY: MESSAGE before binding anything), runs ProxyService, and
-// waits for signals: SIGTERM drains sessions for up to --grace, SIGINT stops at once.
+// waits for signals: SIGTERM drains sessions for up to --grace, SIGINT stops at once, SIGHUP
+// reloads the configuration file. A file that does not load, or a service that does not start,
+// is logged and changes nothing; otherwise new sessions use the new configuration on the same
+// listening sockets, and the old sessions go on (for up to --reload-grace if given).
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -8,6 +11,8 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -18,11 +23,56 @@
 namespace {
 
 void usage(std::ostream& out) {
-  out << "usage: pgha-proxy -f FILE [--check] [--grace MS] [--log-level LEVEL]\n"
+  out << "usage: pgha-proxy -f FILE [--check] [--grace MS] [--reload-grace MS] [--log-level LEVEL]\n"
          "  -f, --config FILE   native YAML (.yaml/.yml) or an haproxy.cfg subset (auto-detected)\n"
          "  -c, --check         validate the configuration and exit (like haproxy -c)\n"
          "  --grace MS          on SIGTERM, wait this long for sessions to end (default 5000)\n"
+         "  --reload-grace MS   on SIGHUP (reload), how long the previous configuration's sessions\n"
+         "                      may go on (default: until they end, as HAProxy's old process)\n"
          "  --log-level LEVEL   trace|debug|info|warn|error (default: config's, else info)\n";
+}
+
+// A service replaced by a reload, finishing the sessions it still has on its own thread.
+struct Draining {
+  std::unique_ptr<pgha::proxy::ProxyService> service;
+  std::thread thread;
+};
+
+// SIGHUP: replaces `current` with a service built from the file, if it loads and starts.
+void reload(const std::string& path, bool level_from_command_line, std::unique_ptr<pgha::proxy::ProxyService>& current,
+            std::vector<Draining>& draining, std::chrono::milliseconds reload_grace) {
+  using pgha::proxy::log;
+  pgha::proxy::LoadedConfig loaded;
+  try {
+    loaded = pgha::proxy::load_config(path);
+  } catch (const pgha::proxy::ConfigError& e) {
+    log().error("SIGHUP: config error: {}; the running configuration stays", e.what());
+    return;
+  }
+  for (const auto& w : loaded.warnings) log().warn("config: {}", w.to_string());
+  if (!level_from_command_line) spdlog::set_level(spdlog::level::from_str(loaded.config.log_level));
+  try {
+    auto next = std::make_unique<pgha::proxy::ProxyService>(std::move(loaded.config), current.get());
+    pgha::proxy::ListenerHandover handover = current->hand_over_listeners();
+    const std::size_t handed = handover.size();
+    current->stop_admin();
+    try {
+      next->start(&handover);
+    } catch (...) {
+      current->restart_admin();
+      throw;
+    }
+    log().info("SIGHUP: reloaded {} ({} listening socket(s) taken over); {} session(s) of the previous "
+               "configuration go on{}",
+               path, handed - handover.size(), current->session_count(),
+               reload_grace.count() < 0 ? " until they end" : " for up to " + std::to_string(reload_grace.count()) + " ms");
+    pgha::proxy::ProxyService* old = current.get();
+    const auto grace = reload_grace.count() < 0 ? std::chrono::milliseconds::max() : reload_grace;
+    draining.push_back({std::move(current), std::thread([old, grace] { old->stop(grace); })});
+    current = std::move(next);
+  } catch (const std::exception& e) {
+    log().error("SIGHUP: reload failed: {}; the running configuration stays", e.what());
+  }
 }
 
 // Descriptors are the proxy's capacity: two per session. Use the whole hard limit.
@@ -41,6 +91,7 @@ int main(int argc, char** argv) {
   std::string log_level;
   bool check_only = false;
   long grace_ms = 5000;
+  long reload_grace_ms = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](const char* name) -> std::string {
@@ -56,6 +107,8 @@ int main(int argc, char** argv) {
       check_only = true;
     } else if (arg == "--grace") {
       grace_ms = std::stol(value("--grace"));
+    } else if (arg == "--reload-grace") {
+      reload_grace_ms = std::stol(value("--reload-grace"));
     } else if (arg == "--log-level") {
       log_level = value("--log-level");
     } else if (arg == "-h" || arg == "--help") {
@@ -97,24 +150,32 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  std::vector<Draining> draining;
   try {
-    pgha::proxy::ProxyService service(std::move(loaded.config));
-    service.start();
+    auto service = std::make_unique<pgha::proxy::ProxyService>(std::move(loaded.config));
+    service->start();
     for (;;) {
       int sig = 0;
       sigwait(&signals, &sig);
       if (sig == SIGHUP) {
-        pgha::proxy::log().warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+        reload(config_path, !log_level.empty(), service, draining, std::chrono::milliseconds(reload_grace_ms));
         continue;
       }
       pgha::proxy::log().info("{}: stopping{}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                               sig == SIGTERM ? " (draining sessions for up to " + std::to_string(grace_ms) + " ms)" : "");
-      service.stop(std::chrono::milliseconds(sig == SIGTERM ? grace_ms : 0));
+      const std::chrono::milliseconds grace(sig == SIGTERM ? grace_ms : 0);
+      for (auto& d : draining) d.service->hurry_stop(grace);
+      service->stop(grace);
       break;
     }
   } catch (const std::exception& e) {
+    for (auto& d : draining) {
+      d.service->hurry_stop(std::chrono::milliseconds{0});
+      d.thread.join();
+    }
     pgha::proxy::log().critical("{}", e.what());
     return 1;
   }
+  for (auto& d : draining) d.thread.join();  // hurried above: within --grace
   return 0;
 }

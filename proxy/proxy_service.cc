@@ -49,9 +49,10 @@ int default_worker_count() {
 }
 }  // namespace
 
-ProxyService::ProxyService(ProxyConfig config)
+ProxyService::ProxyService(ProxyConfig config, const ProxyService* previous)
     : config_(std::move(config)),
       process_sessions_(config_.maxconn > 0 ? config_.maxconn : default_process_maxconn()) {
+  if (previous) inherit_server_states(*previous);
   for (const ListenerConfig& l : config_.listeners) {
     std::vector<tcp::endpoint> endpoints;
     for (const ServerConfig& s : l.servers) endpoints.push_back(resolve(l, s));
@@ -60,6 +61,7 @@ ProxyService::ProxyService(ProxyConfig config)
   health_ = std::make_unique<HealthMonitor>(config_, [this](HealthSnapshotPtr snapshot) {
     for (auto& w : workers_) w->post_health(snapshot);
   });
+  for (const auto& [listener, server, state] : inherited_admin_states_) health_->set_admin_state(listener, server, state);
   const int workers = config_.workers > 0 ? config_.workers : default_worker_count();
   std::vector<ListenerState*> raw;
   for (auto& l : listeners_) raw.push_back(l.get());
@@ -71,11 +73,64 @@ ProxyService::~ProxyService() {
   if (running_) stop(std::chrono::milliseconds{0});
 }
 
-void ProxyService::start() {
+void ProxyService::inherit_server_states(const ProxyService& previous) {
+  for (ListenerConfig& l : config_.listeners) {
+    for (std::size_t pl = 0; pl < previous.listener_count(); ++pl) {
+      const ListenerConfig& old = previous.listener(pl).config;
+      if (old.name != l.name) continue;
+      for (ServerConfig& s : l.servers) {
+        for (std::size_t ps = 0; ps < old.servers.size(); ++ps) {
+          const ServerConfig& o = old.servers[ps];
+          if (o.name != s.name || o.host != s.host || o.port != s.port) continue;
+          const ServerHealth h = previous.health().status(pl, ps);
+          if (s.check.type != health::CheckType::kNone && o.check.type != health::CheckType::kNone && h.checked) {
+            // Full health either way: a server UP before the reload needs `fall` failures to go
+            // DOWN, one that was DOWN needs `rise` successes, as if no reload had happened.
+            s.check.initial_state = h.up ? health::InitialState::kUp : health::InitialState::kDown;
+          }
+          if (h.maintenance) inherited_admin_states_.push_back({l.name, s.name, HealthMonitor::AdminState::kMaint});
+          if (h.draining) inherited_admin_states_.push_back({l.name, s.name, HealthMonitor::AdminState::kDrain});
+        }
+      }
+    }
+  }
+}
+
+ListenerHandover ProxyService::hand_over_listeners() const {
+  ListenerHandover handover;
+  for (const auto& w : workers_) w->hand_over_listeners(handover);
+  return handover;
+}
+
+void ProxyService::hurry_stop(std::chrono::milliseconds grace) {
+  using Clock = std::chrono::steady_clock;
+  // Saturate: a grace of "forever" must not overflow the clock.
+  const auto now = Clock::now().time_since_epoch();
+  const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration::max() - now);
+  const Clock::rep deadline = grace >= limit ? Clock::duration::max().count()
+                                             : (now + std::chrono::duration_cast<Clock::duration>(grace)).count();
+  Clock::rep current = stop_deadline_.load();
+  while (deadline < current && !stop_deadline_.compare_exchange_weak(current, deadline)) {
+  }
+}
+
+void ProxyService::stop_admin() {
+  if (admin_) admin_->stop();
+}
+
+void ProxyService::restart_admin() {
+  if (!config_.admin.enabled) return;
+  admin_.reset();
+  admin_ = std::make_unique<AdminServer>(*this, config_.admin);
+  admin_->bind();
+  admin_->start();
+}
+
+void ProxyService::start(ListenerHandover* handover) {
   // Everything that can fail on the network is bound before a single thread starts.
   std::vector<std::uint16_t> ports;
   for (auto& w : workers_) {
-    w->bind(ports);
+    w->bind(ports, handover);
     if (ports.empty()) {
       for (std::size_t i = 0; i < listeners_.size(); ++i) ports.push_back(w->local_endpoint(i).port());
     }
@@ -96,8 +151,9 @@ void ProxyService::stop(std::chrono::milliseconds grace) {
   if (!running_) return;
   running_ = false;
   for (auto& w : workers_) w->post_stop_accepting();
-  const auto deadline = std::chrono::steady_clock::now() + grace;
-  while (session_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+  hurry_stop(grace);
+  using Clock = std::chrono::steady_clock;
+  while (session_count() > 0 && Clock::now().time_since_epoch().count() < stop_deadline_.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds{20});  // owner thread, not an io thread
   }
   if (session_count() > 0) log().info("closing {} remaining session(s)", session_count());

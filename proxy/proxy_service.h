@@ -1,9 +1,16 @@
 // ProxyService: assembles a running pgha-proxy from a ProxyConfig: resolves servers, binds
 // every listener on every worker (SO_REUSEPORT) before anything else starts, then runs the
 // workers, the HealthMonitor and the admin server, and stops them gracefully.
-// Thread-safety: start()/stop() from one owning thread; the read accessors from any thread.
+//
+// Reload (SIGHUP) replaces a running service with a new one built from the new configuration:
+// the new one starts from the old one's server states (UP/DOWN, maint/drain) and adopts its
+// listening sockets (ListenerHandover), then the old one stops accepting and drains its
+// sessions, which keep the configuration they started with (as HAProxy's old process does).
+// Thread-safety: start()/stop()/reload steps from one owning thread; the read accessors from any
+// thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -12,6 +19,7 @@
 
 #include "proxy/config.h"
 #include "proxy/health_monitor.h"
+#include "proxy/listener_handover.h"
 #include "proxy/listener_state.h"
 #include "proxy/session_limit.h"
 #include "proxy/worker.h"
@@ -23,17 +31,28 @@ class AdminServer;
 class ProxyService {
  public:
   // Resolves server addresses (start-up only). Throws std::runtime_error naming the server on
-  // failure.
-  explicit ProxyService(ProxyConfig config);
+  // failure. With `previous` (a reload), servers it also has (same listener, name and address)
+  // start in the state they have there instead of their configured init-state, and keep their
+  // admin state.
+  explicit ProxyService(ProxyConfig config, const ProxyService* previous = nullptr);
   ~ProxyService();
   ProxyService(const ProxyService&) = delete;
   ProxyService& operator=(const ProxyService&) = delete;
 
   // Binds all listeners and the admin port, then starts threads. Throws on a bind failure,
   // with nothing left running.
-  void start();
+  void start(ListenerHandover* handover = nullptr);
+  // Reload steps on the old service: duplicates of its listening sockets for its successor;
+  // stopping its admin server so that the successor can bind the port; restarting it when the
+  // successor failed to start.
+  ListenerHandover hand_over_listeners() const;
+  void stop_admin();
+  void restart_admin();
   // Stops accepting, waits up to `grace` for sessions to end, closes the rest, joins threads.
   void stop(std::chrono::milliseconds grace);
+  // Thread-safe: a stop() in progress closes the remaining sessions after at most `grace` from
+  // now (used to end a reload's drain when the process is asked to stop).
+  void hurry_stop(std::chrono::milliseconds grace);
 
   const ProxyConfig& config() const { return config_; }
   std::size_t listener_count() const { return listeners_.size(); }
@@ -54,7 +73,17 @@ class ProxyService {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<AdminServer> admin_;
+  struct InheritedAdminState {
+    std::string listener;
+    std::string server;
+    HealthMonitor::AdminState state;
+  };
+  void inherit_server_states(const ProxyService& previous);
+
+  std::vector<InheritedAdminState> inherited_admin_states_;
   bool running_ = false;
+  // When a stop() in progress gives up waiting for sessions (steady_clock ticks).
+  std::atomic<std::chrono::steady_clock::rep> stop_deadline_{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
 };
 
 }  // namespace pgha::proxy

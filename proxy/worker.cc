@@ -1,7 +1,9 @@
 #include "proxy/worker.h"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -69,7 +71,7 @@ void Worker::close_relaying_sessions() {
   retired_.clear();
 }
 
-void Worker::bind(const std::vector<std::uint16_t>& ports) {
+void Worker::bind(const std::vector<std::uint16_t>& ports, ListenerHandover* handover) {
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     const ListenerConfig& cfg = listeners_[i]->config;
     const std::uint16_t port = i < ports.size() && ports[i] != 0 ? ports[i] : cfg.bind_port;
@@ -78,6 +80,17 @@ void Worker::bind(const std::vector<std::uint16_t>& ports) {
     if (ec) throw boost::system::system_error(ec, "listener " + cfg.name + ": bad bind address " + cfg.bind_host);
     tcp::endpoint endpoint(address, port);
     auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    if (const int fd = handover && cfg.bind_port != 0 ? handover->take(ListenerHandover::key(cfg.bind_host, cfg.bind_port)) : -1;
+        fd >= 0) {
+      acceptor->assign(endpoint.protocol(), fd, ec);
+      if (ec) {
+        ::close(fd);
+        throw boost::system::system_error(ec, "listener " + cfg.name + ": cannot adopt the listening socket");
+      }
+      acceptor->non_blocking(true);
+      acceptors_.push_back(std::move(acceptor));
+      continue;
+    }
     acceptor->open(endpoint.protocol());
     acceptor->set_option(tcp::acceptor::reuse_address(true));
     int one = 1;
@@ -97,6 +110,14 @@ void Worker::bind(const std::vector<std::uint16_t>& ports) {
 }
 
 tcp::endpoint Worker::local_endpoint(std::size_t listener) const { return acceptors_.at(listener)->local_endpoint(); }
+
+void Worker::hand_over_listeners(ListenerHandover& handover) const {
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+    const int fd = ::fcntl(acceptors_[i]->native_handle(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) continue;  // the successor binds a socket of its own
+    handover.add(ListenerHandover::key(listeners_[i]->config.bind_host, local_endpoint(i).port()), fd);
+  }
+}
 
 void Worker::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i) spawn(accept_loop(i));
@@ -147,8 +168,12 @@ void Worker::post_health(HealthSnapshotPtr snapshot) {
 void Worker::post_stop_accepting() {
   asio::post(io_, [this] {
     for (auto& a : acceptors_) {
-      error_code ignored;
-      a->close(ignored);
+      // Release (EPOLL_CTL_DEL) before closing: after a reload hand-over the socket lives on in
+      // the successor, and a socket that stays open would stay in this reactor's epoll set.
+      error_code ec;
+      const int fd = a->release(ec);
+      if (!ec) ::close(fd);
+      a->close(ec);
     }
   });
   poller_.wake();

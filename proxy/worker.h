@@ -25,6 +25,7 @@
 #include "proxy/pipe_pool.h"
 #include "proxy/edge_poller.h"
 #include "proxy/health_snapshot.h"
+#include "proxy/listener_handover.h"
 #include "proxy/listener_state.h"
 
 namespace pgha::proxy {
@@ -40,9 +41,12 @@ class Worker {
 
   // Opens and binds this worker's acceptors (SO_REUSEPORT). ports[i], when given and non-zero,
   // replaces listener i's configured port (so that every worker shares the port the first one
-  // got for a configured port 0). Throws boost::system::system_error naming the listener on
-  // failure. Call before start().
-  void bind(const std::vector<std::uint16_t>& ports = {});
+  // got for a configured port 0). A listener whose configured address is in `handover` adopts
+  // one of those listening sockets instead of binding a new one. Throws
+  // boost::system::system_error naming the listener on failure. Call before start().
+  void bind(const std::vector<std::uint16_t>& ports = {}, ListenerHandover* handover = nullptr);
+  // Adds a duplicate of each of this worker's listening sockets to `handover` (reload).
+  void hand_over_listeners(ListenerHandover& handover) const;
   void start();
   void join();
 

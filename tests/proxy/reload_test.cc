@@ -1,0 +1,279 @@
+// Configuration reload: a new ProxyService adopts the running one's listening sockets (no
+// connection refused or reset while clients keep connecting), starts from its server states,
+// and the old sessions go on with the old configuration; then the pgha-proxy binary end to end
+// with SIGHUP (good file, broken file).
+#include "proxy/proxy_service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_servers.h"
+
+extern char** environ;
+
+namespace pgha::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using test::eventually;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+ProxyConfig one_listener(std::uint16_t port, std::vector<ServerConfig> servers) {
+  ProxyConfig c;
+  c.workers = 2;
+  c.admin.enabled = false;
+  ListenerConfig l;
+  l.name = "write";
+  l.bind_host = "127.0.0.1";
+  l.bind_port = port;
+  l.balance = Balance::kFirst;
+  l.timeout_connect = 1000ms;
+  l.servers = std::move(servers);
+  c.listeners.push_back(std::move(l));
+  return c;
+}
+
+ServerConfig server(std::string name, std::uint16_t port) {
+  ServerConfig s;
+  s.name = std::move(name);
+  s.host = "127.0.0.1";
+  s.port = port;
+  return s;
+}
+
+ServerConfig checked(std::string name, std::uint16_t port, std::uint16_t health_port) {
+  ServerConfig s = server(std::move(name), port);
+  s.check.type = health::CheckType::kHttp;
+  s.check.host = "127.0.0.1";
+  s.check.port = health_port;
+  s.check.http.method = "GET";
+  s.check.http.path = "/primary";
+  s.check.timing.inter = 50ms;
+  s.check.timing.rise = 1;
+  s.check.timing.fall = 1;
+  s.check.timing.timeout = 5000ms;
+  return s;
+}
+
+TEST(ReloadTest, TheNewServiceAdoptsTheListenersAndOldSessionsGoOn) {
+  test::EchoServer old_backend;
+  test::EchoServer new_backend;
+  const std::uint16_t port = free_port();
+  auto old_service = std::make_unique<ProxyService>(one_listener(port, {server("a", old_backend.port())}));
+  old_service->start();
+  asio::io_context io;
+  tcp::socket old_client = test::connect_blocking(io, port);
+  ASSERT_EQ(test::round_trip(old_client, "before"), "before");
+
+  // Clients keep connecting through the whole reload: none may be refused or reset.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::thread clients([&] {
+    asio::io_context cio;
+    for (int i = 0; i < 2000 && !stop.load(); ++i) {
+      try {
+        tcp::socket c = test::connect_blocking(cio, port);
+        (test::round_trip(c, "x") == "x" ? ok : failed)++;
+      } catch (const std::exception&) {
+        failed++;
+      }
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return ok.load() > 20; }));
+
+  auto new_service = std::make_unique<ProxyService>(one_listener(port, {server("a", new_backend.port())}),
+                                                    old_service.get());
+  ListenerHandover handover = old_service->hand_over_listeners();
+  EXPECT_EQ(handover.size(), 2u) << "one listening socket per worker";
+  new_service->start(&handover);
+  EXPECT_EQ(handover.size(), 0u) << "the new service adopted both";
+  std::thread drain([&] { old_service->stop(20000ms); });
+
+  ASSERT_TRUE(eventually([&] { return new_backend.connections_accepted() > 20; }))
+      << "new sessions follow the new configuration";
+  EXPECT_EQ(test::round_trip(old_client, "during the drain"), "during the drain")
+      << "a session of the old configuration goes on";
+  const int old_backend_connections = old_backend.connections_accepted();
+  stop = true;
+  clients.join();
+  EXPECT_EQ(failed.load(), 0) << ok.load() << " clients served";
+  EXPECT_EQ(old_backend.connections_accepted(), old_backend_connections) << "the old service stopped accepting";
+
+  old_client.close();
+  drain.join();  // returns once the old session ended
+  EXPECT_EQ(old_service->session_count(), 0u);
+  tcp::socket after = test::connect_blocking(io, port);
+  EXPECT_EQ(test::round_trip(after, "after"), "after");
+  new_service->stop(0ms);
+}
+
+TEST(ReloadTest, ServersStartInTheStateTheyHadAndKeepTheirAdminState) {
+  test::EchoServer backend;
+  test::HealthEndpoint healthy(200);
+  test::HealthEndpoint failing(503);
+  test::SilentServer hanging;  // the new configuration's checks never answer
+  ProxyConfig before = one_listener(0, {checked("up", backend.port(), healthy.port()),
+                                        checked("down", backend.port(), failing.port()),
+                                        checked("maint", backend.port(), healthy.port())});
+  ProxyService old_service(before);
+  old_service.start();
+  ASSERT_TRUE(eventually([&] { return old_service.health().status(0, 0).up && old_service.health().status(0, 2).up; }));
+  ASSERT_TRUE(eventually([&] { return old_service.health().status(0, 1).checked; }));
+  ASSERT_TRUE(old_service.health().set_admin_state("write", "maint", HealthMonitor::AdminState::kMaint));
+
+  ProxyConfig after = one_listener(0, {checked("up", backend.port(), hanging.port()),
+                                       checked("down", backend.port(), hanging.port()),
+                                       checked("maint", backend.port(), hanging.port()),
+                                       checked("new", backend.port(), hanging.port())});
+  ProxyService new_service(after, &old_service);
+  new_service.start();
+  // No check of the new service can have finished (they hang for 5 s): what shows is inherited.
+  EXPECT_TRUE(new_service.health().status(0, 0).up) << "UP before the reload: UP at once";
+  EXPECT_FALSE(new_service.health().status(0, 1).up) << "DOWN before the reload: DOWN";
+  EXPECT_TRUE(new_service.health().status(0, 2).maintenance) << "admin maint survives a reload";
+  EXPECT_FALSE(new_service.health().status(0, 3).up) << "a new server starts as configured (DOWN until checked)";
+  asio::io_context io;
+  tcp::socket c = test::connect_blocking(io, new_service.listener_endpoint(0).port());
+  EXPECT_EQ(test::round_trip(c, "routed"), "routed") << "writes are routed without waiting for a check";
+  new_service.stop(0ms);
+  old_service.stop(0ms);
+}
+
+// ---------------------------------------------------------------- the binary, with SIGHUP
+
+class ProxyProcess {
+ public:
+  ProxyProcess(const std::string& config, const std::string& log) {
+    const std::string bin = PGHA_PROXY_BIN;
+    std::vector<std::string> args = {bin, "-f", config, "--grace", "200"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (posix_spawn(&pid_, bin.c_str(), &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~ProxyProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  bool alive() {
+    if (exited_) return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      status_ = status;
+    }
+    return !exited_;
+  }
+  // Exit status after SIGTERM, or -1 if it did not exit within the deadline.
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    if (!eventually([&] { return !alive(); }, 10000ms)) return -1;
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_config(const std::string& path, std::uint16_t port, std::uint16_t admin_port, std::uint16_t backend) {
+  std::ofstream(path) << "workers: 1\n"
+                      << "admin: { listen: 127.0.0.1:" << admin_port << " }\n"
+                      << "listeners:\n"
+                      << "  - name: write\n"
+                      << "    bind: 127.0.0.1:" << port << "\n"
+                      << "    servers: [{ name: pg, address: 127.0.0.1:" << backend << " }]\n";
+}
+
+std::string admin_status(asio::io_context& io, std::uint16_t admin_port) {
+  try {
+    tcp::socket s = test::connect_blocking(io, admin_port);
+    const std::string request = "GET /status HTTP/1.0\r\n\r\n";
+    asio::write(s, asio::buffer(request));
+    return test::read_exactly(s, 1 << 16, 2000ms);  // until EOF
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+TEST(ReloadTest, SighupReloadsTheFileAndABrokenFileChangesNothing) {
+  test::EchoServer first;
+  test::EchoServer second;
+  const auto dir = std::filesystem::temp_directory_path() / ("pgha-reload-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string config = (dir / "proxy.yaml").string();
+  const std::string log = (dir / "proxy.log").string();
+  const std::uint16_t port = free_port();
+  const std::uint16_t admin_port = free_port();
+  write_config(config, port, admin_port, first.port());
+  ProxyProcess proxy(config, log);
+  ASSERT_GT(proxy.pid(), 0);
+  asio::io_context io;
+  auto served_by = [&](test::EchoServer& backend) {
+    const int before = backend.connections_accepted();
+    try {
+      tcp::socket c = test::connect_blocking(io, port);
+      return test::round_trip(c, "ping") == "ping" && backend.connections_accepted() > before;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  ASSERT_TRUE(eventually([&] { return served_by(first); })) << read_file(log);
+  tcp::socket old_client = test::connect_blocking(io, port);
+  ASSERT_EQ(test::round_trip(old_client, "old"), "old");
+
+  write_config(config, port, admin_port, second.port());
+  ASSERT_EQ(::kill(proxy.pid(), SIGHUP), 0);
+  EXPECT_TRUE(eventually([&] { return served_by(second); })) << read_file(log);
+  EXPECT_EQ(test::round_trip(old_client, "still"), "still") << "the old session goes on";
+  EXPECT_NE(admin_status(io, admin_port).find("200 OK"), std::string::npos) << "the admin API moved to the new service";
+
+  std::ofstream(config) << "listeners:\n  - name: write\n    bind: 127.0.0.1:" << port << "\n    severs: []\n";
+  ASSERT_EQ(::kill(proxy.pid(), SIGHUP), 0);
+  EXPECT_TRUE(eventually([&] { return read_file(log).find("config error") != std::string::npos; })) << read_file(log);
+  EXPECT_NE(read_file(log).find(config + ":4: listeners[0].severs"), std::string::npos)
+      << "the error names file, line and key:\n" << read_file(log);
+  EXPECT_TRUE(proxy.alive());
+  EXPECT_TRUE(served_by(second)) << "the running configuration stays";
+
+  EXPECT_EQ(proxy.terminate(), 0) << read_file(log);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace pgha::proxy
