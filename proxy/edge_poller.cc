@@ -88,14 +88,14 @@ void EdgePoller::wake() {
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof(one));
 }
 
-std::span<const epoll_event> EdgePoller::wait(bool block) {
+std::span<const epoll_event> EdgePoller::wait(int timeout_ms) {
   // Handlers first when they are due: a blocking wait would otherwise sleep on them.
   if (io_due_) {
     io_due_ = false;
     io_.poll();
     if (io_.stopped()) return {};
   }
-  int n = ::epoll_wait(epoll_fd_, events_.data(), kMaxEvents, block ? -1 : 0);
+  int n = ::epoll_wait(epoll_fd_, events_.data(), kMaxEvents, timeout_ms);
   if (n < 0) return {};  // EINTR: the caller loops
   int relay = 0;
   for (int i = 0; i < n; ++i) {

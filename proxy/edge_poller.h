@@ -39,10 +39,14 @@ class EdgePoller {
   // another thread: a thread outside io_context::run does not get the io_context's own wake-up).
   void wake();
 
-  // Waits for events (for at most 0 ms when !block), runs the io_context's ready handlers if its
-  // reactor or wake() fired, then returns the relay sockets' events. The span is valid until the
-  // next call.
-  std::span<const epoll_event> wait(bool block);
+  // Makes the next wait() run the io_context's handlers first (after this thread touched an Asio
+  // object outside of them, e.g. closed a socket with an operation pending).
+  void io_due() { io_due_ = true; }
+
+  // Waits for events (at most timeout_ms, -1: no limit), runs the io_context's ready handlers if
+  // its reactor or wake() fired, then returns the relay sockets' events. The span is valid until
+  // the next call.
+  std::span<const epoll_event> wait(int timeout_ms);
 
  private:
   static constexpr std::uint64_t kIoContextToken = 0;

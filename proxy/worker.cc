@@ -121,7 +121,6 @@ void Worker::hand_over_listeners(ListenerHandover& handover) const {
 
 void Worker::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i) spawn(accept_loop(i));
-  spawn(sweep_loop());
   thread_ = std::thread([this] {
     try {
       run_loop();
@@ -132,15 +131,26 @@ void Worker::start() {
 }
 
 void Worker::run_loop() {
+  // The idle sweep is the loop's own timeout, not an Asio timer: the steady state of a relay then
+  // allocates nothing at all (Asio's handler memory cache lives only as long as one poll()).
+  const auto tick = sweep_tick();
+  auto next_sweep = std::chrono::steady_clock::now() + tick;
   while (!io_.stopped()) {
-    // Block only when no pump is waiting for its next turn.
-    const auto events = poller_.wait(deferred_.empty());
+    // Block only when no pump is waiting for its next turn, and not past the next sweep.
+    const auto until_sweep = std::chrono::ceil<std::chrono::milliseconds>(next_sweep - batch_time_);
+    const int timeout_ms = deferred_.empty() ? static_cast<int>(std::max<std::int64_t>(0, until_sweep.count())) : 0;
+    const auto events = poller_.wait(timeout_ms);
     batch_time_ = std::chrono::steady_clock::now();
     for (const epoll_event& ev : events) {
       auto* session = reinterpret_cast<Session*>(ev.data.u64 & ~std::uint64_t{1});
       session->on_ready(static_cast<int>(ev.data.u64 & 1), ev.events);
     }
     run_deferred();
+    if (batch_time_ >= next_sweep) {
+      close_idle_sessions(batch_time_);
+      next_sweep = batch_time_ + tick;
+      poller_.io_due();  // closing a session that is still connecting completes Asio handlers
+    }
     retired_.clear();
   }
   close_relaying_sessions();
@@ -239,23 +249,16 @@ asio::awaitable<void> Worker::accept_loop(std::size_t index) {
   }
 }
 
-asio::awaitable<void> Worker::sweep_loop() {
-  // Tick at a quarter of the smallest idle timeout (10 ms .. 1 s) so that idle sessions are
-  // closed within ~25% of their limit, without a timer per session.
+std::chrono::milliseconds Worker::sweep_tick() const {
+  // A quarter of the smallest idle timeout (10 ms .. 1 s), so that idle sessions are closed
+  // within ~25% of their limit, without a timer per session.
   std::chrono::milliseconds tick{1000};
   for (ListenerState* l : listeners_) {
     for (const auto idle : {l->idle_timeout(), l->config.timeout_fin}) {
       if (idle.count() > 0) tick = std::min(tick, std::max(std::chrono::milliseconds{10}, idle / 4));
     }
   }
-  asio::steady_timer timer(io_);
-  for (;;) {
-    timer.expires_after(tick);
-    error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    close_idle_sessions(std::chrono::steady_clock::now());
-  }
+  return tick;
 }
 
 void Worker::close_idle_sessions(std::chrono::steady_clock::time_point now) {

@@ -86,7 +86,7 @@ class Worker {
   void run_deferred();
   void close_relaying_sessions();
   boost::asio::awaitable<void> accept_loop(std::size_t listener_index);
-  boost::asio::awaitable<void> sweep_loop();
+  std::chrono::milliseconds sweep_tick() const;
   void apply_health(HealthSnapshotPtr snapshot);
   void close_sessions_of(std::size_t listener, int server);
   void close_idle_sessions(std::chrono::steady_clock::time_point now);
