@@ -176,6 +176,9 @@ void Session::on_ready(int side, std::uint32_t events) {
 void Session::relay(int i) {
   Pump& p = pumps_[i];
   if (closed_ || p.wait == Wait::kDone) return;
+  // While the pump waited to write, the source's readable edges went by unheeded (reading then
+  // would have queued data): it may hold data no future edge announces, so read before waiting.
+  if (p.wait == Wait::kWritable) p.more = true;
   p.wait = Wait::kNothing;
   const int source = fds_[i];
   const int sink = fds_[1 - i];
