@@ -288,6 +288,31 @@ class Parser {
   Seconds seconds(const YAML::Node& node, const std::string& path) const {
     return Seconds{integer(node, path, 1, kMaxSeconds, "a whole number of seconds (Patroni's unit)")};
   }
+  // Seconds with up to 3 decimals ("4", "1.5", "0.25"), at least 0.1 s.
+  std::chrono::milliseconds decimal_seconds(const YAML::Node& node, const std::string& path) const {
+    const std::string& text = scalar(node, path);
+    const auto dot = text.find('.');
+    const std::string whole = text.substr(0, dot);
+    const std::string fraction = dot == std::string::npos ? "" : text.substr(dot + 1);
+    bool ok = !whole.empty() && whole.size() <= 9 && fraction.size() <= 3 && (dot == std::string::npos || !fraction.empty());
+    std::int64_t ms = 0;
+    for (char c : whole) {
+      ok = ok && c >= '0' && c <= '9';
+      if (ok) ms = ms * 10 + (c - '0');
+    }
+    ms *= 1000;
+    std::int64_t scale = 100;
+    for (char c : fraction) {
+      ok = ok && c >= '0' && c <= '9';
+      if (ok) ms += (c - '0') * scale;
+      scale /= 10;
+    }
+    if (!ok) fail(node, path, "'" + text + "' is not a number of seconds (like 4 or 1.5)");
+    if (ms < 100 || ms > kMaxSeconds * 1000) {
+      fail(node, path, text + " is out of range 0.1.." + std::to_string(kMaxSeconds) + " seconds");
+    }
+    return std::chrono::milliseconds{ms};
+  }
   std::vector<std::string> string_list(const YAML::Node& node, const std::string& path) const {
     if (!node.IsSequence()) fail(node, path, "expected a list of strings");
     std::vector<std::string> out;
@@ -506,7 +531,7 @@ class Parser {
       loop_wait_line_ = line_of(n);
     }
     if (auto n = node["retry_timeout"]) {
-      config_.retry_timeout = seconds(n, "bootstrap.dcs.retry_timeout");
+      config_.retry_timeout = decimal_seconds(n, "bootstrap.dcs.retry_timeout");
       retry_timeout_line_ = line_of(n);
     }
     if (auto n = node["maximum_lag_on_failover"]) {
@@ -687,12 +712,22 @@ class Parser {
   // Patroni's rule: a leader that cannot reach etcd retries for retry_timeout, and must still
   // have time to demote before its lease (ttl) can expire for the others.
   void check_timing() const {
-    const auto ttl = config_.ttl.count();
-    const auto loop_wait = config_.loop_wait.count();
-    const auto retry_timeout = config_.retry_timeout.count();
+    // In milliseconds: retry_timeout may be a decimal number of seconds.
+    const std::int64_t ttl = std::chrono::milliseconds(config_.ttl).count();
+    const std::int64_t loop_wait = std::chrono::milliseconds(config_.loop_wait).count();
+    const std::int64_t retry_timeout = config_.retry_timeout.count();
     if (loop_wait + 2 * retry_timeout <= ttl) return;
-    auto shown = [](std::string_view name, std::int64_t value, const std::optional<int>& line) {
-      return std::string(name) + " " + std::to_string(value) + (line ? "" : " (default)");
+    auto secs = [](std::int64_t ms) {
+      std::string s = std::to_string(ms / 1000);
+      if (ms % 1000 != 0) {
+        std::string frac = std::to_string(1000 + ms % 1000).substr(1);
+        while (frac.back() == '0') frac.pop_back();
+        s += "." + frac;
+      }
+      return s;
+    };
+    auto shown = [&](std::string_view name, std::int64_t value, const std::optional<int>& line) {
+      return std::string(name) + " " + secs(value) + (line ? "" : " (default)");
     };
     // Reported at ttl when the file sets it (the values only ever fail together, one is set).
     const int line = ttl_line_.value_or(retry_timeout_line_.value_or(loop_wait_line_.value_or(0)));
@@ -702,7 +737,7 @@ class Parser {
     fail_at(line, key,
             "loop_wait + 2*retry_timeout <= ttl is violated: " + shown("loop_wait", loop_wait, loop_wait_line_) +
                 " + 2*" + shown("retry_timeout", retry_timeout, retry_timeout_line_) + " = " +
-                std::to_string(loop_wait + 2 * retry_timeout) + " > " + shown("ttl", ttl, ttl_line_) +
+                secs(loop_wait + 2 * retry_timeout) + " > " + shown("ttl", ttl, ttl_line_) +
                 " (seconds): a leader cut off from etcd could not demote before its lease expired elsewhere");
   }
 

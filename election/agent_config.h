@@ -54,7 +54,9 @@ struct AgentConfig {
   // bootstrap.dcs (HA timing). Constraint: loop_wait + 2 * retry_timeout <= ttl.
   Seconds ttl{10};
   Seconds loop_wait{2};
-  Seconds retry_timeout{4};
+  // Patroni takes whole seconds; pgha-agent also takes a decimal (1.5) here, so that ttl 4 (etcd
+  // leases are whole seconds) can keep loop_wait 1 and still ride out an etcd election.
+  std::chrono::milliseconds retry_timeout{4000};
   std::int64_t maximum_lag_on_failover = 1048576;  // bytes
   bool synchronous_mode = false;
   bool use_pg_rewind = true;                       // postgresql.use_pg_rewind wins over bootstrap.dcs.postgresql's

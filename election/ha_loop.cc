@@ -79,7 +79,7 @@ NodeStatusPtr HaLoop::status() const {
 }
 
 void HaLoop::run() {
-  log().info("{}: HA loop starting (scope {}, ttl {}s, loop_wait {}s, retry_timeout {}s)", config_.name, config_.scope,
+  log().info("{}: HA loop starting (scope {}, ttl {}s, loop_wait {}s, retry_timeout {}ms)", config_.name, config_.scope,
              config_.ttl.count(), config_.loop_wait.count(), config_.retry_timeout.count());
   // Any change under the scope (a leader key deleted or expired, a member, a switchover
   // request) wakes the loop at once.

@@ -268,6 +268,14 @@ std::vector<ErrorRow> error_rows() {
        "whole number"},
       {"retry_timeout_list", head + "bootstrap:\n  dcs:\n    retry_timeout: [1]\n",
        "agent.yml:11: bootstrap.dcs.retry_timeout: ", "single value"},
+      {"retry_timeout_with_unit", head + "bootstrap:\n  dcs:\n    retry_timeout: 1.5s\n",
+       "agent.yml:11: bootstrap.dcs.retry_timeout: ", "not a number of seconds"},
+      {"retry_timeout_four_decimals", head + "bootstrap:\n  dcs:\n    retry_timeout: 1.2345\n",
+       "agent.yml:11: bootstrap.dcs.retry_timeout: ", "not a number of seconds"},
+      {"retry_timeout_too_small", head + "bootstrap:\n  dcs:\n    retry_timeout: 0.05\n",
+       "agent.yml:11: bootstrap.dcs.retry_timeout: ", "out of range"},
+      {"ttl_constraint_decimal", head + "bootstrap:\n  dcs:\n    ttl: 4\n    loop_wait: 1\n    retry_timeout: 1.6\n",
+       "agent.yml:11: bootstrap.dcs.ttl: ", "loop_wait 1 + 2*retry_timeout 1.6 = 4.2 > ttl 4"},
       {"max_lag_with_unit", head + "bootstrap:\n  dcs:\n    maximum_lag_on_failover: 1MB\n",
        "agent.yml:11: bootstrap.dcs.maximum_lag_on_failover: ", "number of bytes"},
       {"ttl_constraint_violated", head + "bootstrap:\n  dcs:\n    ttl: 20\n    loop_wait: 10\n    retry_timeout: 10\n",
@@ -341,6 +349,16 @@ TEST(AgentConfig, TtlConstraintAtExactBoundLoads) {
   EXPECT_EQ(only_ttl.ttl, Seconds{30});
   EXPECT_EQ(only_ttl.loop_wait, Seconds{2});
   EXPECT_EQ(only_ttl.retry_timeout, Seconds{4});
+}
+
+TEST(AgentConfig, RetryTimeoutTakesDecimalSeconds) {
+  // ttl 4 with loop_wait 1 leaves 1.5 s of retries: a failover under 5 s that still rides out an
+  // etcd leader election.
+  const AgentConfig c = parse(kMinimal + "bootstrap:\n  dcs:\n    ttl: 4\n    loop_wait: 1\n    retry_timeout: 1.5\n");
+  EXPECT_EQ(c.retry_timeout, std::chrono::milliseconds{1500});
+  EXPECT_EQ(c.loop_wait + 2 * c.retry_timeout, c.ttl);
+  EXPECT_EQ(parse(kMinimal + "bootstrap:\n  dcs:\n    retry_timeout: 0.25\n").retry_timeout, std::chrono::milliseconds{250});
+  EXPECT_EQ(parse(kMinimal + "bootstrap:\n  dcs:\n    retry_timeout: 3\n").retry_timeout, Seconds{3});
 }
 
 TEST(AgentConfig, UnimplementedPatroniKeysWarnWithLocation) {

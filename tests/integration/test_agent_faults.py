@@ -1,8 +1,9 @@
 """pgha-agent under faults (issue 3): etcd outages, repeated kill -9 of the leader node, agent-only
 kill, a frozen (SIGSTOPped) agent, and compatibility with the real HAProxy and pghactl.
 
-Profile "agent" (ttl 5 / loop_wait 1 / retry_timeout 2): the tightest timing that keeps
-loop_wait + 2*retry_timeout <= ttl, so every scenario takes seconds. Tests run in file order.
+Profile "agent" (ttl 4 / loop_wait 1 / retry_timeout 1.5): the tightest timing that keeps
+loop_wait + 2*retry_timeout <= ttl with whole-second etcd leases, so every scenario takes seconds
+and a failover stays under DESIGN's 5 s. Tests run in file order.
 
 TestAgentFaults: 3 etcd members, 3 PostgreSQL 15 nodes under pgha-agent, the proxy under test
 (pgha-proxy with the tuned config by default: /primary checked every 1 s, 100 ms while a change
