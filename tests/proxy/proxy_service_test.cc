@@ -137,6 +137,36 @@ TEST_F(ProxyServiceTest, WithoutSpliceBulkStreamsGoThroughUserSpace) {
   EXPECT_EQ(service_->listener(0).bytes_in.load(), 16u * 1024 * 1024);
 }
 
+// The relay waits on readiness edges. While a pump waits for a slow server to take a chunk, the
+// client's further data raises edges the pump cannot act on; once the chunk is written the pump
+// must read again rather than wait for an edge that already went by (this stalled pgbench -i's
+// COPY once). Paced 8 KiB messages keep the proxy's reads short; the server does not read, so
+// after the proxy's send buffer (~2.6 MB on loopback: its MSS is 64 KiB) a write waits and the
+// rest of the 6.4 MiB lands in the proxy's receive buffer; the client then goes quiet, with
+// nothing left in flight, and only then does the server read.
+TEST_F(ProxyServiceTest, DataThatArrivesWhileAWriteWaitsIsRelayedWithoutAnotherEdge) {
+  asio::io_context backend_io;
+  tcp::acceptor slow(backend_io);
+  slow.open(tcp::v4());
+  slow.set_option(asio::socket_base::receive_buffer_size(4096));  // before listen: a small window
+  slow.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  slow.listen();
+  start(config_with({backend("slow", slow.local_endpoint().port())}));
+  tcp::socket client = connect();
+  tcp::socket server(backend_io);
+  slow.accept(server);
+  const std::string message(8 * 1024, 'm');
+  constexpr int kMessages = 800;
+  for (int i = 0; i < kMessages; ++i) {
+    asio::write(client, asio::buffer(message));
+    std::this_thread::sleep_for(200us);
+  }
+  std::this_thread::sleep_for(200ms);
+  const std::size_t sent = message.size() * kMessages;
+  const std::string got = test::read_exactly(server, sent, 5000ms);
+  EXPECT_EQ(got.size(), sent) << "the relay stalled with data in the proxy";
+}
+
 TEST_F(ProxyServiceTest, HalfCloseIsPassedOnAndTheOtherDirectionDrains) {
   test::EchoServer echo;
   start(config_with({backend("echo", echo.port())}));
