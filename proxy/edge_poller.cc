@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <tuple>
 
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/system/system_error.hpp>
@@ -40,33 +41,25 @@ EdgePoller::EdgePoller(boost::asio::io_context& io) : io_(io) {
   reactor.init_task();  // the io_context polls its reactor even before it has a socket
   const int reactor_fd = reactor.*member_of(ReactorFd{});
 
+  // On a failure, close what was opened and throw (the destructor does not run).
+  auto fail = [this](const char* what) {
+    const int saved = errno;
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    errno = saved;
+    throw_errno(what);
+  };
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw_errno("epoll_create1");
+  if (epoll_fd_ < 0) fail("epoll_create1");
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) {
-    const int saved = errno;
-    ::close(epoll_fd_);
-    errno = saved;
-    throw_errno("eventfd");
-  }
+  if (wake_fd_ < 0) fail("eventfd");
   // Level-triggered: both stay reported until drained (io_context::poll, read of the eventfd).
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kIoContextToken;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, reactor_fd, &ev) != 0) {
-    const int saved = errno;
-    ::close(wake_fd_);
-    ::close(epoll_fd_);
-    errno = saved;
-    throw_errno("epoll_ctl(io_context reactor)");
-  }
-  ev.data.u64 = kWakeToken;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
-    const int saved = errno;
-    ::close(wake_fd_);
-    ::close(epoll_fd_);
-    errno = saved;
-    throw_errno("epoll_ctl(eventfd)");
+  for (const auto& [fd, token, what] : {std::tuple{reactor_fd, kIoContextToken, "epoll_ctl(io_context reactor)"},
+                                        std::tuple{wake_fd_, kWakeToken, "epoll_ctl(eventfd)"}}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) fail(what);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -75,23 +76,23 @@ ProxyService::~ProxyService() {
 
 void ProxyService::inherit_server_states(const ProxyService& previous) {
   for (ListenerConfig& l : config_.listeners) {
-    for (std::size_t pl = 0; pl < previous.listener_count(); ++pl) {
-      const ListenerConfig& old = previous.listener(pl).config;
-      if (old.name != l.name) continue;
-      for (ServerConfig& s : l.servers) {
-        for (std::size_t ps = 0; ps < old.servers.size(); ++ps) {
-          const ServerConfig& o = old.servers[ps];
-          if (o.name != s.name || o.host != s.host || o.port != s.port) continue;
-          const ServerHealth h = previous.health().status(pl, ps);
-          if (s.check.type != health::CheckType::kNone && o.check.type != health::CheckType::kNone && h.checked) {
-            // Full health either way: a server UP before the reload needs `fall` failures to go
-            // DOWN, one that was DOWN needs `rise` successes, as if no reload had happened.
-            s.check.initial_state = h.up ? health::InitialState::kUp : health::InitialState::kDown;
-          }
-          if (h.maintenance) inherited_admin_states_.push_back({l.name, s.name, HealthMonitor::AdminState::kMaint});
-          if (h.draining) inherited_admin_states_.push_back({l.name, s.name, HealthMonitor::AdminState::kDrain});
-        }
+    const auto& old_listeners = previous.config().listeners;
+    const auto pl = std::find_if(old_listeners.begin(), old_listeners.end(), [&](const auto& o) { return o.name == l.name; });
+    if (pl == old_listeners.end()) continue;
+    for (ServerConfig& s : l.servers) {
+      const auto ps = std::find_if(pl->servers.begin(), pl->servers.end(), [&](const ServerConfig& o) {
+        return o.name == s.name && o.host == s.host && o.port == s.port;
+      });
+      if (ps == pl->servers.end()) continue;
+      const ServerHealth h = previous.health().status(static_cast<std::size_t>(pl - old_listeners.begin()),
+                                                      static_cast<std::size_t>(ps - pl->servers.begin()));
+      if (s.check.type != health::CheckType::kNone && ps->check.type != health::CheckType::kNone && h.checked) {
+        // Full health either way: a server UP before the reload needs `fall` failures to go
+        // DOWN, one that was DOWN needs `rise` successes, as if no reload had happened.
+        s.check.initial_state = h.up ? health::InitialState::kUp : health::InitialState::kDown;
       }
+      if (h.maintenance) inherited_admin_states_.push_back({l.name, s.name, HealthMonitor::AdminState::kMaint});
+      if (h.draining) inherited_admin_states_.push_back({l.name, s.name, HealthMonitor::AdminState::kDrain});
     }
   }
 }

@@ -7,6 +7,7 @@
 // leader's (or any member's) REST API.
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <httplib.h>
@@ -25,14 +26,21 @@ int usage() {
   return 2;
 }
 
-int list(const AgentConfig& config, EtcdClient& etcd) {
+// The cluster's keys in etcd, decoded; nullopt (reported on stderr) when etcd cannot be read.
+std::optional<ClusterView> read_cluster(const AgentConfig& config, EtcdClient& etcd) {
   KeyLayout keys(config.namespace_, config.scope);
   auto range = etcd.range_prefix(keys.prefix());
   if (!range.ok()) {
     std::cerr << "pghactl: cannot read etcd: " << range.status().message() << "\n";
-    return 1;
+    return std::nullopt;
   }
-  ClusterView view = decode_cluster(keys, range.value());
+  return decode_cluster(keys, range.value());
+}
+
+int list(const AgentConfig& config, EtcdClient& etcd) {
+  const std::optional<ClusterView> read = read_cluster(config, etcd);
+  if (!read) return 1;
+  const ClusterView& view = *read;
   std::int64_t leader_position = view.last_leader_wal_position;
   for (const MemberStatus& m : view.members) {
     if (view.leader && m.name == *view.leader) leader_position = std::max(leader_position, m.wal_position);
@@ -57,13 +65,9 @@ int list(const AgentConfig& config, EtcdClient& etcd) {
 }
 
 int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& candidate, bool failover) {
-  KeyLayout keys(config.namespace_, config.scope);
-  auto range = etcd.range_prefix(keys.prefix());
-  if (!range.ok()) {
-    std::cerr << "pghactl: cannot read etcd: " << range.status().message() << "\n";
-    return 1;
-  }
-  ClusterView view = decode_cluster(keys, range.value());
+  const std::optional<ClusterView> read = read_cluster(config, etcd);
+  if (!read) return 1;
+  const ClusterView& view = *read;
   // Ask the leader's API (any member for a failover without leader).
   std::string api_url;
   for (const MemberStatus& m : view.members) {

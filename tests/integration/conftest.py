@@ -39,16 +39,23 @@ def tuned_config():
     return Path(os.environ.get("PGHA_TEST_TUNED_CONFIG", default))
 
 
-def start_cluster(name, config, profile, manager="patroni"):
-    """Brings a cluster up in TEST_DIR/name; returns it. Stale clusters of an aborted earlier run
-    in the same dir are stopped first (by their recorded PIDs)."""
-    assert PROXY in ("pgha-proxy", "haproxy"), f"PGHA_TEST_PROXY must be pgha-proxy or haproxy, not {PROXY}"
+def fresh_cluster_dir(name):
+    """TEST_DIR/name, emptied: a stale cluster of an aborted earlier run there is stopped first (by
+    its recorded PIDs)."""
     d = TEST_DIR / name
     if (d / "cluster.json").exists():
         pc.Cluster.attach(d).down(remove=True)
     elif d.exists():
         shutil.rmtree(d)
     TEST_DIR.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def start_cluster(name, config, profile, manager="patroni"):
+    """Brings a cluster up in TEST_DIR/name; returns it. Stale clusters of an aborted earlier run
+    in the same dir are stopped first (by their recorded PIDs)."""
+    assert PROXY in ("pgha-proxy", "haproxy"), f"PGHA_TEST_PROXY must be pgha-proxy or haproxy, not {PROXY}"
+    d = fresh_cluster_dir(name)
     cluster = pc.Cluster(d, manager=manager, proxy=PROXY, proxy_config=config, profile=profile)
     started = time.monotonic()
     print(f"\n[{name}] cluster up: proxy {PROXY}, config {config}, Patroni profile {profile}")

@@ -40,7 +40,8 @@ import time
 import pytest
 
 import pgha_cluster as pc
-from conftest import REPO, TEST_DIR, ensure_healthy, record_figures, start_cluster, stop_cluster, tuned_config
+from conftest import (REPO, TEST_DIR, ensure_healthy, fresh_cluster_dir, record_figures, start_cluster, stop_cluster,
+                      tuned_config)
 
 PROFILE = "agent"
 TTL = pc.PROFILES[PROFILE]["ttl"]
@@ -270,12 +271,7 @@ def haproxy_cluster():
     """The same stack with the real HAProxy and conf/haproxy.cfg unchanged (whatever proxy the
     rest of the suite tests)."""
     name = "test_agent_faults_haproxy"
-    d = TEST_DIR / name
-    if (d / "cluster.json").exists():
-        pc.Cluster.attach(d).down(remove=True)
-    elif d.exists():
-        shutil.rmtree(d)
-    TEST_DIR.mkdir(parents=True, exist_ok=True)
+    d = fresh_cluster_dir(name)
     # The previous class's cluster is down; another suite's (a CI rehearsal) may hold the fixed
     # ports for a while: wait for them rather than fail at once.
     busy = lambda: [p for p in pc.required_ports("haproxy") if pc.port_listening(p)]  # noqa: E731

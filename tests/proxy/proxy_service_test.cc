@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/admin_server.h"
+#include "tests/proxy/service_test_configs.h"
 #include "tests/support/test_servers.h"
 
 namespace pgha::proxy {
@@ -21,45 +22,9 @@ using test::eventually;
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-ServerConfig backend(std::string name, std::uint16_t port) {
-  ServerConfig s;
-  s.name = std::move(name);
-  s.host = "127.0.0.1";
-  s.port = port;
-  return s;
-}
-
-// Fast HTTP check against `health_port`, HAProxy-style thresholds scaled down for tests.
-ServerConfig checked_backend(std::string name, std::uint16_t port, std::uint16_t health_port, bool shutdown = true) {
-  ServerConfig s = backend(std::move(name), port);
-  s.check.type = health::CheckType::kHttp;
-  s.check.host = "127.0.0.1";
-  s.check.port = health_port;
-  s.check.http.method = "GET";
-  s.check.http.path = "/primary";
-  s.check.http.expect_status = 200;
-  s.check.timing.inter = 50ms;
-  s.check.timing.rise = 1;
-  s.check.timing.fall = 1;
-  s.check.timing.timeout = 500ms;
-  s.shutdown_sessions_on_down = shutdown;
-  return s;
-}
-
-ProxyConfig config_with(std::vector<ServerConfig> servers, Balance balance = Balance::kFirst) {
-  ProxyConfig c;
-  c.workers = 2;
-  c.admin.enabled = false;
-  ListenerConfig l;
-  l.name = "write";
-  l.bind_host = "127.0.0.1";
-  l.bind_port = 0;
-  l.balance = balance;
-  l.timeout_connect = 1000ms;
-  l.servers = std::move(servers);
-  c.listeners.push_back(std::move(l));
-  return c;
-}
+using testing::backend;
+using testing::checked_backend;
+using testing::config_with;
 
 class ProxyServiceTest : public ::testing::Test {
  protected:

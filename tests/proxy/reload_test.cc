@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/proxy/service_test_configs.h"
 #include "tests/support/test_servers.h"
 
 extern char** environ;
@@ -36,39 +37,15 @@ std::uint16_t free_port() {
   return a.local_endpoint().port();
 }
 
+using testing::backend;
+
 ProxyConfig one_listener(std::uint16_t port, std::vector<ServerConfig> servers) {
-  ProxyConfig c;
-  c.workers = 2;
-  c.admin.enabled = false;
-  ListenerConfig l;
-  l.name = "write";
-  l.bind_host = "127.0.0.1";
-  l.bind_port = port;
-  l.balance = Balance::kFirst;
-  l.timeout_connect = 1000ms;
-  l.servers = std::move(servers);
-  c.listeners.push_back(std::move(l));
-  return c;
+  return testing::config_with(std::move(servers), Balance::kFirst, port);
 }
 
-ServerConfig server(std::string name, std::uint16_t port) {
-  ServerConfig s;
-  s.name = std::move(name);
-  s.host = "127.0.0.1";
-  s.port = port;
-  return s;
-}
-
+// A checked server whose checks may hang for 5 s (the new configuration's, in the seeding test).
 ServerConfig checked(std::string name, std::uint16_t port, std::uint16_t health_port) {
-  ServerConfig s = server(std::move(name), port);
-  s.check.type = health::CheckType::kHttp;
-  s.check.host = "127.0.0.1";
-  s.check.port = health_port;
-  s.check.http.method = "GET";
-  s.check.http.path = "/primary";
-  s.check.timing.inter = 50ms;
-  s.check.timing.rise = 1;
-  s.check.timing.fall = 1;
+  ServerConfig s = testing::checked_backend(std::move(name), port, health_port);
   s.check.timing.timeout = 5000ms;
   return s;
 }
@@ -77,7 +54,7 @@ TEST(ReloadTest, TheNewServiceAdoptsTheListenersAndOldSessionsGoOn) {
   test::EchoServer old_backend;
   test::EchoServer new_backend;
   const std::uint16_t port = free_port();
-  auto old_service = std::make_unique<ProxyService>(one_listener(port, {server("a", old_backend.port())}));
+  auto old_service = std::make_unique<ProxyService>(one_listener(port, {backend("a", old_backend.port())}));
   old_service->start();
   asio::io_context io;
   tcp::socket old_client = test::connect_blocking(io, port);
@@ -100,7 +77,7 @@ TEST(ReloadTest, TheNewServiceAdoptsTheListenersAndOldSessionsGoOn) {
   });
   ASSERT_TRUE(eventually([&] { return ok.load() > 20; }));
 
-  auto new_service = std::make_unique<ProxyService>(one_listener(port, {server("a", new_backend.port())}),
+  auto new_service = std::make_unique<ProxyService>(one_listener(port, {backend("a", new_backend.port())}),
                                                     old_service.get());
   ListenerHandover handover = old_service->hand_over_listeners();
   EXPECT_EQ(handover.size(), 2u) << "one listening socket per worker";
