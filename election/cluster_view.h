@@ -37,6 +37,9 @@ struct ClusterView {
   // The leader's last published WAL position (Patroni's /status "optime"; 0 if unknown). It
   // outlives the leader's lease, so a failover still measures lag against the lost leader.
   std::int64_t last_leader_wal_position = 0;
+  // Set by a leader that stepped down in a switchover: its shutdown checkpoint LSN (0 otherwise).
+  // Until a new leader publishes its own optime, only a member at or past it may take the lock.
+  std::int64_t handover_wal_position = 0;
   std::optional<FailoverRequest> failover;
 };
 

@@ -11,7 +11,7 @@
 
 namespace pgha::election {
 
-class EtcdStatus {
+class [[nodiscard]] EtcdStatus {
  public:
   enum class Code {
     kOk,
@@ -54,7 +54,7 @@ const char* to_string(EtcdStatus::Code code);
 
 // A value or the status that explains why there is none. Constructed implicitly from either.
 template <typename T>
-class EtcdResult {
+class [[nodiscard]] EtcdResult {
  public:
   EtcdResult(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
   EtcdResult(EtcdStatus status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)

@@ -8,9 +8,13 @@
 //  3. no data directory                               we lead → kReleaseLock; other running leader →
 //                                                     kCloneFromLeader; not initialized → kRaceToInitialize
 //                                                     (nofailover: kWaitForLeader); else kWaitForLeader
-//  4. data, PostgreSQL down                           kStartPostgres (target: us if we lead, else the leader)
+//  4. data, PostgreSQL down                           we lead → kStartAsPrimary; else kStartAsStandby (target:
+//                                                     the leader, or "" when none is known): a start by
+//                                                     anyone but the lock holder is a standby's
 //  5. we lead                                         switchover to a running eligible member →
-//                                                     kReleaseLock; in recovery → kPromote; else kRefreshLock
+//                                                     kReleaseLock (a request we ignore is answered in
+//                                                     refused_request); in recovery → kPromote; else
+//                                                     kRefreshLock
 //  6. /leader names us, lease not ours                primary → kDemote; else kNothing (wait for expiry)
 //  7. another leader                                  primary → kRewindAndFollow (kDemote if the leader
 //                                                     has no member status); replica following it →
@@ -18,9 +22,11 @@
 //                                                     kFollowLeader
 //  8. no leader                                       may campaign → kAcquireLock; else primary → kDemote,
 //                                                     replica → kNothing
-// Campaign (rule 8): never with nofailover; a failover request naming us → yes within
-// maximum_lag_on_failover; naming another running eligible member → no; a switchover away from
-// us with another eligible member → no; otherwise is_healthiest().
+// Campaign (rule 8): never with nofailover; never behind a switchover's handover position (the
+// old leader's shutdown checkpoint: whoever takes over must have all of its WAL); a failover
+// request naming us → yes within maximum_lag_on_failover (a switchover candidate behind the
+// handover position → kDropFailoverRequest); naming another running eligible member → no; a
+// switchover away from us with another eligible member → no; otherwise is_healthiest().
 #include "election/ha_decision.h"
 
 #include <algorithm>
@@ -95,6 +101,10 @@ Verdict healthiest(const ClusterView& cluster, const LocalState& local, const Ha
 // Whether we may try to take a free lock (rule 8), pending failover requests included.
 Verdict may_campaign(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
   if (local.nofailover) return {false, "tag nofailover: this member never campaigns"};
+  if (cluster.handover_wal_position > local.wal_position) {
+    return {false, "the last leader handed over at WAL " + std::to_string(cluster.handover_wal_position) +
+                       " and we have only " + std::to_string(local.wal_position)};
+  }
   if (cluster.failover) {
     const FailoverRequest& request = *cluster.failover;
     if (request.candidate == local.name) {
@@ -205,28 +215,33 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
     return make(Action::kWaitForLeader, "", "no data directory and no leader to clone from: waiting");
   }
 
-  // 4. Data but PostgreSQL down: start it, as primary only if we lead.
+  // 4. Data but PostgreSQL down: start it, as primary only if we lead. Whatever led here (a
+  // switchover, a crash, an agent restart, no leader yet), anyone else starts a standby.
   if (!local.postgres_running) {
-    if (we_lead) return make(Action::kStartPostgres, me, "PostgreSQL is down and we hold the lock: starting it");
+    if (we_lead) return make(Action::kStartAsPrimary, me, "PostgreSQL is down and we hold the lock: starting it");
     const std::string upstream = cluster.leader && !leader_is_me ? *cluster.leader : "";
-    return make(Action::kStartPostgres, upstream,
-                "PostgreSQL is down: starting it as a replica" +
+    return make(Action::kStartAsStandby, upstream,
+                "PostgreSQL is down and we do not hold the lock: starting it as a standby" +
                     (upstream.empty() ? std::string(" (no leader yet)") : " of " + upstream));
   }
 
   // 5. We lead.
   if (we_lead) {
-    std::string note;
+    std::string refused;
     if (cluster.failover) {
       std::string candidate;
       Verdict step_down = step_down_for(cluster, local, &candidate);
-      if (step_down.yes) return make(Action::kReleaseLock, candidate, step_down.why);
-      note = "; " + step_down.why;
+      if (step_down.yes && !local.in_recovery) return make(Action::kReleaseLock, candidate, step_down.why);
+      refused = step_down.yes ? "ignoring a switchover request: we are not primary yet" : step_down.why;
     }
-    if (local.in_recovery) {
-      return make(Action::kPromote, "", "we hold the lock and PostgreSQL is in recovery: promoting" + note);
+    Decision d = local.in_recovery
+                     ? make(Action::kPromote, "", "we hold the lock and PostgreSQL is in recovery: promoting")
+                     : make(Action::kRefreshLock, "", "leader: refreshing the lock");
+    if (!refused.empty()) {
+      d.reason += "; " + refused;
+      d.refused_request = refused;
     }
-    return make(Action::kRefreshLock, "", "leader: refreshing the lock" + note);
+    return d;
   }
 
   // 6. The leader key is ours by name but held by a lease we no longer have (agent restarted).
@@ -258,6 +273,13 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
   }
 
   // 8. Nobody leads.
+  if (cluster.failover && cluster.failover->candidate == me && !cluster.failover->leader.empty() &&
+      cluster.handover_wal_position > local.wal_position) {
+    return make(Action::kDropFailoverRequest, "",
+                "a switchover names us but we have WAL " + std::to_string(local.wal_position) +
+                    " < the handover position " + std::to_string(cluster.handover_wal_position) +
+                    ": dropping the request so that a member with all of it takes over");
+  }
   Verdict campaign = may_campaign(cluster, local, settings);
   if (campaign.yes) return make(Action::kAcquireLock, "", "no leader; " + campaign.why + ": taking the lock");
   if (primary) {
@@ -272,7 +294,8 @@ const char* action_name(Action action) {
     case Action::kRaceToInitialize: return "race_to_initialize";
     case Action::kCloneFromLeader: return "clone_from_leader";
     case Action::kWaitForLeader: return "wait_for_leader";
-    case Action::kStartPostgres: return "start_postgres";
+    case Action::kStartAsPrimary: return "start_as_primary";
+    case Action::kStartAsStandby: return "start_as_standby";
     case Action::kAcquireLock: return "acquire_lock";
     case Action::kPromote: return "promote";
     case Action::kRefreshLock: return "refresh_lock";
@@ -280,6 +303,7 @@ const char* action_name(Action action) {
     case Action::kFollowLeader: return "follow_leader";
     case Action::kRewindAndFollow: return "rewind_and_follow";
     case Action::kReleaseLock: return "release_lock";
+    case Action::kDropFailoverRequest: return "drop_failover_request";
     case Action::kNothing: return "nothing";
   }
   return "unknown";

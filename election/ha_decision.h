@@ -23,8 +23,9 @@ enum class Action {
   kRaceToInitialize,   // cluster not initialized: try to create /initialize (winner bootstraps)
   kCloneFromLeader,    // no local data, cluster initialized with a leader: pg_basebackup from it
   kWaitForLeader,      // no local data, no leader yet (or leader unreachable): wait
-  kStartPostgres,      // data exists but PostgreSQL is down: start it, as primary iff target == our name,
-                       // else as a replica of target ("" = no leader yet)
+  kStartAsPrimary,     // data exists, PostgreSQL is down and we hold the lock: start it out of recovery
+  kStartAsStandby,     // data exists, PostgreSQL is down and we do not lead: start it as a standby of
+                       // target ("" = no leader known yet: standby.signal without primary_conninfo)
   kAcquireLock,        // no leader and we are the healthiest eligible member: txn create leader key
   kPromote,            // we hold the lock but PostgreSQL is in recovery: pg_promote()
   kRefreshLock,        // we hold the lock and are primary: keep the lease alive, publish status (also
@@ -32,7 +33,10 @@ enum class Action {
   kDemote,             // we lost (or cannot refresh) the lock while primary: stop being writable now (fencing)
   kFollowLeader,       // replica not following the current leader: point primary_conninfo at it, restart
   kRewindAndFollow,    // former primary with another leader: pg_rewind (fallback basebackup), then follow
-  kReleaseLock,        // a switchover asks us to step down: demote, then delete the leader key
+  kReleaseLock,        // a switchover asks us to step down (target: the candidate, "" = the healthiest):
+                       // the switchover protocol; or we hold the lock without data: delete the key
+  kDropFailoverRequest,  // a failover request names us but we cannot honour it safely: delete it so
+                         // that the ordinary rules choose
   kNothing,            // healthy replica following the leader, or waiting for a better candidate
 };
 
@@ -40,6 +44,9 @@ struct Decision {
   Action action = Action::kNothing;
   std::string target;  // leader to follow / clone from / rewind from, switchover candidate, when relevant
   std::string reason;  // one line for the log and GET /patroni
+  // Set when we lead and a switchover request is ignored: why (the loop answers the request with
+  // it and deletes the request).
+  std::string refused_request;
 };
 
 // The full table, in the order rules are tried, heads ha_decision.cc.

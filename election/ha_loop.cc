@@ -1,7 +1,7 @@
 #include "election/ha_loop.h"
 
-#include <sys/stat.h>
-
+#include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "election/log.h"
@@ -18,15 +18,10 @@ namespace {
 constexpr Millis kProbeTimeout = 3s;
 constexpr Millis kStartTimeout = 120s;
 constexpr Millis kStopTimeout = 60s;
+constexpr Millis kCheckpointTimeout = 60s;
 constexpr Millis kPromoteTimeout = 60s;
 constexpr Millis kCloneTimeout = 900s;
 constexpr Millis kBootstrapTimeout = 300s;
-constexpr Millis kSwitchoverWait = 60s;
-
-bool file_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -40,10 +35,30 @@ std::string address_or(const std::string& preferred, const std::string& fallback
   return a;
 }
 
+const MemberStatus* find_member(const ClusterView& view, const std::string& name) {
+  for (const MemberStatus& m : view.members) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+std::string seconds_text(Millis value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(value.count()) / 1000.0);
+  return text;
+}
+
 }  // namespace
 
-HaLoop::HaLoop(const AgentConfig& config, EtcdClient& etcd, PostgresControl& postgres, FenceWatchdog* watchdog)
-    : config_(config), etcd_(etcd), postgres_(postgres), watchdog_(watchdog), keys_(config.namespace_, config.scope) {
+HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, PeerClient& peers,
+               FenceWatchdog* watchdog, SwitchoverTimings timings)
+    : config_(config),
+      dcs_(dcs),
+      postgres_(postgres),
+      peers_(peers),
+      watchdog_(watchdog),
+      timings_(timings),
+      keys_(config.namespace_, config.scope) {
   settings_.ttl = config.ttl;
   settings_.loop_wait = config.loop_wait;
   settings_.retry_timeout = config.retry_timeout;
@@ -79,30 +94,57 @@ NodeStatusPtr HaLoop::status() const {
 }
 
 void HaLoop::run() {
-  log().info("{}: HA loop starting (scope {}, ttl {}s, loop_wait {}s, retry_timeout {}ms)", config_.name, config_.scope,
-             config_.ttl.count(), config_.loop_wait.count(), config_.retry_timeout.count());
+  log().info("{}: HA loop starting (scope {}, ttl {}s, loop_wait {}ms, retry_timeout {}ms)", config_.name,
+             config_.scope, config_.ttl.count(), config_.loop_wait.count(), config_.retry_timeout.count());
   // Any change under the scope (a leader key deleted or expired, a member, a switchover
   // request) wakes the loop at once.
-  watch_ = etcd_.watch(keys_.prefix(), 0, [this](const WatchResponse&) { wake(); });
+  watch_ = dcs_.watch(keys_.prefix(), [this](const WatchResponse&) { wake(); });
   while (!stopping_) {
-    try {
-      iteration();
-    } catch (const std::exception& e) {
-      log().error("{}: HA iteration failed: {}", config_.name, e.what());
-    }
+    const Millis delay = step();
     if (stopping_) break;
-    Millis delay = settings_.loop_wait;
-    if (doubt_since_) delay = std::min<Millis>(1s, settings_.retry_timeout / 4);
-    if (immediate_) delay = 0ms;
-    immediate_ = false;
     sleep_until_next_iteration(delay);
   }
   watch_.reset();
-  // Step down so that the others do not have to wait for our lease to expire.
+  step_down_on_exit();
+}
+
+Millis HaLoop::step() {
+  try {
+    iteration();
+  } catch (const std::exception& e) {
+    log().error("{}: HA iteration failed: {}", config_.name, e.what());
+  }
+  Millis delay = settings_.loop_wait;
+  if (doubt_since_) delay = std::min<Millis>(1s, settings_.retry_timeout / 4);
+  if (immediate_) delay = 0ms;
+  immediate_ = false;
+  return delay;
+}
+
+void HaLoop::step_down_on_exit() {
   log().info("{}: stopping: {}stopping PostgreSQL", config_.name, holds_lock_ ? "releasing the leader lock, " : "");
-  postgres_.stop(PostgresControl::StopMode::kFast, kStopTimeout);
-  if (holds_lock_) release_lock();
-  if (lease_id_ != 0) etcd_.lease_revoke(lease_id_);
+  PgStatus stopped = postgres_.stop(LocalPostgres::StopMode::kFast, kStopTimeout);
+  if (!stopped.ok()) {
+    log().error("{}: stopping PostgreSQL failed ({}): stopping it immediately", config_.name, stopped.message());
+    stopped = postgres_.demote(settings_.retry_timeout);
+  }
+  if (!stopped.ok()) {
+    // It may still accept writes: releasing the lock now could make a second primary. Keep the
+    // key and the lease (they expire after ttl) and leave the watchdog armed, so that it fences
+    // PostgreSQL when this process exits.
+    log().critical("{}: PostgreSQL could not be stopped ({}): keeping the leader lock until the lease expires",
+                   config_.name, stopped.message());
+    return;
+  }
+  if (holds_lock_ && !release_lock()) {
+    log().warn("{}: the leader key will go when the lease expires or is revoked", config_.name);
+  }
+  if (lease_id_ != 0) {
+    if (EtcdStatus revoked = dcs_.revoke_lease(lease_id_); !revoked.ok()) {
+      log().warn("{}: revoking lease {:x} failed: {} (it expires after ttl)", config_.name, lease_id_,
+                 revoked.to_string());
+    }
+  }
   lease_id_ = 0;
   if (watchdog_) watchdog_->disarm();
 }
@@ -111,14 +153,14 @@ bool HaLoop::keep_lease_alive() {
   const auto now = Clock::now();
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (lease_id_ == 0) {
-      auto grant = etcd_.lease_grant(std::chrono::duration_cast<std::chrono::seconds>(settings_.ttl));
+      auto grant = dcs_.grant_lease(std::chrono::duration_cast<std::chrono::seconds>(settings_.ttl));
       if (!grant.ok()) break;
       lease_id_ = grant.value().id;
       last_refresh_ = now;
       doubt_since_.reset();
       return true;
     }
-    auto ttl_left = etcd_.lease_keepalive(lease_id_);
+    auto ttl_left = dcs_.keep_lease_alive(lease_id_);
     if (!ttl_left.ok()) break;
     if (ttl_left.value() > 0) {
       last_refresh_ = now;
@@ -135,16 +177,15 @@ bool HaLoop::keep_lease_alive() {
 }
 
 std::optional<PgUpstream> HaLoop::upstream_of(const ClusterView& view, const std::string& member) const {
-  for (const MemberStatus& m : view.members) {
-    if (m.name == member) return PgUpstream::parse(host_port_of_conn_url(m.conn_url));
-  }
+  if (const MemberStatus* m = find_member(view, member)) return PgUpstream::parse(host_port_of_conn_url(m->conn_url));
   return std::nullopt;
 }
 
 bool HaLoop::take_lock() {
   if (lease_id_ == 0) return false;
-  auto created = etcd_.create_if_absent(keys_.leader(), config_.name, lease_id_);
+  auto created = dcs_.create_if_absent(keys_.leader(), config_.name, lease_id_);
   if (!created.ok()) {
+    // A timed-out create may still have been applied: the next iteration's read tells.
     log().info("{}: did not get the leader lock: {}", config_.name, created.status().message());
     return false;
   }
@@ -154,24 +195,47 @@ bool HaLoop::take_lock() {
   return true;
 }
 
-void HaLoop::release_lock() {
-  auto deleted = etcd_.delete_if_value(keys_.leader(), config_.name);
-  holds_lock_ = false;
-  if (deleted.ok()) log().warn("{}: released the leader lock", config_.name);
+bool HaLoop::release_lock() {
+  auto deleted = dcs_.delete_if_value(keys_.leader(), config_.name);
+  if (deleted.ok() || deleted.status().code() == EtcdStatus::Code::kTxnFailed) {
+    // kTxnFailed: the key is gone or names someone else; either way we do not hold it.
+    holds_lock_ = false;
+    log().warn("{}: released the leader lock", config_.name);
+    return true;
+  }
+  // Unknown: the delete may or may not have been applied. The next iteration's read tells.
+  log().error("{}: releasing the leader lock failed: {}", config_.name, deleted.status().to_string());
+  return false;
+}
+
+bool HaLoop::delete_failover_request(const char* why) {
+  EtcdStatus dropped = dcs_.delete_key(keys_.failover());
+  if (!dropped.ok()) {
+    log().warn("{}: could not delete the failover request ({}): {}", config_.name, why, dropped.to_string());
+  }
+  return dropped.ok();
+}
+
+void HaLoop::drop_failover_request(const char* why) {
+  // A request left behind would be acted on again: retry at once.
+  if (!delete_failover_request(why)) immediate_ = true;
 }
 
 void HaLoop::iteration() {
   const auto now = Clock::now();
-  keep_lease_alive();
+  if (!keep_lease_alive()) log().info("{}: lease refresh failed; the lock is in doubt", config_.name);
   ClusterView view;
   KeyValue leader_kv;
-  auto range = etcd_.range_prefix(keys_.prefix());
+  auto range = dcs_.range_prefix(keys_.prefix());
   if (range.ok()) {
     view = decode_cluster(keys_, range.value(), &leader_kv);
     holds_lock_ = lease_id_ != 0 && view.leader == config_.name && leader_kv.lease == lease_id_;
   } else {
     view.dcs_reachable = false;  // keep believing what we last knew; the doubt clock runs
     if (!doubt_since_) doubt_since_ = now;
+  }
+  if (initialize_key_stale_ && view.dcs_reachable) {
+    if (EtcdStatus deleted = dcs_.delete_key(keys_.initialize()); deleted.ok()) initialize_key_stale_ = false;
   }
 
   PgProbe probe = postgres_.probe(kProbeTimeout);
@@ -183,7 +247,7 @@ void HaLoop::iteration() {
     update_watchdog();
     LocalState unknown;
     unknown.name = config_.name;
-    publish(view, unknown, probe, Decision{Action::kNothing, "", "PostgreSQL not answering: " + probe.error});
+    publish(view, unknown, probe, Decision{Action::kNothing, "", "PostgreSQL not answering: " + probe.error, {}});
     return;
   }
   LocalState local;
@@ -211,11 +275,19 @@ void HaLoop::iteration() {
     not_streaming_since_ = now;
   } else if (now - *not_streaming_since_ > 3 * settings_.loop_wait + 5s) {
     decision = Decision{Action::kRewindAndFollow, *view.leader,
-                        "not streaming from leader " + *view.leader + " for a while: rewinding"};
+                        "not streaming from leader " + *view.leader + " for a while: rewinding", {}};
     not_streaming_since_.reset();
   }
   if (decision.action != Action::kNothing && decision.action != Action::kRefreshLock) {
     log().info("{}: {} {} ({})", config_.name, action_name(decision.action), decision.target, decision.reason);
+  }
+  if (!decision.refused_request.empty()) {
+    log().warn("{}: {}", config_.name, decision.refused_request);
+    drop_failover_request("refused");
+    SwitchoverOutcome refused;
+    refused.http_status = 412;
+    refused.message = decision.refused_request;
+    answer_request(refused);
   }
   act(decision, view, local);
   update_watchdog();
@@ -235,63 +307,72 @@ void HaLoop::update_watchdog() {
   watchdog_->arm(last_refresh_ + settings_.ttl - margin);
 }
 
+void HaLoop::bootstrap() {
+  auto won = dcs_.create_if_absent(keys_.initialize(), config_.scope, 0);
+  if (!won.ok()) return;  // another member bootstraps; we clone from it later
+  log().warn("{}: won the initialize race: bootstrapping a new cluster", config_.name);
+  PgStatus s = postgres_.bootstrap(kBootstrapTimeout);
+  if (!s.ok()) {
+    log().error("{}: bootstrap failed: {}", config_.name, s.message());
+    // Let someone else (or us, later) try again; retried each iteration until it succeeds.
+    initialize_key_stale_ = true;
+    if (EtcdStatus deleted = dcs_.delete_key(keys_.initialize()); deleted.ok()) initialize_key_stale_ = false;
+    return;
+  }
+  if (!take_lock()) {
+    // A primary without the lock must not stay up: stop it; the next iterations start it as a
+    // standby and campaign like anyone else.
+    log().error("{}: bootstrapped but could not take the leader lock: stopping PostgreSQL", config_.name);
+    if (PgStatus demoted = postgres_.demote(settings_.retry_timeout); !demoted.ok()) {
+      log().critical("{}: stopping the new primary failed: {}", config_.name, demoted.message());
+    }
+  }
+  immediate_ = true;
+}
+
+void HaLoop::start_as_standby(const Decision& d, const ClusterView& view) {
+  std::optional<PgUpstream> upstream;
+  if (!d.target.empty()) upstream = upstream_of(view, d.target);
+  PgStatus s;
+  if (upstream && postgres_.may_have_diverged()) {
+    // Our WAL may hold what the leader never had: rewind first (nothing is changed unless the
+    // leader answers as a primary).
+    s = postgres_.rewind_and_follow(*upstream, kCloneTimeout);
+  } else {
+    s = postgres_.start_standby(kStartTimeout, upstream, /*in_sync_with_upstream=*/false);
+  }
+  if (!s.ok()) log().error("{}: starting PostgreSQL as a standby failed: {}", config_.name, s.message());
+  else log().warn("{}: {}", config_.name, s.message());
+  immediate_ = true;
+}
+
 void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& local) {
-  // A node that was a primary (running out of recovery, or stopped without standby.signal) must
-  // be rewound before it can follow anyone: its WAL may have diverged from the new leader's.
-  const bool former_primary = local.postgres_running ? !local.in_recovery
-                                                     : local.data_dir_initialized &&
-                                                           !file_exists(config_.data_dir + "/standby.signal");
-  auto rejoin = [&](const PgUpstream& up) {
-    PgStatus s = former_primary ? postgres_.rewind_and_follow(up, kCloneTimeout) : postgres_.follow(up, kStartTimeout);
-    if (!s.ok()) log().error("{}: rejoining {} failed: {}", config_.name, up.address(), s.message());
-    else log().warn("{}: following {} {}", config_.name, up.address(), s.message());
-  };
   switch (d.action) {
     case Action::kRaceToInitialize:
-    case Action::kBootstrap: {
-      auto won = etcd_.create_if_absent(keys_.initialize(), config_.scope);
-      if (!won.ok()) return;  // another member bootstraps; we clone from it later
-      log().warn("{}: won the initialize race: bootstrapping a new cluster", config_.name);
-      PgStatus s = postgres_.bootstrap(kBootstrapTimeout);
-      if (!s.ok()) {
-        log().error("{}: bootstrap failed: {}", config_.name, s.message());
-        etcd_.delete_key(keys_.initialize());  // let someone else (or us, later) try again
-        return;
-      }
-      take_lock();
-      immediate_ = true;
+    case Action::kBootstrap:
+      bootstrap();
       return;
-    }
     case Action::kCloneFromLeader: {
       auto up = upstream_of(view, d.target);
       if (!up) return;
       PgStatus s = postgres_.clone_from(*up, kCloneTimeout);
-      if (s.ok()) s = postgres_.start(kStartTimeout, up);
+      if (s.ok()) s = postgres_.start_standby(kStartTimeout, up, /*in_sync_with_upstream=*/true);
       if (!s.ok()) log().error("{}: cloning from {} failed: {}", config_.name, d.target, s.message());
       immediate_ = true;
       return;
     }
-    case Action::kStartPostgres: {
-      PgStatus s;
-      if (d.target.empty() || d.target == config_.name) {
-        s = postgres_.start(kStartTimeout);
-      } else if (auto up = upstream_of(view, d.target)) {
-        if (former_primary) {
-          rejoin(*up);
-          immediate_ = true;
-          return;
-        }
-        s = postgres_.start(kStartTimeout, up);
-      } else {
-        return;
-      }
-      if (!s.ok()) log().error("{}: starting PostgreSQL failed: {}", config_.name, s.message());
+    case Action::kStartAsPrimary: {
+      PgStatus s = postgres_.start_primary(kStartTimeout);
+      if (!s.ok()) log().error("{}: starting PostgreSQL as the primary failed: {}", config_.name, s.message());
       immediate_ = true;
       return;
     }
+    case Action::kStartAsStandby:
+      start_as_standby(d, view);
+      return;
     case Action::kAcquireLock:
       if (take_lock()) {
-        if (view.failover) etcd_.delete_key(keys_.failover());  // the request is being honoured
+        if (view.failover) drop_failover_request("honoured");
         immediate_ = true;
       }
       return;
@@ -304,42 +385,198 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
     }
     case Action::kRefreshLock:
       // The lease keepalive at the top of the iteration refreshed the lock; publish the leader's
-      // WAL position so that candidates can judge their lag after we are gone.
-      etcd_.put(keys_.status(), encode_leader_optime(local.wal_position));
+      // WAL position so that candidates can judge their lag after we are gone (this also clears
+      // an earlier leader's handover position).
+      if (auto put = dcs_.put(keys_.status(), encode_leader_optime(local.wal_position), 0); !put.ok()) {
+        log().warn("{}: publishing the leader optime failed: {}", config_.name, put.status().to_string());
+      }
+      if (view.failover && view.failover->candidate == config_.name) drop_failover_request("honoured");
       return;
     case Action::kDemote: {
       log().warn("{}: fencing: demoting ({})", config_.name, d.reason);
       PgStatus s = postgres_.demote(settings_.retry_timeout);
-      if (!s.ok()) log().error("{}: demote failed: {}", config_.name, s.message());
-      if (holds_lock_ && view.dcs_reachable) release_lock();
-      holds_lock_ = false;
+      if (!s.ok()) {
+        // Still possibly writable: keep the lock (if we have it) so that nobody else is promoted
+        // beside us; the next iteration tries again, the watchdog fences at the lease's end.
+        log().critical("{}: demote failed: {}; keeping the lock until PostgreSQL is down", config_.name, s.message());
+        immediate_ = true;
+        return;
+      }
+      if (holds_lock_ && view.dcs_reachable && !release_lock()) immediate_ = true;
       return;
     }
     case Action::kFollowLeader:
     case Action::kRewindAndFollow: {
       auto up = upstream_of(view, d.target);
       if (!up) return;
-      if (d.action == Action::kRewindAndFollow) {
-        PgStatus s = postgres_.rewind_and_follow(*up, kCloneTimeout);
-        if (!s.ok()) log().error("{}: rewind from {} failed: {}", config_.name, d.target, s.message());
-      } else {
-        rejoin(*up);
-      }
+      // A node that was a primary must be rewound before it can follow anyone: its WAL may have
+      // diverged from the new leader's.
+      const bool rewind = d.action == Action::kRewindAndFollow || postgres_.may_have_diverged();
+      PgStatus s = rewind ? postgres_.rewind_and_follow(*up, kCloneTimeout) : postgres_.follow(*up, kStartTimeout);
+      if (!s.ok()) log().error("{}: rejoining {} failed: {}", config_.name, d.target, s.message());
+      else log().warn("{}: following {} {}", config_.name, d.target, s.message());
       // No immediate re-run: the WAL receiver needs a moment to connect, and re-deciding at once
       // would reload again in a tight loop.
       return;
     }
-    case Action::kReleaseLock: {
-      log().warn("{}: stepping down ({})", config_.name, d.reason);
-      postgres_.stop(PostgresControl::StopMode::kFast, kStopTimeout);
-      release_lock();
+    case Action::kReleaseLock:
+      if (!local.postgres_running) {
+        // No data directory: nothing to hand over.
+        log().warn("{}: releasing the lock ({})", config_.name, d.reason);
+        if (!release_lock()) immediate_ = true;
+        return;
+      }
+      switch_over(view, local, d.target);
       immediate_ = true;
       return;
-    }
+    case Action::kDropFailoverRequest:
+      drop_failover_request("cannot be honoured");
+      return;
     case Action::kWaitForLeader:
     case Action::kNothing:
       return;
   }
+}
+
+void HaLoop::answer_request(const SwitchoverOutcome& outcome) {
+  {
+    std::lock_guard lock(mutex_);
+    const std::uint64_t next = outcome_.sequence + 1;
+    outcome_ = outcome;
+    outcome_.sequence = next;
+  }
+  cv_.notify_all();
+}
+
+void HaLoop::publish_stepping_down() {
+  std::lock_guard lock(mutex_);
+  if (!status_) return;
+  auto copy = std::make_shared<NodeStatus>(*status_);
+  copy->stepping_down = true;
+  copy->last_action = "release_lock: switchover in progress, refusing writes";
+  status_ = std::move(copy);
+}
+
+void HaLoop::abandon_switchover(const std::string& why, int http_status, bool restart_postgres) {
+  log().error("{}: switchover abandoned: {}", config_.name, why);
+  drop_failover_request("abandoned");
+  if (restart_postgres && holds_lock_) {
+    // We still hold the lock: be the primary again rather than leave the cluster without one.
+    if (PgStatus s = postgres_.start_primary(kStartTimeout); !s.ok()) {
+      log().error("{}: restarting PostgreSQL as the primary failed: {}", config_.name, s.message());
+    }
+  }
+  SwitchoverOutcome failed;
+  failed.http_status = http_status;
+  failed.message = "switchover failed, " + config_.name + " stays the leader: " + why;
+  answer_request(failed);
+}
+
+void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const std::string& requested_candidate) {
+  const auto begun = Clock::now();
+  // 1. The candidate: the one requested, else the eligible member furthest ahead.
+  const MemberStatus* candidate = nullptr;
+  if (!requested_candidate.empty()) {
+    candidate = find_member(view, requested_candidate);
+  } else {
+    for (const MemberStatus& m : view.members) {
+      if (m.name == config_.name || m.nofailover || (m.state != "running" && m.state != "streaming")) continue;
+      if (candidate == nullptr || m.wal_position > candidate->wal_position) candidate = &m;
+    }
+  }
+  if (candidate == nullptr) return abandon_switchover("no eligible candidate", 412, false);
+  const std::string name = candidate->name;
+  const PeerApiState api = peers_.api_state(*candidate, timings_.candidate_check);
+  if (!api.reachable) return abandon_switchover("candidate " + name + " is not reachable: " + api.error, 412, false);
+  if (api.nofailover) return abandon_switchover("candidate " + name + " has the nofailover tag", 412, false);
+  if (api.state != "running" || api.role != "replica") {
+    return abandon_switchover("candidate " + name + " is not a running replica (state '" + api.state + "', role '" +
+                                  api.role + "')",
+                              412, false);
+  }
+  std::int64_t received = 0;
+  if (PgStatus s = peers_.received_lsn(*candidate, timings_.candidate_check, &received); !s.ok()) {
+    return abandon_switchover("candidate " + name + "'s PostgreSQL did not answer: " + s.message(), 412, false);
+  }
+  const std::int64_t lag = local.wal_position - received;
+  if (lag > settings_.maximum_lag_on_failover) {
+    return abandon_switchover("candidate " + name + " lags " + std::to_string(lag) + " bytes > maximum_lag_on_failover " +
+                                  std::to_string(settings_.maximum_lag_on_failover),
+                              412, false);
+  }
+
+  // 2. From now on /primary answers 503, so that proxies mark us down and cut our sessions.
+  const auto refused_since = Clock::now();
+  publish_stepping_down();
+  log().warn("{}: switchover to {}: refusing writes, checkpointing and stopping PostgreSQL", config_.name, name);
+
+  // 3. Checkpoint (so the shutdown checkpoint is quick), stop fast, read the shutdown checkpoint.
+  if (PgStatus s = postgres_.checkpoint(kCheckpointTimeout); !s.ok()) {
+    log().warn("{}: CHECKPOINT before the switchover failed ({}): stopping anyway", config_.name, s.message());
+  }
+  if (PgStatus s = postgres_.stop(LocalPostgres::StopMode::kFast, kStopTimeout); !s.ok()) {
+    return abandon_switchover("stopping PostgreSQL failed: " + s.message(), 503, true);
+  }
+  std::int64_t checkpoint = 0;
+  if (PgStatus s = postgres_.shutdown_checkpoint_lsn(kProbeTimeout, &checkpoint); !s.ok()) {
+    return abandon_switchover("cannot read the shutdown checkpoint: " + s.message(), 503, true);
+  }
+
+  // 4. Wait, bounded, until the candidate has received WAL past our shutdown checkpoint (the
+  // record starts at `checkpoint`; nothing can follow it). Keep the lease alive meanwhile.
+  const auto catch_up_deadline = Clock::now() + timings_.catch_up;
+  PgStatus last_poll;
+  for (;;) {
+    last_poll = peers_.received_lsn(*candidate, timings_.candidate_check, &received);
+    if (last_poll.ok() && received > checkpoint) break;
+    if (Clock::now() >= catch_up_deadline) {
+      return abandon_switchover("candidate " + name + " had received only " + format_lsn(received) + " of " +
+                                    format_lsn(checkpoint) + " after " + seconds_text(timings_.catch_up) +
+                                    (last_poll.ok() ? "" : " (" + last_poll.message() + ")"),
+                                503, true);
+    }
+    if (!keep_lease_alive() && !holds_lock_) break;
+    update_watchdog();
+    std::this_thread::sleep_for(timings_.catch_up_poll);
+  }
+  if (!holds_lock_) {
+    // The lease ran out while we waited: the lock is gone, the ordinary rules choose (and the
+    // handover position below was never published, so nobody behind it is favoured).
+    return abandon_switchover("the leader lease expired during the switchover", 503, false);
+  }
+
+  // 5. Publish the handover position, then (only then) delete the leader key.
+  if (auto put = dcs_.put(keys_.status(), encode_handover_optime(checkpoint), 0); !put.ok()) {
+    return abandon_switchover("publishing the handover position failed: " + put.status().to_string(), 503, true);
+  }
+  if (!release_lock()) {
+    // Unknown whether the key is gone: the next iteration reads it. If we still lead, PostgreSQL
+    // starts again as the primary (rule 4); if not, the candidate has taken over.
+    SwitchoverOutcome unknown;
+    unknown.http_status = 503;
+    unknown.message = "switchover to " + name + ": deleting the leader key failed; the next HA iteration decides";
+    answer_request(unknown);
+    return;
+  }
+
+  // 6. Follow the candidate. It has all our WAL, so no rewind is needed.
+  if (auto up = PgUpstream::parse(host_port_of_conn_url(candidate->conn_url))) {
+    if (PgStatus s = postgres_.start_standby(kStartTimeout, *up, /*in_sync_with_upstream=*/true); !s.ok()) {
+      log().error("{}: starting as a standby of {} failed: {}", config_.name, name, s.message());
+    }
+  }
+  SwitchoverOutcome done;
+  done.handed_over = true;
+  done.http_status = 200;
+  done.candidate = name;
+  done.checkpoint_lsn = checkpoint;
+  done.candidate_lsn = received;
+  done.writes_refused_since = refused_since;
+  done.message = config_.name + " -> " + name + " at " + format_lsn(checkpoint) + " (candidate had " +
+                 format_lsn(received) + ")";
+  log().warn("{}: switchover handed over: {} in {}", config_.name, done.message,
+             seconds_text(std::chrono::duration_cast<Millis>(Clock::now() - begun)));
+  answer_request(done);
 }
 
 void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgProbe& probe, const Decision& decision) {
@@ -359,7 +596,10 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.holds_lock = holds_lock_;
   s.lock_in_doubt = doubt_since_.has_value();
   s.dcs_reachable = view.dcs_reachable;
-  s.dcs_last_seen_unix = view.dcs_reachable ? unix_now() : (status_ ? status_->dcs_last_seen_unix : 0);
+  {
+    std::lock_guard lock(mutex_);
+    s.dcs_last_seen_unix = view.dcs_reachable ? unix_now() : (status_ ? status_->dcs_last_seen_unix : 0);
+  }
   s.leader = view.leader;
   s.cluster = view;
   s.nofailover = config_.nofailover;
@@ -374,9 +614,10 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   }
   if (s.is_primary()) {
     PgRows rows;
-    if (postgres_.execute("SELECT usename, application_name, coalesce(client_addr::text, ''), state, sync_state, "
-                          "sync_priority FROM pg_stat_replication",
-                          kProbeTimeout, &rows)
+    if (postgres_
+            .execute("SELECT usename, application_name, coalesce(client_addr::text, ''), state, sync_state, "
+                     "sync_priority FROM pg_stat_replication",
+                     kProbeTimeout, &rows)
             .ok()) {
       for (const PgRow& r : rows) {
         if (r.size() < 6) continue;
@@ -396,10 +637,46 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.wal_position = s.wal_position;
     me.timeline = s.timeline;
     me.nofailover = config_.nofailover;
-    etcd_.put(keys_.member(config_.name), encode_member(me), lease_id_);
+    if (auto put = dcs_.put(keys_.member(config_.name), encode_member(me), lease_id_); !put.ok()) {
+      log().warn("{}: publishing the member key failed: {}", config_.name, put.status().to_string());
+    }
   }
   std::lock_guard lock(mutex_);
   status_ = std::move(status);
+}
+
+SwitchoverResult HaLoop::await_switchover(std::uint64_t after_sequence, const std::string& old_leader, bool failover) {
+  SwitchoverOutcome outcome;
+  {
+    std::unique_lock lock(mutex_);
+    const bool answered = cv_.wait_for(lock, timings_.outcome_wait, [&] { return outcome_.sequence > after_sequence; });
+    if (!answered) {
+      lock.unlock();
+      (void)delete_failover_request("timed out");  // best effort: a stale request is refused by the leader
+      return {503, "the HA loop did not act on the switchover within " + seconds_text(timings_.outcome_wait) +
+                       "; the request was withdrawn and " + old_leader + " stays the leader"};
+    }
+    outcome = outcome_;
+  }
+  if (!outcome.handed_over) return {outcome.http_status, outcome.message};
+
+  // Handed over: wait for the candidate to answer 200 on /primary, so the report can say how
+  // long writes were refused.
+  NodeStatusPtr now = status();
+  const MemberStatus* candidate = now ? find_member(now->cluster, outcome.candidate) : nullptr;
+  MemberStatus target = candidate ? *candidate : MemberStatus{};
+  const auto deadline = Clock::now() + timings_.new_leader_wait;
+  while (candidate != nullptr && Clock::now() < deadline) {
+    if (peers_.answers_primary(target, timings_.candidate_check)) {
+      const auto refused = std::chrono::duration_cast<Millis>(Clock::now() - outcome.writes_refused_since);
+      return {200, outcome.message + ", writes refused for " + seconds_text(refused) + "\n" +
+                       "Successfully " + (failover ? "failed over" : "switched over") + " to \"" + outcome.candidate +
+                       "\""};
+    }
+    std::this_thread::sleep_for(timings_.new_leader_poll);
+  }
+  return {503, outcome.message + ", but " + outcome.candidate + " did not answer as the primary within " +
+                   seconds_text(timings_.new_leader_wait) + "; the HA loops keep deciding"};
 }
 
 SwitchoverResult HaLoop::request_switchover(const SwitchoverRequest& request, bool failover) {
@@ -415,26 +692,47 @@ SwitchoverResult HaLoop::request_switchover(const SwitchoverRequest& request, bo
     return {400, "failover requires a candidate"};
   }
   if (!request.candidate.empty()) {
-    bool found = false;
-    for (const MemberStatus& m : view.members) found = found || (m.name == request.candidate && !m.nofailover);
-    if (!found) return {412, "candidate " + request.candidate + " is not an eligible member"};
+    const MemberStatus* candidate = find_member(view, request.candidate);
+    if (candidate == nullptr || candidate->nofailover) {
+      return {412, "candidate " + request.candidate + " is not an eligible member"};
+    }
     if (view.leader && request.candidate == *view.leader) return {412, "candidate is already the leader"};
   }
   if (request.scheduled_at) return {501, "scheduled switchovers are not supported"};
-  FailoverRequest key{failover ? "" : view.leader.value_or(""), request.candidate};
-  auto put = etcd_.put(keys_.failover(), encode_failover(key));
+
+  // With a leader, the switchover runs in the leader's HA loop: forward the request there.
+  if (view.leader && *view.leader != config_.name) {
+    const MemberStatus* leader = find_member(view, *view.leader);
+    if (leader == nullptr) return {503, "the leader " + *view.leader + " has no member key: cannot reach it"};
+    const auto budget = timings_.outcome_wait + timings_.new_leader_wait + 10s;
+    SwitchoverRequest forwarded = request;
+    forwarded.leader = *view.leader;
+    return peers_.forward_switchover(*leader, forwarded, failover, budget);
+  }
+
+  std::uint64_t sequence_before = 0;
+  {
+    std::lock_guard lock(mutex_);
+    sequence_before = outcome_.sequence;
+  }
+  FailoverRequest key{view.leader.value_or(""), request.candidate};
+  auto put = dcs_.put(keys_.failover(), encode_failover(key), 0);
   if (!put.ok()) return {503, "could not write the switchover request: " + put.status().message()};
-  const std::string old_leader = view.leader.value_or("");
-  const auto deadline = Clock::now() + kSwitchoverWait;
+  wake();
+  if (view.leader) return await_switchover(sequence_before, *view.leader, failover);
+
+  // A failover without a leader: the candidate campaigns (within maximum_lag_on_failover).
+  const auto deadline = Clock::now() + timings_.outcome_wait;
   while (Clock::now() < deadline) {
     NodeStatusPtr s = status();
-    if (s && s->leader && *s->leader != old_leader && (request.candidate.empty() || *s->leader == request.candidate)) {
-      return {200, "Successfully " + std::string(failover ? "failed over" : "switched over") + " to \"" + *s->leader + "\""};
+    if (s && s->leader && *s->leader == request.candidate) {
+      return {200, "Successfully failed over to \"" + *s->leader + "\""};
     }
-    std::this_thread::sleep_for(100ms);  // a REST worker thread polling our own snapshot
+    std::this_thread::sleep_for(timings_.new_leader_poll);  // a REST worker thread polling our own snapshot
   }
-  etcd_.delete_key(keys_.failover());
-  return {503, "switchover did not complete within " + std::to_string(kSwitchoverWait.count() / 1000) + " s"};
+  (void)delete_failover_request("timed out");  // best effort: the next leader drops a stale request
+  return {503, "failover to " + request.candidate + " did not complete within " + seconds_text(timings_.outcome_wait) +
+                   "; the request was withdrawn"};
 }
 
 }  // namespace pgha::election

@@ -1,70 +1,131 @@
 // HaLoop: pgha-agent's high-availability loop. Each iteration: keep our etcd lease alive, read
 // the cluster (one range over the scope), probe the local PostgreSQL, ask decide() what to do,
-// do it (bootstrap, clone, start, take the lock, promote, demote, follow, rewind, step down),
-// publish our member key and the NodeStatus snapshot for the REST API. It sleeps loop_wait
-// between iterations, but a watch on the scope wakes it at once (a vanished leader key is
-// contested immediately), and while the lock is in doubt it retries every second so that it
+// do it (bootstrap, clone, start, take the lock, promote, demote, follow, rewind, hand over in a
+// switchover), publish our member key and the NodeStatus snapshot for the REST API. It sleeps
+// loop_wait between iterations, but a watch on the scope wakes it at once (a vanished leader key
+// is contested immediately), and while the lock is in doubt it retries every second so that it
 // fences (demotes) within retry_timeout, before the lease can expire for the others.
 //
-// Threads: run() on the agent's HA thread (blocking etcd and PostgreSQL calls live only
-// there). status(), request_switchover() and stop() are thread-safe (REST and signal threads).
+// The loop talks to etcd, PostgreSQL and the other members only through narrow interfaces (Dcs,
+// LocalPostgres, PeerClient), so tests drive it step by step with fakes.
+//
+// A planned switchover (we lead, a request names a candidate) runs here, on the HA thread:
+// check the candidate (its REST API answers, it is a running replica without nofailover, within
+// maximum_lag_on_failover); answer 503 on /primary from then on; CHECKPOINT and stop fast; read
+// the shutdown checkpoint LSN; wait (bounded, keeping the lease alive) until the candidate has
+// received past it; publish it as the handover position; only then delete the leader key, and
+// follow the candidate. Any failure before the key is deleted keeps the lock and restarts
+// PostgreSQL as the primary; the outcome (LSNs, how long writes were refused, or why it failed)
+// goes back to the REST request that asked for it.
+//
+// Threads: run() (or step()) on the agent's HA thread: blocking etcd and PostgreSQL calls live
+// only there. status(), request_switchover() and stop() are thread-safe (REST and signal threads).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
 #include "election/agent_config.h"
-#include "election/etcd_client.h"
+#include "election/dcs.h"
 #include "election/fence_watchdog.h"
 #include "election/ha_decision.h"
+#include "election/local_postgres.h"
 #include "election/member_codec.h"
 #include "election/node_status.h"
-#include "election/postgres_control.h"
+#include "election/peer_client.h"
 #include "election/rest_api.h"
 
 namespace pgha::election {
 
+// Bounds of the switchover protocol; defaults suit a real cluster, tests shorten them.
+struct SwitchoverTimings {
+  std::chrono::milliseconds candidate_check{3000};    // the candidate's REST API and PostgreSQL must answer in this
+  std::chrono::milliseconds catch_up{10000};          // the candidate must receive our last WAL within this
+  std::chrono::milliseconds catch_up_poll{50};
+  std::chrono::milliseconds outcome_wait{60000};      // a REST request waits this long for the outcome
+  std::chrono::milliseconds new_leader_wait{30000};   // ... and then for the new leader to answer 200 on /primary
+  std::chrono::milliseconds new_leader_poll{50};
+};
+
 class HaLoop {
  public:
+  using Clock = std::chrono::steady_clock;
+
   // `watchdog` (optional) is kept armed just inside our lease while we lead.
-  HaLoop(const AgentConfig& config, EtcdClient& etcd, PostgresControl& postgres, FenceWatchdog* watchdog = nullptr);
+  HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, PeerClient& peers,
+         FenceWatchdog* watchdog = nullptr, SwitchoverTimings timings = {});
   ~HaLoop();
   HaLoop(const HaLoop&) = delete;
   HaLoop& operator=(const HaLoop&) = delete;
 
-  // Runs until stop(); then steps down cleanly (stops PostgreSQL, releases the leader key and
-  // revokes the lease, so the others take over at once instead of after ttl).
+  // Runs until stop(); then step_down_on_exit().
   void run();
   void stop();
 
+  // One iteration of the loop (run() calls it; tests call it directly). Returns how long to wait
+  // before the next one.
+  std::chrono::milliseconds step();
+  // Stops PostgreSQL and, only once it is stopped, releases the leader key and revokes the lease
+  // so that the others take over at once instead of after ttl. If PostgreSQL cannot be stopped
+  // the lock is kept (and the watchdog stays armed): the others must wait for the lease, because
+  // this node may still be writable.
+  void step_down_on_exit();
+
   NodeStatusPtr status() const;
-  // POST /switchover and /failover: validates against the current view, writes the failover key,
-  // and waits (bounded) for the new leader.
+  // POST /switchover and /failover. On the leader: validates against the current view, writes
+  // the failover key, waits (bounded) for the HA loop's outcome and then for the new leader. On
+  // another member, a switchover is forwarded to the leader; a failover without a leader writes
+  // the key and waits for the named candidate.
   SwitchoverResult request_switchover(const SwitchoverRequest& request, bool failover);
 
  private:
-  using Clock = std::chrono::steady_clock;
+  // What the HA loop did with a switchover request; the REST thread waiting for it reads it.
+  struct SwitchoverOutcome {
+    std::uint64_t sequence = 0;
+    bool handed_over = false;
+    int http_status = 0;
+    std::string message;
+    std::string candidate;
+    std::int64_t checkpoint_lsn = 0;
+    std::int64_t candidate_lsn = 0;
+    Clock::time_point writes_refused_since{};
+  };
 
   void iteration();
   bool keep_lease_alive();
   void act(const Decision& decision, const ClusterView& view, const LocalState& local);
+  void bootstrap();
+  void start_as_standby(const Decision& decision, const ClusterView& view);
+  void switch_over(const ClusterView& view, const LocalState& local, const std::string& requested_candidate);
+  // Called when the switchover failed before the lock was released: keep leading.
+  void abandon_switchover(const std::string& why, int http_status, bool restart_postgres);
+  void answer_request(const SwitchoverOutcome& outcome);
+  // Deletes the failover key; false (logged) when that failed. Any thread.
+  [[nodiscard]] bool delete_failover_request(const char* why);
+  // HA thread: the same, retried at once (next iteration) when it failed.
+  void drop_failover_request(const char* why);
   bool take_lock();
-  void release_lock();
+  [[nodiscard]] bool release_lock();
   void publish(const ClusterView& view, const LocalState& local, const PgProbe& probe, const Decision& decision);
+  void publish_stepping_down();
   std::optional<PgUpstream> upstream_of(const ClusterView& view, const std::string& member) const;
   void wake();
   void update_watchdog();
   void sleep_until_next_iteration(std::chrono::milliseconds delay);
+  SwitchoverResult await_switchover(std::uint64_t after_sequence, const std::string& old_leader, bool failover);
 
   const AgentConfig& config_;
-  EtcdClient& etcd_;
-  PostgresControl& postgres_;
+  Dcs& dcs_;
+  LocalPostgres& postgres_;
+  PeerClient& peers_;
   FenceWatchdog* watchdog_;
+  SwitchoverTimings timings_;
   KeyLayout keys_;
   HaSettings settings_;
   std::string conn_url_;
@@ -76,13 +137,15 @@ class HaLoop {
   std::optional<Clock::time_point> not_streaming_since_;  // replica of the leader, receiver not streaming
   bool holds_lock_ = false;
   bool immediate_ = false;                      // run the next iteration without waiting
+  bool initialize_key_stale_ = false;           // a failed bootstrap's initialize key still to delete
   std::unique_ptr<EtcdWatch> watch_;
 
-  mutable std::mutex mutex_;  // guards status_, wake_/stop_ flags with cv_
+  mutable std::mutex mutex_;  // guards status_, outcome_, woken_ (with cv_)
   std::condition_variable cv_;
   bool woken_ = false;
   std::atomic<bool> stopping_{false};
   NodeStatusPtr status_;
+  SwitchoverOutcome outcome_;  // the latest; sequence 0 = none yet
 };
 
 }  // namespace pgha::election

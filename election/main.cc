@@ -10,9 +10,11 @@
 
 #include "election/agent_config.h"
 #include "election/etcd_client.h"
+#include "election/etcd_dcs.h"
 #include "election/fence_watchdog.h"
 #include "election/ha_loop.h"
 #include "election/log.h"
+#include "election/peer_client.h"
 #include "election/postgres_control.h"
 #include "election/rest_api.h"
 
@@ -72,8 +74,10 @@ int main(int argc, char** argv) {
     etcd_options.username = config.etcd_username;
     etcd_options.password = config.etcd_password;
     EtcdClient etcd(etcd_options);
+    EtcdDcs dcs(etcd);
     PostgresControl postgres(config);
-    HaLoop loop(config, etcd, postgres, watchdog.get());
+    HttpPeerClient peers(config);
+    HaLoop loop(config, dcs, postgres, peers, watchdog.get());
 
     RestApiOptions rest_options;
     rest_options.listen = config.rest_listen;

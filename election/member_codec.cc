@@ -59,6 +59,16 @@ std::optional<FailoverRequest> decode_failover(const std::string& text) {
 
 std::string encode_leader_optime(std::int64_t wal_position) { return json{{"optime", wal_position}}.dump(); }
 
+std::string encode_handover_optime(std::int64_t shutdown_checkpoint) {
+  return json{{"optime", shutdown_checkpoint}, {"handover", shutdown_checkpoint}}.dump();
+}
+
+std::int64_t decode_handover_optime(const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_object() && j.contains("handover") && j["handover"].is_number()) return j["handover"].get<std::int64_t>();
+  return 0;
+}
+
 std::int64_t decode_leader_optime(const std::string& text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_object() && j.contains("optime") && j["optime"].is_number()) return j["optime"].get<std::int64_t>();
@@ -78,6 +88,7 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
       view.failover = decode_failover(kv.value);
     } else if (kv.key == layout.status()) {
       view.last_leader_wal_position = decode_leader_optime(kv.value);
+      view.handover_wal_position = decode_handover_optime(kv.value);
     } else if (kv.key.rfind(members, 0) == 0) {
       if (auto m = decode_member(kv.key.substr(members.size()), kv.value)) view.members.push_back(std::move(*m));
     }

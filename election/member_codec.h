@@ -37,6 +37,10 @@ std::optional<FailoverRequest> decode_failover(const std::string& json);
 // Patroni's /status: {"optime": <leader's WAL position>}.
 std::string encode_leader_optime(std::int64_t wal_position);
 std::int64_t decode_leader_optime(const std::string& json);
+// A leader that hands over in a switchover publishes its shutdown checkpoint as both the optime
+// and "handover": no member behind it may take the lock until a new leader overwrites /status.
+std::string encode_handover_optime(std::int64_t shutdown_checkpoint);
+std::int64_t decode_handover_optime(const std::string& json);  // 0 when absent
 
 // Builds the ClusterView from one range over the layout's prefix. `leader_kv` receives the raw
 // leader key (for its lease) when present.

@@ -48,6 +48,7 @@ struct NodeStatus {
   // Election
   bool holds_lock = false;                // we own /leader and our lease is valid
   bool lock_in_doubt = false;             // fencing: cannot confirm the lock (→ 503 on /primary)
+  bool stepping_down = false;             // a switchover hands the lock over (→ 503 on /primary)
   bool dcs_reachable = false;
   std::int64_t dcs_last_seen_unix = 0;
   std::optional<std::string> leader;      // current leader name as last read from etcd
@@ -61,7 +62,9 @@ struct NodeStatus {
   std::chrono::steady_clock::time_point loop_heartbeat{};
 
   // Role as Patroni reports it: "primary" only when holding the lock AND out of recovery.
-  bool is_primary() const { return holds_lock && !lock_in_doubt && postgres_running && !in_recovery; }
+  bool is_primary() const {
+    return holds_lock && !lock_in_doubt && !stepping_down && postgres_running && !in_recovery;
+  }
   bool is_replica() const { return postgres_running && in_recovery; }
   // Bytes behind the leader, when known.
   std::optional<std::int64_t> lag() const {

@@ -10,7 +10,7 @@
 
 namespace pgha::election {
 
-class PgStatus {
+class [[nodiscard]] PgStatus {
  public:
   PgStatus() = default;  // success
 

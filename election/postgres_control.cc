@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -162,6 +163,33 @@ bool process_alive(pid_t pid) {
 }
 
 }  // namespace
+
+std::string format_lsn(std::int64_t lsn) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%X/%X", static_cast<unsigned>(static_cast<std::uint64_t>(lsn) >> 32),
+                static_cast<unsigned>(static_cast<std::uint64_t>(lsn) & 0xffffffffu));
+  return text;
+}
+
+std::optional<std::int64_t> parse_lsn(const std::string& text) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() || slash > 8 || text.size() - slash - 1 > 8) {
+    return std::nullopt;
+  }
+  auto hex = [](const std::string& part) -> std::optional<std::uint64_t> {
+    std::uint64_t value = 0;
+    for (char c : part) {
+      const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (digit < 0) return std::nullopt;
+      value = value * 16 + static_cast<std::uint64_t>(digit);
+    }
+    return value;
+  };
+  const auto high = hex(text.substr(0, slash));
+  const auto low = hex(text.substr(slash + 1));
+  if (!high || !low) return std::nullopt;
+  return static_cast<std::int64_t>((*high << 32) | *low);
+}
 
 std::optional<PgUpstream> PgUpstream::parse(const std::string& host_port) {
   const auto colon = host_port.rfind(':');
@@ -325,10 +353,12 @@ PgStatus PostgresControl::write_managed_config() {
   return PgStatus::success();
 }
 
-PgStatus PostgresControl::write_standby_config(const std::optional<PgUpstream>& upstream) {
+PgStatus PostgresControl::write_standby_config(const std::optional<PgUpstream>& upstream, bool standby) {
   const fs::path data = config_.data_dir;
   std::ostringstream conf;
-  conf << "# Managed by pgha-agent: the upstream this node follows (empty on a primary).\n";
+  conf << "# Managed by pgha-agent: the upstream this node follows (empty on a primary, and on a standby\n"
+       << "# while no leader is known).\n";
+  if (standby) conf << "recovery_target_timeline = 'latest'\n";
   if (upstream) {
     const std::string conninfo = "host=" + conninfo_quote(upstream->host) + " port=" + std::to_string(upstream->port) +
                                  " user=" + conninfo_quote(config_.replication.username) +
@@ -336,12 +366,11 @@ PgStatus PostgresControl::write_standby_config(const std::optional<PgUpstream>& 
                                  " application_name=" + conninfo_quote(config_.name) +
                                  " connect_timeout=5 keepalives_idle=5 keepalives_interval=2 keepalives_count=3";
     conf << "primary_conninfo = " << conf_quote(conninfo) << "\n"
-         << "primary_slot_name = ''\n"
-         << "recovery_target_timeline = 'latest'\n";
+         << "primary_slot_name = ''\n";
   }
   if (PgStatus s = write_file(data / kStandbyConf, conf.str(), 0600); !s.ok()) return s;
   const fs::path signal = data / "standby.signal";
-  if (upstream) return write_file(signal, "", 0600);
+  if (standby) return write_file(signal, "", 0600);
   std::error_code ec;
   fs::remove(signal, ec);
   return PgStatus::success();
@@ -462,11 +491,12 @@ PgStatus PostgresControl::bootstrap(Millis timeout) {
   for (const auto& option : config_.initdb_options) args.push_back(initdb_argument(option));
   const CommandResult initdb = run_tool("initdb", args, deadline);
   if (!initdb.ok()) {
-    reset_data_dir();
-    return PgStatus::error("bootstrap: initdb failed: " + initdb.describe);
+    std::string message = "bootstrap: initdb failed: " + initdb.describe;
+    if (PgStatus reset = reset_data_dir(); !reset.ok()) message += "; removing what it left failed: " + reset.message();
+    return PgStatus::error(message);
   }
 
-  PgStatus outcome = write_standby_config(std::nullopt);
+  PgStatus outcome = write_standby_config(std::nullopt, /*standby=*/false);
   if (outcome.ok()) outcome = start_until(deadline);
   if (outcome.ok()) outcome = create_roles(deadline);
   if (outcome.ok()) {
@@ -475,8 +505,15 @@ PgStatus PostgresControl::bootstrap(Millis timeout) {
   }
   // A half-made cluster must not look initialized to the next HA loop iteration.
   record("bootstrap failed, removing the new data dir " + config_.data_dir + ": " + outcome.message());
-  stop_until(StopMode::kImmediate, std::max(deadline, Clock::now() + std::chrono::seconds(5)));
-  reset_data_dir();
+  if (PgStatus stopped = stop_until(StopMode::kImmediate, std::max(deadline, Clock::now() + std::chrono::seconds(5)));
+      !stopped.ok()) {
+    // Never wipe a data dir under a running postmaster: leave it for the operator.
+    return PgStatus::error("bootstrap: " + outcome.message() + "; stopping the new server failed (" + stopped.message() +
+                           "), so " + config_.data_dir + " was left in place");
+  }
+  if (PgStatus reset = reset_data_dir(); !reset.ok()) {
+    return PgStatus::error("bootstrap: " + outcome.message() + "; removing the new data dir failed: " + reset.message());
+  }
   return PgStatus::error("bootstrap: " + outcome.message());
 }
 
@@ -525,27 +562,90 @@ PgStatus PostgresControl::create_roles(Deadline deadline) {
   return PgStatus::success();
 }
 
-PgStatus PostgresControl::start(Millis timeout, std::optional<PgUpstream> as_replica_of) {
+PgStatus PostgresControl::start_primary(Millis timeout) {
   const Deadline deadline = Clock::now() + timeout;
   if (postmaster_pid() != 0) return PgStatus::success("already running");
-  if (as_replica_of) {
-    if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) {
-      return PgStatus::error("cannot start: no PostgreSQL data in " + config_.data_dir);
-    }
-    if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
-    if (PgStatus s = write_pgpass(); !s.ok()) return s;
-    if (PgStatus s = write_standby_config(as_replica_of); !s.ok()) return s;
+  if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) {
+    return PgStatus::error("cannot start: no PostgreSQL data in " + config_.data_dir);
   }
+  if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
+  // A standby.signal left from an earlier role makes it a standby; the lock holder's start is a
+  // primary's (a standby data dir needs promote(), which the HA loop does next).
+  if (fs::exists(fs::path(config_.data_dir) / "standby.signal")) {
+    return start_standby(timeout, std::nullopt, /*in_sync_with_upstream=*/true);
+  }
+  if (PgStatus s = write_standby_config(std::nullopt, /*standby=*/false); !s.ok()) return s;
   return start_until(deadline);
+}
+
+PgStatus PostgresControl::start_standby(Millis timeout, std::optional<PgUpstream> upstream, bool in_sync_with_upstream) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (postmaster_pid() != 0) return PgStatus::success("already running");
+  const fs::path data = config_.data_dir;
+  if (!fs::exists(data / "PG_VERSION")) return PgStatus::error("cannot start: no PostgreSQL data in " + data.string());
+  if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
+  if (PgStatus s = write_pgpass(); !s.ok()) return s;
+  // A primary's data dir started as a standby may hold WAL the new leader never got: remember
+  // it, so that the loop rewinds before following (the marker survives restarts of the agent).
+  const bool was_primary = !fs::exists(data / "standby.signal");
+  if (was_primary && !in_sync_with_upstream) set_diverged(true);
+  if (PgStatus s = write_standby_config(upstream, /*standby=*/true); !s.ok()) return s;
+  PgStatus started = start_until(deadline);
+  if (!started.ok()) return started;
+  return PgStatus::success(std::string("started as a standby") +
+                           (upstream ? " of " + upstream->address() : " (no upstream yet)"));
+}
+
+PgStatus PostgresControl::checkpoint(Millis timeout) { return execute("CHECKPOINT", timeout); }
+
+PgStatus PostgresControl::shutdown_checkpoint_lsn(Millis timeout, std::int64_t* lsn) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (postmaster_pid() != 0) return PgStatus::error("pg_controldata: PostgreSQL still runs");
+  // Through the runner (as the OS user, clean environment); the output goes to a file of ours.
+  const std::string out_path = runtime_dir_ + "/controldata.out";
+  std::error_code ignored;
+  fs::remove(out_path, ignored);
+  const CommandResult r = runner_.run({tool("pg_controldata"), "-D", config_.data_dir},
+                                      milliseconds(std::max<std::int64_t>(1, ms_left(deadline))), out_path);
+  const std::string text = read_text(out_path);
+  fs::remove(out_path, ignored);
+  if (!r.ok()) return PgStatus::error("pg_controldata failed: " + r.describe);
+  auto field = [&](const std::string& name) -> std::string {
+    const auto at = text.find(name + ":");
+    if (at == std::string::npos) return {};
+    const auto begin = text.find_first_not_of(" \t", at + name.size() + 1);
+    const auto end = text.find('\n', at);
+    return begin == std::string::npos ? std::string() : text.substr(begin, end == std::string::npos ? end : end - begin);
+  };
+  const std::string state = field("Database cluster state");
+  if (state != "shut down") {
+    return PgStatus::error("pg_controldata: cluster state is '" + state + "', not 'shut down' (no clean shutdown checkpoint)");
+  }
+  const std::string location = field("Latest checkpoint location");
+  const auto parsed = parse_lsn(location);
+  if (!parsed) return PgStatus::error("pg_controldata: cannot parse 'Latest checkpoint location: " + location + "'");
+  *lsn = *parsed;
+  return PgStatus::success(location);
+}
+
+bool PostgresControl::may_have_diverged() const {
+  const fs::path data = config_.data_dir;
+  if (fs::exists(diverged_marker())) return true;
+  return fs::exists(data / "PG_VERSION") && !fs::exists(data / "standby.signal");
+}
+
+void PostgresControl::set_diverged(bool diverged) const {
+  if (!diverged) {
+    std::error_code ignored;
+    fs::remove(diverged_marker(), ignored);
+    return;
+  }
+  std::ofstream marker(diverged_marker(), std::ios::trunc);
+  marker << "this data dir ran as a primary: rewind before following another member\n";
+  if (!marker) record("cannot write " + diverged_marker() + ": " + std::strerror(errno));
 }
 
 PgStatus PostgresControl::stop(StopMode mode, Millis timeout) { return stop_until(mode, Clock::now() + timeout); }
-
-PgStatus PostgresControl::restart(Millis timeout) {
-  const Deadline deadline = Clock::now() + timeout;
-  if (PgStatus s = stop_until(StopMode::kFast, Clock::now() + timeout * 2 / 3); !s.ok()) return s;
-  return start_until(deadline);
-}
 
 PgProbe PostgresControl::probe(Millis timeout) {
   const Deadline deadline = Clock::now() + timeout;
@@ -622,8 +722,8 @@ PgStatus PostgresControl::promote(Millis timeout) {
     std::this_thread::sleep_for(milliseconds(50));
   }
   std::string note = "promoted";
-  if (PgStatus s = write_standby_config(std::nullopt); !s.ok()) note += "; " + s.message();
-  conn.query("SELECT pg_reload_conf()", deadline);
+  if (PgStatus s = write_standby_config(std::nullopt, /*standby=*/false); !s.ok()) note += "; " + s.message();
+  if (PgStatus s = conn.query("SELECT pg_reload_conf()", deadline); !s.ok()) note += "; reload failed: " + s.message();
   // pg_rewind reads the source's timeline from its control file, which shows the new timeline
   // only after the end-of-recovery checkpoint: run it now rather than let it happen lazily.
   if (PgStatus s = conn.query("CHECKPOINT", deadline); !s.ok()) note += "; checkpoint after promotion failed: " + s.message();
@@ -646,12 +746,15 @@ PgStatus PostgresControl::clone_from(const PgUpstream& upstream, Millis timeout)
                                                      "-d", conninfo},
                                    deadline);
   if (!r.ok()) {
-    reset_data_dir();  // a partial copy must not look like a data dir
-    return PgStatus::error("clone from " + upstream.address() + " failed: " + r.describe);
+    std::string message = "clone from " + upstream.address() + " failed: " + r.describe;
+    // A partial copy must not look like a data dir.
+    if (PgStatus reset = reset_data_dir(); !reset.ok()) message += "; removing the partial copy failed: " + reset.message();
+    return PgStatus::error(message);
   }
   // The copy carries the source's managed files (its port, its hba): make them this node's.
   if (PgStatus s = write_managed_config(); !s.ok()) return s;
-  if (PgStatus s = write_standby_config(upstream); !s.ok()) return s;
+  if (PgStatus s = write_standby_config(upstream, /*standby=*/true); !s.ok()) return s;
+  set_diverged(false);  // a fresh copy of the leader
   const std::string note = "cloned from " + upstream.address() + " in " + std::to_string(r.elapsed.count()) + " ms";
   record("clone: " + note);
   return PgStatus::success(note);
@@ -665,7 +768,7 @@ PgStatus PostgresControl::follow(const PgUpstream& upstream, Millis timeout) {
   if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
   if (PgStatus s = write_pgpass(); !s.ok()) return s;
   if (PgStatus s = write_managed_config(); !s.ok()) return s;
-  if (PgStatus s = write_standby_config(upstream); !s.ok()) return s;
+  if (PgStatus s = write_standby_config(upstream, /*standby=*/true); !s.ok()) return s;
   if (postmaster_pid() == 0) {
     PgStatus started = start_until(deadline);
     return started.ok() ? PgStatus::success("started following " + upstream.address()) : started;
@@ -790,6 +893,7 @@ PgStatus PostgresControl::rewind_and_follow(const PgUpstream& upstream, Millis t
                                         min_deadline(deadline, begun + timeout * 2 / 3));
   if (!rewind.ok()) return reclone("pg_rewind failed: " + rewind.describe);
   record("rejoin: pg_rewind from " + upstream.address() + " done in " + std::to_string(rewind.elapsed.count()) + " ms");
+  set_diverged(false);
   PgStatus followed = follow(upstream, milliseconds(std::max<std::int64_t>(1, ms_left(deadline))));
   if (!followed.ok()) return PgStatus::error("rejoin: rewound, but " + followed.message());
   return PgStatus::success("rewound; " + followed.message() + checkpoint_note);

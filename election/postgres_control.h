@@ -29,47 +29,19 @@
 #include "election/agent_config.h"
 #include "election/cluster_view.h"
 #include "election/command_runner.h"
+#include "election/local_postgres.h"
 #include "election/pg_connection.h"
 #include "election/pg_status.h"
 
 namespace pgha::election {
-
-// The PostgreSQL a replica streams from.
-struct PgUpstream {
-  std::string host;
-  int port = 5432;
-  std::string address() const { return host + ":" + std::to_string(port); }  // "host:port"
-  // Parses "host:port" or "[v6]:port" (a connect_address); nullopt if malformed.
-  static std::optional<PgUpstream> parse(const std::string& host_port);
-};
-
-// What probe() saw of the local PostgreSQL.
-struct PgProbe {
-  bool data_dir_initialized = false;  // PG_VERSION exists
-  bool running = false;               // a postmaster is alive for the data dir
-  bool accepting = false;             // it answered the probe's queries in time
-  bool in_recovery = false;
-  std::int64_t wal_position = 0;      // bytes; see MemberStatus::wal_position
-  int timeline = 0;
-  std::string following;              // "host:port": the WAL sender, else the configured primary_conninfo
-  bool streaming = false;             // the WAL receiver is streaming
-  std::string error;                  // why it is not accepting, when running
-
-  // Fills LocalState's PostgreSQL fields. `following` becomes the member whose conn_url
-  // (postgres://host:port/...) matches the upstream address, or "" when none does.
-  void apply_to(LocalState& local, const std::vector<MemberStatus>& members) const;
-};
 
 struct PostgresControlOptions {
   std::string runtime_dir;           // "" → "<data_dir>-pgha" beside the data dir
   std::string os_user = "postgres";  // PostgreSQL's tools run as this user when the agent is root
 };
 
-class PostgresControl {
+class PostgresControl final : public LocalPostgres {
  public:
-  using Millis = std::chrono::milliseconds;
-  enum class StopMode { kFast, kImmediate };
-
   using Options = PostgresControlOptions;
 
   explicit PostgresControl(AgentConfig config, Options options = {});
@@ -78,45 +50,51 @@ class PostgresControl {
   // configuration, start, then the superuser's password, the replication role and the extra
   // users (LOGIN plus their options, e.g. the article's admin: createrole, createdb). Succeeds only when PostgreSQL
   // answers queries. On failure after initdb the new data dir is stopped and removed.
-  PgStatus bootstrap(Millis timeout);
+  PgStatus bootstrap(Millis timeout) override;
 
-  // Starts PostgreSQL. With `as_replica_of`, configures it as that upstream's replica first;
-  // without, starts it as it is configured (a replica stays a replica: only promote() makes a
-  // primary). Already running → success with note "already running", nothing changed.
-  PgStatus start(Millis timeout, std::optional<PgUpstream> as_replica_of = std::nullopt);
+  // Already running → success with note "already running", nothing changed (the HA loop's probe
+  // then sees what runs and acts on it).
+  PgStatus start_primary(Millis timeout) override;
+  PgStatus start_standby(Millis timeout, std::optional<PgUpstream> upstream, bool in_sync_with_upstream) override;
   // pg_ctl stop; not running → success.
-  PgStatus stop(StopMode mode, Millis timeout);
-  PgStatus restart(Millis timeout);
+  PgStatus stop(StopMode mode, Millis timeout) override;
 
   // Never fails: what could not be seen stays false/0 and `error` says why.
-  PgProbe probe(Millis timeout);
+  PgProbe probe(Millis timeout) override;
 
   // pg_promote(true, …), waits until out of recovery, drops the standby settings and runs a
   // CHECKPOINT so pg_rewind on the old primary sees the new timeline in the control file.
-  PgStatus promote(Millis timeout);
+  PgStatus promote(Millis timeout) override;
 
   // pg_basebackup -X stream -c fast from `upstream` as the replication user into a fresh data dir
   // (whatever was there is removed; refused while PostgreSQL runs), then configures it as that
   // upstream's replica. Leaves PostgreSQL stopped: start() is the next step.
-  PgStatus clone_from(const PgUpstream& upstream, Millis timeout);
+  PgStatus clone_from(const PgUpstream& upstream, Millis timeout) override;
 
   // Makes this node a replica of `upstream` and leaves it running: writes primary_conninfo and
   // standby.signal; a running replica only reloads (primary_conninfo is reloadable since PG 13),
   // a running primary restarts, a stopped node starts.
-  PgStatus follow(const PgUpstream& upstream, Millis timeout);
+  PgStatus follow(const PgUpstream& upstream, Millis timeout) override;
 
   // Fencing: stop accepting writes as fast as possible — stop -m fast within half the timeout,
   // else -m immediate, else SIGQUIT to the postmaster. The HA loop rejoins later.
-  PgStatus demote(Millis timeout);
+  PgStatus demote(Millis timeout) override;
 
   // Rejoins a former primary under `upstream`: stop, pg_rewind from it (as the superuser; pg_rewind
   // itself finishes crash recovery if the stop was not clean), then follow(). If pg_rewind fails:
   // wipe, clone_from() and start as its replica. The note says "rewound" or "re-cloned: <why>".
-  PgStatus rewind_and_follow(const PgUpstream& upstream, Millis timeout);
+  PgStatus rewind_and_follow(const PgUpstream& upstream, Millis timeout) override;
+
+  // The marker file `<runtime_dir>/diverged` (written when a former primary's data dir is started
+  // as a standby) or a data dir without standby.signal.
+  bool may_have_diverged() const override;
+  PgStatus checkpoint(Millis timeout) override;
+  // Runs pg_controldata.
+  PgStatus shutdown_checkpoint_lsn(Millis timeout, std::int64_t* lsn) override;
 
   // Runs SQL on the local PostgreSQL as the superuser through the socket (for the HA loop's
   // extra queries, e.g. pg_stat_replication for GET /patroni, and for tests).
-  PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows = nullptr);
+  PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows = nullptr) override;
 
   const AgentConfig& config() const { return config_; }
   const std::string& runtime_dir() const { return runtime_dir_; }
@@ -124,6 +102,7 @@ class PostgresControl {
   std::string log_dir() const { return runtime_dir_ + "/log"; }
   std::string commands_log() const { return log_dir() + "/commands.log"; }
   std::string server_log() const { return log_dir() + "/postgresql.log"; }
+  std::string diverged_marker() const { return runtime_dir_ + "/diverged"; }
   const std::string& pgpass_path() const { return pgpass_path_; }
   // The postmaster's PID from postmaster.pid if that process is alive, else 0.
   int postmaster_pid() const;
@@ -135,7 +114,9 @@ class PostgresControl {
   PgStatus prepare_runtime_dirs();
   PgStatus write_pgpass();
   PgStatus write_managed_config();
-  PgStatus write_standby_config(const std::optional<PgUpstream>& upstream);
+  // pgha.standby.conf (primary_conninfo when `upstream`) and standby.signal iff `standby`.
+  PgStatus write_standby_config(const std::optional<PgUpstream>& upstream, bool standby);
+  void set_diverged(bool diverged) const;
   PgStatus write_file(const std::string& path, const std::string& content, unsigned mode);
   PgStatus reset_data_dir();
   bool chown_to_os_user(const std::string& path) const;

@@ -102,7 +102,7 @@ bool is_lagging(const NodeStatus& s, std::optional<std::int64_t> max_lag) {
   return lag && *lag > *max_lag;
 }
 
-bool leader_confirmed(const NodeStatus& s) { return s.holds_lock && !s.lock_in_doubt; }
+bool leader_confirmed(const NodeStatus& s) { return s.holds_lock && !s.lock_in_doubt && !s.stepping_down; }
 
 bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;

@@ -67,6 +67,11 @@ ClusterView uninitialized(ClusterView c) {
   c.initialized = false;
   return c;
 }
+ClusterView handover_at(ClusterView c, std::int64_t wal) {
+  c.last_leader_wal_position = wal;
+  c.handover_wal_position = wal;
+  return c;
+}
 ClusterView last_leader_at(ClusterView c, std::int64_t wal) {
   c.last_leader_wal_position = wal;
   return c;
@@ -140,10 +145,12 @@ std::vector<Row> rows() {
       {"no_data_leader_key_names_us_waits", three("n2"), empty_node(), Action::kWaitForLeader, "", "earlier lease"},
 
       // --- data, PostgreSQL down ---
-      {"down_with_leader_starts_as_its_replica", three("n1"), stopped(), Action::kStartPostgres, "n1", "replica of n1"},
-      {"down_without_leader_starts_as_replica", leaderless(), stopped(), Action::kStartPostgres, "", "no leader"},
-      {"down_holding_lock_starts_as_primary", three("n2"), stopped(true), Action::kStartPostgres, "n2", "hold the lock"},
-      {"down_stale_key_names_us_starts_as_replica", three("n2"), stopped(false), Action::kStartPostgres, "", "replica"},
+      {"down_with_leader_starts_as_its_standby", three("n1"), stopped(), Action::kStartAsStandby, "n1", "standby of n1"},
+      {"down_without_leader_starts_as_standby", leaderless(), stopped(), Action::kStartAsStandby, "", "no leader"},
+      {"down_holding_lock_starts_as_primary", three("n2"), stopped(true), Action::kStartAsPrimary, "n2", "hold the lock"},
+      {"down_stale_key_names_us_starts_as_standby", three("n2"), stopped(false), Action::kStartAsStandby, "", "standby"},
+      {"down_after_switchover_pending_starts_as_standby", with_failover(leaderless(), "n2", "n3"), stopped(false),
+       Action::kStartAsStandby, "", "standby"},
 
       // --- no leader: who campaigns ---
       {"no_leader_healthiest_acquires", leaderless(kWal - 1), replica(""), Action::kAcquireLock, "", "healthiest"},
@@ -183,6 +190,14 @@ std::vector<Row> rows() {
        replica(""), Action::kAcquireLock, "", "healthiest"},
       {"switchover_away_from_me_pending_waits", with_failover(leaderless(kWal - 1), "n2", ""), replica(""),
        Action::kNothing, "", "switchover away"},
+      {"switchover_candidate_at_handover_campaigns",
+       handover_at(with_failover(leaderless(kWal - 1), "n1", "n2"), kWal), replica(""), Action::kAcquireLock, "",
+       "names us"},
+      {"switchover_candidate_behind_handover_drops_request",
+       handover_at(with_failover(leaderless(kWal - 1), "n1", "n2"), kWal + 1), replica(""),
+       Action::kDropFailoverRequest, "", "handover position"},
+      {"behind_handover_never_campaigns_even_if_healthiest", handover_at(leaderless(kWal - 1), kWal + 1), replica(""),
+       Action::kNothing, "", "handed over"},
       {"switchover_away_from_me_no_other_eligible_campaigns",
        with_failover(leaderless(kWal - 1, false, "stopped"), "n2", ""), replica(""), Action::kAcquireLock, "",
        "healthiest"},
@@ -204,8 +219,8 @@ std::vector<Row> rows() {
        Action::kReleaseLock, "n3", "switchover to n3"},
       {"switchover_any_candidate_releases", with_failover(three("n2"), "n2", ""), primary(true), Action::kReleaseLock,
        "", "healthiest other"},
-      {"switchover_while_in_recovery_releases", with_failover(three("n2"), "n2", "n3"), holding(replica("")),
-       Action::kReleaseLock, "n3", "switchover"},
+      {"switchover_while_in_recovery_refused_promotes", with_failover(three("n2"), "n2", "n3"), holding(replica("")),
+       Action::kPromote, "", "not primary yet"},
       {"switchover_candidate_not_running_ignored",
        with_failover(cluster("n2", {member("n2", "primary", "running", kWal), member("n3", "replica", "stopped", kWal)}),
                      "n2", "n3"),
@@ -312,10 +327,10 @@ TEST(IsHealthiest, RulesAndEdges) {
 
 TEST(ActionName, EveryActionHasADistinctName) {
   const Action all[] = {Action::kBootstrap,    Action::kRaceToInitialize, Action::kCloneFromLeader,
-                        Action::kWaitForLeader, Action::kStartPostgres,   Action::kAcquireLock,
-                        Action::kPromote,       Action::kRefreshLock,     Action::kDemote,
-                        Action::kFollowLeader,  Action::kRewindAndFollow, Action::kReleaseLock,
-                        Action::kNothing};
+                        Action::kWaitForLeader, Action::kStartAsPrimary,  Action::kStartAsStandby,
+                        Action::kAcquireLock,   Action::kPromote,         Action::kRefreshLock,
+                        Action::kDemote,        Action::kFollowLeader,    Action::kRewindAndFollow,
+                        Action::kReleaseLock,   Action::kDropFailoverRequest, Action::kNothing};
   std::set<std::string> names;
   for (Action a : all) {
     const std::string name = action_name(a);
@@ -330,7 +345,7 @@ TEST(ActionName, EveryActionHasADistinctName) {
 TEST(Decide, ExhaustiveSafetyInvariants) {
   const HaSettings s = settings();
   enum LeaderCase { kNoLeader, kMe, kOtherRunning, kOtherStopped, kGhost };
-  enum FailoverCase { kNoRequest, kNamesMe, kNamesOther, kSwitchoverFromMe };
+  enum FailoverCase { kNoRequest, kNamesMe, kNamesOther, kSwitchoverFromMe, kSwitchoverToMe };
   int combinations = 0;
   for (bool dcs : {true, false})
     for (bool initialized : {true, false})
@@ -341,14 +356,17 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
               for (bool holds_lock : {true, false})
                 for (bool overdue : {true, false})
                   for (bool no_failover : {true, false})
-                    for (FailoverCase failover_case : {kNoRequest, kNamesMe, kNamesOther, kSwitchoverFromMe})
-                      for (std::int64_t other_wal : {kWal - 1, kWal, kWal + 1, kWal + 2 * kMiB}) {
+                    for (FailoverCase failover_case : {kNoRequest, kNamesMe, kNamesOther, kSwitchoverFromMe, kSwitchoverToMe})
+                      for (std::int64_t other_wal : {kWal - 1, kWal, kWal + 1, kWal + 2 * kMiB})
+                      for (std::int64_t handover : {std::int64_t{0}, kWal, kWal + 1}) {
                         if (running && !data) continue;  // PostgreSQL cannot run without a data directory
                         if (!running && in_recovery) continue;
                         ++combinations;
                         ClusterView c;
                         c.dcs_reachable = dcs;
                         c.initialized = initialized;
+                        c.handover_wal_position = handover;
+                        c.last_leader_wal_position = handover;
                         c.members = {member("n2", in_recovery ? "replica" : "primary", running ? "running" : "stopped",
                                             kWal, no_failover),
                                      member("n3", "replica", "running", other_wal)};
@@ -370,6 +388,7 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                           case kNamesMe: c.failover = FailoverRequest{"", "n2"}; break;
                           case kNamesOther: c.failover = FailoverRequest{"", "n3"}; break;
                           case kSwitchoverFromMe: c.failover = FailoverRequest{"n2", ""}; break;
+                          case kSwitchoverToMe: c.failover = FailoverRequest{"n1", "n2"}; break;
                         }
                         LocalState l;
                         l.name = "n2";
@@ -389,7 +408,8 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                                      << "dcs=" << dcs << " init=" << initialized << " leader=" << leader_case
                                      << " data=" << data << " running=" << running << " recovery=" << in_recovery
                                      << " lock=" << holds_lock << " overdue=" << overdue << " nofailover=" << no_failover
-                                     << " failover=" << failover_case << " other_wal=" << other_wal << " -> "
+                                     << " failover=" << failover_case << " other_wal=" << other_wal
+                                     << " handover=" << handover << " -> "
                                      << action_name(d.action) << " '" << d.target << "': " << d.reason);
                         EXPECT_FALSE(d.reason.empty());
                         EXPECT_NE(d.action, Action::kBootstrap);  // the loop's, after winning the race
@@ -422,11 +442,32 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                           EXPECT_TRUE(d.action == Action::kRewindAndFollow || d.action == Action::kDemote);
                           EXPECT_EQ(d.target, *c.leader);
                         }
-                        // Starting as primary (target == us) only while leading.
-                        if (d.action == Action::kStartPostgres) {
-                          EXPECT_TRUE(!running && data);
-                          if (d.target == "n2") { EXPECT_TRUE(we_lead); }
+                        // A member without the lock never makes PostgreSQL writable: the only
+                        // actions that end recovery (or start out of it) need the lock, fresh and
+                        // confirmed by the view; every other start is a standby's.
+                        if (d.action == Action::kStartAsPrimary || d.action == Action::kPromote) {
+                          EXPECT_TRUE(dcs && we_lead && !overdue);
                         }
+                        if (d.action == Action::kStartAsPrimary) { EXPECT_EQ(d.target, "n2"); }
+                        if (d.action == Action::kStartAsStandby) {
+                          EXPECT_FALSE(we_lead);
+                          EXPECT_NE(d.target, "n2");
+                        }
+                        if (d.action == Action::kStartAsPrimary || d.action == Action::kStartAsStandby) {
+                          EXPECT_TRUE(dcs && !running && data);
+                        }
+                        if (!we_lead) {
+                          EXPECT_NE(d.action, Action::kStartAsPrimary);
+                          EXPECT_NE(d.action, Action::kPromote);
+                        }
+                        // Nobody behind a switchover's handover position takes the lock.
+                        if (d.action == Action::kAcquireLock) { EXPECT_GE(kWal, handover); }
+                        if (d.action == Action::kDropFailoverRequest) {
+                          EXPECT_TRUE(dcs && leader_case == kNoLeader && handover > kWal && c.failover &&
+                                      c.failover->candidate == "n2");
+                        }
+                        // A request the leader ignores is answered, never left hanging.
+                        if (!d.refused_request.empty()) { EXPECT_TRUE(we_lead && c.failover); }
                         if (d.action == Action::kCloneFromLeader) {
                           EXPECT_TRUE(!data && leader_case == kOtherRunning);
                           EXPECT_EQ(d.target, "n1");

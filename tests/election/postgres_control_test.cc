@@ -199,7 +199,7 @@ TEST_F(PostgresControlTest, BootstrapCloneStreamPromoteRewindDemote) {
   ASSERT_TRUE(s.ok()) << s.message();
   step("clone B from A", t);
   t = Clock::now();
-  s = b.start(30s, upstream_a);
+  s = b.start_standby(30s, upstream_a, /*in_sync_with_upstream=*/true);
   ASSERT_TRUE(s.ok()) << s.message();
   step("start B as replica", t);
   {
@@ -279,9 +279,12 @@ TEST_F(PostgresControlTest, BootstrapCloneStreamPromoteRewindDemote) {
 
   // --- A restarts cleanly as a replica (of nobody reachable now), and stops
   t = Clock::now();
-  s = a.restart(30s);
+  s = a.stop(PostgresControl::StopMode::kFast, 30s);
+  EXPECT_TRUE(s.ok()) << s.message();
+  s = a.start_standby(30s, upstream_b, /*in_sync_with_upstream=*/false);
   EXPECT_TRUE(s.ok()) << s.message();
   step("restart A", t);
+  EXPECT_FALSE(a.may_have_diverged()) << "A was a standby already";
   EXPECT_TRUE(a.probe(5s).in_recovery) << "a restart must not turn a replica into a primary";
 
   // --- A crashes (kill -9 of the postmaster) and starts again
@@ -291,13 +294,75 @@ TEST_F(PostgresControlTest, BootstrapCloneStreamPromoteRewindDemote) {
   ASSERT_TRUE(wait_for([&] { return a.postmaster_pid() == 0; }, 5s));
   t = Clock::now();
   // The killed postmaster's children leave shortly after it; until then a new one refuses to start.
-  EXPECT_TRUE(wait_for([&] { return a.start(10s).ok(); }, 20s)) << "no restart after a crash";
+  EXPECT_TRUE(wait_for([&] { return a.start_standby(10s, upstream_b, false).ok(); }, 20s)) << "no restart after a crash";
   step("start A after kill -9", t);
   EXPECT_TRUE(a.probe(5s).in_recovery);
   t = Clock::now();
   EXPECT_TRUE(a.stop(PostgresControl::StopMode::kFast, 15s).ok());
   step("stop A", t);
   EXPECT_FALSE(a.probe(2s).running);
+}
+
+// The rule behind "a member without the lock never runs out of recovery": a primary's data dir
+// started with start_standby() and no upstream (no leader known yet) comes up in recovery and is
+// marked as possibly diverged; start_primary() on a standby's data dir does not end recovery by
+// itself. The switchover's shutdown checkpoint LSN is read from pg_controldata after a clean stop.
+TEST_F(PostgresControlTest, FormerPrimaryStartsAsStandbyAndShutdownCheckpointIsRead) {
+  const int port = free_port(ports_);
+  PostgresControl& a = node("a", port);
+  PgStatus s = a.bootstrap(60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(tcp_query(port, "postgres", kSuperPassword, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").ok());
+  EXPECT_TRUE(a.may_have_diverged()) << "a primary's data dir may hold WAL nobody else has";
+
+  std::int64_t lsn = 0;
+  EXPECT_FALSE(a.shutdown_checkpoint_lsn(5s, &lsn).ok()) << "no shutdown checkpoint while it runs";
+  const auto before = parse_lsn(tcp_value(port, "SELECT pg_current_wal_lsn()").value_or(""));
+  ASSERT_TRUE(before.has_value());
+  s = a.checkpoint(10s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  s = a.stop(PostgresControl::StopMode::kFast, 30s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  s = a.shutdown_checkpoint_lsn(5s, &lsn);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_GE(lsn, *before) << "the shutdown checkpoint follows every earlier write";
+  EXPECT_EQ(s.message(), format_lsn(lsn));
+
+  // No leader known: start as a standby without primary_conninfo. It must not accept writes.
+  s = a.start_standby(30s, std::nullopt, /*in_sync_with_upstream=*/false);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(a.probe(5s).in_recovery);
+  EXPECT_FALSE(tcp_query(port, "postgres", kSuperPassword, "INSERT INTO t VALUES (2)").ok()) << "a standby took a write";
+  EXPECT_TRUE(a.may_have_diverged()) << "the marker must survive the start as a standby";
+  EXPECT_EQ(tcp_value(port, "SELECT pg_last_wal_replay_lsn() > '" + format_lsn(lsn) + "'"), "t")
+      << "the standby replays its own WAL up to and past the shutdown checkpoint record";
+
+  // A crash (no clean shutdown): pg_controldata must refuse to give a handover position.
+  const int pid = a.postmaster_pid();
+  ASSERT_NE(pid, 0);
+  ::kill(pid, SIGKILL);
+  ASSERT_TRUE(wait_for([&] { return a.postmaster_pid() == 0; }, 5s));
+  EXPECT_FALSE(a.shutdown_checkpoint_lsn(5s, &lsn).ok()) << "a crashed server has no shutdown checkpoint";
+
+  // The lock holder's start of a standby's data dir comes up in recovery; promote() ends it.
+  EXPECT_TRUE(wait_for([&] { return a.start_primary(10s).ok(); }, 20s));
+  EXPECT_TRUE(a.probe(5s).in_recovery);
+  s = a.promote(30s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(tcp_query(port, "postgres", kSuperPassword, "INSERT INTO t VALUES (3)").ok());
+  EXPECT_TRUE(a.stop(PostgresControl::StopMode::kFast, 30s).ok());
+}
+
+TEST(LsnTest, FormatsAndParses) {
+  EXPECT_EQ(format_lsn(0x5000028), "0/5000028");
+  EXPECT_EQ(format_lsn((std::int64_t{0x1A} << 32) | 0xFF), "1A/FF");
+  EXPECT_EQ(parse_lsn("0/5000028"), 0x5000028);
+  EXPECT_EQ(parse_lsn("1a/ff"), (std::int64_t{0x1A} << 32) | 0xFF);
+  EXPECT_FALSE(parse_lsn(""));
+  EXPECT_FALSE(parse_lsn("5000028"));
+  EXPECT_FALSE(parse_lsn("0/"));
+  EXPECT_FALSE(parse_lsn("0/xyz"));
+  EXPECT_FALSE(parse_lsn("123456789/0"));
 }
 
 TEST_F(PostgresControlTest, CloneThatOverrunsItsDeadlineIsKilledAndReported) {

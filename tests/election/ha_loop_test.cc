@@ -1,0 +1,434 @@
+// HaLoop's action sequences, with an in-memory etcd, a fake PostgreSQL and scripted peers: the
+// start-as-standby rule (no start by anyone but the lock holder is writable, whatever the path),
+// the switchover protocol and each of its failures, and the failures on the fencing and stop paths
+// that must keep the lock. A randomized run checks that no sequence of views makes a member
+// without the lock writable.
+#include "election/ha_loop.h"
+
+#include <future>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/election/ha_loop_fakes.h"
+
+namespace pgha::election {
+namespace {
+
+using namespace std::chrono_literals;
+using test::FakeDcs;
+using test::FakePeers;
+using test::FakePostgres;
+
+constexpr std::int64_t kWal = 0x5000000;
+
+AgentConfig config_for(const std::string& name) {
+  AgentConfig c;
+  c.scope = "postgres";
+  c.name = name;
+  c.ttl = std::chrono::seconds(4);
+  c.loop_wait = std::chrono::seconds(1);
+  c.retry_timeout = 1500ms;
+  c.maximum_lag_on_failover = 1048576;
+  c.pg_listen = "127.0.0.1:5435";
+  c.rest_listen = "127.0.0.1:8009";
+  return c;
+}
+
+std::string member_json(const std::string& name, int port, const std::string& role, const std::string& state,
+                        std::int64_t wal) {
+  MemberStatus m;
+  m.name = name;
+  m.role = role;
+  m.state = state;
+  m.conn_url = "postgres://127.0.0.1:" + std::to_string(port) + "/postgres";
+  m.api_url = "http://127.0.0.1:" + std::to_string(port + 2574) + "/patroni";
+  m.wal_position = wal;
+  m.timeline = 1;
+  return encode_member(m);
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+bool any_starts_with(const std::vector<std::string>& list, const std::string& prefix) {
+  return std::any_of(list.begin(), list.end(), [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
+}
+std::size_t index_of(const std::vector<std::string>& list, const std::string& prefix) {
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (list[i].rfind(prefix, 0) == 0) return i;
+  }
+  return list.size();
+}
+
+// n2 is the agent under test; n1 (5434) and n3 (5436) are the other members.
+class HaLoopTest : public ::testing::Test {
+ protected:
+  HaLoopTest() : config_(config_for("n2")), keys_(config_.namespace_, config_.scope) {
+    timings_.candidate_check = 100ms;
+    timings_.catch_up = 300ms;
+    timings_.catch_up_poll = 10ms;
+    timings_.outcome_wait = 5s;
+    timings_.new_leader_wait = 1s;
+    timings_.new_leader_poll = 10ms;
+    pg_.may_be_writable = [this] { return dcs_.leads(keys_.leader(), "n2"); };
+    others_lease_ = dcs_.new_lease();
+    dcs_.set(keys_.initialize(), "postgres");
+  }
+
+  HaLoop& loop() {
+    if (!loop_) loop_ = std::make_unique<HaLoop>(config_, dcs_, pg_, peers_, nullptr, timings_);
+    return *loop_;
+  }
+  void set_member(const std::string& name, int port, const std::string& role, const std::string& state,
+                  std::int64_t wal) {
+    dcs_.set(keys_.member(name), member_json(name, port, role, state, wal), others_lease_);
+  }
+  void replicas_n1_n3(std::int64_t wal = kWal) {
+    set_member("n1", 5434, "replica", "streaming", wal);
+    set_member("n3", 5436, "replica", "streaming", wal);
+  }
+  // n2 runs a primary and takes the lock (a few iterations, bounded).
+  void make_n2_leader() {
+    pg_.running = true;
+    pg_.in_recovery = false;
+    pg_.standby_signal = false;
+    replicas_n1_n3(kWal - 100);
+    for (int i = 0; i < 5 && !dcs_.leads(keys_.leader(), "n2"); ++i) loop().step();
+    ASSERT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+    loop().step();
+    ASSERT_TRUE(loop().status()->is_primary());
+  }
+  // A switchover request on a REST thread; steps the loop until it answers (bounded).
+  SwitchoverResult switchover_to(const std::string& candidate) {
+    auto answer = std::async(std::launch::async, [this, candidate] {
+      return loop().request_switchover(SwitchoverRequest{"n2", candidate, std::nullopt}, false);
+    });
+    for (int i = 0; i < 200 && answer.wait_for(0ms) != std::future_status::ready; ++i) {
+      if (dcs_.get(keys_.failover())) loop().step();
+      else std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_EQ(answer.wait_for(10s), std::future_status::ready);
+    return answer.get();
+  }
+
+  AgentConfig config_;
+  KeyLayout keys_;
+  SwitchoverTimings timings_;
+  FakeDcs dcs_;
+  FakePostgres pg_;
+  FakePeers peers_;
+  std::int64_t others_lease_ = 0;
+  std::unique_ptr<HaLoop> loop_;
+};
+
+// The bug behind a lost write: after stepping down, with no leader known yet, the old leader's
+// PostgreSQL was started "as configured", i.e. as a primary, and took writes for a moment.
+TEST_F(HaLoopTest, FormerLeaderWithNoLeaderKnownStartsAsStandbyThenRewindsUnderTheNewLeader) {
+  make_n2_leader();
+  // Stepped down: PostgreSQL stopped (a primary's data dir: no standby.signal), lock released,
+  // a switchover to n1 pending, nobody has taken the lock yet.
+  pg_.running = false;
+  dcs_.erase(keys_.leader());
+  dcs_.set(keys_.failover(), encode_failover({"n2", "n1"}));
+  pg_.calls.clear();
+  loop().step();
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"start_standby -"});
+  EXPECT_TRUE(pg_.running && pg_.in_recovery) << "a member without the lock came up writable";
+  EXPECT_TRUE(pg_.may_have_diverged()) << "a former primary started as a standby must be rewound before it follows";
+  EXPECT_FALSE(loop().status()->is_primary());
+  // n1 takes over: n2 rewinds before following it (its WAL may hold what n1 never got).
+  set_member("n1", 5434, "primary", "running", kWal + 100);
+  dcs_.set(keys_.leader(), "n1", others_lease_);
+  dcs_.erase(keys_.failover());
+  pg_.calls.clear();
+  loop().step();
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"rewind_and_follow 127.0.0.1:5434"});
+  EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
+}
+
+TEST_F(HaLoopTest, CrashedPrimaryWhoseLockExpiredStartsAsStandbyOfTheNewLeaderAfterRewind) {
+  make_n2_leader();
+  pg_.crash();
+  dcs_.erase(keys_.leader());
+  set_member("n1", 5434, "primary", "running", kWal + 100);
+  dcs_.set(keys_.leader(), "n1", others_lease_);
+  pg_.calls.clear();
+  loop().step();
+  // Rule 4 starts it as a standby of n1; a diverged data dir is rewound first.
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"rewind_and_follow 127.0.0.1:5434"});
+  EXPECT_TRUE(pg_.in_recovery);
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+TEST_F(HaLoopTest, LeaderWhosePostgresIsDownStartsItAsPrimaryAndAStandbyDataDirIsPromoted) {
+  make_n2_leader();
+  pg_.crash();
+  pg_.calls.clear();
+  loop().step();
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"start_primary"});
+  EXPECT_TRUE(pg_.writable());
+  // The lock holder's data dir is a standby's (it took the lock while stopped): start, then promote.
+  pg_.crash();
+  pg_.standby_signal = true;
+  pg_.calls.clear();
+  loop().step();
+  loop().step();
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_primary", "promote"}));
+  EXPECT_TRUE(pg_.writable());
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+TEST_F(HaLoopTest, SwitchoverChecksStopsWaitsPublishesThenReleasesAndFollows) {
+  make_n2_leader();
+  peers_.received = kWal + 0x28;  // the candidate has the shutdown checkpoint record
+  bool primary_at_stop = true;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "checkpoint") primary_at_stop = loop().status()->is_primary();
+  };
+  pg_.calls.clear();
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  EXPECT_NE(r.message.find("n2 -> n3 at 0/5000000 (candidate had 0/5000028), writes refused for"), std::string::npos)
+      << r.message;
+  EXPECT_FALSE(primary_at_stop) << "/primary must answer 503 before PostgreSQL stops";
+  // The order: checkpoint, fast stop, shutdown checkpoint, follow the candidate in sync.
+  const auto& c = pg_.calls;
+  ASSERT_LT(index_of(c, "start_standby"), c.size()) << ::testing::PrintToString(c);
+  EXPECT_LT(index_of(c, "checkpoint"), index_of(c, "stop fast"));
+  EXPECT_LT(index_of(c, "stop fast"), index_of(c, "controldata"));
+  EXPECT_LT(index_of(c, "controldata"), index_of(c, "start_standby"));
+  EXPECT_TRUE(contains(c, "start_standby 127.0.0.1:5436 in_sync")) << ::testing::PrintToString(c);
+  EXPECT_FALSE(any_starts_with(c, "start_primary"));
+  // The handover position was published before the leader key went.
+  const auto puts = dcs_.puts();
+  const auto handover = std::find_if(puts.begin(), puts.end(), [&](const std::string& p) {
+    return p.rfind(keys_.status() + "=", 0) == 0 && p.find("\"handover\":83886080") != std::string::npos;
+  });
+  EXPECT_NE(handover, puts.end()) << ::testing::PrintToString(puts);
+  EXPECT_TRUE(contains(dcs_.deletes(), keys_.leader()));
+  EXPECT_FALSE(dcs_.get(keys_.leader()));
+  EXPECT_FALSE(loop().status()->is_primary());
+  EXPECT_TRUE(pg_.in_recovery);
+  EXPECT_FALSE(pg_.may_have_diverged()) << "a clean handover needs no rewind";
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+TEST_F(HaLoopTest, SwitchoverToAnUnreachableCandidateIsRefusedBeforeAnythingStops) {
+  make_n2_leader();
+  peers_.api = PeerApiState{false, "connection refused", "", "", false};
+  pg_.calls.clear();
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 412) << r.message;
+  EXPECT_NE(r.message.find("n3 is not reachable: connection refused"), std::string::npos) << r.message;
+  EXPECT_FALSE(any_starts_with(pg_.calls, "stop"));
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_FALSE(dcs_.get(keys_.failover())) << "a refused request is withdrawn";
+  loop().step();
+  EXPECT_TRUE(loop().status()->is_primary());
+}
+
+TEST_F(HaLoopTest, SwitchoverToALaggingOrNonReplicaCandidateIsRefused) {
+  make_n2_leader();
+  peers_.received = kWal - 2 * 1048576;
+  SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 412) << r.message;
+  EXPECT_NE(r.message.find("> maximum_lag_on_failover"), std::string::npos) << r.message;
+  peers_.received = kWal;
+  peers_.api.role = "master";
+  r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 412) << r.message;
+  EXPECT_NE(r.message.find("not a running replica"), std::string::npos) << r.message;
+  EXPECT_FALSE(any_starts_with(pg_.calls, "stop"));
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+}
+
+TEST_F(HaLoopTest, CandidateThatNeverReceivesTheLastWalKeepsTheOldLeaderInCharge) {
+  make_n2_leader();
+  peers_.received = kWal - 10;  // close enough to pass the check, never past the checkpoint
+  pg_.calls.clear();
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 503) << r.message;
+  EXPECT_NE(r.message.find("had received only 0/4FFFFF6 of 0/5000000"), std::string::npos) << r.message;
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2")) << "the lock must not be released";
+  EXPECT_TRUE(contains(pg_.calls, "start_primary")) << ::testing::PrintToString(pg_.calls);
+  EXPECT_TRUE(pg_.writable());
+  for (const std::string& p : dcs_.puts()) EXPECT_EQ(p.find("handover"), std::string::npos) << p;
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+TEST_F(HaLoopTest, FailedStopDuringSwitchoverKeepsTheLock) {
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.fail_stop = 1;
+  pg_.calls.clear();
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 503) << r.message;
+  EXPECT_NE(r.message.find("stopping PostgreSQL failed"), std::string::npos) << r.message;
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_FALSE(contains(pg_.calls, "controldata"));
+  EXPECT_FALSE(contains(dcs_.deletes(), keys_.leader()));
+}
+
+TEST_F(HaLoopTest, UnreadableShutdownCheckpointOrFailedPublishKeepsTheLock) {
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.fail_controldata = 1;
+  SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 503) << r.message;
+  EXPECT_NE(r.message.find("shutdown checkpoint"), std::string::npos) << r.message;
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_TRUE(pg_.writable()) << "restarted as the primary";
+
+  loop().step();
+  dcs_.fail_put_key = keys_.status();
+  dcs_.fail_put = 1;
+  r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 503) << r.message;
+  EXPECT_NE(r.message.find("publishing the handover position failed"), std::string::npos) << r.message;
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_FALSE(contains(dcs_.deletes(), keys_.leader()));
+  EXPECT_TRUE(pg_.writable());
+}
+
+TEST_F(HaLoopTest, SwitchoverRequestOnAReplicaIsForwardedToTheLeader) {
+  replicas_n1_n3();
+  set_member("n1", 5434, "primary", "running", kWal);
+  dcs_.set(keys_.leader(), "n1", others_lease_);
+  pg_.running = pg_.in_recovery = pg_.standby_signal = true;
+  pg_.following = "127.0.0.1:5434";
+  loop().step();
+  const SwitchoverResult r = loop().request_switchover(SwitchoverRequest{"n1", "n3", std::nullopt}, false);
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  EXPECT_EQ(peers_.forwarded_to, "n1");
+}
+
+TEST_F(HaLoopTest, CandidateBehindTheHandoverPositionDropsTheRequestAndNobodyBehindItCampaigns) {
+  replicas_n1_n3(kWal - 1000);
+  pg_.running = pg_.in_recovery = pg_.standby_signal = true;
+  pg_.wal = kWal - 10;
+  dcs_.set(keys_.status(), encode_handover_optime(kWal));
+  dcs_.set(keys_.failover(), encode_failover({"n1", "n2"}));
+  loop().step();
+  EXPECT_FALSE(dcs_.get(keys_.failover())) << "the request cannot be honoured safely: dropped";
+  loop().step();
+  EXPECT_FALSE(dcs_.get(keys_.leader())) << "a member behind the handover position took the lock";
+  pg_.wal = kWal;  // caught up (e.g. the old leader's WAL arrived)
+  loop().step();
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+}
+
+TEST_F(HaLoopTest, ExitStepsDownOnlyOncePostgresIsStopped) {
+  make_n2_leader();
+  pg_.fail_stop = 1;
+  pg_.fail_demote = 1;
+  loop().step_down_on_exit();
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2")) << "released the lock while PostgreSQL may still be writable";
+  EXPECT_TRUE(dcs_.revoked().empty()) << "revoked the lease while PostgreSQL may still be writable";
+
+  pg_.running = true;
+  loop().step_down_on_exit();
+  EXPECT_FALSE(pg_.running);
+  EXPECT_FALSE(dcs_.get(keys_.leader()));
+  EXPECT_EQ(dcs_.revoked().size(), 1u);
+}
+
+TEST_F(HaLoopTest, FailedFencingDemoteKeepsTheLockAndRetries) {
+  config_.loop_wait = std::chrono::seconds(0);
+  config_.retry_timeout = 30ms;
+  make_n2_leader();
+  dcs_.fail_keepalive = 1000;  // the lease cannot be refreshed: the lock falls into doubt
+  pg_.fail_demote = 1;
+  loop().step();  // first failed refresh: doubt starts
+  std::this_thread::sleep_for(40ms);  // age the last refresh past retry_timeout
+  pg_.calls.clear();
+  loop().step();
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"demote"});
+  EXPECT_TRUE(pg_.running);
+  EXPECT_TRUE(dcs_.get(keys_.leader())) << "released the lock although the demote failed";
+  loop().step();
+  EXPECT_FALSE(pg_.running) << "the demote is retried";
+  EXPECT_FALSE(dcs_.get(keys_.leader()));
+}
+
+TEST_F(HaLoopTest, BootstrapWinnerThatLosesTheLockStopsItsNewPrimary) {
+  dcs_.erase(keys_.initialize());
+  pg_.data = false;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "bootstrap") dcs_.set(keys_.leader(), "n1", others_lease_);  // someone else got the lock meanwhile
+  };
+  pg_.may_be_writable = nullptr;  // bootstrap's own start precedes the lock
+  loop().step();
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"bootstrap", "demote"}));
+  EXPECT_FALSE(pg_.running);
+}
+
+TEST_F(HaLoopTest, FailedBootstrapWithdrawsTheInitializeKeyRetryingUntilItIsGone) {
+  dcs_.erase(keys_.initialize());
+  pg_.data = false;
+  pg_.fail_bootstrap = true;
+  dcs_.fail_delete = 1;
+  loop().step();
+  EXPECT_TRUE(dcs_.get(keys_.initialize())) << "the first delete was made to fail";
+  pg_.data = true;  // leave the bootstrap path; the next iteration only retries the delete
+  loop().step();
+  EXPECT_FALSE(dcs_.get(keys_.initialize()));
+}
+
+// Random views, faults and requests; after every step in which etcd was readable, a writable
+// PostgreSQL means n2 holds the leader key under a live lease, and no start or promotion ever
+// happened without it (FakePostgres checks at the moment it would become writable).
+TEST_F(HaLoopTest, NoSequenceOfViewsMakesAMemberWithoutTheLockWritable) {
+  timings_.catch_up = 30ms;
+  std::mt19937 rng(20261201);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  make_n2_leader();
+  int checked = 0;
+  for (int round = 0; round < 3000; ++round) {
+    bool unreachable = false;
+    for (int faults = 1 + pick(3); faults > 0; --faults)
+    switch (pick(12)) {
+      case 0: dcs_.erase(keys_.leader()); break;
+      case 1:
+        set_member("n1", 5434, "primary", "running", kWal + pick(3) * 100 - 100);
+        dcs_.erase(keys_.leader());
+        dcs_.set(keys_.leader(), "n1", others_lease_);
+        break;
+      case 2:
+        if (auto me = dcs_.get(keys_.member("n2"))) dcs_.expire(me->lease);
+        break;
+      case 3: pg_.crash(); break;
+      case 4: {
+        const FailoverRequest requests[] = {{"n2", "n3"}, {"", "n2"}, {"n1", "n2"}, {"n2", ""}};
+        dcs_.set(keys_.failover(), encode_failover(requests[pick(4)]));
+        break;
+      }
+      case 5:
+        dcs_.fail_range = 1;
+        unreachable = true;
+        break;
+      case 6: dcs_.set(keys_.status(), pick(2) ? encode_handover_optime(kWal + pick(3) - 1) : encode_leader_optime(kWal)); break;
+      case 7:
+        peers_.api.reachable = pick(4) != 0;
+        peers_.received = kWal + pick(3) * 0x28 - 0x28;
+        break;
+      case 8: set_member("n1", 5434, "replica", pick(2) ? "running" : "stopped", kWal + pick(3) - 1); break;
+      case 9: pg_.fail_stop = pick(2); break;
+      case 10: pg_.wal += pick(100); break;
+      default: break;
+    }
+    loop().step();
+    if (unreachable) continue;
+    ++checked;
+    if (pg_.writable()) {
+      ASSERT_TRUE(dcs_.leads(keys_.leader(), "n2"))
+          << "round " << round << ": writable without the lock; calls: " << ::testing::PrintToString(pg_.calls);
+    }
+    ASSERT_TRUE(pg_.violations.empty()) << "round " << round << ": " << pg_.violations.front();
+  }
+  EXPECT_GT(checked, 2000);
+}
+
+}  // namespace
+}  // namespace pgha::election
