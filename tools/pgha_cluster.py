@@ -1,4 +1,5 @@
-"""Local HA cluster on loopback: 3 etcd members, 3 PostgreSQL 15 nodes under Patroni, one proxy.
+"""Local HA cluster: 3 etcd members, 3 PostgreSQL 15 nodes under Patroni, one proxy; on loopback,
+or (netns mode) with each node in its own network namespace so that partitions can be made.
 
 Used by the `tools/pgha-cluster` CLI (demo) and by tests/integration (fault tests). Everything the
 cluster owns lives in one directory (default /tmp/pgha-cluster): data, per-node Patroni configs,
@@ -11,6 +12,13 @@ Layout (fixed ports, as in DESIGN.md and conf/haproxy.cfg):
   node1..3   PostgreSQL 127.0.0.1:5434/5435/5436, Patroni REST 127.0.0.1:8008/8009/8010, scope "postgres"
   proxy      127.0.0.1:5432 (write), 127.0.0.1:5433 (read); pgha-proxy's admin API on 127.0.0.1:8404
 
+Netns mode (`up --netns`, tools/pgha_netns.py) keeps the ports but moves the addresses: a bridge
+10.N.0.1 on the host (N = net id, default 77) where etcd and the proxy bind (never 127.0.0.1 or a
+wildcard, so it runs beside a loopback cluster), and node1..3 at 10.N.0.11..13, each agent and its
+PostgreSQL inside the node's namespace. The proxy runs a copy of its config with the addresses
+rewritten (DIR/proxy-netns.*). Node.host, Cluster.proxy_host and Cluster.etcd_host say where the
+host side reaches each part in either mode; partition()/heal() cut a node off with nftables.
+
 Runs as root (it starts PostgreSQL and Patroni as the `postgres` OS user with a clean environment).
 Only the standard library and psycopg2 (imported lazily, for writes through the proxy) are used.
 Not thread-safe: one Cluster object per thread of control.
@@ -18,6 +26,7 @@ Not thread-safe: one Cluster object per thread of control.
 
 import json
 import os
+import re
 import shutil
 import signal
 import string
@@ -26,6 +35,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from pgha_netns import PARTITION_SCOPES, NetnsError, NetnsNetwork, listening_sockets
 
 REPO = Path(__file__).resolve().parent.parent
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -62,8 +73,10 @@ PROXY_ADMIN_PORT = 8404
 SUPERUSER = ("patroni_super", "patroni_super_pass")
 REPLICATOR = ("patroni_replicator", "patroni_replicator_pass")
 CHECK_USER = ("admin", "admin")
-BENCH_USER = "pgha_bench"  # trust on 127.0.0.1: cheap connections for probes and benchmarks
+BENCH_USER = "pgha_bench"  # trust on 127.0.0.1 (and the netns subnet): cheap connections for probes
 PROBE_TABLE = "pgha_probe"
+LOOPBACK = "127.0.0.1"
+DEFAULT_NET_ID = 77
 
 
 class ClusterError(RuntimeError):
@@ -184,9 +197,22 @@ def find_agent_binary():
     return find_binary("pgha-agent", "PGHA_AGENT_BIN")
 
 
-def render_patroni_config(name, pg_port, rest_port, node_dir, profile):
+def _absolute(path):
+    return str(Path(path).absolute()) if path else None
+
+
+def render_patroni_config(name, pg_port, rest_port, node_dir, profile, host=LOOPBACK,
+                          etcd_host=LOOPBACK, subnet=None):
+    """A node's patroni.yml. Loopback by default; in netns mode `host` is the node's address,
+    `etcd_host` the bridge's and `subnet` (e.g. "10.77.0.0/24") gets the same pg_hba rules as
+    127.0.0.1."""
+    subnet_pg_hba = "".join(f"\n  - host {rule.format(subnet=subnet)}" for rule in (
+        "replication patroni_replicator {subnet} md5", "all pgha_bench {subnet} trust",
+        "all all {subnet} md5")) if subnet else ""
     values = dict(PROFILES[profile], name=name, pg_port=pg_port, rest_port=rest_port,
-                  node_dir=node_dir, data_dir=f"{node_dir}/data", pgpass=f"{node_dir}/pgpass")
+                  node_dir=node_dir, data_dir=f"{node_dir}/data", pgpass=f"{node_dir}/pgpass",
+                  host=host, etcd_hosts=",".join(f"{etcd_host}:{c}" for _, c, _ in ETCD_MEMBERS),
+                  subnet_pg_hba=subnet_pg_hba)
     header = (f"# {name} of tools/pgha-cluster, Patroni profile '{profile}': generated from "
               f"conf/patroni/{PATRONI_TEMPLATE.name}\n# by tools/pgha_cluster.py; edit the template, "
               "not this file.\n")
@@ -196,24 +222,37 @@ def render_patroni_config(name, pg_port, rest_port, node_dir, profile):
 # ---- nodes -----------------------------------------------------------------------------------
 
 class Node:
-    """One PostgreSQL + Patroni node of a Cluster."""
+    """One PostgreSQL + Patroni node of a Cluster. `host` is where the host side reaches its
+    PostgreSQL and REST API: 127.0.0.1, or the node's address in netns mode."""
 
-    def __init__(self, cluster, name, pg_port, rest_port):
+    def __init__(self, cluster, name, pg_port, rest_port, host=LOOPBACK):
         self.cluster = cluster
         self.name = name
         self.pg_port = pg_port
         self.rest_port = rest_port
+        self.host = host
         self.dir = cluster.dir / name
         self.data_dir = self.dir / "data"
         self.config_path = cluster.dir / f"{name}.yml"
         self.log_path = cluster.log_dir / f"{name}-patroni.log"
 
     def __repr__(self):
-        return f"<Node {self.name} pg:{self.pg_port} rest:{self.rest_port}>"
+        return f"<Node {self.name} {self.host} pg:{self.pg_port} rest:{self.rest_port}>"
+
+    @property
+    def namespace(self):
+        """The node's network namespace in netns mode, else None."""
+        net = self.cluster.net
+        return net.namespace(self.name) if net else None
+
+    def command_in_node(self, cmd):
+        """argv `cmd` prefixed to run in the node's network namespace (unchanged on loopback)."""
+        net = self.cluster.net
+        return (net.exec_prefix(self.name) if net else []) + list(cmd)
 
     # REST
     def rest(self, path, timeout=1.0):
-        return http_get(f"http://127.0.0.1:{self.rest_port}{path}", timeout)
+        return http_get(f"http://{self.host}:{self.rest_port}{path}", timeout)
 
     def rest_json(self, path, timeout=1.0):
         status, body = self.rest(path, timeout)
@@ -255,15 +294,18 @@ class Node:
         return pid
 
     def start_patroni(self):
-        """Starts this node's Patroni as `postgres` with a clean environment."""
+        """Starts this node's Patroni (or pgha-agent) as `postgres` with a clean environment, in
+        the node's network namespace in netns mode."""
         if self.patroni_running():
             raise ClusterError(f"{self.name}: Patroni already runs (pid {self.patroni_pid})")
         # pgha-agent reads the very same patroni.yml; both run as `postgres`, clean environment.
         if self.cluster.manager == "pgha-agent":
-            manager_cmd = [str(find_agent_binary()), str(self.config_path)]
+            manager_cmd = [str(self.cluster.agent_binary()), str(self.config_path)]
         else:
             manager_cmd = ["/usr/bin/python3", "/usr/bin/patroni", str(self.config_path)]
-        cmd = ["runuser", "-u", "postgres", "--", "env", "-i", f"PATH={CLEAN_PATH}"] + manager_cmd
+        # `ip netns exec` execs its command (no fork), so runuser stays the spawned pid.
+        cmd = self.command_in_node(["runuser", "-u", "postgres", "--", "env", "-i",
+                                    f"PATH={CLEAN_PATH}"] + manager_cmd)
         wrapper = self.cluster._spawn(f"{self.name}-runuser", cmd, self.log_path, cwd=self.dir)
         # runuser forks; the Patroni process we kill in fault tests is its child.
         patroni = wait_for(lambda: children_of(wrapper.pid)[:1], 10,
@@ -315,6 +357,92 @@ class Node:
         self.cluster.event(f"{self.name}: sent {signal.Signals(sig).name} to postmaster pid {pid}")
         return pid
 
+    def kill_agent(self):
+        """SIGKILLs the agent process only (pgha-agent or Patroni); PostgreSQL, the runuser wrapper
+        and pgha-agent's fence watchdog are left to react. Returns [pid]."""
+        return [self.kill_patroni(signal.SIGKILL)]
+
+    def processes(self):
+        """{pid: (label, starttime)} of every running process of this node: the runuser wrapper,
+        the agent and all its descendants (pgha-agent's fence watchdog, commands it runs), the
+        postmaster and all its descendants."""
+        found = {}
+
+        def add(pid, label, starttime=None):
+            st = _proc_stat(pid)
+            if st is None or st[0] in ("Z", "X") or (starttime is not None and st[2] != starttime):
+                return False
+            if pid not in found:
+                try:
+                    comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                except OSError:
+                    comm = "?"
+                found[pid] = (f"{label} ({comm})", st[2])
+            return True
+
+        def add_tree(pid, label):
+            for child in children_of(pid):
+                if add(child, label):
+                    add_tree(child, label)
+        for kind in ("patroni", "runuser"):  # the agent first, so its children are labelled as such
+            rec = self.cluster._read_pid_record(f"{self.name}-{kind}")
+            if rec and add(rec[0], "agent" if kind == "patroni" else kind, rec[1]):
+                add_tree(rec[0], "agent child" if kind == "patroni" else "agent")
+        pm = self.postmaster_pid()
+        if pm is not None and add(pm, "postmaster"):
+            add_tree(pm, "postgres")
+        return found
+
+    def kill_all(self, timeout=10):
+        """A node loss: SIGSTOPs every process of this node (see processes()) so none reacts to
+        another's death, then SIGKILLs them all and waits until they are gone. Returns the killed
+        pids; each is logged in the event log."""
+        frozen = {}
+        for _ in range(20):  # a process forked before its parent froze is caught on the next pass
+            new = {p: v for p, v in self.processes().items() if p not in frozen}
+            if not new:
+                break
+            for pid, (label, start) in new.items():
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                    frozen[pid] = (label, start)
+                except ProcessLookupError:
+                    pass
+        if not frozen:
+            raise ClusterError(f"{self.name}: no process of this node runs")
+        for pid in frozen:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid, (label, _) in sorted(frozen.items()):
+            self.cluster.event(f"{self.name}: SIGKILL to {label} pid {pid} (node loss)")
+        left = terminate({p: s for p, (_, s) in frozen.items()}, timeout, sig=signal.SIGKILL,
+                         reap=self.cluster.reap)
+        if left:
+            raise ClusterError(f"{self.name}: pids {left} survived SIGKILL")
+        return sorted(frozen)
+
+    def run_in_node(self, cmd, timeout=10):
+        """Runs argv `cmd` to completion in the node's network namespace (as is on loopback) under
+        a deadline; returns the CompletedProcess (text)."""
+        return subprocess.run(self.command_in_node(cmd), capture_output=True, text=True, timeout=timeout)
+
+    def local_pg_state(self, timeout=5):
+        """"primary", "replica" or "down": this node's PostgreSQL as seen from inside its own
+        namespace (so it works while the node is partitioned), through psql on its own address."""
+        cmd = ["env", f"PGPASSWORD={SUPERUSER[1]}", "PGCONNECT_TIMEOUT=3", f"{PG_BIN}/psql", "-X", "-At",
+               "-h", self.host, "-p", str(self.pg_port), "-U", SUPERUSER[0], "-d", "postgres",
+               "-c", "select pg_is_in_recovery()"]
+        try:
+            r = self.run_in_node(cmd, timeout)
+        except subprocess.TimeoutExpired:
+            return "down"
+        out = r.stdout.strip()
+        if r.returncode != 0 or out not in ("t", "f"):
+            return "down"
+        return "replica" if out == "t" else "primary"
+
     def stop(self, timeout=30):
         """Stops Patroni (which stops PostgreSQL), then any postmaster left behind (fast shutdown)."""
         # Patroni first: runuser answers SIGTERM by killing its child with SIGKILL after 2 s.
@@ -329,17 +457,21 @@ class Node:
     def connect(self, user=SUPERUSER, dbname="postgres", **kw):
         """A direct psycopg2 connection to this node's PostgreSQL."""
         import psycopg2
-        return psycopg2.connect(host="127.0.0.1", port=self.pg_port, user=user[0], password=user[1],
+        return psycopg2.connect(host=self.host, port=self.pg_port, user=user[0], password=user[1],
                                 dbname=dbname, connect_timeout=3, **kw)
 
 
 # ---- the cluster -----------------------------------------------------------------------------
 
 class Cluster:
-    """The whole local cluster. Construct it, then up(); or Cluster.attach(DIR) to a running one."""
+    """The whole local cluster. Construct it, then up(); or Cluster.attach(DIR) to a running one.
+    `netns` puts every node in its own network namespace on a bridge of subnet 10.`net_id`.0.0/24;
+    `agent_bin`/`proxy_bin` default to find_agent_binary()/find_proxy_binary() at up(), which
+    records them in DIR/cluster.json for every later command."""
 
     def __init__(self, dir=DEFAULT_DIR, manager="patroni", proxy="pgha-proxy", proxy_config=None,
-                 profile=DEFAULT_PROFILE):
+                 profile=DEFAULT_PROFILE, netns=False, net_id=DEFAULT_NET_ID, agent_bin=None,
+                 proxy_bin=None):
         if manager not in MANAGERS:
             raise ClusterError(f"unknown manager {manager!r} (choose from {', '.join(MANAGERS)})")
         if proxy not in PROXIES:
@@ -353,8 +485,35 @@ class Cluster:
         self.profile = profile
         self.log_dir = self.dir / "logs"
         self.pid_dir = self.dir / "pids"
-        self.nodes = {n: Node(self, n, pg, rest) for n, pg, rest in NODES}
+        try:
+            self.net = NetnsNetwork(net_id, [n for n, _, _ in NODES]) if netns else None
+        except NetnsError as e:
+            raise ClusterError(str(e)) from None
+        self.proxy_host = self.net.bridge_ip if self.net else LOOPBACK  # proxy listeners, admin API
+        self.etcd_host = self.net.bridge_ip if self.net else LOOPBACK  # etcd client and peer URLs
+        self.nodes = {n: Node(self, n, pg, rest, self.net.node_ip(n) if self.net else LOOPBACK)
+                      for n, pg, rest in NODES}
+        self._agent_bin = _absolute(agent_bin)
+        self._proxy_bin = _absolute(proxy_bin)
+        self.owns_dir = False  # set by up() once DIR/cluster.json is its own
         self._children = {}  # pid -> Popen, only in the process that started them
+
+    @property
+    def netns(self):
+        return self.net is not None
+
+    @property
+    def net_id(self):
+        return self.net.net_id if self.net else None
+
+    def agent_binary(self):
+        """The pgha-agent this cluster runs (Path): the one recorded by up(), else what
+        find_agent_binary() finds (state files written before binaries were recorded)."""
+        return Path(self._agent_bin) if self._agent_bin else find_agent_binary()
+
+    def proxy_binary(self):
+        """The pgha-proxy this cluster runs (Path), as agent_binary()."""
+        return Path(self._proxy_bin) if self._proxy_bin else find_proxy_binary()
 
     # persistence, so that `down`/`status` from another process find what `up` started
     @classmethod
@@ -364,12 +523,15 @@ class Cluster:
             state = json.loads(state_file.read_text())
         except OSError:
             raise ClusterError(f"no cluster in {dir} (missing {state_file})") from None
-        return cls(dir, state["manager"], state["proxy"], state["proxy_config"], state["profile"])
+        return cls(dir, state["manager"], state["proxy"], state["proxy_config"], state["profile"],
+                   netns=state.get("netns", False), net_id=state.get("net_id", DEFAULT_NET_ID),
+                   agent_bin=state.get("agent_bin"), proxy_bin=state.get("proxy_bin"))
 
     def _save_state(self):
         (self.dir / "cluster.json").write_text(json.dumps({
             "manager": self.manager, "proxy": self.proxy, "proxy_config": str(self.proxy_config),
-            "profile": self.profile}, indent=2) + "\n")
+            "profile": self.profile, "netns": self.netns, "net_id": self.net_id,
+            "agent_bin": self._agent_bin, "proxy_bin": self._proxy_bin}, indent=2) + "\n")
 
     def event(self, message):
         """Appends a timestamped line to DIR/events.log (wall clock, ms)."""
@@ -382,6 +544,11 @@ class Cluster:
             pass
 
     def node(self, name):
+        return self.nodes[name]
+
+    def _known_node(self, name):
+        if name not in self.nodes:
+            raise ClusterError(f"unknown node {name!r} (one of {', '.join(self.nodes)})")
         return self.nodes[name]
 
     # pid files
@@ -454,16 +621,17 @@ class Cluster:
 
     # ---- etcd ----
     def _etcd_command(self, name, client, peer):
-        initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, _, p in ETCD_MEMBERS)
+        h = self.etcd_host
+        initial = ",".join(f"{n}=http://{h}:{p}" for n, _, p in ETCD_MEMBERS)
         data = self.dir / "etcd" / name
         data.mkdir(parents=True, exist_ok=True)
         data.chmod(0o700)
         # On a restart the data dir already holds the member: etcd ignores the --initial-* flags.
         return ["etcd", "--name", name, "--data-dir", str(data),
-                "--listen-client-urls", f"http://127.0.0.1:{client}",
-                "--advertise-client-urls", f"http://127.0.0.1:{client}",
-                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                "--listen-client-urls", f"http://{h}:{client}",
+                "--advertise-client-urls", f"http://{h}:{client}",
+                "--listen-peer-urls", f"http://{h}:{peer}",
+                "--initial-advertise-peer-urls", f"http://{h}:{peer}",
                 "--initial-cluster-token", "pgha-local", "--initial-cluster", initial,
                 "--initial-cluster-state", "new"]
 
@@ -512,15 +680,15 @@ class Cluster:
         def listening():
             if p.poll() is not None:
                 raise ClusterError(f"{name} exited with {p.returncode}; see {self.log_dir}/{name}.log")
-            return port_listening(client)
-        self.wait_for(listening, timeout, f"{name} to listen on {client}", 0.05)
+            return self.host_port_listening(client)
+        self.wait_for(listening, timeout, f"{name} to listen on {self.etcd_host}:{client}", 0.05)
         return p.pid
 
     def etcd_member_status(self, name):
         """etcd's maintenance status of one member (JSON dict: header.member_id, leader, ...), or
         None if it does not answer."""
         _, client, _ = self._etcd_member(name)
-        req = urllib.request.Request(f"http://127.0.0.1:{client}/v3/maintenance/status", data=b"{}",
+        req = urllib.request.Request(f"http://{self.etcd_host}:{client}/v3/maintenance/status", data=b"{}",
                                      method="POST")
         try:
             with urllib.request.urlopen(req, timeout=1.0) as r:
@@ -539,7 +707,7 @@ class Cluster:
 
     def etcd_healthy(self):
         for name, client, _ in ETCD_MEMBERS:
-            status, body = http_get(f"http://127.0.0.1:{client}/health")
+            status, body = http_get(f"http://{self.etcd_host}:{client}/health")
             if status != 200 or '"true"' not in body:
                 return False
         return True
@@ -579,7 +747,9 @@ class Cluster:
             if shutil.which("haproxy") is None:
                 raise ClusterError("haproxy not found (tools/install-deps installs it)")
         else:
-            binary = find_proxy_binary()
+            binary = self.proxy_binary()
+            if self._proxy_bin and not binary.exists():
+                raise ClusterError(f"this cluster's pgha-proxy binary {binary} (recorded at `up`) does not exist")
             if os.environ.get("PGHA_PROXY_BIN") and not binary.exists():
                 raise ClusterError(f"PGHA_PROXY_BIN={binary} does not exist")
             if binary is None or not binary.exists():
@@ -591,13 +761,38 @@ class Cluster:
 
     def proxy_command(self, config):
         self.check_proxy_available()
+        if self.net:
+            config = self.write_netns_proxy_config(config)
         if self.proxy == "haproxy":
             # A second config file adds a stats socket, so tests can read HAProxy's server states.
             extra = self.dir / "haproxy-admin.cfg"
             extra.write_text("# added by tools/pgha_cluster.py: a stats socket for tests\n"
                              f"global\n    stats socket {self.dir}/haproxy.sock mode 600 level admin\n")
             return ["haproxy", "-f", str(config), "-f", str(extra)]
-        return [str(find_proxy_binary()), "-f", str(config)]
+        return [str(self.proxy_binary()), "-f", str(config)]
+
+    def netns_proxy_config_path(self, config=None):
+        return self.dir / ("proxy-netns" + Path(config or self.proxy_config).suffix)
+
+    def write_netns_proxy_config(self, config=None):
+        """Writes DIR/proxy-netns.* : proxy config `config` (default: the cluster's) with its
+        listeners and admin API on the bridge address and each node's address in place of
+        127.0.0.1 (see rehost_proxy_config()). Returns its path."""
+        config = Path(config or self.proxy_config)
+        out = self.netns_proxy_config_path(config)
+        text = rehost_proxy_config(config.read_text(), self.proxy_host,
+                                   {n.pg_port: n.host for n in self.nodes.values()}, str(config))
+        if self.proxy == "pgha-proxy":
+            # pgha-proxy's admin API defaults to 127.0.0.1:8404, which a loopback cluster uses.
+            if is_haproxy_format(text):
+                raise ClusterError(f"{config}: with --netns, pgha-proxy needs a YAML config (an haproxy.cfg "
+                                   "cannot set its admin address, which would stay on 127.0.0.1:8404); "
+                                   "conf/pgha-proxy.yaml is conf/haproxy.cfg in YAML")
+            if not re.search(r"^admin\s*:", text, re.M):
+                text += f"\nadmin:\n  listen: {self.proxy_host}:{PROXY_ADMIN_PORT}\n"
+        out.write_text(f"# generated by tools/pgha_cluster.py for the netns cluster in {self.dir} from\n"
+                       f"# {config}; edit that file, not this one.\n" + text)
+        return out
 
     def start_proxy(self, config=None):
         if self.proxy == "none":
@@ -612,9 +807,10 @@ class Cluster:
         def listening():
             if p.poll() is not None:
                 raise ClusterError(f"{self.proxy} exited with {p.returncode}; see {self.log_dir}/proxy.log")
-            return port_listening(WRITE_PORT) and port_listening(READ_PORT)
+            return self.host_port_listening(WRITE_PORT) and self.host_port_listening(READ_PORT)
         try:
-            wait_for(listening, 15, f"{self.proxy} to listen on {WRITE_PORT} and {READ_PORT}", 0.05)
+            wait_for(listening, 15, f"{self.proxy} to listen on {self.proxy_host}:{WRITE_PORT} and "
+                     f":{READ_PORT}", 0.05)
         except TimeoutError:
             if p.poll() is not None:
                 raise ClusterError(f"{self.proxy} exited with {p.returncode}; "
@@ -630,9 +826,30 @@ class Cluster:
         self.stop_proxy()
         return self.start_proxy(config)
 
+    def reload_proxy(self):
+        """SIGHUP to the recorded proxy process: pgha-proxy reloads its config file (in netns mode
+        the generated copy is rewritten from the cluster's config first). HAProxy, not run in
+        master-worker mode here, does not reload on SIGHUP. Returns the pid."""
+        pid = self.proxy_pid
+        if pid is None:
+            raise ClusterError("the proxy is not running")
+        if self.net:
+            self.write_netns_proxy_config()
+        os.kill(pid, signal.SIGHUP)
+        self.event(f"proxy: sent SIGHUP to {self.proxy} pid {pid} (reload {self.proxy_config})")
+        return pid
+
+    def host_port_listening(self, port):
+        """True if a host-side service (etcd, the proxy) listens on port. In netns mode only a
+        socket bound exactly to the bridge address counts: a wildcard listener of some loopback
+        cluster would also answer there."""
+        if self.net:
+            return port in listening_sockets(self.proxy_host)
+        return port_listening(port)
+
     def proxy_status(self):
         """pgha-proxy's GET /status as JSON (None if it does not answer)."""
-        status, body = http_get(f"http://127.0.0.1:{PROXY_ADMIN_PORT}/status")
+        status, body = http_get(f"http://{self.proxy_host}:{PROXY_ADMIN_PORT}/status")
         if status != 200:
             return None
         return json.loads(body)
@@ -675,7 +892,7 @@ class Cluster:
         password = user[1] if isinstance(user, tuple) else None
         name = user[0] if isinstance(user, tuple) else user
         kw.setdefault("connect_timeout", 3)
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user=name, password=password,
+        conn = psycopg2.connect(host=self.proxy_host, port=port, user=name, password=password,
                                 dbname="postgres", **kw)
         conn.autocommit = True
         return conn
@@ -710,21 +927,80 @@ class Cluster:
             cur.execute(f"GRANT USAGE ON SEQUENCE {PROBE_TABLE}_id_seq TO {BENCH_USER}, {CHECK_USER[0]}")
         conn.close()
 
+    # ---- partitions (netns mode) ----
+    def _require_netns(self, what):
+        if self.net is None:
+            raise ClusterError(f"{what} needs a netns cluster (`pgha-cluster up --netns`); the cluster in "
+                               f"{self.dir} runs on loopback")
+
+    def partition(self, node_name, scope="all"):
+        """Cuts node `node_name` off with nftables rules in its namespace, both directions, drop
+        (established connections stall). scope "all": it reaches nothing and nothing reaches it
+        (etcd, the other nodes, the proxy, clients), only its own loopback works; "etcd": only its
+        traffic with the etcd client and peer ports is dropped, so it still serves and streams.
+        Replaces an earlier partition of that node."""
+        self._require_netns("partition")
+        node = self._known_node(node_name)
+        if scope not in PARTITION_SCOPES:
+            raise ClusterError(f"unknown partition scope {scope!r} (one of {', '.join(PARTITION_SCOPES)})")
+        try:
+            self.net.partition(node.name, scope, [p for _, c, peer in ETCD_MEMBERS for p in (c, peer)])
+        except NetnsError as e:
+            raise ClusterError(f"partition: {e}") from None
+        self.event(f"{node.name}: partitioned ({scope})")
+
+    def heal(self, node_name=None):
+        """Removes the partition of `node_name`, or of every node when None. Returns the names of the
+        nodes that were partitioned."""
+        self._require_netns("heal")
+        names = [self._known_node(node_name).name] if node_name else list(self.nodes)
+        healed = []
+        try:
+            for name in names:
+                if self.net.heal(name):
+                    healed.append(name)
+                    self.event(f"{name}: healed")
+        except NetnsError as e:
+            raise ClusterError(f"heal: {e}") from None
+        return healed
+
+    def partitioned(self):
+        """{node name: scope} of the nodes partitioned now, as their namespaces' rules say."""
+        self._require_netns("partitioned")
+        try:
+            scopes = {name: self.net.partition_scope(name) for name in self.nodes}
+        except NetnsError as e:
+            raise ClusterError(f"partitioned: {e}") from None
+        return {name: scope for name, scope in scopes.items() if scope}
+
     # ---- lifecycle ----
     def up(self, timeout=240):
-        """Starts everything and returns once writes through :5432 reliably reach the leader."""
+        """Starts everything and returns once writes through :5432 reliably reach the leader. The
+        agent and proxy binaries used are recorded in DIR/cluster.json for later commands. In
+        netns mode the bridge, namespaces and veths are created first (stale ones of the same net
+        id removed); down() removes them, also after a failed up()."""
         if self.manager == "pgha-agent":
-            agent = find_agent_binary()
+            agent = self.agent_binary()
             if agent is None or not agent.exists():
                 raise ClusterError("pgha-agent binary not found: set PGHA_AGENT_BIN or build it (looked for "
-                                   f"{REPO}/build/release/bin/pgha-agent, build/dev/bin/pgha-agent)")
+                                   f"{agent or REPO / 'build/release/bin/pgha-agent'}, build/dev/bin/pgha-agent)")
         self.check_proxy_available()  # fail before starting anything
+        self._agent_bin = self._agent_bin or _absolute(find_agent_binary())
+        if self.proxy == "pgha-proxy":
+            self._proxy_bin = self._proxy_bin or _absolute(find_proxy_binary())
         if (self.dir / "cluster.json").exists():
             raise ClusterError(f"a cluster already lives in {self.dir}: run `tools/pgha-cluster down "
                                f"--dir {self.dir}` first")
-        busy = [p for p in required_ports(self.proxy) if port_listening(p)]
-        if busy:
-            raise ClusterError(f"ports already in use by something this launcher did not start: {busy}")
+        if self.net:
+            if os.geteuid() != 0:
+                raise ClusterError("--netns needs root (ip netns, nft)")
+            if self.proxy != "none":  # refuses a config it cannot move, before creating anything
+                rehost_proxy_config(self.proxy_config.read_text(), self.proxy_host,
+                                    {n.pg_port: n.host for n in self.nodes.values()}, str(self.proxy_config))
+        else:
+            busy = [p for p in required_ports(self.proxy) if port_listening(p)]
+            if busy:
+                raise ClusterError(f"ports already in use by something this launcher did not start: {busy}")
         deadline = time.monotonic() + timeout
         left = lambda: max(1.0, deadline - time.monotonic())  # noqa: E731
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -732,16 +1008,31 @@ class Cluster:
         for d in (self.log_dir, self.pid_dir):
             d.mkdir(exist_ok=True)
         self._save_state()
-        self.event(f"up: manager={self.manager} proxy={self.proxy} profile={self.profile}")
+        self.owns_dir = True
+        mode = f" netns={self.net.subnet} bridge={self.net.bridge}" if self.net else ""
+        self.event(f"up: manager={self.manager} proxy={self.proxy} profile={self.profile}{mode} "
+                   f"agent={self._agent_bin} proxy_bin={self._proxy_bin}")
+        if self.net:
+            try:
+                self.net.create()
+            except NetnsError as e:
+                raise ClusterError(f"netns: {e}") from None
+            self.event(f"netns: bridge {self.net.bridge} {self.net.bridge_ip}, namespaces "
+                       + ", ".join(f"{self.net.namespace(n.name)} {n.host}" for n in self.nodes.values()))
+            busy = [p for p in required_host_ports(self.proxy) if self.host_port_listening(p)]
+            if busy:
+                raise ClusterError(f"ports on {self.proxy_host} already in use: {busy}")
         self.start_etcd()
         self.wait_for(self.etcd_healthy, min(60, left()), "etcd: 3 healthy members")
         self.event("etcd: healthy")
+        subnet = str(self.net.subnet) if self.net else None
         for node in self.nodes.values():
             node.dir.mkdir(exist_ok=True)
             shutil.chown(node.dir, "postgres", "postgres")
             node.dir.chmod(0o700)
             node.config_path.write_text(render_patroni_config(
-                node.name, node.pg_port, node.rest_port, node.dir, self.profile))
+                node.name, node.pg_port, node.rest_port, node.dir, self.profile, node.host,
+                self.etcd_host, subnet))
             node.config_path.chmod(0o644)
         for node in self.nodes.values():
             node.start_patroni()
@@ -767,12 +1058,13 @@ class Cluster:
                 raise
             streak[0] = streak[0] + 1 if leader and port == self.nodes[leader].pg_port else 0
             return streak[0] >= consecutive
-        self.wait_for(settled, timeout, f"{consecutive} writes in a row through :{WRITE_PORT} "
-                      "on the leader", 0.2)
-        self.event("proxy: writes through :5432 reach the leader")
+        self.wait_for(settled, timeout, f"{consecutive} writes in a row through "
+                      f"{self.proxy_host}:{WRITE_PORT} on the leader", 0.2)
+        self.event(f"proxy: writes through {self.proxy_host}:{WRITE_PORT} reach the leader")
 
     def down(self, timeout=30, remove=True):
-        """Stops every process this cluster recorded, by PID, and removes DIR."""
+        """Stops every process this cluster recorded, by PID, removes its network namespaces,
+        veths and bridge (netns mode), and removes DIR."""
         errors = []
         if self.proxy != "none" or self._read_pid_record("proxy"):
             try:
@@ -796,6 +1088,12 @@ class Cluster:
         except ClusterError as e:
             errors.append(f"etcd: {e}")
         self.reap()
+        if self.net:  # after the processes: a namespace with processes left in it lingers
+            try:
+                deleted = self.net.destroy()
+                self.event(f"netns: deleted {', '.join(deleted) or 'nothing (already gone)'}")
+            except NetnsError as e:
+                errors.append(f"netns: {e}")
         if errors:
             raise ClusterError("down: " + "; ".join(errors) + f" (left {self.dir} in place)")
         if remove and self.dir.exists():
@@ -811,7 +1109,15 @@ class Cluster:
                                                       "timeline", "lag")})
         out = {"dir": str(self.dir), "manager": self.manager, "proxy": self.proxy,
                "proxy_config": str(self.proxy_config), "profile": self.profile,
+               "network": (f"netns {self.net.subnet} (bridge {self.net.bridge} {self.net.bridge_ip})"
+                           if self.net else "loopback"),
+               "proxy_host": self.proxy_host, "agent_bin": str(self.agent_binary()),
                "pids": self.pids, "etcd_healthy": self.etcd_healthy(), "members": members}
+        if self.net:
+            try:
+                out["partitioned"] = self.partitioned()
+            except ClusterError as e:  # status is best effort
+                out["partitioned"] = {"?": f"unavailable: {e}"}
         if self.proxy != "none" and self.proxy_pid:
             try:
                 out["proxy_servers"] = self.proxy_server_entries()
@@ -854,22 +1160,58 @@ def server_entries_from_status(status):
     return out
 
 
-def port_listening(port):
-    """True if something listens on 127.0.0.1:port (TCP)."""
+def port_listening(port, host=LOOPBACK):
+    """True if something listens on host:port (TCP)."""
     import socket
     with socket.socket() as s:
         s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
-def required_ports(proxy):
+def is_haproxy_format(text):
+    """True if a proxy config is an haproxy.cfg (pgha-proxy's own test: the first keyword)."""
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words:
+            return words[0] in ("global", "defaults", "listen", "frontend", "backend")
+    return False
+
+
+def rehost_proxy_config(text, proxy_host, node_hosts, source="proxy config"):
+    """A proxy config (pgha-proxy YAML or haproxy.cfg) for netns mode: binds on the write, read and
+    admin ports ("*:P", ":P", "0.0.0.0:P", "127.0.0.1:P", "localhost:P") move to proxy_host, and each
+    server 127.0.0.1:PG_PORT to node_hosts[PG_PORT] (checks follow: they default to the server's
+    address). Raises ClusterError naming the line of any loopback or wildcard address left over,
+    rather than run a proxy that would bind or check outside the cluster's network."""
+    host_ports = "|".join(str(p) for p in (WRITE_PORT, READ_PORT, PROXY_ADMIN_PORT))
+    bind = re.compile(rf"(?<![\w.\]])(?:127\.0\.0\.1|0\.0\.0\.0|localhost|\*)?:({host_ports})\b")
+    leftover = re.compile(r"127\.0\.0\.1|0\.0\.0\.0|localhost|\*:|\[::\]|\[::1\]")
+    out = []
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        code, hash_, comment = line.partition("#")
+        for pg_port, host in node_hosts.items():
+            code = re.sub(rf"(?<![\w.])(?:127\.0\.0\.1|localhost):{pg_port}\b", f"{host}:{pg_port}", code)
+        code = bind.sub(lambda m: f"{proxy_host}:{m.group(1)}", code)
+        if leftover.search(code):
+            raise ClusterError(f"{source}:{number}: cannot move this address into the netns cluster's "
+                               f"network: {line.strip()!r}")
+        out.append(code + hash_ + comment)
+    return "".join(out)
+
+
+def required_host_ports(proxy):
+    """Ports of the host-side services (etcd, the proxy): on 127.0.0.1, or the bridge in netns mode."""
     ports = [p for _, c, peer in ETCD_MEMBERS for p in (c, peer)]
-    ports += [p for _, pg, rest in NODES for p in (pg, rest)]
     if proxy != "none":
         ports += [WRITE_PORT, READ_PORT]
     if proxy == "pgha-proxy":
         ports.append(PROXY_ADMIN_PORT)
     return ports
+
+
+def required_ports(proxy):
+    """Every port a loopback cluster uses on 127.0.0.1."""
+    return required_host_ports(proxy) + [p for _, pg, rest in NODES for p in (pg, rest)]
 
 
 def next_steps(cluster):
@@ -880,17 +1222,23 @@ def next_steps(cluster):
     lines = ["", f"Cluster is up ({cluster.manager}, profile '{cluster.profile}': ttl/loop_wait/retry_timeout "
              f"{PROFILES[cluster.profile]['ttl']}/{PROFILES[cluster.profile]['loop_wait']}/"
              f"{PROFILES[cluster.profile]['retry_timeout']} s, proxy {cluster.proxy} with {cluster.proxy_config.name}).", ""]
+    h = cluster.proxy_host
+    if cluster.net:
+        lines += [f"Network: namespaces {', '.join(cluster.net.namespace(n) for n in cluster.nodes)} on bridge "
+                  f"{cluster.net.bridge} ({cluster.net.subnet}); nodes at "
+                  + ", ".join(f"{n.name} {n.host}" for n in cluster.nodes.values()) + ".", ""]
     if cluster.proxy != "none":
         lines += [
             "Write (leader) and read (all nodes) through the proxy:",
-            f"  PGPASSWORD={SUPERUSER[1]} psql -h 127.0.0.1 -p {WRITE_PORT} -U {SUPERUSER[0]} -d postgres",
-            f"  PGPASSWORD={SUPERUSER[1]} psql -h 127.0.0.1 -p {READ_PORT} -U {SUPERUSER[0]} -d postgres "
-            "-c 'select inet_server_port(), pg_is_in_recovery()'",
+            f"  PGPASSWORD={SUPERUSER[1]} psql -h {h} -p {WRITE_PORT} -U {SUPERUSER[0]} -d postgres",
+            f"  PGPASSWORD={SUPERUSER[1]} psql -h {h} -p {READ_PORT} -U {SUPERUSER[0]} -d postgres "
+            "-c 'select inet_server_addr(), inet_server_port(), pg_is_in_recovery()'",
         ]
         if cluster.proxy == "pgha-proxy":
-            lines.append(f"  curl -s http://127.0.0.1:{PROXY_ADMIN_PORT}/status    # proxy's view of the servers")
+            lines.append(f"  curl -s http://{h}:{PROXY_ADMIN_PORT}/status    # proxy's view of the servers")
         lines.append("")
-    pghactl = find_agent_binary().parent / "pghactl" if find_agent_binary() else None
+    agent = cluster.agent_binary()
+    pghactl = agent.parent / "pghactl" if agent else None
     watch = (f"  watch -n1 {pghactl} -c {d}/node1.yml list      # never hangs: every etcd call has a deadline"
              if cluster.manager == "pgha-agent" and pghactl and pghactl.exists()
              else f"  watch -n1 timeout 5 patronictl -c {d}/node1.yml list   # patronictl hangs while etcd is down")
@@ -899,10 +1247,19 @@ def next_steps(cluster):
         watch,
         f"  {tool} status --dir {d}",
         "",
-        f"Kill the leader ({manager} and postmaster, kill -9) and watch the failover:",
-        f"  {tool} kill-leader --dir {d}                 # add --patroni-only to leave PostgreSQL running",
+        f"Lose the leader node (kill -9 of all its processes: {manager}, PostgreSQL) and watch the failover:",
+        f"  {tool} kill-leader --dir {d}                 # add --agent-only to kill only {manager}",
         f"  {tool} start-node NODE --dir {d}            # bring the killed node back; it rejoins as a replica",
         "",
+    ]
+    if cluster.net:
+        lines += [
+            "Partition a node (nftables in its namespace) and heal it:",
+            f"  {tool} partition NODE all --dir {d}         # or `etcd`: cut from etcd only",
+            f"  {tool} heal [NODE] --dir {d}",
+            "",
+        ]
+    lines += [
         f"Logs: {d}/logs/   events: {d}/events.log",
         f"Stop and remove everything: {tool} down" + ("" if str(d) == DEFAULT_DIR else f" --dir {d}"),
     ]
