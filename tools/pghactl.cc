@@ -80,7 +80,7 @@ int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& c
   const std::string base = api_url.substr(0, api_url.find('/', api_url.find("//") + 2));
   httplib::Client client(base);
   client.set_connection_timeout(3, 0);
-  client.set_read_timeout(90, 0);  // the agent waits up to 60 s for the new leader
+  client.set_read_timeout(120, 0);  // the leader waits up to 60 s for its HA loop, then 30 s for the new leader
   if (!config.rest_username.empty()) client.set_basic_auth(config.rest_username, config.rest_password);
   nlohmann::json body{{"leader", view.leader.value_or("")}, {"candidate", candidate}};
   auto res = client.Post(failover ? "/failover" : "/switchover", body.dump(), "application/json");

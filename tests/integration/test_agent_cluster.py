@@ -11,6 +11,7 @@ that Patroni reads), pgha-proxy with conf/pgha-proxy-tuned.yaml in front. Profil
   (pg_rewind) holding the rows written while it was gone.
 """
 import signal
+import re
 import subprocess
 import time
 
@@ -136,6 +137,15 @@ def test_pghactl_switchover_moves_the_leader_and_writes_follow(cluster):
     candidate = next(n for n in cluster.replicas())
     rc, out = pghactl(cluster, "switchover", "--candidate", candidate)
     assert rc == 0 and "Successfully switched over" in out, out
+    # The report: who handed over to whom at which shutdown checkpoint, what the candidate had
+    # received (past it), and how long writes were refused.
+    report = re.search(rf"{old} -> {candidate} at ([0-9A-F]+)/([0-9A-F]+) \(candidate had ([0-9A-F]+)/([0-9A-F]+)\), "
+                       r"writes refused for ([0-9.]+) s", out)
+    assert report, out
+    checkpoint = (int(report[1], 16) << 32) | int(report[2], 16)
+    received = (int(report[3], 16) << 32) | int(report[4], 16)
+    assert received > checkpoint, out
+    assert float(report[5]) < 10, out
     cluster.wait_for(lambda: cluster.leader() == candidate, 30, f"{candidate} to lead", 0.1)
     cluster.wait_for(lambda: cluster.write_through_proxy("after switchover") == cluster.node(candidate).pg_port,
                      30, "writes through :5432 on the new leader", 0.1)
