@@ -478,7 +478,7 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                         if (d.action == Action::kFollowLeader) { EXPECT_TRUE(running && in_recovery && d.target == "n1"); }
                         if (d.action == Action::kReleaseLock) { EXPECT_TRUE(we_lead); }
                       }
-  EXPECT_EQ(combinations, 76800);
+  EXPECT_EQ(combinations, 38400);
 }
 
 }  // namespace
