@@ -333,7 +333,14 @@ class Node:
         return self.signal_agent(signal.SIGSTOP)
 
     def sigcont(self):
-        return self.signal_agent(signal.SIGCONT)
+        """Undoes sigstop(). runuser stops itself when its child stops (as su does) and only a
+        SIGCONT to it resumes it, so the wrapper gets one too: a wrapper left stopped would never
+        reap the agent when it later exits."""
+        pid = self.signal_agent(signal.SIGCONT)
+        rec = self.cluster._read_pid_record(f"{self.name}-runuser")
+        if rec is not None and pid_alive(*rec):
+            os.kill(rec[0], signal.SIGCONT)
+        return pid
 
     def agent_stopped(self):
         """True while the agent is frozen by SIGSTOP (state T in /proc)."""
