@@ -150,3 +150,38 @@ def test_pghactl_switchover_moves_the_leader_and_writes_follow(cluster):
     cluster.wait_for(lambda: cluster.write_through_proxy("after switchover") == cluster.node(candidate).pg_port,
                      30, "writes through :5432 on the new leader", 0.1)
     cluster.wait_for(cluster.node(old).is_replica, REJOIN_TIMEOUT, f"{old} to rejoin as a replica", 0.2)
+
+
+def post(node, path, body, timeout=100):
+    """POST a JSON body to a node's REST API (from loopback: no credentials needed)."""
+    import json
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{node.rest_port}{path}", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_switchover_posted_to_a_replica_is_forwarded_and_a_frozen_candidate_is_refused(cluster):
+    ensure_healthy(cluster, REJOIN_TIMEOUT)
+    leader = cluster.leader()
+    replica, other = cluster.replicas()
+    # A replica's REST API forwards the request to the leader, which runs the protocol.
+    status, body = post(cluster.node(replica), "/switchover", {"leader": leader, "candidate": other})
+    assert status == 200 and f"{leader} -> {other} at " in body, body
+    cluster.wait_for(cluster.healthy, REJOIN_TIMEOUT, "a leader and 2 streaming replicas again", 0.25)
+    # A candidate whose agent does not answer is refused before anything stops: the leader stays.
+    leader, (candidate, _) = cluster.leader(), cluster.replicas()
+    frozen = cluster.node(candidate)
+    frozen.sigstop()
+    try:
+        status, body = post(cluster.node(leader), "/switchover", {"leader": leader, "candidate": candidate})
+    finally:
+        frozen.sigcont()
+    assert status == 412 and f"{leader} stays the leader" in body and "not reachable" in body, body
+    assert cluster.leader() == leader
+    assert cluster.write_through_proxy("after a refused switchover") == cluster.node(leader).pg_port
