@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "election/etcd_client.h"
 #include "election/log.h"
 
 namespace pgha::election {
@@ -28,24 +29,66 @@ void say(const std::string& line) {
   [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, text.data(), text.size());
 }
 
+// Messages on the pipe: 16 bytes (< PIPE_BUF, so each write is atomic).
+constexpr long long kDeadline = 1;  // value: deadline in steady-clock ns, 0 = disarmed
+constexpr long long kLease = 2;     // value: the agent's etcd lease id, 0 = none
+struct Message {
+  long long kind = 0;
+  long long value = 0;
+};
+
+// Alive and not a zombie (a killed postmaster is a zombie until its parent reaps it).
+bool process_alive(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+
 // Immediate shutdown of the postmaster of data_dir (SIGQUIT), so it stops taking writes now.
-void fence(const std::string& data_dir, const char* why) {
+// Returns the postmaster's pid (0 when none ran).
+pid_t fence(const std::string& data_dir, const char* why) {
   std::ifstream pidfile(data_dir + "/postmaster.pid");
   long pid = 0;
   if (!(pidfile >> pid) || pid <= 0) {
     say(std::string("fence (") + why + "): no postmaster.pid, PostgreSQL is not running");
-    return;
+    return 0;
   }
   if (::kill(static_cast<pid_t>(pid), SIGQUIT) == 0) {
     say(std::string("fenced (") + why + "): sent SIGQUIT (immediate shutdown) to postmaster " + std::to_string(pid));
   } else {
     say(std::string("fence (") + why + "): kill " + std::to_string(pid) + ": " + std::strerror(errno));
   }
+  return static_cast<pid_t>(pid);
+}
+
+// The agent died while leading and PostgreSQL was fenced: once the postmaster is gone, revoke
+// the agent's lease, so that the leader key goes now instead of at the end of the lease. While
+// the postmaster still runs, nothing is revoked: the lease is what keeps the others waiting.
+void revoke_after_fencing(pid_t postmaster, long long lease, const EtcdClientOptions& etcd) {
+  if (lease == 0 || etcd.endpoints.empty()) return;
+  const auto deadline = FenceWatchdog::Clock::now() + std::chrono::seconds(10);
+  while (postmaster != 0 && process_alive(postmaster)) {
+    if (FenceWatchdog::Clock::now() >= deadline) {
+      say("postmaster " + std::to_string(postmaster) + " still runs 10 s after SIGQUIT: not revoking the lease");
+      return;
+    }
+    ::usleep(10'000);
+  }
+  EtcdClient client(etcd);
+  const EtcdStatus revoked = client.lease_revoke(lease);
+  if (revoked.ok() || revoked.code() == EtcdStatus::Code::kLeaseNotFound) {
+    say("revoked the agent's lease " + std::to_string(lease) + ": the others may take over now");
+  } else {
+    say("revoking the agent's lease failed (" + revoked.to_string() + "): it expires after ttl");
+  }
 }
 
 }  // namespace
 
-std::unique_ptr<FenceWatchdog> FenceWatchdog::start(const std::string& data_dir) {
+std::unique_ptr<FenceWatchdog> FenceWatchdog::start(const std::string& data_dir, EtcdClientOptions etcd) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     log().error("watchdog: pipe: {}", std::strerror(errno));
@@ -66,7 +109,7 @@ std::unique_ptr<FenceWatchdog> FenceWatchdog::start(const std::string& data_dir)
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGTERM, SIG_IGN);
     ::signal(SIGHUP, SIG_IGN);
-    ::_exit(watch(fds[0], data_dir) >= 0 ? 0 : 1);
+    ::_exit(watch(fds[0], data_dir, etcd) >= 0 ? 0 : 1);
   }
   ::close(fds[0]);
   log().info("watchdog: fencing process {} watches {}", pid, data_dir);
@@ -74,26 +117,35 @@ std::unique_ptr<FenceWatchdog> FenceWatchdog::start(const std::string& data_dir)
 }
 
 FenceWatchdog::~FenceWatchdog() {
-  disarm();
+  (void)disarm();  // closing the pipe next ends the watchdog either way
   ::close(fd_);
   int status = 0;
   ::waitpid(pid_, &status, 0);  // it exits at EOF
 }
 
-void FenceWatchdog::arm(Clock::time_point deadline) {
-  send(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count());
+bool FenceWatchdog::arm(Clock::time_point deadline) {
+  return send(kDeadline, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count(),
+              last_deadline_);
 }
 
-void FenceWatchdog::disarm() { send(0); }
+bool FenceWatchdog::disarm() { return send(kDeadline, 0, last_deadline_); }
 
-void FenceWatchdog::send(long long deadline_ns) {
-  if (deadline_ns == last_sent_) return;
-  // 8 bytes < PIPE_BUF: atomic; the watchdog reads whole messages.
-  if (::write(fd_, &deadline_ns, sizeof deadline_ns) == sizeof deadline_ns) last_sent_ = deadline_ns;
+bool FenceWatchdog::set_lease(std::int64_t lease_id) { return send(kLease, lease_id, last_lease_); }
+
+bool FenceWatchdog::send(long long kind, long long value, long long& last_sent) {
+  if (value == last_sent) return true;
+  const Message message{kind, value};
+  if (::write(fd_, &message, sizeof message) != sizeof message) {
+    log().critical("watchdog: cannot reach the fencing process {}: {}", pid_, std::strerror(errno));
+    return false;
+  }
+  last_sent = value;
+  return true;
 }
 
-int FenceWatchdog::watch(int fd, const std::string& data_dir) {
+int FenceWatchdog::watch(int fd, const std::string& data_dir, const EtcdClientOptions& etcd) {
   long long deadline = 0;  // 0: disarmed
+  long long lease = 0;
   int fenced = 0;
   for (;;) {
     int timeout_ms = -1;
@@ -112,17 +164,19 @@ int FenceWatchdog::watch(int fd, const std::string& data_dir) {
       }
       continue;
     }
-    long long message = 0;
+    Message message;
     const ssize_t n = ::read(fd, &message, sizeof message);
     if (n == sizeof message) {
-      deadline = message;
+      if (message.kind == kDeadline) deadline = message.value;
+      if (message.kind == kLease) lease = message.value;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     // EOF (or a broken pipe): the agent is gone.
     if (deadline != 0) {
-      fence(data_dir, "the agent died while leading");
+      const pid_t postmaster = fence(data_dir, "the agent died while leading");
       ++fenced;
+      revoke_after_fencing(postmaster, lease, etcd);
     }
     ::close(fd);
     return fenced;

@@ -146,7 +146,8 @@ void HaLoop::step_down_on_exit() {
     }
   }
   lease_id_ = 0;
-  if (watchdog_) watchdog_->disarm();
+  // A watchdog that cannot be told has gone already; either way nothing is left to fence.
+  if (watchdog_) (void)watchdog_->disarm();
 }
 
 bool HaLoop::keep_lease_alive() {
@@ -252,7 +253,7 @@ void HaLoop::iteration() {
   }
   LocalState local;
   local.name = config_.name;
-  local.nofailover = config_.nofailover;
+  local.nofailover = config_.nofailover || watchdog_lost_;
   probe.apply_to(local, view.members);
   local.holds_lock = holds_lock_;
   // Fencing counts from the last refresh that succeeded, not from the first that failed: time
@@ -296,15 +297,27 @@ void HaLoop::iteration() {
 
 void HaLoop::update_watchdog() {
   if (!watchdog_) return;
+  bool told = watchdog_->set_lease(lease_id_);
   if (!holds_lock_) {
-    watchdog_->disarm();
+    told = watchdog_->disarm() && told;
+  } else {
+    // Our lease lasts at least ttl from the moment we sent the last successful keepalive
+    // (last_refresh_ is taken before the call). Fence a margin before that, so PostgreSQL is down
+    // before anyone else can be promoted, even if this agent is frozen from now on.
+    const Millis margin = std::min<Millis>(1000ms, settings_.ttl / 4);
+    told = watchdog_->arm(last_refresh_ + settings_.ttl - margin) && told;
+  }
+  if (told || watchdog_lost_) return;
+  // Nothing would fence this node if the agent froze or died while leading: it must not lead.
+  watchdog_lost_ = true;
+  log().critical("{}: the fencing watchdog is gone: this member no longer campaigns{}", config_.name,
+                 holds_lock_ ? " and steps down" : "");
+  if (!holds_lock_) return;
+  if (PgStatus s = postgres_.demote(settings_.retry_timeout); !s.ok()) {
+    log().critical("{}: demote failed: {}; keeping the lock until PostgreSQL is down", config_.name, s.message());
     return;
   }
-  // Our lease lasts at least ttl from the moment we sent the last successful keepalive
-  // (last_refresh_ is taken before the call). Fence a margin before that, so PostgreSQL is down
-  // before anyone else can be promoted, even if this agent is frozen from now on.
-  const Millis margin = std::min<Millis>(1000ms, settings_.ttl / 4);
-  watchdog_->arm(last_refresh_ + settings_.ttl - margin);
+  if (!release_lock()) immediate_ = true;
 }
 
 void HaLoop::bootstrap() {

@@ -138,6 +138,7 @@ class HaLoop {
   bool holds_lock_ = false;
   bool immediate_ = false;                      // run the next iteration without waiting
   bool initialize_key_stale_ = false;           // a failed bootstrap's initialize key still to delete
+  bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again
   std::unique_ptr<EtcdWatch> watch_;
 
   mutable std::mutex mutex_;  // guards status_, outcome_, woken_ (with cv_)

@@ -14,6 +14,9 @@
 
 #include <gtest/gtest.h>
 
+#include "election/etcd_client.h"
+#include "tests/election/etcd_process.h"
+
 namespace pgha::election {
 namespace {
 
@@ -62,7 +65,7 @@ TEST_F(FenceWatchdogTest, FencesWhenTheDeadlinePassesWithoutRenewal) {
   auto watchdog = FenceWatchdog::start(dir_.string());
   ASSERT_NE(watchdog, nullptr);
   const auto armed_at = Clock::now();
-  watchdog->arm(armed_at + 200ms);
+  ASSERT_TRUE(watchdog->arm(armed_at + 200ms));
   EXPECT_EQ(ended_by(3000ms), SIGQUIT) << "immediate shutdown of the postmaster";
   EXPECT_GE(Clock::now() - armed_at, 190ms) << "not before the deadline";
 }
@@ -71,10 +74,10 @@ TEST_F(FenceWatchdogTest, ARenewedDeadlineAndDisarmingKeepPostgresRunning) {
   auto watchdog = FenceWatchdog::start(dir_.string());
   ASSERT_NE(watchdog, nullptr);
   for (int i = 0; i < 12; ++i) {  // renewed every 50 ms, each deadline 200 ms ahead: never reached
-    watchdog->arm(Clock::now() + 200ms);
+    ASSERT_TRUE(watchdog->arm(Clock::now() + 200ms));
     EXPECT_EQ(ended_by(50ms), 0);
   }
-  watchdog->disarm();
+  ASSERT_TRUE(watchdog->disarm());
   EXPECT_EQ(ended_by(400ms), 0) << "disarmed: no fencing";
   watchdog.reset();  // disarmed and closed: the watchdog exits without fencing
   EXPECT_EQ(ended_by(200ms), 0);
@@ -85,7 +88,7 @@ TEST_F(FenceWatchdogTest, FencesAtOnceWhenTheAgentDiesWhileLeading) {
   const pid_t agent = ::fork();
   if (agent == 0) {
     auto watchdog = FenceWatchdog::start(dir_.string());
-    watchdog->arm(Clock::now() + 60s);
+    if (!watchdog->arm(Clock::now() + 60s)) ::_exit(3);
     ::kill(::getpid(), SIGKILL);
   }
   int status = 0;
@@ -98,12 +101,86 @@ TEST_F(FenceWatchdogTest, AnAgentThatDiesWhileNotLeadingLeavesPostgresAlone) {
   const pid_t agent = ::fork();
   if (agent == 0) {
     auto watchdog = FenceWatchdog::start(dir_.string());
-    watchdog->arm(Clock::now() + 60s);
-    watchdog->disarm();  // lost the lock, then died
+    if (!watchdog->arm(Clock::now() + 60s) || !watchdog->disarm()) ::_exit(3);  // lost the lock, then died
     ::kill(::getpid(), SIGKILL);
   }
   ::waitpid(agent, nullptr, 0);
   EXPECT_EQ(ended_by(500ms), 0);
+}
+
+// With the agent dead while leading, the watchdog revokes the agent's lease, so the leader key it
+// held goes at once, but only after the postmaster has exited.
+class FenceWatchdogRevokeTest : public FenceWatchdogTest {
+ protected:
+  static void SetUpTestSuite() { etcd_ = std::make_unique<test::EtcdProcess>(); }
+  static void TearDownTestSuite() { etcd_.reset(); }
+
+  EtcdClientOptions options() const {
+    EtcdClientOptions o;
+    o.endpoints = {etcd_->endpoint()};
+    o.call_timeout = 2000ms;
+    return o;
+  }
+  // A lease of 60 s holding `key`: only a revoke removes it within the test.
+  std::int64_t leader_key(const std::string& key) {
+    EtcdClient client(options());
+    auto grant = client.lease_grant(60s);
+    EXPECT_TRUE(grant.ok()) << grant.status().to_string();
+    auto put = client.put(key, "agent", grant->id);
+    EXPECT_TRUE(put.ok()) << put.status().to_string();
+    return grant->id;
+  }
+  bool key_exists(const std::string& key) {
+    EtcdClient client(options());
+    auto range = client.range(key);
+    return range.ok() && !range->kvs.empty();
+  }
+  // The agent: starts the watchdog with the lease, arms it far ahead, dies by kill -9.
+  void agent_dies_while_leading(std::int64_t lease) {
+    const pid_t agent = ::fork();
+    if (agent == 0) {
+      auto watchdog = FenceWatchdog::start(dir_.string(), options());
+      if (!watchdog || !watchdog->set_lease(lease) || !watchdog->arm(Clock::now() + 60s)) ::_exit(3);
+      ::kill(::getpid(), SIGKILL);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(agent, &status, 0), agent);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the agent child failed to arm its watchdog";
+  }
+
+  static std::unique_ptr<test::EtcdProcess> etcd_;
+};
+std::unique_ptr<test::EtcdProcess> FenceWatchdogRevokeTest::etcd_;
+
+TEST_F(FenceWatchdogRevokeTest, RevokesTheLeaseOnceThePostmasterHasExited) {
+  const std::int64_t lease = leader_key("/t/leader-1");
+  agent_dies_while_leading(lease);
+  EXPECT_EQ(ended_by(3000ms), SIGQUIT);
+  const auto deadline = Clock::now() + 5s;
+  while (key_exists("/t/leader-1") && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(key_exists("/t/leader-1")) << "the lease (60 s) should have been revoked after fencing";
+}
+
+TEST_F(FenceWatchdogRevokeTest, NeverRevokesWhileThePostmasterStillRuns) {
+  // A postmaster that does not die of SIGQUIT (stuck): the lease must stay, or another node
+  // could be promoted beside a server that may still take writes.
+  ::kill(postmaster_, SIGKILL);
+  ::waitpid(postmaster_, nullptr, 0);
+  postmaster_ = ::fork();
+  if (postmaster_ == 0) {
+    ::signal(SIGQUIT, SIG_IGN);
+    for (;;) ::pause();
+  }
+  std::ofstream(dir_ / "postmaster.pid", std::ios::trunc) << postmaster_ << "\n" << dir_.string() << "\n";
+  const std::int64_t lease = leader_key("/t/leader-2");
+  agent_dies_while_leading(lease);
+  EXPECT_EQ(ended_by(1500ms), 0) << "the stand-in ignores SIGQUIT";
+  EXPECT_TRUE(key_exists("/t/leader-2")) << "revoked while the postmaster still runs";
+  ::kill(postmaster_, SIGKILL);  // now it is gone: the watchdog (waiting up to 10 s) revokes
+  EXPECT_EQ(ended_by(1000ms), SIGKILL);
+  const auto deadline = Clock::now() + 8s;
+  while (key_exists("/t/leader-2") && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(key_exists("/t/leader-2"));
 }
 
 }  // namespace
