@@ -7,7 +7,7 @@ logs, pid files and a timestamped event log. Processes are started in their own 
 outlive the CLI, recorded as "PID STARTTIME" in DIR/pids/, and stopped by exactly those PIDs (the
 start time guards against a recycled PID). Every wait has a deadline.
 
-Layout (fixed ports, as in DESIGN.md and conf/haproxy.cfg):
+Layout (fixed ports, as in conf/haproxy.cfg):
   etcd1..3   client 127.0.0.1:2379/2479/2579, peer 2380/2480/2580
   node1..3   PostgreSQL 127.0.0.1:5434/5435/5436, Patroni REST 127.0.0.1:8008/8009/8010, scope "postgres"
   proxy      127.0.0.1:5432 (write), 127.0.0.1:5433 (read); pgha-proxy's admin API on 127.0.0.1:8404
