@@ -43,6 +43,20 @@ struct ClusterView {
   std::optional<FailoverRequest> failover;
 };
 
+// The member called `name` in `cluster`, or nullptr.
+inline const MemberStatus* find_member(const ClusterView& cluster, const std::string& name) {
+  for (const MemberStatus& member : cluster.members) {
+    if (member.name == name) return &member;
+  }
+  return nullptr;
+}
+
+// Patroni's words for a member whose PostgreSQL runs.
+inline bool is_running_state(const std::string& state) { return state == "running" || state == "streaming"; }
+
+// A member that could take over: running PostgreSQL, no nofailover tag.
+inline bool is_eligible(const MemberStatus& member) { return !member.nofailover && is_running_state(member.state); }
+
 struct LocalState {
   std::string name;
   bool data_dir_initialized = false;       // PG_VERSION exists

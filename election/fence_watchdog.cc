@@ -14,6 +14,7 @@
 
 #include "election/etcd_client.h"
 #include "election/log.h"
+#include "election/process_alive.h"
 
 namespace pgha::election {
 
@@ -36,16 +37,6 @@ struct Message {
   long long kind = 0;
   long long value = 0;
 };
-
-// Alive and not a zombie (a killed postmaster is a zombie until its parent reaps it).
-bool process_alive(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const auto paren = line.rfind(')');
-  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
-}
 
 // Immediate shutdown of the postmaster of data_dir (SIGQUIT), so it stops taking writes now.
 // Returns the postmaster's pid (0 when none ran).

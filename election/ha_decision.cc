@@ -42,18 +42,6 @@ struct Verdict {
   std::string why;
 };
 
-bool is_running_state(const std::string& state) { return state == "running" || state == "streaming"; }
-
-const MemberStatus* find_member(const ClusterView& cluster, const std::string& name) {
-  for (const MemberStatus& member : cluster.members) {
-    if (member.name == name) return &member;
-  }
-  return nullptr;
-}
-
-// A member that could take over: running PostgreSQL, no nofailover tag.
-bool is_eligible(const MemberStatus& member) { return !member.nofailover && is_running_state(member.state); }
-
 bool other_eligible_member_exists(const ClusterView& cluster, const std::string& me) {
   return std::any_of(cluster.members.begin(), cluster.members.end(),
                      [&](const MemberStatus& m) { return m.name != me && is_eligible(m); });

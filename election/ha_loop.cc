@@ -35,13 +35,6 @@ std::string address_or(const std::string& preferred, const std::string& fallback
   return a;
 }
 
-const MemberStatus* find_member(const ClusterView& view, const std::string& name) {
-  for (const MemberStatus& m : view.members) {
-    if (m.name == name) return &m;
-  }
-  return nullptr;
-}
-
 std::string seconds_text(Millis value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(value.count()) / 1000.0);
@@ -493,7 +486,7 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
     candidate = find_member(view, requested_candidate);
   } else {
     for (const MemberStatus& m : view.members) {
-      if (m.name == config_.name || m.nofailover || (m.state != "running" && m.state != "streaming")) continue;
+      if (m.name == config_.name || !is_eligible(m)) continue;
       if (candidate == nullptr || m.wal_position > candidate->wal_position) candidate = &m;
     }
   }
@@ -573,7 +566,7 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
   }
 
   // 6. Follow the candidate. It has all our WAL, so no rewind is needed.
-  if (auto up = PgUpstream::parse(host_port_of_conn_url(candidate->conn_url))) {
+  if (auto up = upstream_of(view, name)) {
     if (PgStatus s = postgres_.start_standby(kStartTimeout, *up, /*in_sync_with_upstream=*/true); !s.ok()) {
       log().error("{}: starting as a standby of {} failed: {}", config_.name, name, s.message());
     }

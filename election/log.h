@@ -1,4 +1,4 @@
-// The "election" module logger, created once on first use and kept (STYLE §9).
+// The "election" module logger, created once on first use and kept for the life of the process.
 // Thread-safe: spdlog loggers are.
 #pragma once
 

@@ -1,5 +1,7 @@
 #include "election/postgres_control.h"
 
+#include "election/process_alive.h"
+
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -149,17 +151,6 @@ std::optional<PgUpstream> upstream_of_conninfo(const std::string& conninfo) {
   PQconninfoFree(options);
   if (upstream.host.empty()) return std::nullopt;
   return upstream;
-}
-
-// Alive and not a zombie: a killed postmaster stays a zombie until init reaps it, which can take
-// seconds in a container.
-bool process_alive(pid_t pid) {
-  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  const auto paren = line.rfind(')');  // the command name may contain spaces and parentheses
-  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
 }
 
 }  // namespace
@@ -565,15 +556,15 @@ PgStatus PostgresControl::create_roles(Deadline deadline) {
 PgStatus PostgresControl::start_primary(Millis timeout) {
   const Deadline deadline = Clock::now() + timeout;
   if (postmaster_pid() != 0) return PgStatus::success("already running");
+  // A standby's data dir (standby.signal from its earlier role) starts as a standby: only
+  // promote(), which the HA loop does next, ends its recovery.
+  if (fs::exists(fs::path(config_.data_dir) / "standby.signal")) {
+    return start_standby(timeout, std::nullopt, /*in_sync_with_upstream=*/true);
+  }
   if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) {
     return PgStatus::error("cannot start: no PostgreSQL data in " + config_.data_dir);
   }
   if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
-  // A standby.signal left from an earlier role makes it a standby; the lock holder's start is a
-  // primary's (a standby data dir needs promote(), which the HA loop does next).
-  if (fs::exists(fs::path(config_.data_dir) / "standby.signal")) {
-    return start_standby(timeout, std::nullopt, /*in_sync_with_upstream=*/true);
-  }
   if (PgStatus s = write_standby_config(std::nullopt, /*standby=*/false); !s.ok()) return s;
   return start_until(deadline);
 }
