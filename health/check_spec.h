@@ -56,6 +56,21 @@ struct PgsqlCheckSpec {
   bool ssl_request = false;        // send SSLRequest first; 'S' or 'N' → healthy
 };
 
+// What a failed client connect to the server does (HAProxy's "observe layer4" with "on-error"):
+// after `error_limit` consecutive failed connects (refused, reset, unreachable, timed out),
+//  - kFastinter: check the server at once, and at fastinter until its state is settled;
+//  - kFailCheck: count a failed check, then check at once (HAProxy's default action);
+//  - kSuddenDeath: leave the server one failed check from DOWN, then check at once;
+//  - kMarkDown: mark the server DOWN now, then check at once (a passing check brings it back
+//    after `rise` successes).
+enum class OnError { kFastinter, kFailCheck, kSuddenDeath, kMarkDown };
+
+struct ObserveSpec {
+  bool layer4 = false;             // "observe layer4": failed connects are evidence
+  int error_limit = 10;            // HAProxy's default
+  OnError on_error = OnError::kFailCheck;
+};
+
 struct CheckSpec {
   CheckType type = CheckType::kNone;
   std::string host;                // address to check (the server's address)
@@ -64,6 +79,7 @@ struct CheckSpec {
   InitialState initial_state = InitialState::kDownUntilFirstCheck;
   HttpCheckSpec http;
   PgsqlCheckSpec pgsql;
+  ObserveSpec observe;
 };
 
 // Effective deadline of one check run, per HAProxy's rules above.

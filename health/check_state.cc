@@ -68,6 +68,26 @@ Transition CheckState::on_result(bool healthy) {
   return Transition::kNone;
 }
 
+Transition CheckState::on_observed_errors(OnError action) {
+  switch (action) {
+    case OnError::kFastinter:
+      return Transition::kNone;
+    case OnError::kFailCheck:
+      return on_result(false);
+    case OnError::kSuddenDeath:
+      // HAProxy: "a pre-fatal failed health check": one more failure marks the server DOWN.
+      if (up_ && health_ > timing_.rise) health_ = timing_.rise;
+      return Transition::kNone;
+    case OnError::kMarkDown:
+      break;
+  }
+  const bool was_up = up_;
+  health_ = 0;
+  up_ = false;
+  consecutive_successes_ = 0;
+  return was_up ? Transition::kWentDown : Transition::kNone;
+}
+
 Millis CheckState::next_interval() const {
   if (first_pending_) return Millis{0};
   const Millis inter = timing_.inter;

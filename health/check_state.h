@@ -25,6 +25,9 @@ class CheckState {
   explicit CheckState(const CheckTiming& timing, InitialState initial = InitialState::kDownUntilFirstCheck);
 
   Transition on_result(bool healthy);
+  // Failed client connects reached the error limit ("observe layer4"): applies the on-error
+  // action to the health counter (kFastinter changes nothing; the caller checks at once).
+  Transition on_observed_errors(OnError action);
 
   bool up() const { return up_; }
   bool checked() const { return checked_; }  // at least one result received

@@ -20,6 +20,9 @@ struct CheckResult {
   // "connection refused", "pgsql: auth request R5", "pgsql: E the database system is starting up".
   std::string detail;
   Millis duration{0};
+  // The server answered and said no (an HTTP status other than the expected one): it is alive
+  // and in charge of its sessions, unlike a server that is refused, silent or garbled.
+  bool declined = false;
 };
 
 class Checker {

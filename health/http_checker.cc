@@ -21,7 +21,7 @@ boost::asio::awaitable<CheckResult> HttpChecker::converse(ProbeSocket& socket) {
       });
   // The reply's body is of no interest; closing with it unread costs the server an RST at most.
   socket.close();
-  co_return CheckResult{verdict.healthy(), verdict.detail};
+  co_return CheckResult{verdict.healthy(), verdict.detail, Millis{0}, !verdict.healthy() && verdict.code >= 0};
 }
 
 }  // namespace pgha::health

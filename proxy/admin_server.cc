@@ -35,6 +35,7 @@ std::string state_name(const ServerHealth& h) {
   if (h.maintenance) return "MAINT";
   if (h.draining) return "DRAIN";
   if (!h.checked) return "DOWN (waiting for first check)";
+  if (!h.up && h.shutdown_pending) return "DOWN (sessions draining)";
   return h.up ? "UP" : "DOWN";
 }
 
@@ -71,6 +72,15 @@ std::string render_status_json(const ProxyService& service) {
                       {"no_server_total", l.no_server.load(std::memory_order_relaxed)},
                       {"connect_failed_total", l.connect_failed.load(std::memory_order_relaxed)},
                       {"idle_closed_total", l.idle_closed.load(std::memory_order_relaxed)},
+                      {"hold",
+                       {{"timeout_ms", l.config.hold_timeout.count()},
+                        {"max", l.config.hold_max},
+                        {"held", l.held.active()},
+                        {"held_total", l.held_total.load(std::memory_order_relaxed)},
+                        {"expired_total", l.held_expired.load(std::memory_order_relaxed)},
+                        {"refused_total", l.held_refused.load(std::memory_order_relaxed)},
+                        {"wait_seconds_total", static_cast<double>(l.held_wait_us.load(std::memory_order_relaxed)) / 1e6},
+                        {"wait_max_seconds", static_cast<double>(l.held_wait_max_us.load(std::memory_order_relaxed)) / 1e6}}},
                       {"servers", nlohmann::json::array()}};
     for (std::size_t si = 0; si < l.config.servers.size(); ++si) {
       const ServerConfig& s = l.config.servers[si];
@@ -86,6 +96,8 @@ std::string render_status_json(const ProxyService& service) {
                                {"sessions_total", st.total.load(std::memory_order_relaxed)},
                                {"connect_failures_total", st.connect_failures.load(std::memory_order_relaxed)},
                                {"killed_on_down_total", st.killed_on_down.load(std::memory_order_relaxed)},
+                               {"shutdown_pending", h.shutdown_pending},
+                               {"observed_error_events_total", h.observed_error_events},
                                {"check",
                                 {{"type", check_type_name(s.check.type)},
                                  {"port", s.check.port},
@@ -133,6 +145,18 @@ std::string render_metrics(const ProxyService& service) {
   for (const Row& r : rows) sample("pgha_listener_connect_failed_total", r.labels, r.listener->connect_failed.load());
   family("pgha_listener_idle_closed_total", "counter", "Sessions closed by the idle timeout.");
   for (const Row& r : rows) sample("pgha_listener_idle_closed_total", r.labels, r.listener->idle_closed.load());
+  family("pgha_listener_held_clients", "gauge", "Clients held now because no server is UP.");
+  for (const Row& r : rows) sample("pgha_listener_held_clients", r.labels, r.listener->held.active());
+  family("pgha_listener_held_total", "counter", "Clients ever held because no server was UP.");
+  for (const Row& r : rows) sample("pgha_listener_held_total", r.labels, r.listener->held_total.load());
+  family("pgha_listener_held_expired_total", "counter", "Held clients closed because no server came UP in time.");
+  for (const Row& r : rows) sample("pgha_listener_held_expired_total", r.labels, r.listener->held_expired.load());
+  family("pgha_listener_held_refused_total", "counter", "Clients closed because the held clients were at their maximum.");
+  for (const Row& r : rows) sample("pgha_listener_held_refused_total", r.labels, r.listener->held_refused.load());
+  family("pgha_listener_held_wait_seconds_total", "counter", "Time held clients waited, all of them.");
+  for (const Row& r : rows) sample("pgha_listener_held_wait_seconds_total", r.labels, static_cast<double>(r.listener->held_wait_us.load()) / 1e6);
+  family("pgha_listener_held_wait_max_seconds", "gauge", "The longest time one held client waited.");
+  for (const Row& r : rows) sample("pgha_listener_held_wait_max_seconds", r.labels, static_cast<double>(r.listener->held_wait_max_us.load()) / 1e6);
   family("pgha_listener_bytes_total", "counter", "Bytes relayed by ended sessions, by direction.");
   for (const Row& r : rows) {
     sample("pgha_listener_bytes_total", r.labels + ",direction=\"in\"", r.listener->bytes_in.load());
@@ -165,6 +189,9 @@ std::string render_metrics(const ProxyService& service) {
   for (const auto& s : servers) sample("pgha_server_connect_failures_total", s.labels, s.stats->connect_failures.load());
   family("pgha_server_killed_sessions_total", "counter", "Sessions shut down when the server was marked down.");
   for (const auto& s : servers) sample("pgha_server_killed_sessions_total", s.labels, s.stats->killed_on_down.load());
+  family("pgha_server_observed_error_events_total", "counter",
+         "Times failed client connects reached the server's error limit (observe layer4).");
+  for (const auto& s : servers) sample("pgha_server_observed_error_events_total", s.labels, s.health.observed_error_events);
   family("pgha_server_checks_total", "counter", "Health checks run.");
   for (const auto& s : servers) sample("pgha_server_checks_total", s.labels, s.health.checks);
   family("pgha_server_transitions_total", "counter", "UP/DOWN transitions.");

@@ -26,6 +26,11 @@ struct ServerConfig {
   int maxconn = 0;            // 0 → unlimited
   bool backup = false;
   bool shutdown_sessions_on_down = false;  // on-marked-down shutdown-sessions
+  // With shutdown_sessions_on_down: when the check that marked the server DOWN got an answer
+  // that said no (an HTTP 503 from an agent stepping down), its sessions keep running up to
+  // this long, so that transactions in flight can finish; a server that is refused, silent or
+  // marked down by failed connects is cut at once. 0: cut at once (HAProxy).
+  Millis shutdown_grace{0};
   health::CheckSpec check;    // check.type == kNone when the server line has no "check"
 };
 
@@ -46,6 +51,11 @@ struct ListenerConfig {
   // splice(2) instead of through user space (HAProxy: option splice-auto). Off by default: on
   // loopback it cut proxy CPU per MB of COPY by half but also cut throughput (bench/PROFILE.md).
   bool splice = false;
+  // While no server of the listener is UP, a new client is held (accepted; nothing read, no
+  // buffer) up to hold_timeout and connected the moment a server comes UP, oldest first; at
+  // most hold_max clients at once (all workers). 0: closed at once (HAProxy's behaviour).
+  Millis hold_timeout{0};
+  int hold_max = 10000;
   std::vector<ServerConfig> servers;
 };
 

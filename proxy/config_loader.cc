@@ -265,6 +265,22 @@ health::InitialState parse_init_state(std::string_view text, const Location& at)
   fail(at, "unknown init-state '" + std::string(text) + "' (expected up, fully-up, down or fully-down)");
 }
 
+bool parse_observe(std::string_view text, const Location& at) {
+  if (text == "layer4") return true;
+  if (text == "none") return false;
+  if (text == "layer7") fail(at, "'observe layer7' needs HTTP traffic; pgha-proxy relays TCP (use layer4)");
+  fail(at, "unknown observe mode '" + std::string(text) + "' (expected layer4 or none)");
+}
+
+health::OnError parse_on_error(std::string_view text, const Location& at) {
+  if (text == "fastinter") return health::OnError::kFastinter;
+  if (text == "fail-check") return health::OnError::kFailCheck;
+  if (text == "sudden-death") return health::OnError::kSuddenDeath;
+  if (text == "mark-down") return health::OnError::kMarkDown;
+  fail(at, "unknown on-error action '" + std::string(text) +
+               "' (expected fastinter, fail-check, sudden-death or mark-down)");
+}
+
 namespace {
 
 bool is_wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }

@@ -58,6 +58,11 @@ const char* balance_name(Balance balance);
 // HAProxy 3.1's init-state vocabulary: up → kUpUntilFirstFailure, fully-up → kUp,
 // down → kDownUntilFirstCheck (one success brings it up; pgha's default), fully-down → kDown.
 health::InitialState parse_init_state(std::string_view text, const Location& at);
+// HAProxy's "observe layer4|layer7|none": layer4 → true, none → false; layer7 is refused
+// (pgha-proxy relays TCP and never sees an HTTP response).
+bool parse_observe(std::string_view text, const Location& at);
+// HAProxy's "on-error fastinter|fail-check|sudden-death|mark-down".
+health::OnError parse_on_error(std::string_view text, const Location& at);
 
 // Source locations of the entities of a loaded config, for cross-entity error messages.
 struct ListenerSource {

@@ -46,7 +46,10 @@ struct ServerParams {
   int maxconn = 0;
   bool backup = false;
   bool shutdown_sessions = false;
+  Millis shutdown_grace{0};  // pgha-shutdown-grace
   health::InitialState initial_state = health::InitialState::kDownUntilFirstCheck;
+  health::ObserveSpec observe;
+  int observe_line = 0;
 };
 
 struct ParsedServer {
@@ -76,6 +79,10 @@ struct Section {
   // "timeout client-fin" / "server-fin": pgha has one half-closed idle limit; the last one set wins.
   std::optional<Millis> timeout_fin;
   std::optional<bool> splice;  // option splice-auto / splice-request / splice-response
+  // pgha-hold-clients TIMEOUT [max-clients N]: hold clients while no server is UP (a pgha
+  // extension; HAProxy closes them).
+  std::optional<Millis> hold_timeout;
+  std::optional<int> hold_max;
   // Backend side.
   Balance balance = Balance::kRoundRobin;
   CheckKind check_kind = CheckKind::kTcp;
@@ -373,6 +380,15 @@ class Parser {
       current_.maxconn = static_cast<int>(config_detail::parse_integer(t[1], 0, kIntMax, at(line, kw)));
     } else if (kw == "timeout") {
       parse_timeout(t, line);
+    } else if (kw == "pgha-hold-clients") {
+      if (!has_frontend_side(kind)) throw ConfigError(file_, line, kw, "'" + kw + "' is not allowed in a " + where);
+      if (t.size() != 2 && !(t.size() == 4 && t[2] == "max-clients")) {
+        throw ConfigError(file_, line, kw, "expected 'pgha-hold-clients TIMEOUT [max-clients N]'");
+      }
+      current_.hold_timeout = config_detail::parse_duration(t[1], at(line, kw));
+      if (t.size() == 4) {
+        current_.hold_max = static_cast<int>(config_detail::parse_integer(t[3], 1, kIntMax, at(line, kw)));
+      }
     } else if (kw == "option") {
       parse_option(t, 1, line, false);
     } else if (kw == "no" && t.size() >= 2 && t[1] == "option") {
@@ -643,6 +659,15 @@ class Parser {
         p.backup = false;
       } else if (kw == "init-state") {
         p.initial_state = config_detail::parse_init_state(value(), at(line, kw));
+      } else if (kw == "observe") {
+        p.observe.layer4 = config_detail::parse_observe(value(), at(line, kw));
+        p.observe_line = line;
+      } else if (kw == "error-limit") {
+        p.observe.error_limit = static_cast<int>(config_detail::parse_integer(value(), 1, 1'000'000, at(line, kw)));
+      } else if (kw == "on-error") {
+        p.observe.on_error = config_detail::parse_on_error(value(), at(line, kw));
+      } else if (kw == "pgha-shutdown-grace") {
+        p.shutdown_grace = config_detail::parse_duration(value(), at(line, kw));
       } else if (kw == "id" || kw == "cookie") {
         value();
         warn(line, kw, "server parameter '" + kw + "' is ignored by pgha-proxy");
@@ -663,9 +688,14 @@ class Parser {
     server.maxconn = parsed.params.maxconn;
     server.backup = parsed.params.backup;
     server.shutdown_sessions_on_down = parsed.params.shutdown_sessions;
+    server.shutdown_grace = parsed.params.shutdown_grace;
     health::CheckSpec& check = server.check;
     check.host = server.host;
     check.port = server.port;
+    if (!parsed.params.check && parsed.params.observe.layer4) {
+      throw ConfigError(file_, parsed.params.observe_line, "observe",
+                        "server '" + parsed.name + "' observes layer 4 but has no 'check' to bring it back UP");
+    }
     if (!parsed.params.check) return server;  // kNone: always UP
     check.type = backend.check_kind == CheckKind::kHttp    ? health::CheckType::kHttp
                  : backend.check_kind == CheckKind::kPgsql ? health::CheckType::kPgsql
@@ -676,6 +706,7 @@ class Parser {
     check.timing.timeout = backend.timeout_check.value_or(Millis{0});
     check.timing.connect_timeout = backend.timeout_connect.value_or(Millis{0});
     check.initial_state = parsed.params.initial_state;
+    check.observe = parsed.params.observe;
     if (check.type == health::CheckType::kHttp) check.http = backend.http;
     if (check.type == health::CheckType::kPgsql) check.pgsql.user = backend.pgsql_user;
     return server;
@@ -695,6 +726,8 @@ class Parser {
     listener.timeout_tunnel = backend.timeout_tunnel.value_or(Millis{0});
     if (auto fin = frontend.timeout_fin ? frontend.timeout_fin : backend.timeout_fin) listener.timeout_fin = *fin;
     listener.splice = frontend.splice.value_or(backend.splice.value_or(false));
+    listener.hold_timeout = frontend.hold_timeout.value_or(Millis{0});
+    listener.hold_max = frontend.hold_max.value_or(listener.hold_max);
     src.self = at(frontend.line, kind_name(frontend.kind) + std::string(" ") + frontend.name);
     src.bind = at(frontend.bind_line, "bind");
     bool any_checked = false;

@@ -1,5 +1,6 @@
 #include "proxy/health_monitor.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <boost/asio/co_spawn.hpp>
@@ -35,6 +36,17 @@ HealthMonitor::HealthMonitor(const ProxyConfig& config, Publish publish)
       row.push_back(h);
     }
   }
+  for (const ListenerConfig& l : config_.listeners) {
+    auto& row = probes_.emplace_back();
+    for (const ServerConfig& s : l.servers) {
+      if (s.check.type == health::CheckType::kNone) {
+        row.emplace_back();
+      } else {
+        row.push_back(std::make_unique<Probe>(
+            Probe{health::CheckState(s.check.timing, s.check.initial_state), asio::steady_timer(io_)}));
+      }
+    }
+  }
   snapshot_ = build_snapshot_locked();
 }
 
@@ -67,14 +79,29 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
   const ListenerConfig& listener = config_.listeners[li];
   const ServerConfig& server = listener.servers[si];
   auto checker = health::make_checker(co_await asio::this_coro::executor, server.check);
-  health::CheckState state(server.check.timing, server.check.initial_state);
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  Probe& probe = *probes_[li][si];
+  health::CheckState& state = probe.state;
   for (;;) {
-    timer.expires_after(state.next_interval());
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
+    if (!probe.check_now) {
+      auto delay = state.next_interval();
+      {
+        std::lock_guard lock(mutex_);
+        if (status_[li][si].shutdown_pending) {
+          // Check again when the grace ends, so that the sessions are cut on time.
+          delay = std::min(delay, std::chrono::ceil<std::chrono::milliseconds>(
+                                      std::max(probe.shutdown_at - std::chrono::steady_clock::now(),
+                                               std::chrono::steady_clock::duration::zero())));
+        }
+      }
+      probe.timer.expires_after(delay);
+      boost::system::error_code ec;
+      // Cancelled by connect_errors(): check at once.
+      co_await probe.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    probe.check_now = false;
+    probe.checking = true;
     health::CheckResult result = co_await checker->check();
+    probe.checking = false;
     const bool first = !state.checked();
     const health::Transition t = state.on_result(result.healthy);
 
@@ -88,19 +115,72 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
     h.last_duration_ms = static_cast<double>(result.duration.count());
     ++h.checks;
     if (t != health::Transition::kNone) {
-      h.up = t == health::Transition::kWentUp;
-      ++h.transitions;
-      h.last_change_unix_ms = unix_ms_now();
-      // HAProxy's wording, so operators' log searches keep working.
-      log().warn("Server {}/{} is {}, reason: {}, check duration: {}ms.{}", listener.name, server.name,
-                 h.up ? "UP" : "DOWN", result.detail, result.duration.count(),
-                 (!h.up && server.shutdown_sessions_on_down) ? " Sessions will be shut down." : "");
+      record_transition_locked(li, si, t == health::Transition::kWentUp, result.declined, result.detail,
+                               static_cast<long long>(result.duration.count()));
+    } else if (h.shutdown_pending && (!result.declined || std::chrono::steady_clock::now() >= probe.shutdown_at)) {
+      h.shutdown_pending = false;
+      log().warn("Server {}/{}: shutting down its sessions ({}).", listener.name, server.name,
+                 result.declined ? "grace of " + std::to_string(server.shutdown_grace.count()) + " ms ended"
+                                 : "check now fails: " + result.detail);
       publish_locked();
     } else if (first) {
       log().info("Server {}/{} first check: {} ({}), staying {}", listener.name, server.name,
                  result.healthy ? "passed" : "failed", result.detail, h.up ? "UP" : "DOWN");
     }
   }
+}
+
+void HealthMonitor::record_transition_locked(std::size_t li, std::size_t si, bool up, bool declined,
+                                             const std::string& reason, long long duration_ms) {
+  const ListenerConfig& listener = config_.listeners[li];
+  const ServerConfig& server = listener.servers[si];
+  ServerHealth& h = status_[li][si];
+  h.up = up;
+  ++h.transitions;
+  h.last_change_unix_ms = unix_ms_now();
+  // A server that answered "no" (an agent stepping down) keeps its sessions for the grace, so
+  // that transactions in flight finish; one that is refused or silent is cut at once.
+  h.shutdown_pending = !up && declined && server.shutdown_sessions_on_down && server.shutdown_grace.count() > 0;
+  if (h.shutdown_pending) probes_[li][si]->shutdown_at = std::chrono::steady_clock::now() + server.shutdown_grace;
+  std::string consequence;
+  if (!up && server.shutdown_sessions_on_down) {
+    consequence = h.shutdown_pending
+                      ? " Sessions will be shut down within " + std::to_string(server.shutdown_grace.count()) + " ms."
+                      : " Sessions will be shut down.";
+  }
+  // HAProxy's wording, so operators' log searches keep working.
+  log().warn("Server {}/{} is {}, reason: {}, check duration: {}ms.{}", listener.name, server.name,
+             up ? "UP" : "DOWN", reason, duration_ms, consequence);
+  publish_locked();
+}
+
+void HealthMonitor::connect_errors(std::size_t li, std::size_t si) {
+  asio::post(io_, [this, li, si] { on_connect_errors(li, si); });
+}
+
+void HealthMonitor::on_connect_errors(std::size_t li, std::size_t si) {
+  if (li >= probes_.size() || si >= probes_[li].size() || !probes_[li][si]) return;
+  Probe& probe = *probes_[li][si];
+  const ServerConfig& server = config_.listeners[li].servers[si];
+  const health::ObserveSpec& observe = server.check.observe;
+  const health::Transition t = probe.state.on_observed_errors(observe.on_error);
+  {
+    std::lock_guard lock(mutex_);
+    ServerHealth& h = status_[li][si];
+    ++h.observed_error_events;
+    h.health = probe.state.health();
+    const std::string reason = "Health analyze, info: \"Detected " + std::to_string(observe.error_limit) +
+                               " consecutive errors, last one was: L4 unsuccessful connection\"";
+    if (t != health::Transition::kNone) {
+      record_transition_locked(li, si, t == health::Transition::kWentUp, false, reason, 0);
+    } else if (h.shutdown_pending) {
+      h.shutdown_pending = false;  // the server no longer takes connections: cut its sessions now
+      publish_locked();
+    }
+  }
+  // Check at once: a running check is followed by another without waiting.
+  probe.check_now = true;
+  if (!probe.checking) probe.timer.cancel();
 }
 
 HealthSnapshotPtr HealthMonitor::build_snapshot_locked() {
@@ -113,7 +193,7 @@ HealthSnapshotPtr HealthMonitor::build_snapshot_locked() {
       const ServerHealth& h = status_[li][si];
       up.push_back(h.up && !h.maintenance && !h.draining ? 1 : 0);
       const bool shutdown_on_down = config_.listeners[li].servers[si].shutdown_sessions_on_down;
-      shut.push_back((!h.up && shutdown_on_down) || h.maintenance ? 1 : 0);
+      shut.push_back((!h.up && shutdown_on_down && !h.shutdown_pending) || h.maintenance ? 1 : 0);
     }
   }
   return snap;

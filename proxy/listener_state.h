@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 #include "proxy/config.h"
@@ -10,6 +12,14 @@
 #include "proxy/session_limit.h"
 
 namespace pgha::proxy {
+
+// Told of a server that failed client connects ("observe layer4"), once its error limit is
+// reached. Thread-safe: called from any worker, once per such event, never per chunk.
+class ConnectObserver {
+ public:
+  virtual ~ConnectObserver() = default;
+  virtual void connect_errors(std::size_t listener, std::size_t server) = 0;
+};
 
 struct ListenerState {
   ListenerState(const ListenerConfig& cfg, std::vector<boost::asio::ip::tcp::endpoint> endpoints,
@@ -38,8 +48,20 @@ struct ListenerState {
     sessions.give_back();
   }
 
+  // A slot among the clients held while no server is UP (hold_max across workers).
+  bool try_hold() { return held.try_take(); }
+  void end_hold(std::chrono::steady_clock::duration waited) {
+    held.give_back();
+    const auto us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(waited).count());
+    held_wait_us.fetch_add(us, std::memory_order_relaxed);
+    std::uint64_t max = held_wait_max_us.load(std::memory_order_relaxed);
+    while (us > max && !held_wait_max_us.compare_exchange_weak(max, us, std::memory_order_relaxed)) {
+    }
+  }
+
   const ListenerConfig& config;
   ServerPool pool;
+  ConnectObserver* observer = nullptr;           // set before the workers start
   SessionLimit sessions;                         // sessions open on this listener, all workers
   SessionLimit& process;                         // the process-wide limit (global maxconn)
   std::atomic<std::uint64_t> accepted{0};
@@ -49,6 +71,12 @@ struct ListenerState {
   std::atomic<std::uint64_t> bytes_in{0};        // client → server, added when a session ends
   std::atomic<std::uint64_t> bytes_out{0};       // server → client, added when a session ends
   std::atomic<std::uint64_t> bytes_spliced{0};   // of bytes_in + bytes_out, moved with splice(2)
+  SessionLimit held{config.hold_max};            // clients held now (no server UP)
+  std::atomic<std::uint64_t> held_total{0};      // clients ever held
+  std::atomic<std::uint64_t> held_expired{0};    // of which closed at hold_timeout
+  std::atomic<std::uint64_t> held_refused{0};    // clients closed because hold_max was reached
+  std::atomic<std::uint64_t> held_wait_us{0};    // time held clients waited, all of them
+  std::atomic<std::uint64_t> held_wait_max_us{0};
 };
 
 }  // namespace pgha::proxy

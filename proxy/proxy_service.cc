@@ -62,6 +62,7 @@ ProxyService::ProxyService(ProxyConfig config, const ProxyService* previous)
   health_ = std::make_unique<HealthMonitor>(config_, [this](HealthSnapshotPtr snapshot) {
     for (auto& w : workers_) w->post_health(snapshot);
   });
+  for (auto& l : listeners_) l->observer = health_.get();
   for (const auto& [listener, server, state] : inherited_admin_states_) health_->set_admin_state(listener, server, state);
   const int workers = config_.workers > 0 ? config_.workers : default_worker_count();
   std::vector<ListenerState*> raw;

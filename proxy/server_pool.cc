@@ -82,6 +82,13 @@ bool ServerPool::acquire(int i) {
   return true;
 }
 
+bool ServerPool::any_up(const std::vector<std::uint8_t>& up, int exclude) const {
+  for (int i = 0; i < size(); ++i) {
+    if (i != exclude && up[i]) return true;
+  }
+  return false;
+}
+
 void ServerPool::release(int i) { stats_[i]->sessions.give_back(); }
 
 }  // namespace pgha::proxy

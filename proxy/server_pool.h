@@ -23,6 +23,7 @@ struct ServerStats {
   std::atomic<std::uint64_t> total{0};        // sessions ever assigned
   std::atomic<std::uint64_t> connect_failures{0};
   std::atomic<std::uint64_t> killed_on_down{0};
+  std::atomic<int> consecutive_connect_errors{0};  // "observe layer4": reset by a connect that works
 };
 
 class ServerPool {
@@ -37,6 +38,8 @@ class ServerPool {
   // Counts a session on server i. Returns false (and counts nothing) if the server reached its
   // maxconn between pick() and acquire() on another worker.
   bool acquire(int i);
+  // Whether any server other than `exclude` is UP in `up` (whatever its maxconn or weight).
+  bool any_up(const std::vector<std::uint8_t>& up, int exclude = -1) const;
   void release(int i);
 
   int size() const { return static_cast<int>(stats_.size()); }

@@ -52,6 +52,7 @@ Session::Session(Worker& worker, std::size_t listener_index, ListenerState& list
 }
 
 Session::~Session() {
+  end_hold();
   close_sockets();
   worker_.unlink(this);
   if (server_index_ >= 0) listener_.pool.release(server_index_);
@@ -82,12 +83,53 @@ void Session::close() {
 }
 
 asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
-  const bool connected = co_await self->connect_to_server();
-  if (connected) {
+  if (self->closed_) co_return;  // closed while it was held
+  // (A plain value, not a switch on the co_await: GCC 12 miscompiles the latter.)
+  const Connect outcome = co_await self->connect_to_server();
+  if (outcome == Connect::kConnected) {
+    self->end_hold();
     self->start_relay();
-  } else {
+  } else if (outcome == Connect::kFailed) {
     self->close();
   }
+  // kHeld: the worker owns it until a server comes UP or the hold times out.
+}
+
+bool Session::begin_hold(std::chrono::steady_clock::time_point now) {
+  if (holding_) return true;
+  if (!listener_.try_hold()) return false;
+  holding_ = true;
+  held_since_ = now;
+  listener_.held_total.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Session::end_hold() {
+  if (!holding_) return;
+  holding_ = false;
+  listener_.end_hold(std::chrono::steady_clock::now() - held_since_);
+}
+
+bool Session::hold_or_give_up(bool no_server) {
+  if (worker_.hold(shared_from_this())) return true;
+  const ListenerConfig& cfg = listener_.config;
+  if (no_server) {
+    listener_.no_server.fetch_add(1, std::memory_order_relaxed);
+    log().warn("{}: no server available, closing client {}", cfg.name, peer_of(fds_[0]));
+  } else {
+    listener_.connect_failed.fetch_add(1, std::memory_order_relaxed);
+    log().warn("{}: could not connect client {} to any server", cfg.name, peer_of(fds_[0]));
+  }
+  return false;
+}
+
+void Session::count_connect_error(int server) {
+  const health::ObserveSpec& observe = listener_.config.servers[server].check.observe;
+  if (!observe.layer4 || !listener_.observer) return;
+  std::atomic<int>& errors = listener_.pool.stats(server).consecutive_connect_errors;
+  if (errors.fetch_add(1, std::memory_order_relaxed) + 1 < observe.error_limit) return;
+  errors.store(0, std::memory_order_relaxed);
+  listener_.observer->connect_errors(listener_index_, static_cast<std::size_t>(server));
 }
 
 void Session::start_relay() {
@@ -111,18 +153,24 @@ void Session::start_relay() {
   relaying_ = true;
 }
 
-asio::awaitable<bool> Session::connect_to_server() {
+asio::awaitable<Session::Connect> Session::connect_to_server() {
   const ListenerConfig& cfg = listener_.config;
   int failed = -1;
   for (int attempt = 0; attempt < kConnectAttempts && !closed_; ++attempt) {
-    const int chosen = listener_.pool.pick(worker_.health().up[listener_index_], failed);
+    const auto& up = worker_.health().up[listener_index_];
+    const int chosen = listener_.pool.pick(up, failed);
     if (chosen < 0 || !listener_.pool.acquire(chosen)) {
+      // No server UP (other than the one that just failed): hold the client until one comes
+      // UP. Servers UP but full (maxconn): close it, as HAProxy does.
+      if (!listener_.pool.any_up(up, failed)) co_return hold_or_give_up(failed < 0) ? Connect::kHeld : Connect::kFailed;
       if (failed < 0) {
         listener_.no_server.fetch_add(1, std::memory_order_relaxed);
         log().warn("{}: no server available, closing client {}", cfg.name, peer_of(fds_[0]));
-        co_return false;
+      } else {
+        listener_.connect_failed.fetch_add(1, std::memory_order_relaxed);
+        log().warn("{}: could not connect client {} to any server", cfg.name, peer_of(fds_[0]));
       }
-      break;
+      co_return Connect::kFailed;
     }
     server_index_ = chosen;
     error_code ec;
@@ -141,26 +189,39 @@ asio::awaitable<bool> Session::connect_to_server() {
         self->server_.close(ignored);
       });
     }
+    // Only a failed connect is evidence against the server, not a local failure to open a
+    // socket (EMFILE).
+    bool connect_tried = false;
     server_.open(listener_.pool.endpoint(chosen).protocol(), ec);
-    if (!ec) co_await server_.async_connect(listener_.pool.endpoint(chosen), asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      connect_tried = true;
+      co_await server_.async_connect(listener_.pool.endpoint(chosen), asio::redirect_error(asio::use_awaitable, ec));
+    }
     connecting_ = false;
     deadline.cancel();
-    if (!ec && !closed_) co_return true;
-    if (closed_) co_return false;  // session killed (server marked down, shutdown) while connecting
-
     ServerStats& stats = listener_.pool.stats(chosen);
+    if (!ec && !closed_) {
+      if (stats.consecutive_connect_errors.load(std::memory_order_relaxed) != 0) {
+        stats.consecutive_connect_errors.store(0, std::memory_order_relaxed);
+      }
+      co_return Connect::kConnected;
+    }
+    if (closed_) co_return Connect::kFailed;  // session killed (server marked down, shutdown) while connecting
+
     stats.connect_failures.fetch_add(1, std::memory_order_relaxed);
     log().info("{}/{}: connect failed: {}", cfg.name, cfg.servers[chosen].name,
                timed_out ? "timeout after " + std::to_string(cfg.timeout_connect.count()) + " ms" : ec.message());
+    if (connect_tried) count_connect_error(chosen);
     listener_.pool.release(chosen);
     server_index_ = -1;
     failed = chosen;
     error_code ignored;
     server_.close(ignored);
   }
-  listener_.connect_failed.fetch_add(1, std::memory_order_relaxed);
-  log().warn("{}: could not connect client {} to any server", cfg.name, peer_of(fds_[0]));
-  co_return false;
+  // Every attempt failed on servers still marked UP: hold the client while the failures are
+  // checked ("observe layer4" marks such a server DOWN; a server coming UP releases it).
+  if (closed_) co_return Connect::kFailed;
+  co_return hold_or_give_up(false) ? Connect::kHeld : Connect::kFailed;
 }
 
 void Session::on_ready(int side, std::uint32_t events) {

@@ -61,6 +61,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t listener_index() const { return listener_index_; }
   int server_index() const { return server_index_; }
   std::chrono::steady_clock::time_point last_activity() const { return last_activity_; }
+  bool closed() const { return closed_; }
+  // While held (no server UP): when the hold began; the epoch when never held.
+  std::chrono::steady_clock::time_point held_since() const { return held_since_; }
+  // Worker-side of holding: counts this client among the listener's held ones (false: hold_max
+  // reached). A client held again after a failed release keeps its first held_since().
+  bool begin_hold(std::chrono::steady_clock::time_point now);
   bool half_closed() const { return pumps_done_ == 1; }
 
   // Worker's intrusive list.
@@ -85,7 +91,13 @@ class Session : public std::enable_shared_from_this<Session> {
     bool more = false;                        // the source may hold more: read before waiting
     bool bulk = false;                        // the last read filled its buffer or pipe
   };
-  boost::asio::awaitable<bool> connect_to_server();
+  enum class Connect { kConnected, kFailed, kHeld };
+  boost::asio::awaitable<Connect> connect_to_server();
+  // A client that found no server: held by the worker when its listener holds clients (true),
+  // else counted and logged as `why` (false: the caller closes it).
+  bool hold_or_give_up(bool no_server);
+  void end_hold();
+  void count_connect_error(int server);
   void start_relay();
   // Reads and writes until the source is drained or would block, the destination would block,
   // or the fairness budget is spent; records what it waits for and returns.
@@ -100,6 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<Session> self_;  // set while relaying; close() hands it to the worker
   RelaySocket server_;             // only while connecting; then released to fds_[1]
   std::chrono::steady_clock::time_point last_activity_;
+  std::chrono::steady_clock::time_point held_since_{};
   Pump pumps_[2];
   int fds_[2];                     // client, server (-1: not open)
   std::uint32_t listener_index_;
@@ -108,6 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   bool connecting_ = false;
   bool relaying_ = false;
+  bool holding_ = false;           // counted in the listener's held clients
   bool peer_done_[2] = {false, false};  // the side reported RDHUP/HUP/ERR: read it to the end
   std::uint8_t pumps_done_ = 0;
 };

@@ -50,7 +50,8 @@ Worker::Worker(int id, std::vector<ListenerState*> listeners, HealthSnapshotPtr 
       listeners_(std::move(listeners)),
       health_(std::move(initial_health)),
       buffers_(kBufferSize, kMaxIdleBuffers),
-      pipes_(kMaxIdlePipes, kPipeSize) {}
+      pipes_(kMaxIdlePipes, kPipeSize),
+      held_(listeners_.size()) {}
 
 Worker::~Worker() {
   io_.stop();
@@ -69,6 +70,7 @@ void Worker::close_relaying_sessions() {
   deferred_.clear();
   running_deferred_.clear();
   retired_.clear();
+  for (auto& held : held_) held.clear();
 }
 
 void Worker::bind(const std::vector<std::uint16_t>& ports, ListenerHandover* handover) {
@@ -148,6 +150,7 @@ void Worker::run_loop() {
     run_deferred();
     if (batch_time_ >= next_sweep) {
       close_idle_sessions(batch_time_);
+      expire_held(batch_time_);
       next_sweep = batch_time_ + tick;
       poller_.io_due();  // closing a session that is still connecting completes Asio handlers
     }
@@ -250,11 +253,11 @@ asio::awaitable<void> Worker::accept_loop(std::size_t index) {
 }
 
 std::chrono::milliseconds Worker::sweep_tick() const {
-  // A quarter of the smallest idle timeout (10 ms .. 1 s), so that idle sessions are closed
-  // within ~25% of their limit, without a timer per session.
+  // A quarter of the smallest idle or hold timeout (10 ms .. 1 s), so that idle sessions and
+  // held clients are closed within ~25% of their limit, without a timer per session.
   std::chrono::milliseconds tick{1000};
   for (ListenerState* l : listeners_) {
-    for (const auto idle : {l->idle_timeout(), l->config.timeout_fin}) {
+    for (const auto idle : {l->idle_timeout(), l->config.timeout_fin, l->config.hold_timeout}) {
       if (idle.count() > 0) tick = std::min(tick, std::max(std::chrono::milliseconds{10}, idle / 4));
     }
   }
@@ -282,6 +285,60 @@ void Worker::apply_health(HealthSnapshotPtr snapshot) {
     for (std::size_t si = 0; si < health_->shut[li].size(); ++si) {
       if (health_->shut[li][si] && !previous->shut[li][si]) close_sessions_of(li, static_cast<int>(si));
     }
+  }
+  for (std::size_t li = 0; li < held_.size() && li < health_->up.size(); ++li) {
+    if (!held_[li].empty() && listeners_[li]->pool.any_up(health_->up[li])) release_held(li);
+  }
+}
+
+bool Worker::hold(std::shared_ptr<Session> session) {
+  const std::size_t li = session->listener_index();
+  ListenerState& l = *listeners_[li];
+  if (l.config.hold_timeout.count() <= 0 || session->closed()) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (!session->begin_hold(now)) {
+    l.held_refused.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  if (now - session->held_since() >= l.config.hold_timeout) {
+    l.held_expired.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  held_[li].push_back(std::move(session));
+  return true;
+}
+
+std::size_t Worker::held_count() const {
+  std::size_t n = 0;
+  for (const auto& held : held_) n += held.size();
+  return n;
+}
+
+void Worker::release_held(std::size_t li) {
+  // Each runs again in arrival order (co_spawn posts them in this order); one that finds no
+  // server UP after all comes back to the end of the queue, keeping its first held_since().
+  std::deque<std::shared_ptr<Session>> released;
+  released.swap(held_[li]);
+  for (auto& session : released) {
+    if (!session->closed()) spawn(Session::run(std::move(session)));
+  }
+}
+
+void Worker::expire_held(std::chrono::steady_clock::time_point now) {
+  for (std::size_t li = 0; li < held_.size(); ++li) {
+    auto& held = held_[li];
+    if (held.empty()) continue;
+    ListenerState& l = *listeners_[li];
+    std::erase_if(held, [&](const std::shared_ptr<Session>& s) {
+      if (s->closed()) return true;
+      if (now - s->held_since() < l.config.hold_timeout) return false;
+      l.held_expired.fetch_add(1, std::memory_order_relaxed);
+      l.no_server.fetch_add(1, std::memory_order_relaxed);
+      log().warn("{}: no server came UP within {} ms, closing a held client", l.config.name,
+                 l.config.hold_timeout.count());
+      s->close();
+      return true;
+    });
   }
 }
 

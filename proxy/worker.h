@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -74,6 +75,12 @@ class Worker {
   EdgePoller& poller() { return poller_; }
   // A pump that spent its fairness budget continues after the current batch of events.
   void defer(std::shared_ptr<Session> session, int pump) { deferred_.push_back({std::move(session), pump}); }
+  // Holds a client that found no server UP, when its listener holds clients: the worker keeps
+  // it (nothing read, no buffer, no coroutine) and runs it again, oldest first, when a health
+  // snapshot shows a server of its listener UP. False (the caller closes it): the listener does
+  // not hold, hold_max is reached, or this client's hold_timeout has passed.
+  bool hold(std::shared_ptr<Session> session);
+  std::size_t held_count() const;
   // A closed session's last reference, dropped once the current batch of events is handled.
   void retire(std::shared_ptr<Session> session) { retired_.push_back(std::move(session)); }
 
@@ -90,6 +97,8 @@ class Worker {
   void apply_health(HealthSnapshotPtr snapshot);
   void close_sessions_of(std::size_t listener, int server);
   void close_idle_sessions(std::chrono::steady_clock::time_point now);
+  void release_held(std::size_t listener);
+  void expire_held(std::chrono::steady_clock::time_point now);
 
   // Declaration order matters: io_ is destroyed after the acceptors and the poller, and before
   // what pending sessions touch when their coroutine frames are destroyed (buffers_, the
@@ -104,6 +113,7 @@ class Worker {
   std::vector<Deferred> deferred_;
   std::vector<Deferred> running_deferred_;
   std::vector<std::shared_ptr<Session>> retired_;
+  std::vector<std::deque<std::shared_ptr<Session>>> held_;  // per listener, oldest first
   std::chrono::steady_clock::time_point batch_time_ = std::chrono::steady_clock::now();
   boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};

@@ -23,10 +23,14 @@ constexpr Millis kDefaultConnectTimeout{5000};
 
 const Keys kTopKeys = {"workers", "maxconn", "log_level", "admin", "defaults", "listeners"};
 const Keys kAdminKeys = {"enabled", "listen"};
-const Keys kDefaultsKeys = {"timeout", "check", "balance", "maxconn", "on_marked_down", "init_state", "splice"};
-const Keys kListenerKeys = {"name", "bind", "balance", "maxconn", "timeout", "check",
-                            "on_marked_down", "init_state", "splice", "servers"};
-const Keys kServerKeys = {"name", "address", "weight", "maxconn", "backup", "on_marked_down", "init_state", "check"};
+const Keys kDefaultsKeys = {"timeout", "check", "balance", "maxconn", "on_marked_down", "shutdown_grace", "init_state",
+                            "observe", "error_limit", "on_error", "splice", "hold"};
+const Keys kListenerKeys = {"name", "bind", "balance", "maxconn", "timeout", "check", "on_marked_down",
+                            "shutdown_grace", "init_state", "observe", "error_limit", "on_error", "splice", "hold",
+                            "servers"};
+const Keys kServerKeys = {"name", "address", "weight", "maxconn", "backup", "on_marked_down", "shutdown_grace",
+                          "init_state", "observe", "error_limit", "on_error", "check"};
+const Keys kHoldKeys = {"timeout", "max_clients"};
 const Keys kTimeoutKeys = {"connect", "client", "server", "tunnel", "fin"};
 const Keys kCheckKeys = {"type", "port", "host", "method", "path", "version", "host_header", "expect_status",
                          "user", "ssl_request", "inter", "fastinter", "downinter", "fall", "rise", "timeout",
@@ -56,7 +60,11 @@ struct Inherited {
   bool splice = false;
   health::CheckSpec check;  // type kNone unless a level sets check.type
   bool shutdown_sessions = false;
+  Millis shutdown_grace{0};
   health::InitialState initial_state = health::InitialState::kDownUntilFirstCheck;
+  health::ObserveSpec observe;
+  Millis hold_timeout{0};
+  int hold_max = ListenerConfig{}.hold_max;
 };
 
 class Parser {
@@ -199,7 +207,20 @@ class Parser {
     }
     if (auto n = node["check"]) apply_check(n, child(path, "check"), out.check);
     if (auto n = node["splice"]) out.splice = boolean(n, child(path, "splice"));
+    if (auto n = node["hold"]) apply_hold(n, child(path, "hold"), out);
     apply_server_defaults(node, path, out);
+  }
+
+  // "hold: off", "hold: 5s" or a mapping {timeout, max_clients}.
+  void apply_hold(const YAML::Node& node, const std::string& path, Inherited& out) const {
+    if (node.IsScalar()) {
+      const std::string& text = node.Scalar();
+      out.hold_timeout = text == "off" || text == "false" || text == "no" ? Millis{0} : duration(node, path);
+      return;
+    }
+    expect_map(node, path, kHoldKeys);
+    if (auto n = node["timeout"]) out.hold_timeout = duration(n, child(path, "timeout"));
+    if (auto n = node["max_clients"]) out.hold_max = integer(n, child(path, "max_clients"), 1, kIntMax);
   }
 
   // Keys shared by defaults, listeners and servers.
@@ -215,9 +236,19 @@ class Parser {
         fail(n, key, "unknown action '" + action + "' (shutdown-sessions or none)");
       }
     }
+    if (auto n = node["shutdown_grace"]) out.shutdown_grace = duration(n, child(path, "shutdown_grace"));
     if (auto n = node["init_state"]) {
       const std::string key = child(path, "init_state");
       out.initial_state = config_detail::parse_init_state(scalar(n, key), at(n, key));
+    }
+    if (auto n = node["observe"]) {
+      const std::string key = child(path, "observe");
+      out.observe.layer4 = config_detail::parse_observe(scalar(n, key), at(n, key));
+    }
+    if (auto n = node["error_limit"]) out.observe.error_limit = integer(n, child(path, "error_limit"), 1, 1'000'000);
+    if (auto n = node["on_error"]) {
+      const std::string key = child(path, "on_error");
+      out.observe.on_error = config_detail::parse_on_error(scalar(n, key), at(n, key));
     }
   }
 
@@ -320,6 +351,8 @@ class Parser {
     listener.timeout_tunnel = inherited.timeout_tunnel;
     listener.timeout_fin = inherited.timeout_fin;
     listener.splice = inherited.splice;
+    listener.hold_timeout = inherited.hold_timeout;
+    listener.hold_max = inherited.hold_max;
     if (auto servers = node["servers"]) {
       const std::string spath = child(path, "servers");
       if (!servers.IsSequence()) fail(servers, spath, "expected a list of servers");
@@ -350,11 +383,16 @@ class Parser {
     Inherited own = listener;
     apply_server_defaults(node, path, own);
     server.shutdown_sessions_on_down = own.shutdown_sessions;
+    server.shutdown_grace = own.shutdown_grace;
     if (auto n = node["check"]) {
       apply_check(n, child(path, "check"), own.check);
       validate_check(own.check, n, child(path, "check"));
     }
     health::CheckSpec& check = server.check;
+    if (own.check.type == health::CheckType::kNone && own.observe.layer4) {
+      fail(node["observe"] ? node["observe"] : node, child(path, "observe"),
+           "server '" + server.name + "' observes layer 4 but has no check to bring it back UP");
+    }
     if (own.check.type == health::CheckType::kNone) {
       check.host = server.host;  // kNone: always UP; address kept for status output
       check.port = server.port;
@@ -367,6 +405,7 @@ class Parser {
       check.timing.connect_timeout = own.timeout_connect;
     }
     check.initial_state = own.initial_state;
+    check.observe = own.observe;
     if (check.type != health::CheckType::kHttp) check.http = health::HttpCheckSpec{};
     if (check.type != health::CheckType::kPgsql) check.pgsql = health::PgsqlCheckSpec{};
     return server;

@@ -43,7 +43,7 @@ ACK_TABLE = "campaign_ack"
 SAMPLE_TABLE = "campaign_sample"
 WRITER_ID_BASE = 10 ** 9          # id = writer * 10^9 + seq: unique over writers and attempts
 WRITE_INTERVAL = 0.05             # per writer
-WRITER_CONNECT_TIMEOUT = 3.0
+WRITER_CONNECT_TIMEOUT = 5.0     # a client that gives the proxy time to hold it across a change
 WRITER_STATEMENT_TIMEOUT = 3.0
 SAMPLER_TIMEOUT = 1.0
 REJOIN_BOUND = 90.0               # heal -> cluster whole again
@@ -147,6 +147,9 @@ class Failure:
     t_fail: float
     error: str
     unknown: bool   # the connection broke while the insert was in flight: it may have committed
+    # The attempt used a connection it opened itself (a per-insert writer, or a reconnect): a
+    # failure here is a failed connection attempt; otherwise an established session broke.
+    new_connection: bool = True
 
 
 class Writer(threading.Thread):
@@ -170,6 +173,7 @@ class Writer(threading.Thread):
             rid = self.index * WRITER_ID_BASE + seq
             t0 = time.monotonic()
             phase = "connect"
+            new_connection = self.session.conn is None
             try:
                 if self.session.conn is None:
                     self.session.connect(WRITER_CONNECT_TIMEOUT)
@@ -184,7 +188,8 @@ class Writer(threading.Thread):
                 # A server error reply (SQLSTATE) means the statement did not commit; a broken
                 # connection during the insert leaves the outcome unknown.
                 unknown = phase == "insert" and not getattr(e, "pgcode", None)
-                self.failures.append(Failure(self.index, rid, t0, time.monotonic(), error_class(e, phase), unknown))
+                self.failures.append(Failure(self.index, rid, t0, time.monotonic(), error_class(e, phase), unknown,
+                                             new_connection))
                 self.session.close()
             if self.per_insert:
                 self.session.close()
@@ -461,6 +466,8 @@ class Campaign:
             "window_s": round(t_end - t_inject, 3),
             "write_gap_s": round(longest_gap(window_acks, t_inject, t_end), 3),
             "acknowledged": len(window_acks), "failed_attempts": len(fails),
+            "failed_connections": sum(1 for f in fails if f.new_connection),
+            "broken_sessions": sum(1 for f in fails if not f.new_connection),
             "unknown_outcomes": [{"id": f.id, "writer": f.writer, "send_s": self.rel(f.t_send), "error": f.error}
                                  for f in fails if f.unknown],
             "errors": count_by(f.error for f in fails),
@@ -516,6 +523,7 @@ class Campaign:
             "started_wall": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.wall0)),
             "duration_s": round(time.monotonic() - self.t0, 1),
             "acknowledged": len(acks), "failed_attempts": len(fails),
+            "failed_connections": sum(1 for f in fails if f.new_connection),
             "unknown_outcomes": sum(1 for f in fails if f.unknown),
             "sampler": {s.node: {"rounds": s.rounds, "writes": len(s.writes), "errors": s.errors}
                         for s in self.samplers},

@@ -129,6 +129,9 @@ def summarize(runs):
         out[kind] = {
             "runs": len(rs), "gap_median_s": round(statistics.median(gaps), 3), "gap_max_s": max(gaps),
             "failed_attempts": sum(r["failed_attempts"] for r in rs),
+            # Older result files have no split: count every failure as a failed connection.
+            "failed_connections": sum(r.get("failed_connections", r["failed_attempts"]) for r in rs),
+            "broken_sessions": sum(r.get("broken_sessions", 0) for r in rs),
             "unknown_outcomes": sum(len(r["unknown_outcomes"]) for r in rs),
             "lost": sum(len(r["lost"]) for r in rs), "loss_allowed": rs[0]["loss_allowed"],
             "dual_windows": sum(len(r["dual_windows"]) for r in rs),
@@ -143,16 +146,19 @@ def summarize(runs):
 
 
 def format_table(summary):
-    cols = [("kind", 22), ("runs", 4), ("gap med", 7), ("gap max", 7), ("failed", 6), ("unknown", 7),
+    cols = [("kind", 22), ("runs", 4), ("gap med", 7), ("gap max", 7), ("failed conn", 11), ("broken", 6),
+            ("unknown", 7),
             ("lost", 7), ("dual", 4), ("rejoin med", 10), ("rejoin max", 10), ("cmd fail", 8), ("violations", 10)]
     lines = ["  ".join(f"{n:>{w}}" if i else f"{n:<{w}}" for i, (n, w) in enumerate(cols))]
     fmt_s = lambda v: "-" if v is None else f"{v:.2f}s"  # noqa: E731
     for kind, s in summary.items():
         lost = f"{s['lost']}{'*' if s['loss_allowed'] else ''}"
-        cells = [kind, s["runs"], fmt_s(s["gap_median_s"]), fmt_s(s["gap_max_s"]), s["failed_attempts"],
-                 s["unknown_outcomes"], lost, s["dual_windows"], fmt_s(s["rejoin_median_s"]),
+        cells = [kind, s["runs"], fmt_s(s["gap_median_s"]), fmt_s(s["gap_max_s"]), s["failed_connections"],
+                 s["broken_sessions"], s["unknown_outcomes"], lost, s["dual_windows"], fmt_s(s["rejoin_median_s"]),
                  fmt_s(s["rejoin_max_s"]), s["command_failed"], s["violations"]]
         lines.append("  ".join(f"{str(v):>{w}}" if i else f"{str(v):<{w}}" for i, (v, (_, w)) in
                                enumerate(zip(cells, cols))))
+    lines.append("(failed conn: attempts on a new connection that failed; broken: established sessions that "
+                 "broke)")
     lines.append("(lost*: unplanned leader loss, asynchronous replication may lose writes: counted, not a violation)")
     return "\n".join(lines)

@@ -146,6 +146,39 @@ INSTANTIATE_TEST_SUITE_P(
         IntervalCase{"AfterFirstSuccessUsesInter", IS::kDownUntilFirstCheck, "S", 500, 5000, 2000}),
     [](const ::testing::TestParamInfo<IntervalCase>& info) { return info.param.name; });
 
+// "observe layer4" with on-error (HAProxy's check.c: check_notify_failure and friends), from a
+// server UP with full health (rise 2, fall 3: health 4).
+TEST(CheckState, ObservedErrorsApplyTheOnErrorAction) {
+  {
+    CheckState s(timing(2, 3), InitialState::kUp);
+    EXPECT_EQ(s.on_observed_errors(OnError::kFastinter), Transition::kNone);
+    EXPECT_EQ(s.health(), 4);
+    EXPECT_TRUE(s.up());
+  }
+  {
+    CheckState s(timing(2, 3), InitialState::kUp);
+    EXPECT_EQ(s.on_observed_errors(OnError::kFailCheck), Transition::kNone);
+    EXPECT_EQ(s.health(), 3) << "counts as one failed check";
+    EXPECT_EQ(s.on_observed_errors(OnError::kFailCheck), Transition::kNone);
+    EXPECT_EQ(s.on_observed_errors(OnError::kFailCheck), Transition::kWentDown);
+  }
+  {
+    CheckState s(timing(2, 3), InitialState::kUp);
+    EXPECT_EQ(s.on_observed_errors(OnError::kSuddenDeath), Transition::kNone);
+    EXPECT_TRUE(s.up());
+    EXPECT_EQ(s.on_result(false), Transition::kWentDown) << "one failed check from DOWN";
+  }
+  {
+    CheckState s(timing(2, 3), InitialState::kUp);
+    EXPECT_EQ(s.on_observed_errors(OnError::kMarkDown), Transition::kWentDown);
+    EXPECT_EQ(s.health(), 0);
+    EXPECT_EQ(s.on_result(true), Transition::kNone) << "rise successes bring it back";
+    EXPECT_EQ(s.on_result(true), Transition::kWentUp);
+    EXPECT_EQ(s.on_observed_errors(OnError::kMarkDown), Transition::kWentDown);
+    EXPECT_EQ(s.on_observed_errors(OnError::kMarkDown), Transition::kNone) << "already DOWN";
+  }
+}
+
 TEST(CheckState, ThresholdsBelowOneActAsOne) {
   CheckState state(timing(0, 0), IS::kUp);
   EXPECT_EQ(state.health(), 1);

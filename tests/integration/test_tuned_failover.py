@@ -1,5 +1,5 @@
 """Failover timing with the tuned proxy config (conf/pgha-proxy-tuned.yaml: write listener checks
-GET /primary at inter 1s / fastinter 100ms, read listener checks GET /replica).
+GET /primary at inter 200ms / fastinter 50ms, read listener checks GET /replica).
 
 Patroni profile: "fast" (ttl 10 / loop_wait 2 / retry_timeout 4): what this module measures is the
 proxy's reaction, which does not depend on how long Patroni takes to notice; the fast profile

@@ -84,6 +84,40 @@ TEST(HaproxyConfConfigTest, ArticleFileLoadsWithOnlyWarnings) {
   for (const ConfigWarning& w : loaded.warnings) EXPECT_EQ(w.file, path);
 }
 
+TEST(HaproxyConfigTest, ObserveLayer4AndThePghaExtensions) {
+  TempDir dir;
+  LoadedConfig loaded = load_text(dir,
+                                  "defaults\n"
+                                  "  pgha-hold-clients 5s max-clients 200\n"
+                                  "  default-server observe layer4 error-limit 1 on-error mark-down\n"
+                                  "listen a\n"
+                                  "  bind :6000\n"
+                                  "  option httpchk GET /primary\n"
+                                  "  server s1 127.0.0.1:6001 check on-marked-down shutdown-sessions "
+                                  "pgha-shutdown-grace 2s\n"
+                                  "  server s2 127.0.0.1:6002 check on-error fastinter error-limit 10\n"
+                                  "listen b\n"
+                                  "  bind :6010\n"
+                                  "  pgha-hold-clients 0\n"
+                                  "  server s1 127.0.0.1:6001 check\n");
+  const ListenerConfig& a = loaded.config.listeners.at(0);
+  EXPECT_EQ(a.hold_timeout, Millis(5000));
+  EXPECT_EQ(a.hold_max, 200);
+  EXPECT_TRUE(a.servers[0].check.observe.layer4);
+  EXPECT_EQ(a.servers[0].check.observe.error_limit, 1);
+  EXPECT_EQ(a.servers[0].check.observe.on_error, health::OnError::kMarkDown);
+  EXPECT_EQ(a.servers[0].shutdown_grace, Millis(2000));
+  EXPECT_EQ(a.servers[1].check.observe.on_error, health::OnError::kFastinter);
+  EXPECT_EQ(a.servers[1].check.observe.error_limit, 10);
+  EXPECT_EQ(a.servers[1].shutdown_grace, Millis(0));
+  EXPECT_EQ(loaded.config.listeners.at(1).hold_timeout, Millis(0));
+}
+
+TEST(HaproxyConfigTest, WithoutTheExtensionAClientIsNeverHeld) {
+  LoadedConfig loaded = load_config(testing::conf_file("haproxy.cfg"));
+  for (const ListenerConfig& l : loaded.config.listeners) EXPECT_EQ(l.hold_timeout, Millis(0)) << l.name;
+}
+
 TEST(HaproxyConfigTest, DefaultServerAppliesToLaterServersOnly) {
   TempDir dir;
   LoadedConfig loaded = load_text(dir,
@@ -473,6 +507,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "on-marked-up", "unsupported server parameter"},
         ErrorCase{"InitStateBogus", PGHA_A "  server s1 127.0.0.1:6001 init-state maybe\n", 3, "init-state",
                   "maybe"},
+        ErrorCase{"ObserveLayer7", PGHA_A "  server s1 127.0.0.1:6001 check observe layer7\n", 3, "observe",
+                  "relays TCP"},
+        ErrorCase{"ObserveWithoutCheck", PGHA_A "  server s1 127.0.0.1:6001 observe layer4\n", 3, "observe",
+                  "no 'check'"},
+        ErrorCase{"OnErrorBogus", PGHA_A "  server s1 127.0.0.1:6001 check on-error explode\n", 3, "on-error",
+                  "unknown on-error"},
+        ErrorCase{"HoldClientsInBackend", "backend b\n  pgha-hold-clients 5s\n", 2, "pgha-hold-clients",
+                  "not allowed"},
+        ErrorCase{"HoldClientsBadArgs", PGHA_A "  pgha-hold-clients 5s 300\n", 3, "pgha-hold-clients",
+                  "max-clients"},
         ErrorCase{"ParamWithoutValue", PGHA_A "  server s1 127.0.0.1:6001 check port\n", 3, "port", "needs a value"},
         ErrorCase{"MysqlCheck", PGHA_A "  option mysql-check user x\n", 3, "option mysql-check", "unsupported option"},
         ErrorCase{"TcpCheckRules", PGHA_A "  tcp-check connect\n", 3, "tcp-check", "not supported"},

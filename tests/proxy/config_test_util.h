@@ -70,16 +70,19 @@ inline std::string dump(const ProxyConfig& c) {
   for (const ListenerConfig& l : c.listeners) {
     o << "listener " << l.name << " " << l.bind_host << ":" << l.bind_port << " balance=" << static_cast<int>(l.balance)
       << " maxconn=" << l.maxconn << " timeouts=" << l.timeout_connect.count() << "/" << l.timeout_client.count()
-      << "/" << l.timeout_server.count() << "/" << l.timeout_tunnel.count() << "\n";
+      << "/" << l.timeout_server.count() << "/" << l.timeout_tunnel.count() << " hold=" << l.hold_timeout.count()
+      << "/" << l.hold_max << "\n";
     for (const ServerConfig& s : l.servers) {
       const health::CheckSpec& k = s.check;
       o << "  server " << s.name << " " << s.host << ":" << s.port << " weight=" << s.weight
-        << " maxconn=" << s.maxconn << " backup=" << s.backup << " shutdown=" << s.shutdown_sessions_on_down << "\n"
+        << " maxconn=" << s.maxconn << " backup=" << s.backup << " shutdown=" << s.shutdown_sessions_on_down
+        << " grace=" << s.shutdown_grace.count() << "\n"
         << "    check " << check_type_name(k.type) << " " << k.host << ":" << k.port
         << " init=" << static_cast<int>(k.initial_state) << " inter=" << k.timing.inter.count()
         << " fastinter=" << k.timing.fastinter.count() << " downinter=" << k.timing.downinter.count()
         << " rise=" << k.timing.rise << " fall=" << k.timing.fall << " timeout=" << k.timing.timeout.count()
-        << " connect_timeout=" << k.timing.connect_timeout.count() << "\n"
+        << " connect_timeout=" << k.timing.connect_timeout.count() << " observe=" << k.observe.layer4 << "/"
+        << k.observe.error_limit << "/" << static_cast<int>(k.observe.on_error) << "\n"
         << "    http " << k.http.method << " " << k.http.path << " " << k.http.version << " host="
         << k.http.host_header << " expect=" << k.http.expect_status << " pgsql user=" << k.pgsql.user
         << " ssl=" << k.pgsql.ssl_request << "\n";

@@ -68,19 +68,74 @@ TEST(YamlConfConfigTest, TunedFile) {
       EXPECT_EQ(k.http.method, "GET");
       EXPECT_EQ(k.http.path, expected[i].path);
       EXPECT_EQ(k.http.expect_status, 200);
-      EXPECT_EQ(k.timing.inter, Millis(1000));
-      EXPECT_EQ(k.timing.fastinter, Millis(100));
+      EXPECT_EQ(k.timing.inter, Millis(200));
+      EXPECT_EQ(k.timing.fastinter, Millis(50));
       EXPECT_EQ(k.timing.downinter, Millis(100));
       EXPECT_EQ(k.timing.fall, 2);
       EXPECT_EQ(k.timing.rise, 1);
       EXPECT_EQ(k.timing.timeout, Millis(500));
       EXPECT_EQ(k.initial_state, InitialState::kDownUntilFirstCheck);
+      EXPECT_TRUE(k.observe.layer4);
+      EXPECT_EQ(k.observe.error_limit, 1);
+      EXPECT_EQ(k.observe.on_error, health::OnError::kMarkDown);
+      EXPECT_EQ(server.shutdown_grace, Millis(2000));
     }
+    EXPECT_EQ(l.hold_timeout, Millis(10000));
+    EXPECT_EQ(l.hold_max, 5000);
   }
 }
 
 LoadedConfig load_text(const TempDir& dir, const std::string& text) {
   return load_yaml_config(dir.write("case.yaml", text));
+}
+
+TEST(YamlConfigTest, HoldObserveAndShutdownGraceAreInherited) {
+  TempDir dir;
+  LoadedConfig loaded = load_text(dir, R"(
+defaults:
+  hold: { timeout: 5s, max_clients: 300 }
+  observe: layer4
+  error_limit: 1
+  on_error: mark-down
+  on_marked_down: shutdown-sessions
+  shutdown_grace: 2s
+  check: { type: http, path: /primary }
+listeners:
+  - name: a
+    bind: 127.0.0.1:6000
+    servers:
+      - { name: s1, address: 127.0.0.1:6001 }
+      - { name: s2, address: 127.0.0.1:6002, on_error: sudden-death, error_limit: 4, shutdown_grace: 0s }
+  - name: b
+    bind: 127.0.0.1:6010
+    hold: off
+    observe: none
+    servers:
+      - { name: s1, address: 127.0.0.1:6001 }
+  - name: c
+    bind: 127.0.0.1:6020
+    hold: 750ms
+    servers:
+      - { name: s1, address: 127.0.0.1:6001, on_error: fastinter }
+)");
+  const auto& ls = loaded.config.listeners;
+  ASSERT_EQ(ls.size(), 3u);
+  EXPECT_EQ(ls[0].hold_timeout, Millis(5000));
+  EXPECT_EQ(ls[0].hold_max, 300);
+  const ServerConfig& s1 = ls[0].servers[0];
+  EXPECT_TRUE(s1.check.observe.layer4);
+  EXPECT_EQ(s1.check.observe.error_limit, 1);
+  EXPECT_EQ(s1.check.observe.on_error, health::OnError::kMarkDown);
+  EXPECT_EQ(s1.shutdown_grace, Millis(2000));
+  const ServerConfig& s2 = ls[0].servers[1];
+  EXPECT_EQ(s2.check.observe.on_error, health::OnError::kSuddenDeath);
+  EXPECT_EQ(s2.check.observe.error_limit, 4);
+  EXPECT_EQ(s2.shutdown_grace, Millis(0));
+  EXPECT_EQ(ls[1].hold_timeout, Millis(0));
+  EXPECT_FALSE(ls[1].servers[0].check.observe.layer4);
+  EXPECT_EQ(ls[2].hold_timeout, Millis(750));
+  EXPECT_EQ(ls[2].hold_max, 300) << "the cap is inherited when a level sets only the timeout";
+  EXPECT_EQ(ls[2].servers[0].check.observe.on_error, health::OnError::kFastinter);
 }
 
 TEST(YamlConfigTest, InheritanceDefaultsListenerServer) {
@@ -338,6 +393,14 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"OnMarkedDownBogus", PGHA_L0 "    on_marked_down: reboot\n", 7, "listeners[0].on_marked_down",
                   "unknown action"},
         ErrorCase{"LogLevelBogus", "log_level: loud\n", 1, "log_level", "unknown level"},
+        ErrorCase{"ObserveLayer7", PGHA_L0 "    observe: layer7\n", 7, "listeners[0].observe", "relays TCP"},
+        ErrorCase{"ObserveWithoutCheck", PGHA_L0 "        observe: layer4\n", 7, "listeners[0].servers[0].observe",
+                  "no check"},
+        ErrorCase{"OnErrorBogus", PGHA_L0 "    on_error: reboot\n", 7, "listeners[0].on_error", "unknown on-error"},
+        ErrorCase{"HoldMaxZero", PGHA_L0 "    hold: { timeout: 1s, max_clients: 0 }\n", 7,
+                  "listeners[0].hold.max_clients", "out of range"},
+        ErrorCase{"HoldBogusKey", PGHA_L0 "    hold: { timeout: 1s, queue: 3 }\n", 7, "listeners[0].hold.queue",
+                  "unknown key"},
         ErrorCase{"WorkersNegative", "workers: -1\n", 1, "workers", "out of range"},
         ErrorCase{"AdminListenBad", "admin: { listen: 127.0.0.1 }\n", 1, "admin.listen", "missing ':PORT'"},
         ErrorCase{"TopLevelScalar", "hello world\n", 1, "document", "mapping"},
