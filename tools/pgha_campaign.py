@@ -147,9 +147,12 @@ class Failure:
     t_fail: float
     error: str
     unknown: bool   # the connection broke while the insert was in flight: it may have committed
-    # The attempt used a connection it opened itself (a per-insert writer, or a reconnect): a
-    # failure here is a failed connection attempt; otherwise an established session broke.
-    new_connection: bool = True
+
+    @property
+    def connecting(self):
+        """The client could not connect (through the proxy); otherwise its insert failed on an
+        established session (cut by a stop or a crash, or refused by the server)."""
+        return self.error.startswith("connect:")
 
 
 class Writer(threading.Thread):
@@ -173,7 +176,6 @@ class Writer(threading.Thread):
             rid = self.index * WRITER_ID_BASE + seq
             t0 = time.monotonic()
             phase = "connect"
-            new_connection = self.session.conn is None
             try:
                 if self.session.conn is None:
                     self.session.connect(WRITER_CONNECT_TIMEOUT)
@@ -188,8 +190,7 @@ class Writer(threading.Thread):
                 # A server error reply (SQLSTATE) means the statement did not commit; a broken
                 # connection during the insert leaves the outcome unknown.
                 unknown = phase == "insert" and not getattr(e, "pgcode", None)
-                self.failures.append(Failure(self.index, rid, t0, time.monotonic(), error_class(e, phase), unknown,
-                                             new_connection))
+                self.failures.append(Failure(self.index, rid, t0, time.monotonic(), error_class(e, phase), unknown))
                 self.session.close()
             if self.per_insert:
                 self.session.close()
@@ -242,8 +243,11 @@ class NodeSampler(threading.Thread):
 class Campaign:
     """Runs `plan` (a list of fault kind names) against a running cluster; see the module comment."""
 
-    def __init__(self, cluster, plan, seed, writers=4, rejoin_bound=REJOIN_BOUND, log=print):
+    def __init__(self, cluster, plan, seed, writers=4, rejoin_bound=REJOIN_BOUND, log=print,
+                 no_failed_connections=()):
         self.ops = ClusterOps(cluster)
+        # Fault kinds in which a client that cannot connect through the proxy is a violation.
+        self.no_failed_connections = set(no_failed_connections)
         self.cluster = cluster
         self.plan = plan
         self.seed = seed
@@ -459,6 +463,10 @@ class Campaign:
         window_acks = [a.t_ack for a in acks if t_inject <= a.t_ack <= t_end]
         fails = [f for f in self.failures() if t_inject <= f.t_send <= t_end]
         violations = judge_run(obs)
+        failed_connections = [f for f in fails if f.connecting]
+        if kind_name in self.no_failed_connections and failed_connections:
+            violations.append(f"{len(failed_connections)} client(s) could not connect through the proxy: "
+                              f"{count_by(f.error for f in failed_connections)}")
         run = {
             "index": index + 1, "kind": kind_name, "victim": ctx.victim, "leader_before": leader,
             "leader_after": new_leader, "inject_s": self.rel(t_inject), "inject_wall": self.wall(t_inject),
@@ -466,8 +474,8 @@ class Campaign:
             "window_s": round(t_end - t_inject, 3),
             "write_gap_s": round(longest_gap(window_acks, t_inject, t_end), 3),
             "acknowledged": len(window_acks), "failed_attempts": len(fails),
-            "failed_connections": sum(1 for f in fails if f.new_connection),
-            "broken_sessions": sum(1 for f in fails if not f.new_connection),
+            "failed_connections": len(failed_connections),
+            "broken_sessions": len(fails) - len(failed_connections),
             "unknown_outcomes": [{"id": f.id, "writer": f.writer, "send_s": self.rel(f.t_send), "error": f.error}
                                  for f in fails if f.unknown],
             "errors": count_by(f.error for f in fails),
@@ -523,7 +531,7 @@ class Campaign:
             "started_wall": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.wall0)),
             "duration_s": round(time.monotonic() - self.t0, 1),
             "acknowledged": len(acks), "failed_attempts": len(fails),
-            "failed_connections": sum(1 for f in fails if f.new_connection),
+            "failed_connections": sum(1 for f in fails if f.connecting),
             "unknown_outcomes": sum(1 for f in fails if f.unknown),
             "sampler": {s.node: {"rounds": s.rounds, "writes": len(s.writes), "errors": s.errors}
                         for s in self.samplers},

@@ -158,7 +158,7 @@ def format_table(summary):
                  fmt_s(s["rejoin_max_s"]), s["command_failed"], s["violations"]]
         lines.append("  ".join(f"{str(v):>{w}}" if i else f"{str(v):<{w}}" for i, (v, (_, w)) in
                                enumerate(zip(cells, cols))))
-    lines.append("(failed conn: attempts on a new connection that failed; broken: established sessions that "
-                 "broke)")
+    lines.append("(failed conn: clients that could not connect through the proxy; broken: inserts that failed "
+                 "on an established session)")
     lines.append("(lost*: unplanned leader loss, asynchronous replication may lose writes: counted, not a violation)")
     return "\n".join(lines)
