@@ -79,6 +79,7 @@ std::string render_status_json(const ProxyService& service) {
                         {"held_total", l.held_total.load(std::memory_order_relaxed)},
                         {"expired_total", l.held_expired.load(std::memory_order_relaxed)},
                         {"refused_total", l.held_refused.load(std::memory_order_relaxed)},
+                        {"abandoned_total", l.held_abandoned.load(std::memory_order_relaxed)},
                         {"wait_seconds_total", static_cast<double>(l.held_wait_us.load(std::memory_order_relaxed)) / 1e6},
                         {"wait_max_seconds", static_cast<double>(l.held_wait_max_us.load(std::memory_order_relaxed)) / 1e6}}},
                       {"servers", nlohmann::json::array()}};
@@ -153,6 +154,8 @@ std::string render_metrics(const ProxyService& service) {
   for (const Row& r : rows) sample("pgha_listener_held_expired_total", r.labels, r.listener->held_expired.load());
   family("pgha_listener_held_refused_total", "counter", "Clients closed because the held clients were at their maximum.");
   for (const Row& r : rows) sample("pgha_listener_held_refused_total", r.labels, r.listener->held_refused.load());
+  family("pgha_listener_held_abandoned_total", "counter", "Held clients that hung up before a server came UP.");
+  for (const Row& r : rows) sample("pgha_listener_held_abandoned_total", r.labels, r.listener->held_abandoned.load());
   family("pgha_listener_held_wait_seconds_total", "counter", "Time held clients waited, all of them.");
   for (const Row& r : rows) sample("pgha_listener_held_wait_seconds_total", r.labels, static_cast<double>(r.listener->held_wait_us.load()) / 1e6);
   family("pgha_listener_held_wait_max_seconds", "gauge", "The longest time one held client waited.");

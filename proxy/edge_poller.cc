@@ -75,6 +75,11 @@ bool EdgePoller::watch(int fd, std::uint64_t token) {
   return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
+void EdgePoller::unwatch(int fd) {
+  epoll_event ev{};  // ignored by EPOLL_CTL_DEL; kernels before 2.6.9 wanted it non-null
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, &ev);
+}
+
 void EdgePoller::wake() {
   const std::uint64_t one = 1;
   // EAGAIN only when the counter is saturated, which still means "awake".

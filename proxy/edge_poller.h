@@ -34,6 +34,8 @@ class EdgePoller {
   // back with each event; it must not be 0 or 1 (a pointer with a tag in its low bit is fine).
   // Returns false (errno set) if the kernel refused.
   bool watch(int fd, std::uint64_t token);
+  // Stops watching fd (a held client, before its session registers it for the relay).
+  void unwatch(int fd);
 
   // Thread-safe: makes the loop run the io_context's handlers soon (use after posting to it from
   // another thread: a thread outside io_context::run does not get the io_context's own wake-up).

@@ -75,6 +75,7 @@ struct ListenerState {
   std::atomic<std::uint64_t> held_total{0};      // clients ever held
   std::atomic<std::uint64_t> held_expired{0};    // of which closed at hold_timeout
   std::atomic<std::uint64_t> held_refused{0};    // clients closed because hold_max was reached
+  std::atomic<std::uint64_t> held_abandoned{0};  // held clients that hung up before a server came UP
   std::atomic<std::uint64_t> held_wait_us{0};    // time held clients waited, all of them
   std::atomic<std::uint64_t> held_wait_max_us{0};
 };

@@ -89,6 +89,13 @@ bool ServerPool::any_up(const std::vector<std::uint8_t>& up, int exclude) const 
   return false;
 }
 
+bool ServerPool::has_room(const std::vector<std::uint8_t>& up) const {
+  for (int i = 0; i < size(); ++i) {
+    if (eligible(i, up, -1)) return true;
+  }
+  return false;
+}
+
 void ServerPool::release(int i) { stats_[i]->sessions.give_back(); }
 
 }  // namespace pgha::proxy

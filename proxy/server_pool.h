@@ -40,6 +40,8 @@ class ServerPool {
   bool acquire(int i);
   // Whether any server other than `exclude` is UP in `up` (whatever its maxconn or weight).
   bool any_up(const std::vector<std::uint8_t>& up, int exclude = -1) const;
+  // Whether pick() would find a server now (UP, weight > 0, below its maxconn).
+  bool has_room(const std::vector<std::uint8_t>& up) const;
   void release(int i);
 
   int size() const { return static_cast<int>(stats_.size()); }

@@ -104,6 +104,19 @@ bool Session::begin_hold(std::chrono::steady_clock::time_point now) {
   return true;
 }
 
+bool Session::watch_while_held() {
+  if (held_watched_) return true;
+  if (!worker_.poller().watch(fds_[0], reinterpret_cast<std::uintptr_t>(this))) return false;
+  held_watched_ = true;
+  return true;
+}
+
+void Session::unwatch_held() {
+  if (!held_watched_) return;
+  held_watched_ = false;
+  if (fds_[0] >= 0) worker_.poller().unwatch(fds_[0]);
+}
+
 void Session::end_hold() {
   if (!holding_) return;
   holding_ = false;
@@ -160,17 +173,9 @@ asio::awaitable<Session::Connect> Session::connect_to_server() {
     const auto& up = worker_.health().up[listener_index_];
     const int chosen = listener_.pool.pick(up, failed);
     if (chosen < 0 || !listener_.pool.acquire(chosen)) {
-      // No server UP (other than the one that just failed): hold the client until one comes
-      // UP. Servers UP but full (maxconn): close it, as HAProxy does.
-      if (!listener_.pool.any_up(up, failed)) co_return hold_or_give_up(failed < 0) ? Connect::kHeld : Connect::kFailed;
-      if (failed < 0) {
-        listener_.no_server.fetch_add(1, std::memory_order_relaxed);
-        log().warn("{}: no server available, closing client {}", cfg.name, peer_of(fds_[0]));
-      } else {
-        listener_.connect_failed.fetch_add(1, std::memory_order_relaxed);
-        log().warn("{}: could not connect client {} to any server", cfg.name, peer_of(fds_[0]));
-      }
-      co_return Connect::kFailed;
+      // No server UP (other than the one that just failed), or every one full (maxconn): hold
+      // the client (when the listener holds clients) until one comes UP or has room again.
+      co_return hold_or_give_up(failed < 0) ? Connect::kHeld : Connect::kFailed;
     }
     server_index_ = chosen;
     error_code ec;
@@ -226,6 +231,14 @@ asio::awaitable<Session::Connect> Session::connect_to_server() {
 
 void Session::on_ready(int side, std::uint32_t events) {
   if (closed_) return;
+  if (!relaying_) {
+    // A held client: only a hang-up matters (its data waits in the kernel until it is released).
+    if (held_watched_ && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+      listener_.held_abandoned.fetch_add(1, std::memory_order_relaxed);
+      close();
+    }
+    return;
+  }
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_done_[side] = true;
   // Side s is the source of pump s and the destination of the other pump.
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && pumps_[side].wait == Wait::kReadable) relay(side);

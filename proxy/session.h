@@ -67,6 +67,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Worker-side of holding: counts this client among the listener's held ones (false: hold_max
   // reached). A client held again after a failed release keeps its first held_since().
   bool begin_hold(std::chrono::steady_clock::time_point now);
+  // While held, the client's socket is watched for a hang-up only (nothing is read): a client
+  // that gives up is closed at once instead of reaching a server on release. False when the
+  // kernel refused to watch it (the caller closes it).
+  bool watch_while_held();
+  void unwatch_held();
   bool half_closed() const { return pumps_done_ == 1; }
 
   // Worker's intrusive list.
@@ -122,6 +127,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool connecting_ = false;
   bool relaying_ = false;
   bool holding_ = false;           // counted in the listener's held clients
+  bool held_watched_ = false;      // the client's socket is in the poller while held
   bool peer_done_[2] = {false, false};  // the side reported RDHUP/HUP/ERR: read it to the end
   std::uint8_t pumps_done_ = 0;
 };

@@ -304,6 +304,7 @@ bool Worker::hold(std::shared_ptr<Session> session) {
     l.held_expired.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  if (!session->watch_while_held()) return false;
   held_[li].push_back(std::move(session));
   return true;
 }
@@ -320,7 +321,9 @@ void Worker::release_held(std::size_t li) {
   std::deque<std::shared_ptr<Session>> released;
   released.swap(held_[li]);
   for (auto& session : released) {
-    if (!session->closed()) spawn(Session::run(std::move(session)));
+    if (session->closed()) continue;
+    session->unwatch_held();  // its relay registers it again, and reads what it sent meanwhile
+    spawn(Session::run(std::move(session)));
   }
 }
 
@@ -329,6 +332,12 @@ void Worker::expire_held(std::chrono::steady_clock::time_point now) {
     auto& held = held_[li];
     if (held.empty()) continue;
     ListenerState& l = *listeners_[li];
+    // Clients held because every server UP was full (maxconn) are retried once a slot is free,
+    // at this sweep's pace (sessions end on any worker; a health event releases them at once).
+    if (li < health_->up.size() && l.pool.has_room(health_->up[li])) {
+      release_held(li);
+      continue;
+    }
     std::erase_if(held, [&](const std::shared_ptr<Session>& s) {
       if (s->closed()) return true;
       if (now - s->held_since() < l.config.hold_timeout) return false;

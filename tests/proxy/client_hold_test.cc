@@ -1,6 +1,7 @@
 // What pgha-proxy does when its servers fail, on loopback with real sockets: a client that
 // finds no server UP is held and connected when one comes UP (or closed at the hold timeout or
-// beyond the hold cap); a failed client connect marks the server down at once ("observe
+// beyond the hold cap, or at once when it hangs up; a client beyond a full server waits for a
+// slot); a failed client connect marks the server down at once ("observe
 // layer4"); a server that declines a check keeps its sessions for a grace while a server that
 // stops answering is cut at once. The fake HTTP endpoint stands in for an agent's REST API.
 #include <gtest/gtest.h>
@@ -124,6 +125,43 @@ TEST_F(ClientHoldTest, AHeldClientThatLeavesIsCleanedUpWhenReleased) {
   EXPECT_TRUE(eventually([&] { return service_->session_count() == 0 && listener().held.active() == 0; }));
   tcp::socket c = connect();
   EXPECT_EQ(test::round_trip(c, "next"), "next");
+}
+
+TEST_F(ClientHoldTest, AHeldClientThatHangsUpIsClosedAtOnceAndNeverReachesAServer) {
+  test::EchoServer a;
+  test::HealthEndpoint health_a(503);
+  start(holding({checked_backend("a", a.port(), health_a.port())}, 10s));
+  ASSERT_TRUE(eventually([&] { return health_a.requests() >= 1; }));
+  {
+    tcp::socket gone = connect();
+    asio::write(gone, asio::buffer(std::string("startup packet")));
+    ASSERT_TRUE(eventually([&] { return listener().held.active() == 1; }));
+  }  // hangs up while held
+  EXPECT_TRUE(eventually([&] { return listener().held.active() == 0 && service_->session_count() == 0; }, 2000ms))
+      << "a held client that hung up must not wait for a server";
+  EXPECT_EQ(listener().held_abandoned.load(), 1u);
+  health_a.set_status(200);
+  tcp::socket c = connect();
+  EXPECT_EQ(test::round_trip(c, "next"), "next");
+  EXPECT_EQ(a.connections_accepted(), 1) << "the client that left must not have been connected";
+}
+
+TEST_F(ClientHoldTest, ClientsBeyondAFullServerAreHeldUntilASlotFrees) {
+  test::EchoServer a;
+  test::HealthEndpoint health_a(200);
+  ServerConfig server = checked_backend("a", a.port(), health_a.port());
+  server.maxconn = 1;
+  start(holding({server}, 10s));
+  ASSERT_TRUE(eventually([&] { return server_up(0); }));
+  tcp::socket first = connect();
+  ASSERT_EQ(test::round_trip(first, "1"), "1");
+  tcp::socket second = connect();
+  asio::write(second, asio::buffer(std::string("2")));
+  ASSERT_TRUE(eventually([&] { return listener().held.active() == 1; }));
+  EXPECT_FALSE(test::wait_readable(second, 100ms));
+  first.close();
+  EXPECT_EQ(test::read_exactly(second, 1, 5000ms), "2") << "released once the server had room again";
+  EXPECT_EQ(listener().no_server.load(), 0u);
 }
 
 // A failed client connect is evidence: with "observe layer4" and "on-error mark-down" the
