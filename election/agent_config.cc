@@ -40,6 +40,7 @@ constexpr std::string_view kSslIgnored = "ignored: pgha-agent connects without c
 
 const Rules kTopRules = {
     {"scope"}, {"namespace"}, {"name"}, {"restapi"}, {"etcd3"}, {"bootstrap"}, {"postgresql"}, {"tags"},
+    {"switchover_grace"},
     {"log", Support::kWarn, "ignored: pgha-agent logs to stderr"},
     {"watchdog", Support::kWarn,
      "ignored: pgha-agent fences without a watchdog device, by demoting PostgreSQL when it cannot "
@@ -161,7 +162,20 @@ const Rules kTagRules = {
 const std::set<std::string, std::less<>> kReservedInitdbOptions = {"pgdata", "nosync", "pwfile", "sync-only",
                                                                    "version"};
 constexpr int kMaxSeconds = 24 * 3600;
+// A switchover must finish well inside the 60 s a REST request waits for its outcome.
+constexpr std::int64_t kMaxSwitchoverGraceMs = 30'000;
 constexpr int kDefaultEtcdPort = 2379;
+
+// Milliseconds as the shortest decimal seconds: 4000 → "4", 1500 → "1.5", 250 → "0.25".
+std::string seconds_text(std::int64_t ms) {
+  std::string s = std::to_string(ms / 1000);
+  if (ms % 1000 != 0) {
+    std::string frac = std::to_string(1000 + ms % 1000).substr(1);
+    while (frac.back() == '0') frac.pop_back();
+    s += "." + frac;
+  }
+  return s;
+}
 
 std::string child(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
@@ -288,8 +302,10 @@ class Parser {
   Seconds seconds(const YAML::Node& node, const std::string& path) const {
     return Seconds{integer(node, path, 1, kMaxSeconds, "a whole number of seconds (Patroni's unit)")};
   }
-  // Seconds with up to 3 decimals ("4", "1.5", "0.25"), at least 0.1 s.
-  std::chrono::milliseconds decimal_seconds(const YAML::Node& node, const std::string& path) const {
+  // Seconds with up to 3 decimals ("4", "1.5", "0.25"), within min_ms..max_ms.
+  std::chrono::milliseconds decimal_seconds(const YAML::Node& node, const std::string& path,
+                                            std::int64_t min_ms = 100,
+                                            std::int64_t max_ms = std::int64_t{kMaxSeconds} * 1000) const {
     const std::string& text = scalar(node, path);
     const auto dot = text.find('.');
     const std::string whole = text.substr(0, dot);
@@ -308,8 +324,8 @@ class Parser {
       scale /= 10;
     }
     if (!ok) fail(node, path, "'" + text + "' is not a number of seconds (like 4 or 1.5)");
-    if (ms < 100 || ms > kMaxSeconds * 1000) {
-      fail(node, path, text + " is out of range 0.1.." + std::to_string(kMaxSeconds) + " seconds");
+    if (ms < min_ms || ms > max_ms) {
+      fail(node, path, text + " is out of range " + seconds_text(min_ms) + ".." + seconds_text(max_ms) + " seconds");
     }
     return std::chrono::milliseconds{ms};
   }
@@ -417,6 +433,9 @@ class Parser {
       fail_at(1, "postgresql.data_dir", "required: the PostgreSQL data directory");
     }
     if (auto n = root["tags"]) parse_tags(n);
+    if (auto n = root["switchover_grace"]) {
+      config_.switchover_grace = decimal_seconds(n, "switchover_grace", 0, kMaxSwitchoverGraceMs);
+    }
     apply_pg_hba_precedence();
     check_timing();
   }
@@ -527,7 +546,7 @@ class Parser {
       ttl_line_ = line_of(n);
     }
     if (auto n = node["loop_wait"]) {
-      config_.loop_wait = seconds(n, "bootstrap.dcs.loop_wait");
+      config_.loop_wait = decimal_seconds(n, "bootstrap.dcs.loop_wait");
       loop_wait_line_ = line_of(n);
     }
     if (auto n = node["retry_timeout"]) {
@@ -712,22 +731,13 @@ class Parser {
   // Patroni's rule: a leader that cannot reach etcd retries for retry_timeout, and must still
   // have time to demote before its lease (ttl) can expire for the others.
   void check_timing() const {
-    // In milliseconds: retry_timeout may be a decimal number of seconds.
+    // In milliseconds: loop_wait and retry_timeout may be decimal numbers of seconds.
     const std::int64_t ttl = std::chrono::milliseconds(config_.ttl).count();
-    const std::int64_t loop_wait = std::chrono::milliseconds(config_.loop_wait).count();
+    const std::int64_t loop_wait = config_.loop_wait.count();
     const std::int64_t retry_timeout = config_.retry_timeout.count();
     if (loop_wait + 2 * retry_timeout <= ttl) return;
-    auto secs = [](std::int64_t ms) {
-      std::string s = std::to_string(ms / 1000);
-      if (ms % 1000 != 0) {
-        std::string frac = std::to_string(1000 + ms % 1000).substr(1);
-        while (frac.back() == '0') frac.pop_back();
-        s += "." + frac;
-      }
-      return s;
-    };
     auto shown = [&](std::string_view name, std::int64_t value, const std::optional<int>& line) {
-      return std::string(name) + " " + secs(value) + (line ? "" : " (default)");
+      return std::string(name) + " " + seconds_text(value) + (line ? "" : " (default)");
     };
     // Reported at ttl when the file sets it (the values only ever fail together, one is set).
     const int line = ttl_line_.value_or(retry_timeout_line_.value_or(loop_wait_line_.value_or(0)));
@@ -737,7 +747,7 @@ class Parser {
     fail_at(line, key,
             "loop_wait + 2*retry_timeout <= ttl is violated: " + shown("loop_wait", loop_wait, loop_wait_line_) +
                 " + 2*" + shown("retry_timeout", retry_timeout, retry_timeout_line_) + " = " +
-                secs(loop_wait + 2 * retry_timeout) + " > " + shown("ttl", ttl, ttl_line_) +
+                seconds_text(loop_wait + 2 * retry_timeout) + " > " + shown("ttl", ttl, ttl_line_) +
                 " (seconds): a leader cut off from etcd could not demote before its lease expired elsewhere");
   }
 

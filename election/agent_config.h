@@ -52,10 +52,10 @@ struct AgentConfig {
   std::chrono::milliseconds etcd_timeout{0};  // per call; 0 → derived from retry_timeout
 
   // bootstrap.dcs (HA timing). Constraint: loop_wait + 2 * retry_timeout <= ttl.
-  Seconds ttl{10};
-  Seconds loop_wait{2};
-  // Patroni takes whole seconds; pgha-agent also takes a decimal (1.5) here, so that ttl 4 (etcd
-  // leases are whole seconds) can keep loop_wait 1 and still ride out an etcd election.
+  Seconds ttl{10};                                 // whole seconds: etcd grants leases in seconds
+  // Patroni takes whole seconds for these two; pgha-agent also takes decimals (0.5, 1.5), so that
+  // a short ttl (2-4 s) still leaves room for retries that ride out an etcd election.
+  std::chrono::milliseconds loop_wait{2000};
   std::chrono::milliseconds retry_timeout{4000};
   std::int64_t maximum_lag_on_failover = 1048576;  // bytes
   bool synchronous_mode = false;
@@ -78,6 +78,11 @@ struct AgentConfig {
   // bootstrap.initdb as initdb arguments, in order: "- encoding: UTF8" → "--encoding=UTF8",
   // "- data-checksums" → "--data-checksums".
   std::vector<std::string> initdb_options;
+
+  // switchover_grace (top level, pgha-agent's own): in a planned switchover, once /primary answers
+  // 503 the leader waits up to this long for client sessions to finish their transactions before
+  // it stops PostgreSQL (0: stop at once). Decimal seconds, 0..30.
+  std::chrono::milliseconds switchover_grace{2000};
 
   // tags
   bool nofailover = false;

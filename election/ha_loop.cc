@@ -35,11 +35,16 @@ std::string address_or(const std::string& preferred, const std::string& fallback
   return a;
 }
 
-std::string seconds_text(Millis value) {
+std::string seconds_text(Millis value, int decimals = 1) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(value.count()) / 1000.0);
+  std::snprintf(text, sizeof text, "%.*f s", decimals, static_cast<double>(value.count()) / 1000.0);
   return text;
 }
+
+// A configured grace as written: "2.0 s", "0.15 s".
+std::string grace_text(Millis grace) { return seconds_text(grace, grace.count() % 100 == 0 ? 1 : 2); }
+
+std::string sessions_text(int count) { return std::to_string(count) + (count == 1 ? " session" : " sessions"); }
 
 }  // namespace
 
@@ -147,9 +152,18 @@ bool HaLoop::keep_lease_alive() {
   const auto now = Clock::now();
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (lease_id_ == 0) {
-      auto grant = dcs_.grant_lease(std::chrono::duration_cast<std::chrono::seconds>(settings_.ttl));
+      const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(settings_.ttl);
+      auto grant = dcs_.grant_lease(ttl);
       if (!grant.ok()) break;
       lease_id_ = grant.value().id;
+      if (grant.value().ttl != ttl.count() && !warned_granted_ttl_) {
+        // etcd grants at least 1.5 x its election timeout (rounded up to whole seconds): a longer
+        // lease keeps fencing safe (it is timed from ttl) but delays every failover.
+        warned_granted_ttl_ = true;
+        log().warn("{}: etcd granted lease {:x} a TTL of {} s, not the ttl of {} s asked for: a lost leader is "
+                   "replaced only after {} s (etcd's shortest lease is 1.5 x its election timeout)",
+                   config_.name, lease_id_, grant.value().ttl, ttl.count(), grant.value().ttl);
+      }
       last_refresh_ = now;
       doubt_since_.reset();
       return true;
@@ -157,6 +171,12 @@ bool HaLoop::keep_lease_alive() {
     auto ttl_left = dcs_.keep_lease_alive(lease_id_);
     if (!ttl_left.ok()) break;
     if (ttl_left.value() > 0) {
+      if (doubt_since_) {
+        // How close the doubt came to fencing: the margin of the timing settings, in the log.
+        log().info("{}: lease refreshed again {} ms after the previous refresh (a leader fences after {} ms)",
+                   config_.name, std::chrono::duration_cast<Millis>(now - last_refresh_).count(),
+                   (settings_.loop_wait + settings_.retry_timeout).count());
+      }
       last_refresh_ = now;
       doubt_since_.reset();
       return true;
@@ -286,6 +306,18 @@ void HaLoop::iteration() {
   act(decision, view, local);
   update_watchdog();
   publish(view, local, probe, decision);
+  if (checkpoint_after_promotion_ && holds_lock_ && local.postgres_running && !local.in_recovery) {
+    // Once /primary answers 200 (published above): pg_rewind reads a source's timeline from its
+    // control file, which shows the new timeline only after this checkpoint. Asked for with a
+    // deadline of retry_timeout, so that the lease is refreshed in time; one that runs out goes
+    // on in the checkpointer and is asked for again at the next iteration, as is a failure (it
+    // only delays a former primary's rewind).
+    checkpoint_after_promotion_ = false;
+    if (PgStatus s = postgres_.checkpoint(settings_.retry_timeout); !s.ok()) {
+      log().warn("{}: CHECKPOINT after promotion failed: {}", config_.name, s.message());
+      checkpoint_after_promotion_ = true;
+    }
+  }
 }
 
 void HaLoop::update_watchdog() {
@@ -318,6 +350,9 @@ void HaLoop::bootstrap() {
   if (!won.ok()) return;  // another member bootstraps; we clone from it later
   log().warn("{}: won the initialize race: bootstrapping a new cluster", config_.name);
   PgStatus s = postgres_.bootstrap(kBootstrapTimeout);
+  // initdb and the first start take seconds, a short ttl's worth: the watchdog is armed from the
+  // last refresh when the lock is taken, so refresh first or it fences the new primary at once.
+  (void)keep_lease_alive();
   if (!s.ok()) {
     log().error("{}: bootstrap failed: {}", config_.name, s.message());
     // Let someone else (or us, later) try again; retried each iteration until it succeeds.
@@ -384,8 +419,12 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       return;
     case Action::kPromote: {
       PgStatus s = postgres_.promote(kPromoteTimeout);
-      if (!s.ok()) log().error("{}: promote failed: {}", config_.name, s.message());
-      else log().warn("{}: promoted to primary", config_.name);
+      if (!s.ok()) {
+        log().error("{}: promote failed: {}", config_.name, s.message());
+      } else {
+        log().warn("{}: promoted to primary", config_.name);
+        checkpoint_after_promotion_ = true;
+      }
       immediate_ = true;
       return;
     }
@@ -511,15 +550,22 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
                               412, false);
   }
 
-  // 2. From now on /primary answers 503, so that proxies mark us down and cut our sessions.
+  // 2. CHECKPOINT while still taking writes, so that the shutdown checkpoint after the refusal is
+  // quick. Nothing has changed yet: a failure here just keeps us leading.
+  log().warn("{}: switchover to {}: checkpointing", config_.name, name);
+  if (PgStatus s = checkpoint_keeping_the_lease(); !s.ok()) return abandon_switchover(s.message(), 503, false);
+
+  // 3. From now on /primary answers 503, so that proxies mark us down and hold new clients; the
+  // sessions in a transaction get a bounded grace to finish it.
   const auto refused_since = Clock::now();
   publish_stepping_down();
-  log().warn("{}: switchover to {}: refusing writes, checkpointing and stopping PostgreSQL", config_.name, name);
+  log().warn("{}: switchover to {}: refusing writes, {}", config_.name, name,
+             timings_.grace > 0ms ? "letting sessions finish (grace " + grace_text(timings_.grace) + ")"
+                                  : std::string("stopping PostgreSQL"));
+  const std::string grace = let_sessions_finish();
 
-  // 3. Checkpoint (so the shutdown checkpoint is quick), stop fast, read the shutdown checkpoint.
-  if (PgStatus s = postgres_.checkpoint(kCheckpointTimeout); !s.ok()) {
-    log().warn("{}: CHECKPOINT before the switchover failed ({}): stopping anyway", config_.name, s.message());
-  }
+  // 4. Stop fast (it ends the sessions left), read the shutdown checkpoint.
+  keep_lock_during_switchover();  // a lost lease is caught below, before anything is published
   if (PgStatus s = postgres_.stop(LocalPostgres::StopMode::kFast, kStopTimeout); !s.ok()) {
     return abandon_switchover("stopping PostgreSQL failed: " + s.message(), 503, true);
   }
@@ -528,7 +574,7 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
     return abandon_switchover("cannot read the shutdown checkpoint: " + s.message(), 503, true);
   }
 
-  // 4. Wait, bounded, until the candidate has received WAL past our shutdown checkpoint (the
+  // 5. Wait, bounded, until the candidate has received WAL past our shutdown checkpoint (the
   // record starts at `checkpoint`; nothing can follow it). Keep the lease alive meanwhile.
   const auto catch_up_deadline = Clock::now() + timings_.catch_up;
   PgStatus last_poll;
@@ -541,8 +587,7 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
                                     (last_poll.ok() ? "" : " (" + last_poll.message() + ")"),
                                 503, true);
     }
-    if (!keep_lease_alive() && !holds_lock_) break;
-    update_watchdog();
+    if (!keep_lock_during_switchover()) break;
     std::this_thread::sleep_for(timings_.catch_up_poll);
   }
   if (!holds_lock_) {
@@ -551,7 +596,7 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
     return abandon_switchover("the leader lease expired during the switchover", 503, false);
   }
 
-  // 5. Publish the handover position, then (only then) delete the leader key.
+  // 6. Publish the handover position, then (only then) delete the leader key.
   if (auto put = dcs_.put(keys_.status(), encode_handover_optime(checkpoint), 0); !put.ok()) {
     return abandon_switchover("publishing the handover position failed: " + put.status().to_string(), 503, true);
   }
@@ -565,7 +610,7 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
     return;
   }
 
-  // 6. Follow the candidate. It has all our WAL, so no rewind is needed.
+  // 7. Follow the candidate. It has all our WAL, so no rewind is needed.
   if (auto up = upstream_of(view, name)) {
     if (PgStatus s = postgres_.start_standby(kStartTimeout, *up, /*in_sync_with_upstream=*/true); !s.ok()) {
       log().error("{}: starting as a standby of {} failed: {}", config_.name, name, s.message());
@@ -578,11 +623,81 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
   done.checkpoint_lsn = checkpoint;
   done.candidate_lsn = received;
   done.writes_refused_since = refused_since;
+  done.grace = grace;
   done.message = config_.name + " -> " + name + " at " + format_lsn(checkpoint) + " (candidate had " +
                  format_lsn(received) + ")";
-  log().warn("{}: switchover handed over: {} in {}", config_.name, done.message,
+  log().warn("{}: switchover handed over: {}{} in {}", config_.name, done.message, grace,
              seconds_text(std::chrono::duration_cast<Millis>(Clock::now() - begun)));
   answer_request(done);
+}
+
+PgStatus HaLoop::checkpoint_keeping_the_lease() {
+  // Under write load a CHECKPOINT can take longer than the lease allows the HA thread to block
+  // (the watchdog fences at ttl minus a margin after the last refresh). So it is asked for in
+  // slices of retry_timeout with a refresh before each: a slice that runs out leaves the
+  // checkpointer at work, and the next request waits for it (plus a short one of its own).
+  const auto deadline = Clock::now() + kCheckpointTimeout;
+  const Millis slice = settings_.retry_timeout;
+  for (;;) {
+    if (!keep_lease_alive()) return PgStatus::error("the leader lease could not be refreshed before the CHECKPOINT");
+    update_watchdog();
+    const auto began = Clock::now();
+    PgStatus s = postgres_.checkpoint(slice);
+    // Not a slice that ran out (a refusal, a connection error): give up at once.
+    const bool ran_out = Clock::now() - began >= slice * 3 / 4;
+    if (s.ok()) return s;
+    if (!ran_out || Clock::now() >= deadline) return PgStatus::error("CHECKPOINT failed: " + s.message());
+    log().info("{}: switchover: CHECKPOINT still running after {}: refreshing the lease and waiting on ({})",
+               config_.name, seconds_text(slice, 2), s.message());
+  }
+}
+
+bool HaLoop::keep_lock_during_switchover() {
+  if (!keep_lease_alive() && !holds_lock_) return false;
+  update_watchdog();
+  return holds_lock_;
+}
+
+std::string HaLoop::let_sessions_finish() {
+  if (timings_.grace <= 0ms) return "";
+  const auto start = Clock::now();
+  const auto deadline = start + timings_.grace;
+  // A client may still reach us through a proxy that has not seen the 503 yet: only a count taken
+  // one recency window after the 503 also covers the sessions that connected since.
+  const auto settled = start + std::min(timings_.recent_session, timings_.grace);
+  int most = 0;
+  for (;;) {
+    // A query that hangs must not hold the stop back much past the grace.
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    const Millis query_timeout = std::clamp<Millis>(left, 250ms, kProbeTimeout);
+    int busy = 0;
+    if (PgStatus s = postgres_.busy_client_sessions(timings_.recent_session, query_timeout, &busy); !s.ok()) {
+      // Stopping now is the safe direction: the fast stop ends whatever is left.
+      log().error("{}: switchover: counting busy sessions failed ({}): stopping PostgreSQL without grace",
+                  config_.name, s.message());
+      return ", sessions not waited for (counting them failed: " + s.message() + ")";
+    }
+    most = std::max(most, busy);
+    const auto waited = std::chrono::duration_cast<Millis>(Clock::now() - start);
+    if (busy == 0 && Clock::now() >= settled) {
+      if (most == 0) return ", no session to wait for";
+      log().info("{}: switchover: {} finished in {}", config_.name, sessions_text(most), seconds_text(waited, 2));
+      return ", waited " + seconds_text(waited, 2) + " for " + sessions_text(most);
+    }
+    if (busy > 0 && Clock::now() >= deadline) {
+      log().warn("{}: switchover: grace {} ran out with {} left: the fast stop ends them", config_.name,
+                 grace_text(timings_.grace), sessions_text(busy));
+      return ", grace " + grace_text(timings_.grace) + " ran out with " + sessions_text(busy) + " left";
+    }
+    // A long grace must not outlast the lease: refresh it as the loop would.
+    if (Clock::now() - last_refresh_ >= settings_.loop_wait && !keep_lock_during_switchover()) {
+      log().error("{}: switchover: the leader lease expired during the grace: stopping PostgreSQL", config_.name);
+      return ", grace cut short after " + seconds_text(waited, 2) + " (the leader lease expired) with " +
+             sessions_text(busy) + " left";
+    }
+    const auto until_deadline = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    std::this_thread::sleep_for(std::clamp<Millis>(until_deadline, 0ms, timings_.grace_poll));
+  }
 }
 
 void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgProbe& probe, const Decision& decision) {
@@ -675,13 +790,13 @@ SwitchoverResult HaLoop::await_switchover(std::uint64_t after_sequence, const st
   while (candidate != nullptr && Clock::now() < deadline) {
     if (peers_.answers_primary(target, timings_.candidate_check)) {
       const auto refused = std::chrono::duration_cast<Millis>(Clock::now() - outcome.writes_refused_since);
-      return {200, outcome.message + ", writes refused for " + seconds_text(refused) + "\n" +
+      return {200, outcome.message + ", writes refused for " + seconds_text(refused) + outcome.grace + "\n" +
                        "Successfully " + (failover ? "failed over" : "switched over") + " to \"" + outcome.candidate +
                        "\""};
     }
     std::this_thread::sleep_for(timings_.new_leader_poll);
   }
-  return {503, outcome.message + ", but " + outcome.candidate + " did not answer as the primary within " +
+  return {503, outcome.message + outcome.grace + ", but " + outcome.candidate + " did not answer as the primary within " +
                    seconds_text(timings_.new_leader_wait) + "; the HA loops keep deciding"};
 }
 

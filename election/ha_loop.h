@@ -11,12 +11,15 @@
 //
 // A planned switchover (we lead, a request names a candidate) runs here, on the HA thread:
 // check the candidate (its REST API answers, it is a running replica without nofailover, within
-// maximum_lag_on_failover); answer 503 on /primary from then on; CHECKPOINT and stop fast; read
-// the shutdown checkpoint LSN; wait (bounded, keeping the lease alive) until the candidate has
-// received past it; publish it as the handover position; only then delete the leader key, and
-// follow the candidate. Any failure before the key is deleted keeps the lock and restarts
-// PostgreSQL as the primary; the outcome (LSNs, how long writes were refused, or why it failed)
-// goes back to the REST request that asked for it.
+// maximum_lag_on_failover); CHECKPOINT while still taking writes (so the shutdown checkpoint is
+// quick); answer 503 on /primary from then on; give the sessions in a transaction a bounded grace
+// to finish (a proxy in front marks us down on the 503 and holds new clients, so they drain);
+// stop fast; read the shutdown checkpoint LSN; wait (bounded, keeping the lease alive) until the
+// candidate has received past it; publish it as the handover position; only then delete the
+// leader key, and follow the candidate. A failure before the stop changes nothing (we keep
+// leading); any failure after it, before the key is deleted, keeps the lock and restarts
+// PostgreSQL as the primary. The outcome (LSNs, how long writes were refused, what the grace
+// waited for, or why it failed) goes back to the REST request that asked for it.
 //
 // Threads: run() (or step()) on the agent's HA thread: blocking etcd and PostgreSQL calls live
 // only there. status(), request_switchover() and stop() are thread-safe (REST and signal threads).
@@ -51,6 +54,15 @@ struct SwitchoverTimings {
   std::chrono::milliseconds outcome_wait{60000};      // a REST request waits this long for the outcome
   std::chrono::milliseconds new_leader_wait{30000};   // ... and then for the new leader to answer 200 on /primary
   std::chrono::milliseconds new_leader_poll{50};
+  // After the 503, client sessions get up to `grace` to finish their transactions before the
+  // fast stop (0: stop at once; AgentConfig::switchover_grace). A session that connected within
+  // `recent_session` and has not sent a statement yet counts as busy: it is about to send its
+  // query. The grace lasts at least `recent_session`, so that a client a proxy let through just
+  // after the 503 is seen too: 300 ms covers a proxy that checks every 200 ms with fall 2 and
+  // fastinter 50 ms (the tuned configuration).
+  std::chrono::milliseconds grace{2000};
+  std::chrono::milliseconds grace_poll{20};
+  std::chrono::milliseconds recent_session{300};
 };
 
 class HaLoop {
@@ -95,6 +107,7 @@ class HaLoop {
     std::int64_t checkpoint_lsn = 0;
     std::int64_t candidate_lsn = 0;
     Clock::time_point writes_refused_since{};
+    std::string grace;  // ", waited 0.12 s for 2 sessions" (what the grace did; "" without one)
   };
 
   void iteration();
@@ -105,6 +118,14 @@ class HaLoop {
   void switch_over(const ClusterView& view, const LocalState& local, const std::string& requested_candidate);
   // Called when the switchover failed before the lock was released: keep leading.
   void abandon_switchover(const std::string& why, int http_status, bool restart_postgres);
+  // The switchover's CHECKPOINT, in slices that keep the lease (and the watchdog) refreshed.
+  PgStatus checkpoint_keeping_the_lease();
+  // The switchover's grace: polls the busy client sessions until none is left or the grace runs
+  // out; returns what happened as a note for the answer.
+  std::string let_sessions_finish();
+  // Between a switchover's long steps (the loop does not iterate meanwhile): refreshes the lease
+  // and the watchdog's deadline. False once the lease is known to be gone.
+  bool keep_lock_during_switchover();
   void answer_request(const SwitchoverOutcome& outcome);
   // Deletes the failover key; false (logged) when that failed. Any thread.
   [[nodiscard]] bool delete_failover_request(const char* why);
@@ -135,10 +156,12 @@ class HaLoop {
   Clock::time_point last_refresh_{};            // last successful lease keepalive/grant
   std::optional<Clock::time_point> doubt_since_;  // first failed refresh after the last success
   std::optional<Clock::time_point> not_streaming_since_;  // replica of the leader, receiver not streaming
+  bool checkpoint_after_promotion_ = false;  // promoted: CHECKPOINT once the new role is published
   bool holds_lock_ = false;
   bool immediate_ = false;                      // run the next iteration without waiting
   bool initialize_key_stale_ = false;           // a failed bootstrap's initialize key still to delete
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again
+  bool warned_granted_ttl_ = false;             // etcd's granted TTL differed from ttl (said once)
   std::unique_ptr<EtcdWatch> watch_;
 
   mutable std::mutex mutex_;  // guards status_, outcome_, woken_ (with cv_)

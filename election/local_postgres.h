@@ -88,6 +88,14 @@ class LocalPostgres {
   // checkpoint location" with state "shut down"); an error when the server runs or did not stop
   // cleanly.
   virtual PgStatus shutdown_checkpoint_lsn(Millis timeout, std::int64_t* lsn) = 0;
+  // How many client sessions a switchover's grace waits for: client backends other than the
+  // caller's own connection that are in a transaction or running a statement (any state but
+  // plain idle, or a transaction open), or that connected within `recent` and have not sent a
+  // statement yet (a client that just connected through a proxy is about to send its first).
+  // Replication connections and background processes never count, nor does an idle session
+  // that has run statements before (a pooled or long-lived connection between transactions:
+  // the stop ends it, and its client reconnects through the proxy, which holds it).
+  virtual PgStatus busy_client_sessions(Millis recent, Millis timeout, int* count) = 0;
   // SQL on the local server as the superuser.
   virtual PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows) = 0;
 };

@@ -78,7 +78,9 @@ int main(int argc, char** argv) {
     EtcdDcs dcs(etcd);
     PostgresControl postgres(config);
     HttpPeerClient peers(config);
-    HaLoop loop(config, dcs, postgres, peers, watchdog.get());
+    SwitchoverTimings switchover_timings;
+    switchover_timings.grace = config.switchover_grace;
+    HaLoop loop(config, dcs, postgres, peers, watchdog.get(), switchover_timings);
 
     RestApiOptions rest_options;
     rest_options.listen = config.rest_listen;

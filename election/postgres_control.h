@@ -92,6 +92,8 @@ class PostgresControl final : public LocalPostgres {
   // Runs pg_controldata.
   PgStatus shutdown_checkpoint_lsn(Millis timeout, std::int64_t* lsn) override;
 
+  // One query on pg_stat_activity (see LocalPostgres), on a new connection through the socket.
+  PgStatus busy_client_sessions(Millis recent, Millis timeout, int* count) override;
   // Runs SQL on the local PostgreSQL as the superuser through the socket (for the HA loop's
   // extra queries, e.g. pg_stat_replication for GET /patroni, and for tests).
   PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows = nullptr) override;

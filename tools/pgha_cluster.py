@@ -57,9 +57,21 @@ PROFILES = {
     # failover then takes ~ttl + 0.4 s, under DESIGN's 5 s, and 1.5 s of retries still rides out
     # an etcd leader election (test_agent_faults proves both).
     "agent": {"ttl": 4, "loop_wait": 1, "retry_timeout": 1.5},
+    # pgha-agent only, with a faster etcd election (ETCD_TIMING): a lost leader node is replaced in
+    # ~3.5 s, and 1.25 s of retries (1.75 s since the last refresh) ride out an etcd Raft leader's
+    # loss and the 1.3-1.6 s etcd fsync stalls seen here when PostgreSQL checkpoints on the same
+    # disk (docs/agent.md has the figures).
+    "quick": {"ttl": 3, "loop_wait": 0.5, "retry_timeout": 1.25},
+    # pgha-agent only: ttl 2 is etcd's shortest lease at its default 1 s election timeout, so a lost
+    # leader node is replaced in ~2.6 s; but 0.75 s of retries (1.25 s since the last refresh, the
+    # watchdog at 1.5 s) do not ride out such a stall: it failed over a healthy leader here.
+    "quickest": {"ttl": 2, "loop_wait": 0.5, "retry_timeout": 0.75},
 }
-# Profiles Patroni cannot run (a decimal retry_timeout).
-AGENT_ONLY_PROFILES = ("agent",)
+# Profiles Patroni cannot run (a decimal loop_wait or retry_timeout).
+AGENT_ONLY_PROFILES = ("agent", "quick", "quickest")
+# etcd's --heartbeat-interval / --election-timeout (ms) for profiles that need a faster Raft
+# election than etcd's 100 / 1000; the others run etcd with its defaults.
+ETCD_TIMING = {"quick": (50, 500), "quickest": (50, 500)}
 DEFAULT_PROFILE = "article"
 MANAGERS = ("patroni", "pgha-agent")
 PROXIES = ("pgha-proxy", "haproxy", "none")
@@ -634,13 +646,17 @@ class Cluster:
         data.mkdir(parents=True, exist_ok=True)
         data.chmod(0o700)
         # On a restart the data dir already holds the member: etcd ignores the --initial-* flags.
+        timing = []
+        if self.profile in ETCD_TIMING:
+            heartbeat, election = ETCD_TIMING[self.profile]
+            timing = ["--heartbeat-interval", str(heartbeat), "--election-timeout", str(election)]
         return ["etcd", "--name", name, "--data-dir", str(data),
                 "--listen-client-urls", f"http://{h}:{client}",
                 "--advertise-client-urls", f"http://{h}:{client}",
                 "--listen-peer-urls", f"http://{h}:{peer}",
                 "--initial-advertise-peer-urls", f"http://{h}:{peer}",
                 "--initial-cluster-token", "pgha-local", "--initial-cluster", initial,
-                "--initial-cluster-state", "new"]
+                "--initial-cluster-state", "new", *timing]
 
     def start_etcd(self):
         for name, client, peer in ETCD_MEMBERS:

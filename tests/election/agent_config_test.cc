@@ -265,7 +265,20 @@ std::vector<ErrorRow> error_rows() {
        "whole number of seconds"},
       {"ttl_zero", head + "bootstrap:\n  dcs:\n    ttl: 0\n", "agent.yml:11: bootstrap.dcs.ttl: ", "out of range"},
       {"loop_wait_negative", head + "bootstrap:\n  dcs:\n    loop_wait: -1\n", "agent.yml:11: bootstrap.dcs.loop_wait: ",
-       "whole number"},
+       "not a number of seconds"},
+      {"loop_wait_with_unit", head + "bootstrap:\n  dcs:\n    loop_wait: 500ms\n", "agent.yml:11: bootstrap.dcs.loop_wait: ",
+       "not a number of seconds"},
+      {"loop_wait_too_small", head + "bootstrap:\n  dcs:\n    loop_wait: 0.05\n", "agent.yml:11: bootstrap.dcs.loop_wait: ",
+       "out of range 0.1..86400 seconds"},
+      {"ttl_decimal", head + "bootstrap:\n  dcs:\n    ttl: 2.5\n", "agent.yml:11: bootstrap.dcs.ttl: ",
+       "whole number of seconds"},
+      {"ttl_constraint_decimal_loop_wait", head + "bootstrap:\n  dcs:\n    ttl: 2\n    loop_wait: 0.6\n    retry_timeout: 0.75\n",
+       "agent.yml:11: bootstrap.dcs.ttl: ", "loop_wait 0.6 + 2*retry_timeout 0.75 = 2.1 > ttl 2"},
+      {"switchover_grace_negative", head + "switchover_grace: -1\n", "agent.yml:9: switchover_grace: ",
+       "not a number of seconds"},
+      {"switchover_grace_too_long", head + "switchover_grace: 31\n", "agent.yml:9: switchover_grace: ",
+       "out of range 0..30 seconds"},
+      {"switchover_grace_empty", head + "switchover_grace:\n", "agent.yml:9: switchover_grace: ", "has no value"},
       {"retry_timeout_list", head + "bootstrap:\n  dcs:\n    retry_timeout: [1]\n",
        "agent.yml:11: bootstrap.dcs.retry_timeout: ", "single value"},
       {"retry_timeout_with_unit", head + "bootstrap:\n  dcs:\n    retry_timeout: 1.5s\n",
@@ -359,6 +372,27 @@ TEST(AgentConfig, RetryTimeoutTakesDecimalSeconds) {
   EXPECT_EQ(c.loop_wait + 2 * c.retry_timeout, c.ttl);
   EXPECT_EQ(parse(kMinimal + "bootstrap:\n  dcs:\n    retry_timeout: 0.25\n").retry_timeout, std::chrono::milliseconds{250});
   EXPECT_EQ(parse(kMinimal + "bootstrap:\n  dcs:\n    retry_timeout: 3\n").retry_timeout, Seconds{3});
+}
+
+TEST(AgentConfig, LoopWaitTakesDecimalSeconds) {
+  // ttl 2 (etcd's shortest lease at its default election timeout) with loop_wait 0.5 leaves
+  // 0.75 s of retries.
+  const AgentConfig c =
+      parse(kMinimal + "bootstrap:\n  dcs:\n    ttl: 2\n    loop_wait: 0.5\n    retry_timeout: 0.75\n");
+  EXPECT_EQ(c.ttl, Seconds{2});
+  EXPECT_EQ(c.loop_wait, std::chrono::milliseconds{500});
+  EXPECT_EQ(c.loop_wait + 2 * c.retry_timeout, c.ttl);
+  EXPECT_EQ(parse(kMinimal + "bootstrap:\n  dcs:\n    loop_wait: 1.25\n").loop_wait, std::chrono::milliseconds{1250});
+  EXPECT_EQ(parse(kMinimal + "bootstrap:\n  dcs:\n    loop_wait: 0.1\n").loop_wait, std::chrono::milliseconds{100});
+  // Patroni's whole seconds still mean what they meant.
+  EXPECT_EQ(parse(kMinimal + "bootstrap:\n  dcs:\n    loop_wait: 1\n").loop_wait, Seconds{1});
+}
+
+TEST(AgentConfig, SwitchoverGraceIsDecimalSecondsAndZeroDisablesIt) {
+  EXPECT_EQ(parse(kMinimal).switchover_grace, std::chrono::milliseconds{2000});
+  EXPECT_EQ(parse(kMinimal + "switchover_grace: 0.5\n").switchover_grace, std::chrono::milliseconds{500});
+  EXPECT_EQ(parse(kMinimal + "switchover_grace: 0\n").switchover_grace, std::chrono::milliseconds{0});
+  EXPECT_EQ(parse(kMinimal + "switchover_grace: 30\n").switchover_grace, Seconds{30});
 }
 
 TEST(AgentConfig, UnimplementedPatroniKeysWarnWithLocation) {

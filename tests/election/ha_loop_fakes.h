@@ -7,12 +7,14 @@
 // them); FakePostgres is used from the HA thread only.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "election/dcs.h"
@@ -45,6 +47,7 @@ class FakeDcs final : public Dcs {
   }
   EtcdResult<std::int64_t> keep_lease_alive(std::int64_t lease_id) override {
     std::lock_guard lock(mutex_);
+    ++keepalives_;
     if (fail_keepalive > 0) {
       --fail_keepalive;
       return unreachable();
@@ -165,6 +168,10 @@ class FakeDcs final : public Dcs {
     std::lock_guard lock(mutex_);
     return deletes_;
   }
+  int keepalives() const {
+    std::lock_guard lock(mutex_);
+    return keepalives_;
+  }
   std::vector<std::int64_t> revoked() const {
     std::lock_guard lock(mutex_);
     return revoked_;
@@ -191,6 +198,7 @@ class FakeDcs final : public Dcs {
   std::set<std::int64_t> leases_;
   std::int64_t next_lease_ = 100;
   std::int64_t revision_ = 1;
+  int keepalives_ = 0;
   std::vector<std::string> puts_;
   std::vector<std::string> deletes_;
   std::vector<std::int64_t> revoked_;
@@ -211,7 +219,14 @@ class FakePostgres final : public LocalPostgres {
   int fail_stop = 0;       // the next N stop() calls fail (PostgreSQL keeps running)
   int fail_demote = 0;
   int fail_controldata = 0;
+  int fail_checkpoint = 0;
+  int slow_checkpoint = 0;  // the next N checkpoint() calls run out their whole timeout
   bool fail_bootstrap = false;
+  // busy_client_sessions() answers these counts in turn, the last one from then on ({} → 0).
+  std::vector<int> busy_sessions;
+  bool fail_busy_sessions = false;
+  int busy_session_polls = 0;
+  int last_busy_count = -1;  // what the last poll answered
 
   std::function<bool()> may_be_writable;
   std::function<void(const std::string&)> on_call;  // called with each call's name, before it acts
@@ -305,8 +320,17 @@ class FakePostgres final : public LocalPostgres {
     return PgStatus::success();
   }
   bool may_have_diverged() const override { return diverged_marker || (data && !standby_signal); }
-  PgStatus checkpoint(Millis) override {
+  PgStatus checkpoint(Millis timeout) override {
     record("checkpoint");
+    if (slow_checkpoint > 0) {
+      --slow_checkpoint;
+      std::this_thread::sleep_for(timeout);
+      return PgStatus::error("fake: canceling statement due to statement timeout");
+    }
+    if (fail_checkpoint > 0) {
+      --fail_checkpoint;
+      return PgStatus::error("fake: checkpoint failed");
+    }
     return PgStatus::success();
   }
   PgStatus shutdown_checkpoint_lsn(Millis, std::int64_t* lsn) override {
@@ -318,6 +342,17 @@ class FakePostgres final : public LocalPostgres {
     }
     *lsn = wal;
     return PgStatus::success(format_lsn(wal));
+  }
+  PgStatus busy_client_sessions(Millis, Millis, int* count) override {
+    // Consecutive polls are one entry: a poll every few ms would drown the sequence.
+    if (calls.empty() || calls.back() != "sessions") record("sessions");
+    ++busy_session_polls;
+    if (!running) return PgStatus::error("fake: not running");
+    if (fail_busy_sessions) return PgStatus::error("fake: pg_stat_activity unreadable");
+    const std::size_t next = static_cast<std::size_t>(busy_session_polls - 1);
+    *count = busy_sessions.empty() ? 0 : busy_sessions[std::min(next, busy_sessions.size() - 1)];
+    last_busy_count = *count;
+    return PgStatus::success();
   }
   PgStatus execute(const std::string&, Millis, PgRows*) override { return PgStatus::success(); }
 

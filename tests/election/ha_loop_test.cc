@@ -20,6 +20,8 @@ using namespace std::chrono_literals;
 using test::FakeDcs;
 using test::FakePeers;
 using test::FakePostgres;
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
 
 constexpr std::int64_t kWal = 0x5000000;
 
@@ -180,23 +182,56 @@ TEST_F(HaLoopTest, LeaderWhosePostgresIsDownStartsItAsPrimaryAndAStandbyDataDirI
   EXPECT_TRUE(pg_.violations.empty());
 }
 
+// After a promotion, /primary answers 200 before the CHECKPOINT that makes the new timeline
+// visible to pg_rewind: under write load that checkpoint takes a while, and clients wait for the
+// 200 (a proxy routes writes on it).
+TEST_F(HaLoopTest, APromotedLeaderAnnouncesItselfBeforeItsCheckpoint) {
+  make_n2_leader();
+  pg_.crash();
+  pg_.standby_signal = true;
+  loop().step();  // starts it; it is still in recovery
+  pg_.calls.clear();
+  std::optional<bool> primary_at_checkpoint;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "checkpoint") primary_at_checkpoint = loop().status()->is_primary();
+  };
+  for (int i = 0; i < 4 && !primary_at_checkpoint; ++i) loop().step();
+  ASSERT_EQ(index_of(pg_.calls, "promote"), 0u) << "promoted first";
+  ASSERT_TRUE(primary_at_checkpoint.has_value()) << "no CHECKPOINT after the promotion";
+  EXPECT_TRUE(*primary_at_checkpoint) << "the CHECKPOINT ran before /primary answered 200";
+  pg_.on_call = nullptr;
+  pg_.calls.clear();
+  loop().step();
+  EXPECT_EQ(index_of(pg_.calls, "checkpoint"), pg_.calls.size()) << "one CHECKPOINT per promotion";
+}
+
 TEST_F(HaLoopTest, SwitchoverChecksStopsWaitsPublishesThenReleasesAndFollows) {
   make_n2_leader();
   peers_.received = kWal + 0x28;  // the candidate has the shutdown checkpoint record
+  bool primary_at_checkpoint = false;
+  bool primary_at_sessions = true;
   bool primary_at_stop = true;
   pg_.on_call = [&](const std::string& call) {
-    if (call == "checkpoint") primary_at_stop = loop().status()->is_primary();
+    if (call == "checkpoint") primary_at_checkpoint = loop().status()->is_primary();
+    if (call == "sessions") primary_at_sessions = loop().status()->is_primary();
+    if (call == "stop fast") primary_at_stop = loop().status()->is_primary();
   };
   pg_.calls.clear();
   const SwitchoverResult r = switchover_to("n3");
   EXPECT_EQ(r.http_status, 200) << r.message;
   EXPECT_NE(r.message.find("n2 -> n3 at 0/5000000 (candidate had 0/5000028), writes refused for"), std::string::npos)
       << r.message;
+  EXPECT_NE(r.message.find(", no session to wait for\n"), std::string::npos) << r.message;
+  EXPECT_GE(pg_.busy_session_polls, 2) << "an idle server is looked at again one recency window after the 503";
+  // The CHECKPOINT runs while writes are still taken, so that the refusal is short.
+  EXPECT_TRUE(primary_at_checkpoint) << "/primary answered 503 before the CHECKPOINT";
+  EXPECT_FALSE(primary_at_sessions) << "/primary must answer 503 before the grace";
   EXPECT_FALSE(primary_at_stop) << "/primary must answer 503 before PostgreSQL stops";
-  // The order: checkpoint, fast stop, shutdown checkpoint, follow the candidate in sync.
+  // The order: checkpoint, grace, fast stop, shutdown checkpoint, follow the candidate in sync.
   const auto& c = pg_.calls;
   ASSERT_LT(index_of(c, "start_standby"), c.size()) << ::testing::PrintToString(c);
-  EXPECT_LT(index_of(c, "checkpoint"), index_of(c, "stop fast"));
+  EXPECT_LT(index_of(c, "checkpoint"), index_of(c, "sessions"));
+  EXPECT_LT(index_of(c, "sessions"), index_of(c, "stop fast"));
   EXPECT_LT(index_of(c, "stop fast"), index_of(c, "controldata"));
   EXPECT_LT(index_of(c, "controldata"), index_of(c, "start_standby"));
   EXPECT_TRUE(contains(c, "start_standby 127.0.0.1:5436 in_sync")) << ::testing::PrintToString(c);
@@ -212,6 +247,134 @@ TEST_F(HaLoopTest, SwitchoverChecksStopsWaitsPublishesThenReleasesAndFollows) {
   EXPECT_FALSE(loop().status()->is_primary());
   EXPECT_TRUE(pg_.in_recovery);
   EXPECT_FALSE(pg_.may_have_diverged()) << "a clean handover needs no rewind";
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+// The grace after the 503: the stop waits while sessions are busy, and comes as soon as they are
+// done; the answer says how long and for how many.
+TEST_F(HaLoopTest, SwitchoverGraceWaitsForBusySessionsThenStops) {
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.busy_sessions = {2, 2, 1, 1, 1, 0};
+  int busy_at_stop = -1;
+  int polls_at_stop = -1;
+  pg_.on_call = [&](const std::string& call) {
+    if (call != "stop fast") return;
+    busy_at_stop = pg_.last_busy_count;
+    polls_at_stop = pg_.busy_session_polls;
+  };
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  EXPECT_EQ(busy_at_stop, 0) << "stopped while sessions were busy";
+  EXPECT_GE(polls_at_stop, 6) << "one poll per count";
+  EXPECT_NE(r.message.find(", waited 0."), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find(" s for 2 sessions\n"), std::string::npos) << r.message;
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+// A client that a proxy lets through just after the 503 (it has not seen it yet) is waited for:
+// an idle first count does not end the grace before one recency window has passed.
+TEST_F(HaLoopTest, SwitchoverGraceSeesAClientThatArrivesJustAfterTheRefusal) {
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.busy_sessions = {0, 0, 1, 1, 0};  // polls ~20 ms apart: it connects at ~40 ms, done at ~80 ms
+  Clock::time_point grace_began{};
+  Millis grace_took{-1};
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "sessions" && grace_began == Clock::time_point{}) grace_began = Clock::now();
+    if (call == "stop fast") grace_took = std::chrono::duration_cast<Millis>(Clock::now() - grace_began);
+  };
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  EXPECT_GE(grace_took, timings_.recent_session);
+  EXPECT_NE(r.message.find(" s for 1 session\n"), std::string::npos) << r.message;
+}
+
+TEST_F(HaLoopTest, SwitchoverGraceIsBoundedThenStopsAnyway) {
+  timings_.grace = 150ms;
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.busy_sessions = {1};  // a session that never finishes
+  Clock::time_point grace_began{};
+  Millis grace_took{-1};
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "sessions") grace_began = Clock::now();
+    if (call == "stop fast") grace_took = std::chrono::duration_cast<Millis>(Clock::now() - grace_began);
+  };
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  EXPECT_GE(grace_took, 150ms);
+  EXPECT_LT(grace_took, 1000ms);
+  EXPECT_GE(pg_.busy_session_polls, 3) << "polled every ~20 ms";
+  EXPECT_NE(r.message.find(", grace 0.15 s ran out with 1 session left\n"), std::string::npos) << r.message;
+  EXPECT_FALSE(dcs_.get(keys_.leader())) << "handed over all the same";
+}
+
+TEST_F(HaLoopTest, SwitchoverGraceOfZeroStopsAtOnce) {
+  timings_.grace = 0ms;
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.busy_sessions = {3};
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  EXPECT_EQ(pg_.busy_session_polls, 0) << "grace 0 does not even look";
+  EXPECT_EQ(r.message.find("session"), std::string::npos) << r.message;
+}
+
+// pg_stat_activity cannot be read: stop without waiting (the safe direction), and say so.
+TEST_F(HaLoopTest, SwitchoverWhoseSessionCountFailsStopsWithoutGrace) {
+  timings_.grace = 5s;
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.fail_busy_sessions = true;
+  const auto began = Clock::now();
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_LT(Clock::now() - began, 3s) << "the grace must not be waited out when the count fails";
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  EXPECT_NE(r.message.find(", sessions not waited for (counting them failed: fake: pg_stat_activity unreadable)"),
+            std::string::npos)
+      << r.message;
+  EXPECT_EQ(pg_.busy_session_polls, 1);
+}
+
+// The CHECKPOINT now runs before the 503: its failure leaves everything as it was.
+TEST_F(HaLoopTest, FailedCheckpointAbandonsTheSwitchoverBeforeWritesAreRefused) {
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.fail_checkpoint = 1;
+  bool stepping_down_seen = false;
+  pg_.on_call = [&](const std::string&) { stepping_down_seen |= loop().status()->stepping_down; };
+  pg_.calls.clear();
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 503) << r.message;
+  EXPECT_NE(r.message.find("n2 stays the leader: CHECKPOINT failed: fake: checkpoint failed"), std::string::npos)
+      << r.message;
+  EXPECT_FALSE(stepping_down_seen) << "/primary answered 503 for a switchover that never started";
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"checkpoint"}) << "nothing stopped, nothing restarted";
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_TRUE(pg_.writable());
+  loop().step();
+  EXPECT_TRUE(loop().status()->is_primary());
+}
+
+// A CHECKPOINT slower than the lease allows the HA thread to block is asked for again after a
+// lease refresh, until it is done: the switchover goes on, the watchdog's deadline moves on.
+TEST_F(HaLoopTest, SlowCheckpointIsWaitedForInSlicesThatKeepTheLease) {
+  config_.retry_timeout = 60ms;
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  pg_.slow_checkpoint = 2;
+  std::vector<int> keepalives_at_checkpoint;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "checkpoint") keepalives_at_checkpoint.push_back(dcs_.keepalives());
+  };
+  pg_.calls.clear();
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  ASSERT_EQ(keepalives_at_checkpoint.size(), 3u) << ::testing::PrintToString(pg_.calls);
+  EXPECT_LT(keepalives_at_checkpoint[0], keepalives_at_checkpoint[1]) << "no lease refresh between slices";
+  EXPECT_LT(keepalives_at_checkpoint[1], keepalives_at_checkpoint[2]) << "no lease refresh between slices";
+  EXPECT_LT(index_of(pg_.calls, "checkpoint"), index_of(pg_.calls, "sessions"));
   EXPECT_TRUE(pg_.violations.empty());
 }
 
@@ -350,6 +513,22 @@ TEST_F(HaLoopTest, FailedFencingDemoteKeepsTheLockAndRetries) {
   loop().step();
   EXPECT_FALSE(pg_.running) << "the demote is retried";
   EXPECT_FALSE(dcs_.get(keys_.leader()));
+}
+
+// initdb takes seconds, a short ttl's worth: the lease is refreshed before the lock is taken, so
+// that the watchdog, armed from the last refresh, does not fence the new primary at once.
+TEST_F(HaLoopTest, BootstrapRefreshesTheLeaseBeforeTakingTheLock) {
+  dcs_.erase(keys_.initialize());
+  pg_.data = false;
+  int keepalives_at_bootstrap = -1;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "bootstrap") keepalives_at_bootstrap = dcs_.keepalives();
+  };
+  pg_.may_be_writable = nullptr;  // bootstrap's own start precedes the lock
+  loop().step();
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"bootstrap"});
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_GT(dcs_.keepalives(), keepalives_at_bootstrap);
 }
 
 TEST_F(HaLoopTest, BootstrapWinnerThatLosesTheLockStopsItsNewPrimary) {

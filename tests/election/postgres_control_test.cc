@@ -306,7 +306,9 @@ TEST_F(PostgresControlTest, BootstrapCloneStreamPromoteRewindDemote) {
 // The rule behind "a member without the lock never runs out of recovery": a primary's data dir
 // started with start_standby() and no upstream (no leader known yet) comes up in recovery and is
 // marked as possibly diverged; start_primary() on a standby's data dir does not end recovery by
-// itself. The switchover's shutdown checkpoint LSN is read from pg_controldata after a clean stop.
+// itself. The switchover's steps on a real server: the grace's count of busy client sessions (a
+// client's open transaction counts until it commits), then the shutdown checkpoint LSN read from
+// pg_controldata after a clean stop.
 TEST_F(PostgresControlTest, FormerPrimaryStartsAsStandbyAndShutdownCheckpointIsRead) {
   const int port = free_port(ports_);
   PostgresControl& a = node("a", port);
@@ -314,6 +316,33 @@ TEST_F(PostgresControlTest, FormerPrimaryStartsAsStandbyAndShutdownCheckpointIsR
   ASSERT_TRUE(s.ok()) << s.message();
   ASSERT_TRUE(tcp_query(port, "postgres", kSuperPassword, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").ok());
   EXPECT_TRUE(a.may_have_diverged()) << "a primary's data dir may hold WAL nobody else has";
+
+  // Recency window 0: only what the sessions are doing counts. The agent's own query does not.
+  int busy = -1;
+  auto busy_now = [&](std::chrono::milliseconds recent) {
+    busy = -1;
+    const PgStatus counted = a.busy_client_sessions(recent, 5s, &busy);
+    EXPECT_TRUE(counted.ok()) << counted.message();
+    return busy;
+  };
+  EXPECT_TRUE(wait_for([&] { return busy_now(0ms) == 0; }, 5s)) << busy << " busy sessions before any client";
+  {
+    PgConnection client;
+    const auto deadline = Clock::now() + 10s;
+    s = client.connect({{"host", "127.0.0.1"}, {"port", std::to_string(port)}, {"user", "postgres"},
+                        {"password", kSuperPassword}, {"dbname", "postgres"}, {"passfile", "/dev/null"}},
+                       deadline);
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(busy_now(60s), 1) << "a session that has just connected is about to send its query";
+    s = client.query("BEGIN; INSERT INTO t VALUES (10)", deadline);
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(busy_now(0ms), 1) << "a session idle in a transaction";
+    s = client.query("COMMIT", deadline);
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(busy_now(0ms), 0) << "an idle session outside a transaction";
+    EXPECT_EQ(busy_now(60s), 0) << "a long-lived session between transactions is not waited for, however recent";
+  }
+  EXPECT_TRUE(wait_for([&] { return busy_now(60s) == 0; }, 5s)) << "a closed session is gone";
 
   std::int64_t lsn = 0;
   EXPECT_FALSE(a.shutdown_checkpoint_lsn(5s, &lsn).ok()) << "no shutdown checkpoint while it runs";

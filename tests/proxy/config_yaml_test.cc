@@ -70,7 +70,7 @@ TEST(YamlConfConfigTest, TunedFile) {
       EXPECT_EQ(k.http.expect_status, 200);
       EXPECT_EQ(k.timing.inter, Millis(200));
       EXPECT_EQ(k.timing.fastinter, Millis(50));
-      EXPECT_EQ(k.timing.downinter, Millis(100));
+      EXPECT_EQ(k.timing.downinter, Millis(50));
       EXPECT_EQ(k.timing.fall, 2);
       EXPECT_EQ(k.timing.rise, 1);
       EXPECT_EQ(k.timing.timeout, Millis(500));
