@@ -2,8 +2,8 @@
 // the connect (PQconnectStartParams + poll) and each query (PQsendQuery + poll; on the deadline
 // the query is cancelled and the connection closed). Used by PostgresControl for its status
 // probe, promotion and role set-up, and by tests.
-// Blocking: HA thread or tests only, never an io or REST thread (STYLE §8). Not thread-safe: one
-// owner at a time. Move-only.
+// Blocking: HA thread or tests only, never an io or REST thread (a blocked io thread stalls every
+// session on it). Not thread-safe: one owner at a time. Move-only.
 #pragma once
 
 #include <chrono>

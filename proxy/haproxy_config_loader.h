@@ -1,4 +1,4 @@
-// HaproxyConfigLoader: reads the haproxy.cfg subset of DESIGN.md §3 (global, defaults,
+// HaproxyConfigLoader: reads the haproxy.cfg subset conf/README.md lists (global, defaults,
 // listen, frontend+backend, tcp mode, HTTP/pgsql/TCP checks, server parameters, timeouts)
 // into a ProxyConfig, following HAProxy's inheritance rules (defaults → later sections,
 // default-server → later server lines). Keywords it cannot honour produce a warning when

@@ -1,4 +1,4 @@
-// The "proxy" module logger, created once on first use and kept (STYLE §9).
+// The "proxy" module logger, created once on first use and kept for the life of the process.
 // Thread-safe: spdlog loggers are.
 #pragma once
 

@@ -309,12 +309,6 @@ bool Worker::hold(std::shared_ptr<Session> session) {
   return true;
 }
 
-std::size_t Worker::held_count() const {
-  std::size_t n = 0;
-  for (const auto& held : held_) n += held.size();
-  return n;
-}
-
 void Worker::release_held(std::size_t li) {
   // Each runs again in arrival order (co_spawn posts them in this order); one that finds no
   // server UP after all comes back to the end of the queue, keeping its first held_since().

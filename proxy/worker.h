@@ -80,7 +80,6 @@ class Worker {
   // snapshot shows a server of its listener UP. False (the caller closes it): the listener does
   // not hold, hold_max is reached, or this client's hold_timeout has passed.
   bool hold(std::shared_ptr<Session> session);
-  std::size_t held_count() const;
   // A closed session's last reference, dropped once the current batch of events is handled.
   void retire(std::shared_ptr<Session> session) { retired_.push_back(std::move(session)); }
 
