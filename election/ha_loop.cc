@@ -179,6 +179,7 @@ bool HaLoop::keep_lease_alive() {
       }
       last_refresh_ = now;
       doubt_since_.reset();
+      extend_published_lock();
       return true;
     }
     // The lease expired (we were cut off for longer than ttl): whatever it held is gone.
@@ -320,6 +321,11 @@ void HaLoop::iteration() {
   }
 }
 
+HaLoop::Clock::time_point HaLoop::fencing_deadline() const {
+  const Millis margin = std::min<Millis>(1000ms, settings_.ttl / 4);
+  return last_refresh_ + settings_.ttl - margin;
+}
+
 void HaLoop::update_watchdog() {
   if (!watchdog_) return;
   bool told = watchdog_->set_lease(lease_id_);
@@ -329,8 +335,7 @@ void HaLoop::update_watchdog() {
     // Our lease lasts at least ttl from the moment we sent the last successful keepalive
     // (last_refresh_ is taken before the call). Fence a margin before that, so PostgreSQL is down
     // before anyone else can be promoted, even if this agent is frozen from now on.
-    const Millis margin = std::min<Millis>(1000ms, settings_.ttl / 4);
-    told = watchdog_->arm(last_refresh_ + settings_.ttl - margin) && told;
+    told = watchdog_->arm(fencing_deadline()) && told;
   }
   if (told || watchdog_lost_) return;
   // Nothing would fence this node if the agent froze or died while leading: it must not lead.
@@ -491,6 +496,15 @@ void HaLoop::answer_request(const SwitchoverOutcome& outcome) {
     outcome_.sequence = next;
   }
   cv_.notify_all();
+}
+
+void HaLoop::extend_published_lock() {
+  if (!holds_lock_) return;
+  std::lock_guard lock(mutex_);
+  if (!status_ || !status_->holds_lock) return;
+  auto copy = std::make_shared<NodeStatus>(*status_);
+  copy->lock_valid_until = fencing_deadline();
+  status_ = std::move(copy);
 }
 
 void HaLoop::publish_stepping_down() {
@@ -715,6 +729,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   if (probe.in_recovery) s.received_location = s.replayed_location = probe.wal_position;
   s.following = local.following;
   s.holds_lock = holds_lock_;
+  if (holds_lock_) s.lock_valid_until = fencing_deadline();
   s.lock_in_doubt = doubt_since_.has_value();
   s.dcs_reachable = view.dcs_reachable;
   {

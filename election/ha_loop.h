@@ -138,6 +138,12 @@ class HaLoop {
   std::optional<PgUpstream> upstream_of(const ClusterView& view, const std::string& member) const;
   void wake();
   void update_watchdog();
+  // When this node's PostgreSQL is fenced unless the lease is refreshed again: last refresh +
+  // ttl - a margin. Also how long the published status may say "primary".
+  Clock::time_point fencing_deadline() const;
+  // After a lease refresh in the middle of a long step (a CHECKPOINT, a switchover), the
+  // published status keeps saying "primary" for as long as the new fencing deadline allows.
+  void extend_published_lock();
   void sleep_until_next_iteration(std::chrono::milliseconds delay);
   SwitchoverResult await_switchover(std::uint64_t after_sequence, const std::string& old_leader, bool failover);
 

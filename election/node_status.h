@@ -47,6 +47,12 @@ struct NodeStatus {
 
   // Election
   bool holds_lock = false;                // we own /leader and our lease is valid
+  // holds_lock is believed only until this moment: the fencing deadline, a margin before the
+  // lease can have run out since its last refresh. An agent that was frozen (SIGSTOP, a stalled
+  // VM) answers its queued requests the moment it runs again, before its loop has looked at
+  // etcd: by then the lease is gone, the watchdog has stopped PostgreSQL and another member may
+  // lead, so those answers must not say "primary".
+  std::chrono::steady_clock::time_point lock_valid_until{};
   bool lock_in_doubt = false;             // fencing: cannot confirm the lock (→ 503 on /primary)
   bool stepping_down = false;             // a switchover hands the lock over (→ 503 on /primary)
   bool dcs_reachable = false;
@@ -62,8 +68,10 @@ struct NodeStatus {
   std::chrono::steady_clock::time_point loop_heartbeat{};
 
   // Role as Patroni reports it: "primary" only when holding the lock AND out of recovery.
-  bool is_primary() const {
-    return holds_lock && !lock_in_doubt && !stepping_down && postgres_running && !in_recovery;
+  bool is_primary() const { return lock_confirmed() && postgres_running && !in_recovery; }
+  // We hold the lock, our lease is known to be alive now, and no switchover is handing it over.
+  bool lock_confirmed() const {
+    return holds_lock && std::chrono::steady_clock::now() < lock_valid_until && !lock_in_doubt && !stepping_down;
   }
   bool is_replica() const { return postgres_running && in_recovery; }
   // Bytes behind the leader, when known.

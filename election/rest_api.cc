@@ -102,8 +102,6 @@ bool is_lagging(const NodeStatus& s, std::optional<std::int64_t> max_lag) {
   return lag && *lag > *max_lag;
 }
 
-bool leader_confirmed(const NodeStatus& s) { return s.holds_lock && !s.lock_in_doubt && !s.stepping_down; }
-
 bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
@@ -283,7 +281,7 @@ int health_status_code(const NodeStatus& s, std::string_view path, const HealthQ
                                ? kOk
                                : kUnavailable;
   const int primary_code = s.is_primary() ? kOk : kUnavailable;
-  const int leader_code = leader_confirmed(s) ? kOk : kUnavailable;
+  const int leader_code = s.lock_confirmed() ? kOk : kUnavailable;
   const int standby_leader_code = kUnavailable;  // no standby clusters
   constexpr bool is_synchronous = false;         // no synchronous mode reported yet
 

@@ -51,8 +51,16 @@ NodeStatus primary() {
   NodeStatus s = base();
   s.leader = "node1";
   s.holds_lock = true;
+  s.lock_valid_until = std::chrono::steady_clock::now() + std::chrono::hours(1);
   s.wal_position = kLeaderWal;
   s.replication = {{"replicator", "node2", "127.0.0.1", "streaming", "async", 0}};
+  return s;
+}
+
+// A leader whose agent was frozen past its fencing deadline, answering before its loop ran again.
+NodeStatus primary_past_fencing_deadline() {
+  NodeStatus s = primary();
+  s.lock_valid_until = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
   return s;
 }
 
@@ -213,6 +221,8 @@ const CodesCase kCodes[] = {
     {"replica_lag0", replica_lag0, {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 200, 200, 503}},
     {"replica_lag2mb", replica_lag2mb, {503, 503, 503, 503, 503, 200, 200, 200, 200, 200, 503, 503, 200, 503}},
     {"primary_in_doubt", primary_in_doubt, {503, 503, 503, 503, 503, 503, 503, 200, 200, 503, 503, 503, 503, 503}},
+    {"primary_past_fencing_deadline", primary_past_fencing_deadline,
+     {503, 503, 503, 503, 503, 503, 503, 200, 200, 503, 503, 503, 503, 503}},
     {"stopped", stopped, {503, 503, 503, 503, 503, 503, 503, 503, 200, 503, 503, 503, 503, 503}},
     {"deposed_primary", deposed_primary, {503, 503, 503, 503, 503, 503, 503, 200, 200, 503, 503, 503, 503, 503}},
     {"noloadbalance_replica", noloadbalance_replica,

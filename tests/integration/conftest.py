@@ -72,6 +72,10 @@ def stop_cluster(cluster):
             shutil.rmtree(keep)
         keep.mkdir(parents=True)
         shutil.copytree(cluster.log_dir, keep / "logs")
+        for node in cluster.nodes.values():  # pgha-agent's PostgreSQL log and the commands it ran
+            runtime_logs = node.data_dir.parent / (node.data_dir.name + "-pgha") / "log"
+            if runtime_logs.is_dir():
+                shutil.copytree(runtime_logs, keep / f"{node.name}-runtime-log")
         if (cluster.dir / "events.log").exists():
             shutil.copy(cluster.dir / "events.log", keep / "events.log")
     except OSError:
@@ -120,8 +124,29 @@ def ensure_healthy(cluster, timeout=180):
     for node in cluster.nodes.values():
         if not node.patroni_running():
             node.start_patroni()
-    cluster.wait_for(cluster.healthy, timeout, "a leader and 2 streaming replicas", 0.25)
+    try:
+        cluster.wait_for(cluster.healthy, timeout, "a leader and 2 streaming replicas", 0.25)
+    except TimeoutError:
+        print(describe_unhealthy(cluster))
+        raise
     cluster.wait_until_writes_settle(timeout)
+
+
+def describe_unhealthy(cluster, log_lines=25):
+    """What each node says about itself and the end of its agent's log: printed when the cluster
+    does not heal, so a failure in CI can be understood from its output alone."""
+    out = ["---- cluster did not heal; each node's view and the end of its log ----"]
+    for node in cluster.nodes.values():
+        info = node.rest_json("/patroni") or {}
+        out.append(f"{node.name}: running={node.patroni_running()} role={info.get('role')} "
+                   f"state={info.get('state')} timeline={info.get('timeline')} "
+                   f"replication={[(r.get('application_name'), r.get('state')) for r in info.get('replication', [])]}")
+        try:
+            lines = node.log_path.read_text(errors="replace").splitlines()[-log_lines:]
+        except OSError as e:
+            lines = [f"(log unreadable: {e})"]
+        out.extend(f"  {node.name}| {line}" for line in lines)
+    return "\n".join(out)
 
 
 def ports_of_read_sessions(cluster, count):

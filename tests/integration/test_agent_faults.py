@@ -628,7 +628,9 @@ class TestAgentFaults:
         proxied = ack_writer("sigstop-proxy", pc.WRITE_PORT, 0.05, reconnect_each=True)
         polls = {n.name: primary_sampler(n, 0.02) for n in others}
         recovery = {n.name: recovery_sampler(n, 0.02) for n in others}
-        with Recording(direct, proxied, *polls.values(), *recovery.values()):
+        # The frozen agent answers the requests queued meanwhile the moment it runs again.
+        old_primary = primary_sampler(old, 0.02)
+        with Recording(direct, proxied, old_primary, *polls.values(), *recovery.values()):
             cluster.wait_for(lambda: acks(direct), 10, "a direct write on the leader before the stop", 0.02)
             stop_at = time.monotonic()
             old.sigstop()
@@ -642,7 +644,13 @@ class TestAgentFaults:
                 f"no new leader within 2 x ttl of SIGSTOP (polled: {[n.name for n in others]})"
             cluster.wait_for(lambda: any(a[0] > cont_at for a in acks(proxied)), 10,
                              "a write through :5432 after SIGCONT", 0.05)
+            # The old agent's loop has run a few times since SIGCONT: its late answers are in.
+            cluster.wait_for(lambda: any(t0 > cont_at + 1.0 for t0, _, _, _ in list(old_primary.samples)), 10,
+                             f"{old.name}'s /primary answered 1 s after SIGCONT", 0.05)
         t_p200 = polls[new.name].first(lambda v: v == 200, stop_at)[1]
+        # Two members saying "primary" at once: the old one, after the new one said so.
+        old_late_200 = [t1 for t0, t1, v, _ in list(old_primary.samples) if v == 200 and t1 > t_p200]
+        proxied_failed_after_cont = failures(proxied, after=cont_at)
         first_false = recovery[new.name].first(lambda v: v is False, stop_at)
         t_out_of_recovery = first_false[1] if first_false else t_p200
         old_acks = acks(direct)
@@ -670,6 +678,9 @@ class TestAgentFaults:
                    "stop_to_old_refusing_s": round(refused - stop_at, 3) if refused else None,
                    "acked_by_old_after_new_out_of_recovery": len(late),
                    "acknowledged_missing_on_new_leader": len(missing),
+                   "old_primary_200_after_new_leader": len(old_late_200),
+                   "proxied_failed_during_stop": len(failures(proxied, after=stop_at, before=cont_at)),
+                   "proxied_failed_after_sigcont": len(proxied_failed_after_cont),
                    "sigcont_to_healthy_cluster_s": round(rejoined, 3) if rejoined else None}
         record_figures(figures)
         if missing:
@@ -679,6 +690,12 @@ class TestAgentFaults:
         if late:
             problems.append(f"{old.name} acknowledged {len(late)} writes sent after {new.name} was out of recovery "
                             f"({fmt(t_out_of_recovery, stop_at)} after SIGSTOP); last ack {fmt(last_old, stop_at)}")
+        if old_late_200:
+            problems.append(f"{old.name} answered 200 on /primary {len(old_late_200)} times after {new.name} did "
+                            f"(first {fmt(old_late_200[0], stop_at)} after SIGSTOP, SIGCONT at {fmt(cont_at, stop_at)})")
+        if proxied_failed_after_cont:
+            problems.append(f"{len(proxied_failed_after_cont)} writes through :5432 failed after SIGCONT (the proxy "
+                            f"sent them to {old.name}?): {[e for _, _, e in proxied_failed_after_cont][:5]}")
         if refused is None or refused > t_out_of_recovery:
             problems.append(f"{old.name} still took writes when {new.name} was promoted")
         info = cluster.node(new.name).rest_json("/patroni") or {}
