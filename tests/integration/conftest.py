@@ -141,11 +141,15 @@ def describe_unhealthy(cluster, log_lines=25):
         out.append(f"{node.name}: running={node.patroni_running()} role={info.get('role')} "
                    f"state={info.get('state')} timeline={info.get('timeline')} "
                    f"replication={[(r.get('application_name'), r.get('state')) for r in info.get('replication', [])]}")
-        try:
-            lines = node.log_path.read_text(errors="replace").splitlines()[-log_lines:]
-        except OSError as e:
-            lines = [f"(log unreadable: {e})"]
-        out.extend(f"  {node.name}| {line}" for line in lines)
+        runtime_logs = node.data_dir.parent / (node.data_dir.name + "-pgha") / "log"
+        for label, path, count in (("agent", node.log_path, log_lines),
+                                   ("commands", runtime_logs / "commands.log", 12),
+                                   ("postgresql", runtime_logs / "postgresql.log", 12)):
+            try:
+                lines = path.read_text(errors="replace").splitlines()[-count:]
+            except OSError as e:
+                lines = [f"(unreadable: {e})"]
+            out.extend(f"  {node.name} {label}| {line}" for line in lines)
     return "\n".join(out)
 
 
