@@ -891,6 +891,7 @@ PgStatus PostgresControl::rewind_and_follow(const PgUpstream& upstream, Millis t
   std::error_code ignored;
   fs::remove(fs::path(config_.data_dir) / "standby.signal", ignored);
   std::string checkpoint_note;
+  record("rejoin: CHECKPOINT on the source " + upstream.address() + ", then pg_rewind");
   if (PgStatus s = checkpoint_source(upstream, min_deadline(deadline, Clock::now() + timeout / 6)); !s.ok()) {
     checkpoint_note = "; CHECKPOINT on the source failed (pg_rewind may misjudge its timeline): " + s.message();
     record("rejoin: " + checkpoint_note.substr(2));
