@@ -73,7 +73,8 @@ struct AgentConfig {
   // bootstrap.dcs.postgresql.parameters overlaid by postgresql.parameters (local wins) → postgresql.conf
   std::map<std::string, std::string> parameters;
   // The first that is set of postgresql.pg_hba, bootstrap.dcs.postgresql.pg_hba, bootstrap.pg_hba;
-  // written as the whole pg_hba.conf (never appended to initdb's trust lines, DESIGN §7).
+  // written as the whole pg_hba.conf (never appended to initdb's trust lines, which would let any
+  // local user in without a password).
   std::vector<std::string> pg_hba;
   // bootstrap.initdb as initdb arguments, in order: "- encoding: UTF8" → "--encoding=UTF8",
   // "- data-checksums" → "--data-checksums".
