@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "printable/printable_excerpt.h"
+
 namespace pgha::election {
 
 using nlohmann::json;
@@ -60,6 +62,9 @@ TxnOp TxnOp::delete_key(std::string key) {
 
 namespace etcd_codec {
 namespace {
+
+// How much of an etcd error text or unexpected body a status message quotes.
+constexpr std::size_t kMaxQuotedBytes = 200;
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -184,13 +189,14 @@ EtcdStatus status_from_error(int http_status, const json& object) {
     // this member could not serve the call; another one may.
     code = Code::kUnavailable;
   }
-  return {code, message, grpc_code};
+  // The text ends up in log lines and REST replies: no raw control bytes (ESC, NUL, newlines).
+  return {code, printable_excerpt(message, kMaxQuotedBytes), grpc_code};
 }
 
 // Common prologue of every parser: the body is an object and not an error body.
 EtcdResult<json> parse_reply(std::string_view body) {
   json object = parse_object(body);
-  if (object.is_discarded()) return bad_response("not a JSON object: " + std::string(body.substr(0, 200)));
+  if (object.is_discarded()) return bad_response("not a JSON object: " + printable_excerpt(body, kMaxQuotedBytes));
   if (is_error_body(object)) return status_from_error(0, object);
   return object;
 }
@@ -525,7 +531,7 @@ EtcdStatus parse_error_body(int http_status, std::string_view body) {
   json object = parse_object(body);
   if (!object.is_discarded() && object.contains("error")) return status_from_error(http_status, object);
   std::string message = "HTTP " + std::to_string(http_status);
-  if (!body.empty()) message += ": " + std::string(body.substr(0, 200));
+  if (!body.empty()) message += ": " + printable_excerpt(body, kMaxQuotedBytes);
   if (http_status >= 500) return {EtcdStatus::Code::kUnavailable, message};
   return {EtcdStatus::Code::kEtcdError, message};
 }

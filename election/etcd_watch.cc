@@ -11,6 +11,7 @@
 
 #include "election/etcd_transport.h"
 #include "election/log.h"
+#include "printable/printable_excerpt.h"
 
 namespace pgha::election {
 namespace {
@@ -183,7 +184,7 @@ bool EtcdWatch::handle_message(std::string_view message, bool& confirmed) {
     return false;  // etcd cancelled this watch; reopen from the compact revision
   }
   if (response.canceled) {
-    log().warn("etcd watch on {} cancelled: {}", prefix_, response.cancel_reason);
+    log().warn("etcd watch on {} cancelled: {}", prefix_, printable_excerpt(response.cancel_reason, 200));
     return false;
   }
   if (!response.events.empty()) {

@@ -1,9 +1,6 @@
 #include "election/rest_api.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "election/log.h"
+#include "printable/printable_excerpt.h"
 
 namespace pgha::election {
 namespace {
@@ -31,6 +29,9 @@ constexpr int kOk = 200;
 constexpr int kUnavailable = 503;
 
 const char* const kStartingBody = R"({"state": "starting"})";
+
+// How much of a client-sent field (a member name, a path) one log line quotes.
+constexpr std::size_t kMaxLoggedField = 200;
 
 // ---- ?lag= parsing, after Patroni's utils.strtol/strtod/parse_int ----
 
@@ -515,54 +516,86 @@ RestApi::RestApi(RestApiOptions options, StatusSource status_source, SwitchoverH
   }
 }
 
+// cpp-httplib's parser and router, fed a request the gate has already read whole. process_request()
+// is the protected entry point cpp-httplib's own servers (plain and TLS) feed their streams to;
+// with it we keep cpp-httplib's HTTP handling (and Patroni's behaviour on top) unchanged and
+// replace only how connections are accepted and read.
+class RestApi::Router : public httplib::Server {
+ public:
+  void serve(httplib::Stream& stream) {
+    bool connection_closed = true;
+    // One request per connection, as Patroni's server does; the reply says "Connection: close".
+    (void)process_request(stream, /*close_connection=*/true, connection_closed, nullptr);
+  }
+};
+
+namespace {
+
+// httplib::Stream over a GatedRequest: reads come from the bytes already received (and end
+// there: the gate read exactly the head and Content-Length body), writes go to the client under
+// the gate's write deadline.
+class GatedStream final : public httplib::Stream {
+ public:
+  explicit GatedStream(GatedRequest& request) : request_(request), unread_(request.bytes()) {}
+
+  bool is_readable() const override { return !unread_.empty(); }
+  bool is_writable() const override { return true; }  // write() itself waits, under the deadline
+  ssize_t read(char* ptr, size_t size) override {
+    const std::size_t n = std::min(size, unread_.size());
+    std::memcpy(ptr, unread_.data(), n);
+    unread_.remove_prefix(n);
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    return request_.write_all(std::string_view(ptr, size)) ? static_cast<ssize_t>(size) : -1;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = request_.endpoints().peer_address;
+    port = request_.endpoints().peer_port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = request_.endpoints().local_address;
+    port = request_.endpoints().local_port;
+  }
+  // cpp-httplib answers 500 to a descriptor >= FD_SETSIZE (it would select() on it); the gate's
+  // bound on waiting connections keeps the agent's descriptors well below that.
+  socket_t socket() const override { return request_.fd(); }
+
+ private:
+  GatedRequest& request_;
+  std::string_view unread_;
+};
+
+}  // namespace
+
 RestApi::~RestApi() { stop(); }
 
 void RestApi::start() {
-  if (thread_.joinable()) throw std::logic_error("RestApi::start() called twice");
-  server_ = std::make_unique<httplib::Server>();
-  // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT would let a second agent bind the same
-  // port silently and steal half of the health checks.
-  server_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  // Bound every wait, so a slow or silent client cannot hold a worker that a health check needs.
-  server_->set_read_timeout(5, 0);
-  server_->set_write_timeout(5, 0);
-  server_->set_keep_alive_timeout(5);
-  server_->set_payload_max_length(64 * 1024);
+  if (gate_) throw std::logic_error("RestApi::start() called twice");
+  router_ = std::make_unique<Router>();
+  router_->set_payload_max_length(options_.limits.max_body_bytes);
   install_routes();
-
-  errno = 0;
-  if (requested_port_ == 0) {
-    port_ = server_->bind_to_any_port(host_);
-  } else {
-    port_ = server_->bind_to_port(host_, requested_port_) ? requested_port_ : -1;
+  auto gate = std::make_unique<HttpRequestGate>(options_.limits, [this](GatedRequest& request) {
+    GatedStream stream(request);
+    router_->serve(stream);
+  });
+  try {
+    port_ = gate->bind(host_, requested_port_);
+  } catch (const std::runtime_error& e) {
+    router_.reset();
+    throw std::runtime_error("restapi: cannot listen on " + options_.listen + ": " + e.what());
   }
-  if (port_ < 0) {
-    const int error = errno;
-    port_ = 0;
-    server_.reset();
-    throw std::runtime_error("restapi: cannot listen on " + options_.listen +
-                             (error != 0 ? std::string(": ") + std::strerror(error) : std::string()));
-  }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // stop() before the listener runs would be lost (cpp-httplib only stops a running server).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!server_->is_running() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  gate->start();
+  gate_ = std::move(gate);
   log().info("REST API on http://{}:{}/patroni", host_, port_);
 }
 
 void RestApi::stop() {
-  if (!thread_.joinable()) return;
-  server_->stop();
-  thread_.join();
+  if (gate_) gate_->stop();
 }
 
 void RestApi::install_routes() {
-  httplib::Server& server = *server_;
+  httplib::Server& server = *router_;
   const auto snapshot_json = [this](std::string (*render)(const NodeStatus&)) {
     return [this, render](const httplib::Request&, httplib::Response& res) {
       const NodeStatusPtr status = status_source_();
@@ -597,7 +630,8 @@ void RestApi::install_routes() {
       what = e.what();
     } catch (...) {
     }
-    log().error("REST API {} {}: {}", req.method, req.path, what);
+    log().error("REST API {} {}: {}", printable_excerpt(req.method, kMaxLoggedField),
+                printable_excerpt(req.path, kMaxLoggedField), printable_excerpt(what, kMaxLoggedField));
     res.status = 500;
     res.set_content("internal error\n", "text/plain");
   });
@@ -653,8 +687,9 @@ void RestApi::serve_post(const httplib::Request& req, httplib::Response& res, co
       request.candidate = value;  // "candidate", or Patroni's older "member"
     }
   }
-  log().info("received {} request with leader={} candidate={} scheduled_at={} from {}", action, request.leader,
-             request.candidate, request.scheduled_at.value_or(""), req.remote_addr);
+  log().info("received {} request with leader={} candidate={} scheduled_at={} from {}", action,
+             printable_excerpt(request.leader, kMaxLoggedField), printable_excerpt(request.candidate, kMaxLoggedField),
+             printable_excerpt(request.scheduled_at.value_or(""), kMaxLoggedField), req.remote_addr);
 
   if (!handler) {
     res.status = 501;

@@ -1,5 +1,5 @@
-// RestApi: pgha-agent's Patroni-compatible REST API (cpp-httplib, its own listener thread and
-// worker pool). HAProxy's `option httpchk`, pgha-proxy and tools written for Patroni 3.0 talk to
+// RestApi: pgha-agent's Patroni-compatible REST API (cpp-httplib's parser and router behind an
+// HttpRequestGate, which reads each whole request under one deadline before a worker takes it). HAProxy's `option httpchk`, pgha-proxy and tools written for Patroni 3.0 talk to
 // it unchanged: GET/HEAD/OPTIONS health endpoints (/, /primary, /replica?lag=, /read-only,
 // /health, /liveness, /readiness, ...), GET /patroni, /cluster, /metrics, and authenticated
 // POST /switchover and /failover.
@@ -9,8 +9,12 @@
 // that is safer: /primary (and /, /master, /read-write) answers 200 only when this node holds
 // the lock, is not in doubt about it, and PostgreSQL runs out of recovery.
 //
-// Owned by the agent's main. start()/stop() from one thread; the callbacks are called on
-// cpp-httplib's worker threads, concurrently, so they must be thread-safe.
+// Slow or silent clients cannot starve the health checks: a request counts only once it has
+// arrived whole (within `limits.request_timeout` of the connect), and one peer address gets at
+// most `limits.workers_per_peer` of the workers at a time (see http_request_gate.h).
+//
+// Owned by the agent's main. start()/stop() from one thread; the callbacks are called on the
+// gate's worker threads, concurrently, so they must be thread-safe.
 #pragma once
 
 #include <atomic>
@@ -21,14 +25,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "election/http_request_gate.h"
 #include "election/node_status.h"
 
 namespace httplib {
-class Server;
 struct Request;
 struct Response;
 }  // namespace httplib
@@ -56,6 +59,8 @@ struct RestApiOptions {
   std::string password;
   // /liveness answers 503 once the HA loop's heartbeat is older than this.
   std::chrono::milliseconds liveness_threshold{std::chrono::seconds(30)};
+  // Request deadline, head and body sizes, workers and each peer's share of them.
+  HttpRequestGateOptions limits;
 };
 
 // Query parameters of the health endpoints.
@@ -77,15 +82,18 @@ class RestApi {
   RestApi(const RestApi&) = delete;
   RestApi& operator=(const RestApi&) = delete;
 
-  // Binds and starts serving on a thread of its own. Throws std::runtime_error naming the address
+  // Binds and starts serving on threads of its own. Throws std::runtime_error naming the address
   // (and the errno text) when it cannot bind, e.g. when the port is taken.
   void start();
-  // Stops accepting, finishes the requests in flight, joins. Idempotent.
+  // Stops accepting, closes requests still arriving, finishes those with a worker, joins.
+  // Idempotent.
   void stop();
   // The bound port (the chosen one when listening on port 0); 0 before start().
   int port() const { return port_; }
 
  private:
+  class Router;
+
   void install_routes();
   void serve_health(const httplib::Request& req, httplib::Response& res, bool with_body);
   void serve_post(const httplib::Request& req, httplib::Response& res, const SwitchoverHandler& handler,
@@ -100,8 +108,8 @@ class RestApi {
   SwitchoverHandler on_failover_;
   std::string expected_authorization_;  // "Basic base64(user:password)", empty when no auth
   std::atomic<bool> post_in_flight_{false};
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<HttpRequestGate> gate_;
   int port_ = 0;
 };
 

@@ -10,6 +10,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "printable/printable_excerpt.h"
+
 namespace pgha::health {
 namespace {
 

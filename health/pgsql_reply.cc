@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "printable/printable_excerpt.h"
+
 namespace pgha::health {
 namespace {
 

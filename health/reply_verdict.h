@@ -3,9 +3,8 @@
 // can be table-tested on literal bytes; the checkers feed it what they read.
 #pragma once
 
-#include <cstddef>
 #include <string>
-#include <string_view>
+#include <utility>
 
 namespace pgha::health {
 
@@ -32,9 +31,5 @@ struct ReplyVerdict {
     return {Kind::kUnhealthy, std::move(why), code};
   }
 };
-
-// The first `max_bytes` bytes of an unexpected reply, non-printable bytes shown as '.', and
-// "..." when cut: for details such as "HTTP: garbage reply \"SSH-2.0-OpenSSH\"".
-std::string printable_excerpt(std::string_view bytes, std::size_t max_bytes = 24);
 
 }  // namespace pgha::health

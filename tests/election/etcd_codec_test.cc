@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/election/log_capture.h"
+
 namespace pgha::election {
 namespace {
 
@@ -200,6 +202,31 @@ TEST(EtcdCodec, ErrorBodies) {
   EXPECT_EQ(codec::parse_range_response("not json").status().code(), Code::kBadResponse);
   EXPECT_EQ(codec::parse_range_response(R"({"kvs":[{"key":"!!"}]})").status().code(), Code::kBadResponse);
   EXPECT_EQ(codec::parse_range_response(R"({"header":{"revision":"x"}})").status().code(), Code::kBadResponse);
+}
+
+TEST(EtcdCodec, ErrorTextsCarryNoControlBytes) {
+  // What etcd (or whatever answers on its port) sends ends up in log lines and REST replies.
+  const std::string raw("boom\x1b[31m\n\0forged line\r\n", 24);
+  const std::string json_error =
+      R"({"error":"x","message":"etcdserver: lease not found\u001b[31m\n\u0000forged line","code":5})";
+  const std::string stream_error =
+      R"({"error":{"grpc_code":14,"http_code":503,"message":"no leader\u001b]0;x\u0007\r\n","http_status":"x"}})";
+  const EtcdStatus statuses[] = {
+      codec::parse_error_body(500, raw),
+      codec::parse_error_body(404, raw),
+      codec::parse_error_body(400, json_error),
+      codec::parse_error_body(0, stream_error),
+      codec::parse_range_response(raw).status(),
+      codec::parse_watch_message(stream_error).status(),
+  };
+  for (const EtcdStatus& status : statuses) {
+    const std::string text = status.to_string();
+    EXPECT_FALSE(testing::has_control_bytes(text)) << text;
+  }
+  // The code is still judged on what etcd said.
+  EXPECT_EQ(statuses[2].code(), Code::kLeaseNotFound);
+  EXPECT_EQ(statuses[2].message(), "etcdserver: lease not found.[31m..forged line");
+  EXPECT_EQ(statuses[0].message(), "HTTP 500: boom.[31m..forged line..");
 }
 
 TEST(EtcdCodec, TxnRequestShape) {

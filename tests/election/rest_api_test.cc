@@ -5,6 +5,7 @@
 // HTTP/1.0 socket client, as HAProxy's checks are.
 #include "election/rest_api.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -14,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/election/log_capture.h"
+#include "tests/support/slow_clients.h"
 #include "tests/support/test_servers.h"
 
 namespace pgha::election {
@@ -21,6 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kMiB = 1048576;
 constexpr std::int64_t kLeaderWal = 100 * kMiB;
@@ -140,11 +144,11 @@ Reply parse_reply(const std::string& raw) {
   return r;
 }
 
-Reply send_raw(int port, const std::string& request) {
+Reply send_raw(int port, const std::string& request, std::chrono::milliseconds budget = 5000ms) {
   boost::asio::io_context io;
   auto socket = test::connect_blocking(io, static_cast<std::uint16_t>(port));
   boost::asio::write(socket, boost::asio::buffer(request));
-  const std::string raw = test::read_exactly(socket, 1 << 20, 5000ms);  // stops at EOF
+  const std::string raw = test::read_exactly(socket, 1 << 20, budget);  // stops at EOF
   Reply r = parse_reply(raw);
   r.closed = test::closed_by_peer(socket, 100ms);
   return r;
@@ -551,6 +555,64 @@ TEST(RestApiTest, PostWithoutAuthConfiguredIsAllowedFromLoopback) {
   EXPECT_EQ(r.status, 200);
   ASSERT_EQ(h.calls().size(), 1u);
   EXPECT_EQ(h.calls()[0].second.candidate, "node2");
+}
+
+TEST(RestApiTest, SwitchoverFieldsAreLoggedWithoutControlBytes) {
+  testing::LogCapture captured;
+  Harness h;
+  h.set(primary());
+  // JSON escapes decode to raw ESC, newline and NUL: a terminal escape and a forged log line.
+  const std::string body = R"({"leader":"node1\u001b[31m\n\u0000","candidate":"node3\r\nfake line\u001b]0;x\u0007",)"
+                           R"("scheduled_at":"\u001b[2J2030-01-01T00:00:00+00:00"})";
+  EXPECT_EQ(request(h.port(), "POST", "/switchover", body).status, 200);
+  ASSERT_EQ(h.calls().size(), 1u);
+  EXPECT_EQ(h.calls()[0].second.leader, std::string("node1\x1b[31m\n\0", 12));  // the handler gets the bytes
+
+  const auto messages = captured.messages();
+  const auto line = std::find_if(messages.begin(), messages.end(), [](const std::string& m) {
+    return m.find("received switchover request") != std::string::npos;
+  });
+  ASSERT_NE(line, messages.end());
+  EXPECT_FALSE(testing::has_control_bytes(*line)) << *line;
+  EXPECT_NE(line->find("leader=node1.[31m.."), std::string::npos) << *line;
+  EXPECT_NE(line->find("candidate=node3..fake line.]0;x."), std::string::npos) << *line;
+  for (const std::string& m : messages) EXPECT_FALSE(testing::has_control_bytes(m)) << m;
+}
+
+// ---- slow clients ----
+
+// A health check as HAProxy or pgha-proxy sends it, answered within `budget` or not at all.
+int check(int port, const std::string& method, const std::string& path, std::chrono::milliseconds budget) {
+  return send_raw(port, method + " " + path + " HTTP/1.0\r\n\r\n", budget).status;
+}
+
+TEST(RestApiTest, HundredSlowClientsChangeNoCheckResultAndAreClosedByTheDeadline) {
+  RestApiOptions options;
+  options.limits.request_timeout = 2s;
+  Harness h(options);
+  h.set(primary());
+  const auto port = static_cast<std::uint16_t>(h.port());
+  // From the checks' own address, so that no per-address limit can tell them apart.
+  test::SlowClients slow(port, 100, "GET /primary HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", 100ms);
+  ASSERT_EQ(slow.opened(), 100);
+
+  // Every check answers right, each within 1 s, for as long as the slow clients are connected
+  // and a little after (the deadline closing 100 connections at once changes nothing either).
+  const auto all_closed_deadline = Clock::now() + options.limits.request_timeout + 5s;
+  int rounds = 0;
+  int rounds_after_all_closed = 0;
+  while (rounds_after_all_closed < 5 && Clock::now() < all_closed_deadline) {
+    ASSERT_EQ(check(port, "GET", "/liveness", 1000ms), 200) << "round " << rounds;
+    ASSERT_EQ(check(port, "GET", "/primary", 1000ms), 200) << "round " << rounds;
+    ASSERT_EQ(check(port, "OPTIONS", "/", 1000ms), 200) << "round " << rounds;
+    ASSERT_EQ(check(port, "GET", "/replica", 1000ms), 503) << "round " << rounds;
+    ASSERT_EQ(check(port, "GET", "/read-only", 1000ms), 200) << "round " << rounds;
+    ++rounds;
+    if (slow.closed_by_server() == 100) ++rounds_after_all_closed;
+  }
+  EXPECT_EQ(slow.closed_by_server(), 100) << "slow clients still open " << (options.limits.request_timeout + 5s).count()
+                                          << " ms after they connected";
+  EXPECT_GE(rounds, 5);
 }
 
 // ---- HAProxy, binding ----

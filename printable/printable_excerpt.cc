@@ -1,9 +1,10 @@
-// Helpers shared by the reply judges; see reply_verdict.h.
-#include "health/reply_verdict.h"
+// See printable_excerpt.h.
+#include "printable/printable_excerpt.h"
 
+#include <algorithm>
 #include <cctype>
 
-namespace pgha::health {
+namespace pgha {
 
 std::string printable_excerpt(std::string_view bytes, std::size_t max_bytes) {
   std::string out;
@@ -15,4 +16,4 @@ std::string printable_excerpt(std::string_view bytes, std::size_t max_bytes) {
   return out;
 }
 
-}  // namespace pgha::health
+}  // namespace pgha

@@ -1,0 +1,434 @@
+// See http_request_gate.h.
+#include "election/http_request_gate.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <future>
+#include <stdexcept>
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "election/log.h"
+
+namespace pgha::election {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+// Read at most this much per readiness, so a connection holds only what its client sent.
+constexpr std::size_t kReadChunk = 4096;
+// accept() failing for want of descriptors: wait this long before the next try.
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
+void set_cloexec(int fd) {
+  // The agent forks (pg_ctl, the watchdog): a child must not keep the REST port or a client.
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// What the head (request line and headers, through the blank line) says of the body.
+struct BodyLength {
+  std::size_t bytes = 0;
+  const char* refusal = nullptr;  // the status line to refuse the request with, or null
+};
+
+BodyLength body_length_of(std::string_view head) {
+  BodyLength out;
+  bool seen = false;
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    pos += 2;
+    const std::size_t eol = head.find("\r\n", pos);
+    if (eol == std::string_view::npos || eol == pos) break;
+    const std::string_view line = head.substr(pos, eol - pos);
+    pos = eol;
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (iequals(name, "Transfer-Encoding")) {
+      // Patroni reads Content-Length bytes and nothing else; so do we.
+      out.refusal = "411 Length Required";
+      return out;
+    }
+    if (!iequals(name, "Content-Length")) continue;
+    if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string_view::npos) {
+      out.refusal = "400 Bad Request";
+      return out;
+    }
+    std::size_t length = 0;
+    for (char c : value) length = length * 10 + static_cast<std::size_t>(c - '0');
+    if (seen && length != out.bytes) {
+      out.refusal = "400 Bad Request";
+      return out;
+    }
+    seen = true;
+    out.bytes = length;
+  }
+  return out;
+}
+
+void log_exception(std::exception_ptr e, const char* where) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log().error("REST API {}: {}", where, ex.what());
+  } catch (...) {
+    log().error("REST API {}: unknown exception", where);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// GatedRequest
+
+GatedRequest::GatedRequest(int fd, std::string bytes, Endpoints endpoints, std::chrono::milliseconds write_timeout)
+    : fd_(fd), bytes_(std::move(bytes)), endpoints_(std::move(endpoints)), write_timeout_(write_timeout) {}
+
+GatedRequest::~GatedRequest() {
+  ::shutdown(fd_, SHUT_RDWR);
+  ::close(fd_);
+}
+
+bool GatedRequest::write_all(std::string_view data) {
+  if (write_deadline_ == Clock::time_point{}) write_deadline_ = Clock::now() + write_timeout_;
+  while (!data.empty()) {
+    const ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent > 0) {
+      data.remove_prefix(static_cast<std::size_t>(sent));
+      continue;
+    }
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(write_deadline_ - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HttpRequestGate
+
+struct HttpRequestGate::Connection {
+  explicit Connection(tcp::socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
+  tcp::socket socket;
+  asio::steady_timer deadline;  // the whole request; its expiry closes the socket
+  GatedRequest::Endpoints endpoints;
+  std::string bytes;
+  std::list<ConnectionPtr>::iterator waiting_at;
+  bool waiting = false;  // in waiting_
+  bool parked = false;   // in its peer's parked queue
+};
+
+HttpRequestGate::HttpRequestGate(HttpRequestGateOptions options, Serve serve)
+    : options_(std::move(options)), serve_(std::move(serve)), acceptor_(io_) {
+  if (options_.workers == 0 || options_.workers_per_peer == 0 || options_.max_waiting_connections == 0) {
+    throw std::invalid_argument("REST API: workers, workers per peer and waiting connections must be at least 1");
+  }
+}
+
+HttpRequestGate::~HttpRequestGate() { stop(); }
+
+int HttpRequestGate::bind(const std::string& host, int port) {
+  error_code ec;
+  tcp::resolver resolver(io_);
+  const auto results = resolver.resolve(host, std::to_string(port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec) throw std::runtime_error(ec.message());
+  error_code last = asio::error::host_not_found;
+  for (const auto& entry : results) {
+    tcp::acceptor acceptor(io_);
+    if (acceptor.open(entry.endpoint().protocol(), ec); ec) {
+      last = ec;
+      continue;
+    }
+    set_cloexec(acceptor.native_handle());
+    acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(entry.endpoint(), ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      last = ec;
+      continue;
+    }
+    const tcp::endpoint bound = acceptor.local_endpoint(ec);
+    if (ec) {
+      last = ec;
+      continue;
+    }
+    acceptor_ = std::move(acceptor);
+    return bound.port();
+  }
+  throw std::runtime_error(last.message());
+}
+
+void HttpRequestGate::start() {
+  if (io_thread_.joinable()) throw std::logic_error("HttpRequestGate::start() called twice");
+  if (!acceptor_.is_open()) throw std::logic_error("HttpRequestGate::start() before bind()");
+  for (std::size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
+  asio::co_spawn(io_, accept_loop(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);  // out of io_.run(): see below
+  });
+  io_thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      // Without its accept loop the agent would lead with a REST API nobody can reach: exit, and
+      // let the watchdog fence and the service manager restart it.
+      log().critical("REST API: the accept loop failed: {}: exiting", e.what());
+      std::abort();
+    }
+  });
+}
+
+void HttpRequestGate::stop() {
+  if (!io_thread_.joinable()) return;
+  std::promise<void> closed;
+  asio::post(io_, [this, &closed] {
+    stopping_ = true;
+    error_code ec;
+    acceptor_.close(ec);
+    while (!waiting_.empty()) {
+      const ConnectionPtr oldest = waiting_.front();
+      close(*oldest);
+    }
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  {
+    std::lock_guard lock(jobs_mutex_);
+    jobs_closed_ = true;
+  }
+  jobs_ready_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
+  work_.reset();
+  io_thread_.join();
+}
+
+asio::awaitable<void> HttpRequestGate::accept_loop() {
+  asio::steady_timer backoff(io_);
+  while (acceptor_.is_open()) {
+    error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec == asio::error::connection_aborted || ec == asio::error::interrupted) continue;
+    if (ec) {
+      // EMFILE/ENFILE/ENOBUFS: back off instead of spinning; the client waits in the backlog.
+      log().error("REST API: accept failed: {}", ec.message());
+      backoff.expires_after(kAcceptBackoff);
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    set_cloexec(socket.native_handle());
+    auto connection = std::make_shared<Connection>(std::move(socket));
+    const tcp::endpoint peer = connection->socket.remote_endpoint(ec);
+    if (ec) continue;  // already gone
+    const tcp::endpoint local = connection->socket.local_endpoint(ec);
+    if (ec) continue;
+    connection->endpoints = {peer.address().to_string(), peer.port(), local.address().to_string(), local.port()};
+    admit(connection);
+    asio::co_spawn(io_, read_request(std::move(connection)),
+                   [](std::exception_ptr e) { log_exception(e, "reading a request"); });
+  }
+}
+
+void HttpRequestGate::admit(const ConnectionPtr& connection) {
+  if (waiting_.size() >= options_.max_waiting_connections) {
+    // Full: the oldest goes. A health check sends its request at once and leaves within
+    // milliseconds, so it is never the oldest for long; a slow client is.
+    const ConnectionPtr oldest = waiting_.front();
+    close(*oldest);
+  }
+  connection->waiting_at = waiting_.insert(waiting_.end(), connection);
+  connection->waiting = true;
+  connection->deadline.expires_after(options_.request_timeout);
+  connection->deadline.async_wait([this, weak = std::weak_ptr<Connection>(connection)](error_code ec) {
+    if (ec) return;
+    if (const ConnectionPtr expired = weak.lock()) close(*expired);
+  });
+}
+
+void HttpRequestGate::forget(Connection& connection) {
+  if (connection.waiting) {
+    connection.waiting = false;
+    waiting_.erase(connection.waiting_at);
+  }
+  if (connection.parked) {
+    connection.parked = false;
+    const auto it = peers_.find(connection.endpoints.peer_address);
+    if (it == peers_.end()) return;
+    std::deque<ConnectionPtr>& parked = it->second.parked;
+    parked.erase(std::remove_if(parked.begin(), parked.end(),
+                                [&connection](const ConnectionPtr& p) { return p.get() == &connection; }),
+                 parked.end());
+    if (it->second.busy == 0 && parked.empty()) peers_.erase(it);
+  }
+}
+
+void HttpRequestGate::close(Connection& connection) {
+  error_code ec;
+  connection.socket.close(ec);
+  connection.deadline.cancel();
+  forget(connection);
+}
+
+asio::awaitable<void> HttpRequestGate::read_request(ConnectionPtr connection) {
+  Connection& c = *connection;
+  error_code ec;
+  c.socket.non_blocking(true, ec);
+  std::size_t head_bytes = 0;  // 0 until the blank line has arrived
+  std::size_t needed = 0;      // head and body, once the head is known
+  while (!ec && c.socket.is_open()) {
+    // Wait without a buffer: a connection that sent nothing holds nothing.
+    co_await c.socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;  // closed by its deadline, by a newer connection when full, or by stop()
+    const std::size_t before = c.bytes.size();
+    const std::size_t limit = head_bytes == 0 ? options_.max_head_bytes + 1 : needed;
+    c.bytes.resize(before + std::min(kReadChunk, limit - before));
+    const std::size_t got = c.socket.read_some(asio::buffer(c.bytes.data() + before, c.bytes.size() - before), ec);
+    c.bytes.resize(before + got);
+    if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::interrupted) {
+      ec.clear();
+      continue;
+    }
+    if (ec) break;  // EOF or reset before the request was whole
+    if (head_bytes == 0) {
+      const std::size_t blank = c.bytes.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
+      if (blank == std::string::npos || blank + 4 > options_.max_head_bytes) {
+        if (c.bytes.size() > options_.max_head_bytes) co_return co_await refuse(connection, "431 Request Header Fields Too Large");
+        continue;
+      }
+      head_bytes = blank + 4;
+      const BodyLength body = body_length_of(std::string_view(c.bytes).substr(0, head_bytes));
+      if (body.refusal != nullptr) co_return co_await refuse(connection, body.refusal);
+      if (body.bytes > options_.max_body_bytes) co_return co_await refuse(connection, "413 Payload Too Large");
+      needed = head_bytes + body.bytes;
+    }
+    if (c.bytes.size() >= needed) {
+      c.bytes.resize(needed);  // one request per connection: anything after it is not read
+      c.deadline.cancel();
+      hand_over(std::move(connection));
+      co_return;
+    }
+  }
+  close(c);
+}
+
+asio::awaitable<void> HttpRequestGate::refuse(ConnectionPtr connection, std::string_view status) {
+  const std::string reply = "HTTP/1.1 " + std::string(status) + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  error_code ec;
+  // Still under the request's deadline, which closes the socket if the client does not read.
+  co_await asio::async_write(connection->socket, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
+  close(*connection);
+}
+
+void HttpRequestGate::hand_over(ConnectionPtr connection) {
+  Connection& c = *connection;
+  if (stopping_) return close(c);
+  PeerShare& share = peers_[c.endpoints.peer_address];
+  if (share.busy >= options_.workers_per_peer) {
+    if (!c.parked) {
+      share.parked.push_back(connection);
+      c.parked = true;
+    }
+    return;
+  }
+  ++share.busy;  // before forget(), which drops a peer with nothing busy and nothing parked
+  forget(c);
+  error_code ec;
+  const int fd = c.socket.release(ec);
+  if (ec) {
+    log().error("REST API: cannot hand a connection to a worker: {}", ec.message());
+    close(c);
+    return worker_done(c.endpoints.peer_address);
+  }
+  auto request = std::make_shared<GatedRequest>(fd, std::move(c.bytes), c.endpoints, options_.write_timeout);
+  const bool queued = push_job([this, request, peer = c.endpoints.peer_address]() mutable {
+    try {
+      serve_(*request);
+    } catch (...) {
+      log_exception(std::current_exception(), "serving a request");
+    }
+    request.reset();  // closes the connection
+    asio::post(io_, [this, peer] { worker_done(peer); });
+  });
+  if (!queued) worker_done(c.endpoints.peer_address);
+}
+
+void HttpRequestGate::worker_done(const std::string& peer) {
+  if (const auto it = peers_.find(peer); it != peers_.end() && it->second.busy > 0) --it->second.busy;
+  // Give the freed share to the peer's next parked request. Looked up anew each round:
+  // hand_over() may come back here (and drop the peer) when it cannot hand over.
+  for (;;) {
+    const auto it = peers_.find(peer);
+    if (it == peers_.end()) return;
+    PeerShare& share = it->second;
+    if (stopping_ || share.busy >= options_.workers_per_peer || share.parked.empty()) {
+      if (share.busy == 0 && share.parked.empty()) peers_.erase(it);
+      return;
+    }
+    ConnectionPtr next = std::move(share.parked.front());
+    share.parked.pop_front();
+    next->parked = false;
+    hand_over(std::move(next));
+  }
+}
+
+bool HttpRequestGate::push_job(std::function<void()> job) {
+  {
+    std::lock_guard lock(jobs_mutex_);
+    if (jobs_closed_) return false;
+    jobs_.push_back(std::move(job));
+  }
+  jobs_ready_.notify_one();
+  return true;
+}
+
+void HttpRequestGate::worker_loop() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(jobs_mutex_);
+      jobs_ready_.wait(lock, [this] { return jobs_closed_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // closed, and every request it was given is served
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+}  // namespace pgha::election

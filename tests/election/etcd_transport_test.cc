@@ -1,0 +1,97 @@
+// EtcdTransport against a canned HTTP server on loopback: what an etcd error body says reaches
+// the status and the agent's log without raw control bytes (ESC sequences, NUL, forged lines).
+#include "election/etcd_transport.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <gtest/gtest.h>
+
+#include "tests/election/log_capture.h"
+
+namespace pgha::election {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// Answers every connection with `reply` once it has read the request head, then closes.
+class CannedHttpServer {
+ public:
+  explicit CannedHttpServer(std::string reply)
+      : reply_(std::move(reply)), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(io_, accept_loop(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~CannedHttpServer() {
+    io_.stop();
+    thread_.join();
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      tcp::socket socket = co_await acceptor_.async_accept(asio::use_awaitable);
+      asio::co_spawn(io_, answer(std::move(socket)), asio::detached);
+    }
+  }
+  asio::awaitable<void> answer(tcp::socket socket) {
+    boost::system::error_code ec;
+    std::string request;
+    co_await asio::async_read_until(socket, asio::dynamic_buffer(request), "\r\n\r\n",
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(socket, asio::buffer(reply_), asio::redirect_error(asio::use_awaitable, ec));
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  const std::string reply_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::string http_reply(int status, const std::string& body) {
+  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+EtcdStatus post_to(const CannedHttpServer& server) {
+  EtcdClientOptions options;
+  options.endpoints = {server.endpoint()};
+  EtcdTransport transport(options);
+  auto result = transport.post("/v3/kv/range", "{}", EtcdTransport::Clock::now() + 2s);
+  EXPECT_FALSE(result.ok());
+  return result.ok() ? EtcdStatus{} : result.status();
+}
+
+TEST(EtcdTransportTest, ErrorBodiesReachStatusAndLogWithoutControlBytes) {
+  testing::LogCapture captured(spdlog::level::debug);  // the failed attempt is logged at debug
+  const std::string forged("boom\x1b[31m\n\0[error] forged line\r\n", 32);
+  const std::string json_error =
+      R"({"error":"x","message":"etcdserver: bad key\u001b[2J\n\u0000[error] forged line","code":3})";
+  const CannedHttpServer raw_5xx(http_reply(500, forged));
+  const CannedHttpServer json_4xx(http_reply(400, json_error));
+  const CannedHttpServer json_5xx(http_reply(503, json_error));
+
+  for (const CannedHttpServer* server : {&raw_5xx, &json_4xx, &json_5xx}) {
+    const EtcdStatus status = post_to(*server);
+    EXPECT_FALSE(testing::has_control_bytes(status.to_string())) << status.to_string();
+    EXPECT_NE(status.to_string().find("forged line"), std::string::npos) << status.to_string();
+  }
+  const auto messages = captured.messages();
+  int attempts_logged = 0;
+  for (const std::string& m : messages) {
+    EXPECT_FALSE(testing::has_control_bytes(m)) << m;
+    if (m.find("forged line") != std::string::npos) ++attempts_logged;
+  }
+  EXPECT_EQ(attempts_logged, 2);  // the two 5xx attempts; a 4xx is etcd's verdict, returned unlogged
+}
+
+}  // namespace
+}  // namespace pgha::election
