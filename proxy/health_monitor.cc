@@ -10,6 +10,7 @@
 
 #include "health/checker.h"
 #include "proxy/log.h"
+#include "proxy/thread_failure.h"
 
 namespace pgha::proxy {
 
@@ -56,18 +57,23 @@ void HealthMonitor::start() {
   for (std::size_t li = 0; li < config_.listeners.size(); ++li) {
     for (std::size_t si = 0; si < config_.listeners[li].servers.size(); ++si) {
       if (config_.listeners[li].servers[si].check.type == health::CheckType::kNone) continue;
+      // A check loop that ended would freeze its server's state: the process exits instead.
       asio::co_spawn(io_, check_loop(li, si), [li, si, this](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log().error("health check loop of {}/{} ended: {}", config_.listeners[li].name,
-                      config_.listeners[li].servers[si].name, ex.what());
+        if (e) {
+          exit_on_thread_failure("health check loop of " + config_.listeners[li].name + "/" +
+                                     config_.listeners[li].servers[si].name,
+                                 e);
         }
       });
     }
   }
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (...) {
+      exit_on_thread_failure("health monitor", std::current_exception());
+    }
+  });
 }
 
 void HealthMonitor::stop() {

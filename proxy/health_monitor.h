@@ -4,6 +4,7 @@
 // to the workers). Also applies admin overrides (maint/drain/ready), acts on failed client
 // connects ("observe layer4": ConnectObserver), and delays the shutdown of sessions of a server
 // that declined a check while it steps down (ServerConfig::shutdown_grace).
+// A check loop or a handler that fails with an exception ends the process (thread_failure.h).
 // Thread-safety: start()/stop() from the owning (main) thread; snapshot() and status() from
 // any thread (they take a mutex that the forwarding path never touches).
 #pragma once
