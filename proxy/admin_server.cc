@@ -109,6 +109,7 @@ std::string render_status_json(const ProxyService& service) {
                                  {"consecutive_failures", h.consecutive_failures},
                                  {"consecutive_successes", h.consecutive_successes},
                                  {"checks_total", h.checks},
+                                 {"checks_not_run_total", h.checks_not_run},
                                  {"transitions_total", h.transitions},
                                  {"detail", h.last_detail},
                                  {"duration_ms", h.last_duration_ms},
@@ -197,6 +198,9 @@ std::string render_metrics(const ProxyService& service) {
   for (const auto& s : servers) sample("pgha_server_observed_error_events_total", s.labels, s.health.observed_error_events);
   family("pgha_server_checks_total", "counter", "Health checks run.");
   for (const auto& s : servers) sample("pgha_server_checks_total", s.labels, s.health.checks);
+  family("pgha_server_checks_not_run_total", "counter",
+         "Health checks that could not get a socket here (out of descriptors); the server's state stays.");
+  for (const auto& s : servers) sample("pgha_server_checks_not_run_total", s.labels, s.health.checks_not_run);
   family("pgha_server_transitions_total", "counter", "UP/DOWN transitions.");
   for (const auto& s : servers) sample("pgha_server_transitions_total", s.labels, s.health.transitions);
   family("pgha_server_check_duration_seconds", "gauge", "Duration of the latest health check.");

@@ -108,6 +108,26 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
     probe.checking = true;
     health::CheckResult result = co_await checker->check();
     probe.checking = false;
+    if (result.not_run) {
+      // Out of descriptors here: nothing was learned about the server, whose state stays. Try
+      // again after `inter` (not at once, even before a first result).
+      {
+        std::lock_guard lock(mutex_);
+        ServerHealth& h = status_[li][si];
+        if (h.last_detail != result.detail) {
+          log().warn("Server {}/{}: {}; its state stays {}", listener.name, server.name, result.detail,
+                     h.up ? "UP" : "DOWN");
+        }
+        ++h.checks_not_run;
+        h.last_detail = result.detail;
+        h.last_duration_ms = static_cast<double>(result.duration.count());
+      }
+      probe.timer.expires_after(server.check.timing.inter);
+      boost::system::error_code ec;
+      co_await probe.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      probe.check_now = true;  // waited already
+      continue;
+    }
     const bool first = !state.checked();
     const health::Transition t = state.on_result(result.healthy);
 

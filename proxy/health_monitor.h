@@ -39,6 +39,7 @@ struct ServerHealth {
   int consecutive_successes = 0;
   std::uint64_t checks = 0;
   std::uint64_t transitions = 0;
+  std::uint64_t checks_not_run = 0;  // checks that could not get a socket here (state unchanged)
   bool shutdown_pending = false;  // marked DOWN by a declining answer; sessions cut at the grace's end
   std::uint64_t observed_error_events = 0;  // times failed client connects reached the error limit
   std::string last_detail;     // e.g. "HTTP 200", "timeout after 500 ms"
