@@ -23,6 +23,10 @@ struct CheckResult {
   // The server answered and said no (an HTTP status other than the expected one): it is alive
   // and in charge of its sessions, unlike a server that is refused, silent or garbled.
   bool declined = false;
+  // The probe could not run for a local reason (this process is out of descriptors or memory for
+  // a socket: EMFILE, ENFILE, ENOBUFS, ENOMEM): it says nothing about the server, whose state
+  // must not change. `healthy` is false and `detail` says why.
+  bool not_run = false;
 };
 
 class Checker {

@@ -1,6 +1,7 @@
 // See probe_checker.h.
 #include "health/probe_checker.h"
 
+#include <cerrno>
 #include <exception>
 #include <string>
 
@@ -13,6 +14,15 @@ namespace pgha::health {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+
+namespace {
+// Errors that come from this process or host running short, not from the server.
+bool is_local_resource_shortage(const error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return false;
+  const int e = ec.value();
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+}  // namespace
 
 ProbeChecker::ProbeChecker(asio::any_io_executor executor, CheckSpec spec, const char* kind)
     : executor_(std::move(executor)), spec_(std::move(spec)), kind_(kind) {}
@@ -41,6 +51,11 @@ asio::awaitable<CheckResult> ProbeChecker::check() {
 asio::awaitable<CheckResult> ProbeChecker::connect_and_converse() {
   ProbeSocket socket(executor_, check_deadline(spec_.timing), spec_.timing.connect_timeout);
   const error_code ec = co_await socket.connect(spec_.host, spec_.port);
+  if (ec && is_local_resource_shortage(ec)) {
+    CheckResult not_run{false, "check not run: no socket (" + ec.message() + ")"};
+    not_run.not_run = true;
+    co_return not_run;
+  }
   if (ec) co_return CheckResult{false, socket.describe_failure("connect", ec)};
   CheckResult result = co_await converse(socket);
   socket.close();

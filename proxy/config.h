@@ -63,6 +63,11 @@ struct AdminConfig {
   bool enabled = true;
   std::string bind_host = "127.0.0.1";
   uint16_t bind_port = 8404;
+  // The bearer token that server commands must carry ("Authorization: Bearer TOKEN"): from
+  // admin.token, or read at load from admin.token_file or the variable named by admin.token_env,
+  // so that it need not be in the command line. Empty: commands are taken without credentials on
+  // a loopback bind only, and refused (403) on any other address.
+  std::string token;
 };
 
 struct ProxyConfig {

@@ -10,6 +10,7 @@
 
 #include "health/checker.h"
 #include "proxy/log.h"
+#include "proxy/thread_failure.h"
 
 namespace pgha::proxy {
 
@@ -56,18 +57,23 @@ void HealthMonitor::start() {
   for (std::size_t li = 0; li < config_.listeners.size(); ++li) {
     for (std::size_t si = 0; si < config_.listeners[li].servers.size(); ++si) {
       if (config_.listeners[li].servers[si].check.type == health::CheckType::kNone) continue;
+      // A check loop that ended would freeze its server's state: the process exits instead.
       asio::co_spawn(io_, check_loop(li, si), [li, si, this](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log().error("health check loop of {}/{} ended: {}", config_.listeners[li].name,
-                      config_.listeners[li].servers[si].name, ex.what());
+        if (e) {
+          exit_on_thread_failure("health check loop of " + config_.listeners[li].name + "/" +
+                                     config_.listeners[li].servers[si].name,
+                                 e);
         }
       });
     }
   }
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (...) {
+      exit_on_thread_failure("health monitor", std::current_exception());
+    }
+  });
 }
 
 void HealthMonitor::stop() {
@@ -102,6 +108,26 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
     probe.checking = true;
     health::CheckResult result = co_await checker->check();
     probe.checking = false;
+    if (result.not_run) {
+      // Out of descriptors here: nothing was learned about the server, whose state stays. Try
+      // again after `inter` (not at once, even before a first result).
+      {
+        std::lock_guard lock(mutex_);
+        ServerHealth& h = status_[li][si];
+        if (h.last_detail != result.detail) {
+          log().warn("Server {}/{}: {}; its state stays {}", listener.name, server.name, result.detail,
+                     h.up ? "UP" : "DOWN");
+        }
+        ++h.checks_not_run;
+        h.last_detail = result.detail;
+        h.last_duration_ms = static_cast<double>(result.duration.count());
+      }
+      probe.timer.expires_after(server.check.timing.inter);
+      boost::system::error_code ec;
+      co_await probe.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      probe.check_now = true;  // waited already
+      continue;
+    }
     const bool first = !state.checked();
     const health::Transition t = state.on_result(result.healthy);
 

@@ -4,6 +4,7 @@
 // to the workers). Also applies admin overrides (maint/drain/ready), acts on failed client
 // connects ("observe layer4": ConnectObserver), and delays the shutdown of sessions of a server
 // that declined a check while it steps down (ServerConfig::shutdown_grace).
+// A check loop or a handler that fails with an exception ends the process (thread_failure.h).
 // Thread-safety: start()/stop() from the owning (main) thread; snapshot() and status() from
 // any thread (they take a mutex that the forwarding path never touches).
 #pragma once
@@ -38,6 +39,7 @@ struct ServerHealth {
   int consecutive_successes = 0;
   std::uint64_t checks = 0;
   std::uint64_t transitions = 0;
+  std::uint64_t checks_not_run = 0;  // checks that could not get a socket here (state unchanged)
   bool shutdown_pending = false;  // marked DOWN by a declining answer; sessions cut at the grace's end
   std::uint64_t observed_error_events = 0;  // times failed client connects reached the error limit
   std::string last_detail;     // e.g. "HTTP 200", "timeout after 500 ms"

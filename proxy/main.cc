@@ -5,7 +5,6 @@
 // is logged and changes nothing; otherwise new sessions use the new configuration on the same
 // listening sockets, and the old sessions go on (for up to --reload-grace if given).
 #include <signal.h>
-#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstring>
@@ -17,8 +16,10 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/config.h"
+#include "proxy/fd_budget.h"
 #include "proxy/log.h"
 #include "proxy/proxy_service.h"
+#include "proxy/retired_services.h"
 
 namespace {
 
@@ -32,15 +33,9 @@ void usage(std::ostream& out) {
          "  --log-level LEVEL   trace|debug|info|warn|error (default: config's, else info)\n";
 }
 
-// A service replaced by a reload, finishing the sessions it still has on its own thread.
-struct Draining {
-  std::unique_ptr<pgha::proxy::ProxyService> service;
-  std::thread thread;
-};
-
 // SIGHUP: replaces `current` with a service built from the file, if it loads and starts.
 void reload(const std::string& path, bool level_from_command_line, std::unique_ptr<pgha::proxy::ProxyService>& current,
-            std::vector<Draining>& draining, std::chrono::milliseconds reload_grace) {
+            pgha::proxy::RetiredServices& retired, std::chrono::milliseconds reload_grace) {
   using pgha::proxy::log;
   pgha::proxy::LoadedConfig loaded;
   try {
@@ -66,21 +61,11 @@ void reload(const std::string& path, bool level_from_command_line, std::unique_p
                "configuration go on{}",
                path, handed - handover.size(), current->session_count(),
                reload_grace.count() < 0 ? " until they end" : " for up to " + std::to_string(reload_grace.count()) + " ms");
-    pgha::proxy::ProxyService* old = current.get();
     const auto grace = reload_grace.count() < 0 ? std::chrono::milliseconds::max() : reload_grace;
-    draining.push_back({std::move(current), std::thread([old, grace] { old->stop(grace); })});
+    retired.retire(std::move(current), grace);
     current = std::move(next);
   } catch (const std::exception& e) {
     log().error("SIGHUP: reload failed: {}; the running configuration stays", e.what());
-  }
-}
-
-// Descriptors are the proxy's capacity: two per session. Use the whole hard limit.
-void raise_fd_limit() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
   }
 }
 
@@ -140,7 +125,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  raise_fd_limit();
+  // Descriptors are the proxy's capacity: two per session. Use the whole hard limit.
+  if (!pgha::proxy::raise_fd_limit_to_hard_limit()) pgha::proxy::log().warn("cannot raise the descriptor limit");
   // Block the signals in every thread; the main thread takes them with sigwait.
   sigset_t signals;
   sigemptyset(&signals);
@@ -150,32 +136,33 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  std::vector<Draining> draining;
+  pgha::proxy::RetiredServices retired;
   try {
     auto service = std::make_unique<pgha::proxy::ProxyService>(std::move(loaded.config));
     service->start();
     for (;;) {
-      int sig = 0;
-      sigwait(&signals, &sig);
+      // Wakes once a second to free the services that reloads retired, once they have drained.
+      const timespec tick{1, 0};
+      const int sig = sigtimedwait(&signals, nullptr, &tick);
+      retired.free_drained();
+      if (sig < 0) continue;  // EAGAIN (tick) or EINTR
       if (sig == SIGHUP) {
-        reload(config_path, !log_level.empty(), service, draining, std::chrono::milliseconds(reload_grace_ms));
+        reload(config_path, !log_level.empty(), service, retired, std::chrono::milliseconds(reload_grace_ms));
         continue;
       }
       pgha::proxy::log().info("{}: stopping{}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                               sig == SIGTERM ? " (draining sessions for up to " + std::to_string(grace_ms) + " ms)" : "");
       const std::chrono::milliseconds grace(sig == SIGTERM ? grace_ms : 0);
-      for (auto& d : draining) d.service->hurry_stop(grace);
+      retired.hurry(grace);
       service->stop(grace);
       break;
     }
   } catch (const std::exception& e) {
-    for (auto& d : draining) {
-      d.service->hurry_stop(std::chrono::milliseconds{0});
-      d.thread.join();
-    }
+    retired.hurry(std::chrono::milliseconds{0});
+    retired.free_all();
     pgha::proxy::log().critical("{}", e.what());
     return 1;
   }
-  for (auto& d : draining) d.thread.join();  // hurried above: within --grace
+  retired.free_all();  // hurried above: within --grace
   return 0;
 }

@@ -1,7 +1,6 @@
 #include "proxy/proxy_service.h"
 
 #include <sched.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <thread>
@@ -9,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "proxy/admin_server.h"
+#include "proxy/fd_budget.h"
 #include "proxy/log.h"
 
 namespace pgha::proxy {
@@ -28,15 +28,6 @@ tcp::endpoint resolve(const ListenerConfig& listener, const ServerConfig& server
   }
   return results.begin()->endpoint();
 }
-// Global maxconn when not configured: two descriptors per session, with room kept for
-// listeners, health checks, the admin server and logs, so accept never hits EMFILE first.
-int default_process_maxconn() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return 0;
-  const long usable = static_cast<long>(lim.rlim_cur) - 100;
-  return usable > 2 ? static_cast<int>(usable / 2) : 1;
-}
-
 // One worker per CPU this process may run on (cpusets, taskset), as HAProxy's nbthread. On 2
 // CPUs shared with PostgreSQL, `workers: 1` costs ~15% less CPU per small transaction (fewer
 // cross-CPU wake-ups) but gives ~10% less throughput under load (bench/PROFILE.md).
@@ -48,11 +39,28 @@ int default_worker_count() {
                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return std::max(1, cpus);
 }
+
+// The global maxconn: as configured, or what the descriptor limit carries when not configured,
+// and never more than that (sessions must not take the descriptors health checks need).
+int process_maxconn(const ProxyConfig& config, int workers) {
+  const FdBudget budget = fd_budget_for(config, workers);
+  const int carried = budget.max_sessions();
+  if (config.maxconn <= 0) return carried;
+  if (config.maxconn > carried) {
+    log().warn("maxconn {} needs about {} descriptors ({} per session + {} kept for listeners, health checks "
+               "and the admin API) but the limit is {} (ulimit -n / LimitNOFILE): maxconn lowered to {}",
+               config.maxconn, static_cast<long>(config.maxconn) * budget.per_session + budget.reserve,
+               budget.per_session, budget.reserve, budget.limit, carried);
+    return carried;
+  }
+  return config.maxconn;
+}
 }  // namespace
 
 ProxyService::ProxyService(ProxyConfig config, const ProxyService* previous)
     : config_(std::move(config)),
-      process_sessions_(config_.maxconn > 0 ? config_.maxconn : default_process_maxconn()) {
+      worker_count_(config_.workers > 0 ? config_.workers : default_worker_count()),
+      process_sessions_(process_maxconn(config_, worker_count_)) {
   if (previous) inherit_server_states(*previous);
   for (const ListenerConfig& l : config_.listeners) {
     std::vector<tcp::endpoint> endpoints;
@@ -64,10 +72,9 @@ ProxyService::ProxyService(ProxyConfig config, const ProxyService* previous)
   });
   for (auto& l : listeners_) l->observer = health_.get();
   for (const auto& [listener, server, state] : inherited_admin_states_) health_->set_admin_state(listener, server, state);
-  const int workers = config_.workers > 0 ? config_.workers : default_worker_count();
   std::vector<ListenerState*> raw;
   for (auto& l : listeners_) raw.push_back(l.get());
-  for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(i, raw, health_->snapshot()));
+  for (int i = 0; i < worker_count_; ++i) workers_.push_back(std::make_unique<Worker>(i, raw, health_->snapshot()));
   if (config_.admin.enabled) admin_ = std::make_unique<AdminServer>(*this, config_.admin);
 }
 

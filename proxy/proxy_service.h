@@ -68,7 +68,9 @@ class ProxyService {
 
  private:
   ProxyConfig config_;
-  SessionLimit process_sessions_;  // global maxconn, shared by every listener
+  int worker_count_;
+  // Global maxconn, shared by every listener; capped to what the descriptor limit carries.
+  SessionLimit process_sessions_;
   std::vector<std::unique_ptr<ListenerState>> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<HealthMonitor> health_;

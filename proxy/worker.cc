@@ -15,6 +15,7 @@
 
 #include "proxy/log.h"
 #include "proxy/session.h"
+#include "proxy/thread_failure.h"
 
 namespace pgha::proxy {
 
@@ -122,12 +123,17 @@ void Worker::hand_over_listeners(ListenerHandover& handover) const {
 }
 
 void Worker::start() {
-  for (std::size_t i = 0; i < acceptors_.size(); ++i) spawn(accept_loop(i));
+  // An accept loop that ends with an exception would leave its acceptor open and unserved.
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+    asio::co_spawn(io_, accept_loop(i), [this](std::exception_ptr e) {
+      if (e) exit_on_thread_failure("worker " + std::to_string(id_) + " accept loop", e);
+    });
+  }
   thread_ = std::thread([this] {
     try {
       run_loop();
-    } catch (const std::exception& e) {
-      log().critical("worker {} stopped: {}", id_, e.what());
+    } catch (...) {
+      exit_on_thread_failure("worker " + std::to_string(id_), std::current_exception());
     }
   });
 }
@@ -175,6 +181,11 @@ void Worker::spawn(asio::awaitable<void> task) { asio::co_spawn(io_, std::move(t
 
 void Worker::post_health(HealthSnapshotPtr snapshot) {
   asio::post(io_, [this, snapshot = std::move(snapshot)]() mutable { apply_health(std::move(snapshot)); });
+  poller_.wake();
+}
+
+void Worker::post_task(std::function<void()> task) {
+  asio::post(io_, std::move(task));
   poller_.wake();
 }
 

@@ -4,6 +4,7 @@
 // (accept, connect, timers, posted messages) runs inside it. It receives HealthSnapshots as
 // posted messages, closes the sessions of servers whose shut flag rose, and sweeps idle
 // sessions once per tick.
+// A worker whose loop or accept loop fails with an exception ends the process (thread_failure.h).
 // Thread-safety: bind() and start()/join() from the owning thread; post_* from any thread;
 // everything else runs on the worker's thread.
 #pragma once
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -56,6 +58,9 @@ class Worker {
   void post_stop_accepting();
   void post_close_all_sessions();
   void post_stop();  // stops the io_context (after sessions are closed)
+  // Runs `task` on the worker's thread. A task that throws fails the worker like any failure of
+  // its loop: the process exits (thread_failure.h). Tests inject such failures with it.
+  void post_task(std::function<void()> task);
 
   int id() const { return id_; }
   std::size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }

@@ -1,6 +1,11 @@
 #include "proxy/yaml_config_loader.h"
 
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <sstream>
 #include <limits>
 #include <set>
 #include <string_view>
@@ -22,7 +27,7 @@ constexpr int64_t kIntMax = std::numeric_limits<int>::max();
 constexpr Millis kDefaultConnectTimeout{5000};
 
 const Keys kTopKeys = {"workers", "maxconn", "log_level", "admin", "defaults", "listeners"};
-const Keys kAdminKeys = {"enabled", "listen"};
+const Keys kAdminKeys = {"enabled", "listen", "token", "token_file", "token_env"};
 const Keys kDefaultsKeys = {"timeout", "check", "balance", "maxconn", "on_marked_down", "shutdown_grace", "init_state",
                             "observe", "error_limit", "on_error", "splice", "hold"};
 const Keys kListenerKeys = {"name", "bind", "balance", "maxconn", "timeout", "check", "on_marked_down",
@@ -185,6 +190,36 @@ class Parser {
       admin.bind_port = hp.port;
       source_.admin_bind = at(n, "admin.listen");
     }
+    int sources = 0;
+    for (const char* key : {"token", "token_file", "token_env"}) sources += node[key] ? 1 : 0;
+    if (sources > 1) fail(node, "admin", "give one of token, token_file and token_env");
+    if (auto n = node["token"]) admin.token = admin_token(n, "admin.token", non_empty(n, "admin.token"));
+    if (auto n = node["token_file"]) {
+      std::filesystem::path path = non_empty(n, "admin.token_file");
+      if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
+      std::ifstream in(path);
+      std::stringstream text;
+      text << in.rdbuf();
+      if (!in) fail(n, "admin.token_file", "cannot read " + path.string());
+      std::string token = text.str();
+      while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+      admin.token = admin_token(n, "admin.token_file", token);
+    }
+    if (auto n = node["token_env"]) {
+      const std::string name = non_empty(n, "admin.token_env");
+      const char* value = std::getenv(name.c_str());
+      if (value == nullptr) fail(n, "admin.token_env", "the environment variable " + name + " is not set");
+      admin.token = admin_token(n, "admin.token_env", value);
+    }
+  }
+
+  // A token goes in an HTTP header: printable, no spaces, and long enough not to be guessed.
+  std::string admin_token(const YAML::Node& node, const std::string& path, std::string token) const {
+    if (token.size() < 16) fail(node, path, "the admin token must have at least 16 characters");
+    for (const char c : token) {
+      if (c <= ' ' || c == 0x7f) fail(node, path, "the admin token must be printable ASCII, without spaces");
+    }
+    return token;
   }
 
   // Keys shared by defaults and listeners.

@@ -279,6 +279,22 @@ listeners:
   EXPECT_FALSE(loaded.config.listeners.at(1).splice);
 }
 
+TEST(YamlConfigTest, AdminTokenFromTheFileFromAFileOrFromTheEnvironment) {
+  TempDir dir;
+  constexpr const char* kListener = "listeners: [{ name: a, bind: \":6000\", servers: [{ name: s, address: 127.0.0.1:1 }] }]\n";
+  EXPECT_EQ(load_text(dir, std::string("admin: { token: abcdefghijklmnop0123 }\n") + kListener).config.admin.token,
+            "abcdefghijklmnop0123");
+  dir.write("admin.token", "from-a-file-0123456789\n");  // the trailing newline is not part of it
+  EXPECT_EQ(load_text(dir, std::string("admin: { token_file: admin.token }\n") + kListener).config.admin.token,
+            "from-a-file-0123456789")
+      << "a relative path is relative to the config file";
+  ::setenv("PGHA_TEST_ADMIN_TOKEN", "from-the-environment-0123", 1);
+  EXPECT_EQ(load_text(dir, std::string("admin: { token_env: PGHA_TEST_ADMIN_TOKEN }\n") + kListener).config.admin.token,
+            "from-the-environment-0123");
+  ::unsetenv("PGHA_TEST_ADMIN_TOKEN");
+  EXPECT_EQ(load_text(dir, kListener).config.admin.token, "") << "no token by default";
+}
+
 struct ErrorCase {
   const char* name;
   const char* text;
@@ -402,6 +418,15 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"HoldBogusKey", PGHA_L0 "    hold: { timeout: 1s, queue: 3 }\n", 7, "listeners[0].hold.queue",
                   "unknown key"},
         ErrorCase{"WorkersNegative", "workers: -1\n", 1, "workers", "out of range"},
+        ErrorCase{"AdminTokenShort", "admin: { token: short }\n", 1, "admin.token", "at least 16 characters"},
+        ErrorCase{"AdminTokenWithSpace", "admin: { token: \"0123456789 abcdefgh\" }\n", 1, "admin.token",
+                  "without spaces"},
+        ErrorCase{"AdminTokenTwoSources", "admin:\n  token: 0123456789abcdefgh\n  token_env: X\n", 2, "admin",
+                  "one of token, token_file and token_env"},
+        ErrorCase{"AdminTokenFileMissing", "admin: { token_file: /nonexistent/admin.token }\n", 1,
+                  "admin.token_file", "cannot read /nonexistent/admin.token"},
+        ErrorCase{"AdminTokenEnvUnset", "admin: { token_env: PGHA_TEST_UNSET_VARIABLE }\n", 1, "admin.token_env",
+                  "is not set"},
         ErrorCase{"AdminListenBad", "admin: { listen: 127.0.0.1 }\n", 1, "admin.listen", "missing ':PORT'"},
         ErrorCase{"TopLevelScalar", "hello world\n", 1, "document", "mapping"},
         ErrorCase{"TopLevelList", "- a\n- b\n", 1, "document", "mapping"},

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/admin_server.h"
+#include "proxy/fd_budget.h"
 #include "tests/proxy/service_test_configs.h"
 #include "tests/support/test_servers.h"
 
@@ -280,12 +281,16 @@ TEST_F(ProxyServiceTest, GlobalMaxconnIsSharedByAllListeners) {
   EXPECT_EQ(test::read_exactly(c, 1, 3000ms), "c");
 }
 
-TEST_F(ProxyServiceTest, GlobalMaxconnDefaultsToHalfTheDescriptorLimit) {
+TEST_F(ProxyServiceTest, GlobalMaxconnDefaultsToHalfTheDescriptorLimitLessAReserve) {
   test::EchoServer echo;
-  start(config_with({backend("echo", echo.port())}));
+  const ProxyConfig config = config_with({backend("echo", echo.port())});
+  start(config);
   rlimit lim{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
-  EXPECT_EQ(service_->process_sessions().max(), static_cast<int>((lim.rlim_cur - 100) / 2));
+  const FdBudget budget = fd_budget_for(config, config.workers);
+  EXPECT_EQ(service_->process_sessions().max(), static_cast<int>((lim.rlim_cur - budget.reserve) / 2));
+  EXPECT_GT(budget.reserve, 0);
+  EXPECT_LT(budget.reserve, 200) << "a small configuration keeps a small reserve";
 }
 
 TEST_F(ProxyServiceTest, HungBackendAndVanishingClientsLeakNoDescriptors) {

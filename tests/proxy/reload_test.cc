@@ -252,5 +252,57 @@ TEST(ReloadTest, SighupReloadsTheFileAndABrokenFileChangesNothing) {
   std::filesystem::remove_all(dir);
 }
 
+int open_fds_of(pid_t pid) {
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+TEST(ReloadTest, FiftyReloadsWithChecksInFlightLeakNoDescriptors) {
+  test::EchoServer backend;
+  test::SilentServer hung_health;  // accepts each check and never answers: checks are always in flight
+  const auto dir = std::filesystem::temp_directory_path() / ("pgha-reload-fds-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string config = (dir / "proxy.yaml").string();
+  const std::string log = (dir / "proxy.log").string();
+  const std::uint16_t port = free_port();
+  std::ofstream(config) << "workers: 2\n"
+                        << "admin: { listen: 127.0.0.1:" << free_port() << " }\n"
+                        << "listeners:\n"
+                        << "  - name: write\n"
+                        << "    bind: 127.0.0.1:" << port << "\n"
+                        << "    check: { type: http, path: /primary, port: " << hung_health.port()
+                        << ", inter: 50ms, timeout: 10s }\n"
+                        << "    servers: [{ name: pg, address: 127.0.0.1:" << backend.port() << " }]\n";
+  ProxyProcess proxy(config, log);
+  ASSERT_GT(proxy.pid(), 0);
+  auto reload = [&](std::size_t done) {
+    const int checks = hung_health.connections_accepted();
+    if (::kill(proxy.pid(), SIGHUP) != 0) return false;
+    // Reloaded, and the new service's check is in flight too.
+    return eventually([&] { return count_of(read_file(log), "SIGHUP: reloaded") == done + 1; }) &&
+           eventually([&] { return hung_health.connections_accepted() > checks; });
+  };
+  ASSERT_TRUE(eventually([&] { return hung_health.connections_accepted() >= 1; })) << read_file(log);
+  const int baseline = open_fds_of(proxy.pid());  // one service, its check in flight
+  for (std::size_t i = 0; i < 50; ++i) ASSERT_TRUE(reload(i)) << "reload " << i << "\n" << read_file(log);
+  // Each retired service is freed within a second of the end of its drain.
+  EXPECT_TRUE(eventually([&] { return open_fds_of(proxy.pid()) <= baseline + 4; }, 10000ms))
+      << open_fds_of(proxy.pid()) << " descriptors after 50 reloads, " << baseline << " before";
+  EXPECT_TRUE(proxy.alive());
+  EXPECT_EQ(proxy.terminate(), 0) << read_file(log);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace pgha::proxy
