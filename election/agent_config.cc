@@ -1,9 +1,6 @@
 #include "election/agent_config.h"
 
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <optional>
@@ -12,6 +9,8 @@
 #include <string_view>
 
 #include <yaml-cpp/yaml.h>
+
+#include "config_file/config_file_reader.h"
 
 namespace pgha::election {
 
@@ -109,10 +108,7 @@ const Rules kDcsRules = {
 const Rules kDcsPostgresqlRules = {
     {"use_pg_rewind"}, {"parameters"}, {"pg_hba"},
     {"use_slots", Support::kWarn, "ignored: replication slots are not managed"},
-    {"remove_data_directory_on_rewind_failure", Support::kWarn,
-     "ignored: a failed pg_rewind always falls back to a fresh pg_basebackup"},
-    {"remove_data_directory_on_diverged_timelines", Support::kWarn,
-     "ignored: a failed pg_rewind always falls back to a fresh pg_basebackup"},
+    {"remove_data_directory_on_rewind_failure"}, {"remove_data_directory_on_diverged_timelines"},
     {"recovery_conf", Support::kReject, "not supported: pgha-agent writes primary_conninfo itself"},
 };
 const Rules kPostgresqlRules = {
@@ -127,10 +123,7 @@ const Rules kPostgresqlRules = {
     {"use_slots", Support::kWarn, "ignored: replication slots are not managed"},
     {"basebackup", Support::kWarn, "ignored: replicas are cloned with pgha-agent's pg_basebackup options"},
     {"create_replica_methods", Support::kWarn, "ignored: replicas are cloned with pg_basebackup"},
-    {"remove_data_directory_on_rewind_failure", Support::kWarn,
-     "ignored: a failed pg_rewind always falls back to a fresh pg_basebackup"},
-    {"remove_data_directory_on_diverged_timelines", Support::kWarn,
-     "ignored: a failed pg_rewind always falls back to a fresh pg_basebackup"},
+    {"remove_data_directory_on_rewind_failure"}, {"remove_data_directory_on_diverged_timelines"},
     {"config_dir", Support::kReject, "not supported: postgresql.conf is kept in data_dir"},
     {"custom_conf", Support::kReject, "not supported: postgresql.conf is generated from parameters"},
     {"recovery_conf", Support::kReject, "not supported: pgha-agent writes primary_conninfo itself"},
@@ -567,10 +560,24 @@ class Parser {
       const std::string path = "bootstrap.dcs.postgresql";
       check_map(n, path, kDcsPostgresqlRules);
       if (auto v = n["use_pg_rewind"]) config_.use_pg_rewind = boolean(v, child(path, "use_pg_rewind"));
+      parse_data_removal(n, path);
       if (auto v = n["parameters"]) {
         for (auto& [key, value] : string_map(v, child(path, "parameters"))) config_.parameters[key] = value;
       }
       if (auto v = n["pg_hba"]) dcs_pg_hba_ = string_list(v, child(path, "pg_hba"));
+    }
+  }
+
+  // Whether a former primary's data may be wiped for a fresh clone (postgresql.* wins over
+  // bootstrap.dcs.postgresql.*, as for use_pg_rewind).
+  void parse_data_removal(const YAML::Node& node, const std::string& path) {
+    if (auto v = node["remove_data_directory_on_rewind_failure"]) {
+      config_.remove_data_directory_on_rewind_failure =
+          boolean(v, child(path, "remove_data_directory_on_rewind_failure"));
+    }
+    if (auto v = node["remove_data_directory_on_diverged_timelines"]) {
+      config_.remove_data_directory_on_diverged_timelines =
+          boolean(v, child(path, "remove_data_directory_on_diverged_timelines"));
     }
   }
 
@@ -668,6 +675,7 @@ class Parser {
     if (auto n = node["bin_dir"]) config_.bin_dir = non_empty(n, "postgresql.bin_dir");
     if (auto n = node["pgpass"]) config_.pgpass = non_empty(n, "postgresql.pgpass");
     if (auto n = node["use_pg_rewind"]) config_.use_pg_rewind = boolean(n, "postgresql.use_pg_rewind");
+    parse_data_removal(node, "postgresql");
     if (auto n = node["authentication"]) {
       check_map(n, "postgresql.authentication", kAuthenticationRules);
       if (auto v = n["superuser"]) parse_pg_user(v, "postgresql.authentication.superuser", config_.superuser);
@@ -768,12 +776,9 @@ AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& 
 }
 
 AgentConfig load_agent_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw AgentConfigError(path, 0, "file", std::string("cannot read: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw AgentConfigError(path, 0, "file", "read error");
-  return parse_agent_config(text.str(), path);
+  config_file::ConfigFileText read = config_file::read_config_file(path);
+  if (!read.ok()) throw AgentConfigError(path, 0, "file", read.error);
+  return parse_agent_config(read.text, path);
 }
 
 }  // namespace pgha::election

@@ -60,6 +60,11 @@ struct AgentConfig {
   std::int64_t maximum_lag_on_failover = 1048576;  // bytes
   bool synchronous_mode = false;
   bool use_pg_rewind = true;                       // postgresql.use_pg_rewind wins over bootstrap.dcs.postgresql's
+  // May a former primary's data dir be wiped and cloned afresh from the leader (both false by
+  // default, as in Patroni: the data stays for the operator and the agent retries the rejoin):
+  // when pg_rewind fails, and when it may have diverged but use_pg_rewind is off. Same precedence.
+  bool remove_data_directory_on_rewind_failure = false;
+  bool remove_data_directory_on_diverged_timelines = false;
 
   // postgresql
   std::string pg_listen = "127.0.0.1:5432";     // listen_addresses:port

@@ -41,6 +41,8 @@ struct ClusterView {
   // Until a new leader publishes its own optime, only a member at or past it may take the lock.
   std::int64_t handover_wal_position = 0;
   std::optional<FailoverRequest> failover;
+  // Keys whose value could not be read ("<key>: <why>"): such a member is left out.
+  std::vector<std::string> unreadable;
 };
 
 // The member called `name` in `cluster`, or nullptr.

@@ -88,12 +88,34 @@ json parse_object(std::string_view body) {
   return parsed;
 }
 
-// proto3 JSON writes int64 as a string, but a number is accepted too; missing means 0.
-std::optional<std::int64_t> int64_field(const json& object, const char* name) {
+// "malformed range response: 'count' is -1, not an integer in 0..9223372036854775807".
+std::string malformed(std::string_view what, const std::string& why) {
+  return "malformed " + std::string(what) + (why.empty() ? std::string() : ": " + why);
+}
+
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+
+// proto3 JSON writes int64 as a string, but a number is accepted too; missing means 0. A value
+// outside [min, max] (revisions and counts are never negative), a fraction or an exponent
+// (1e300), or a number past int64 is refused: nullopt, and `why` names the field (first only).
+std::optional<std::int64_t> int64_field(const json& object, const char* name, std::string& why,
+                                        std::int64_t min = 0, std::int64_t max = kInt64Max) {
   auto it = object.find(name);
   if (it == object.end() || it->is_null()) return 0;
-  if (it->is_string()) return parse_int64(it->get_ref<const std::string&>());
-  if (it->is_number_integer()) return it->get<std::int64_t>();
+  std::optional<std::int64_t> value;
+  if (it->is_string()) {
+    value = parse_int64(it->get_ref<const std::string&>());
+  } else if (it->is_number_unsigned()) {
+    const auto unsigned_value = it->get<std::uint64_t>();
+    if (unsigned_value <= static_cast<std::uint64_t>(kInt64Max)) value = static_cast<std::int64_t>(unsigned_value);
+  } else if (it->is_number_integer()) {
+    value = it->get<std::int64_t>();
+  }
+  if (value && *value >= min && *value <= max) return value;
+  if (why.empty()) {
+    why = "'" + std::string(name) + "' is " + it->dump().substr(0, 40) + ", not an integer in " + std::to_string(min) +
+          ".." + std::to_string(max);
+  }
   return std::nullopt;
 }
 
@@ -115,22 +137,22 @@ std::optional<std::string> bytes_field(const json& object, const char* name) {
   return base64_decode(it->get_ref<const std::string&>());
 }
 
-std::optional<std::int64_t> header_revision(const json& object) {
+std::optional<std::int64_t> header_revision(const json& object, std::string& why) {
   auto it = object.find("header");
   if (it == object.end()) return 0;
   if (!it->is_object()) return std::nullopt;
-  return int64_field(*it, "revision");
+  return int64_field(*it, "revision", why);
 }
 
-std::optional<KeyValue> parse_kv(const json& object) {
+std::optional<KeyValue> parse_kv(const json& object, std::string& why) {
   if (!object.is_object()) return std::nullopt;
   KeyValue kv;
   auto key = bytes_field(object, "key");
   auto value = bytes_field(object, "value");
-  auto create_revision = int64_field(object, "create_revision");
-  auto mod_revision = int64_field(object, "mod_revision");
-  auto version = int64_field(object, "version");
-  auto lease = int64_field(object, "lease");
+  auto create_revision = int64_field(object, "create_revision", why);
+  auto mod_revision = int64_field(object, "mod_revision", why);
+  auto version = int64_field(object, "version", why);
+  auto lease = int64_field(object, "lease", why);
   if (!key || !value || !create_revision || !mod_revision || !version || !lease) return std::nullopt;
   kv.key = std::move(*key);
   kv.value = std::move(*value);
@@ -141,12 +163,12 @@ std::optional<KeyValue> parse_kv(const json& object) {
   return kv;
 }
 
-bool parse_kvs(const json& object, std::vector<KeyValue>& out) {
+bool parse_kvs(const json& object, std::vector<KeyValue>& out, std::string& why) {
   auto it = object.find("kvs");
   if (it == object.end() || it->is_null()) return true;
   if (!it->is_array()) return false;
   for (const auto& item : *it) {
-    auto kv = parse_kv(item);
+    auto kv = parse_kv(item, why);
     if (!kv) return false;
     out.push_back(std::move(*kv));
   }
@@ -162,15 +184,16 @@ bool is_error_body(const json& object) {
 EtcdStatus status_from_error(int http_status, const json& object) {
   int grpc_code = 0;
   std::string message;
+  std::string ignored;  // a code out of range stays 0: the message still tells what happened
   const json& error = object.at("error");
   if (error.is_object()) {
-    if (auto code = int64_field(error, "grpc_code")) grpc_code = static_cast<int>(*code);
+    if (auto code = int64_field(error, "grpc_code", ignored, 0, 999)) grpc_code = static_cast<int>(*code);
     if (http_status == 0) {
-      if (auto http = int64_field(error, "http_code")) http_status = static_cast<int>(*http);
+      if (auto http = int64_field(error, "http_code", ignored, 0, 999)) http_status = static_cast<int>(*http);
     }
     message = string_field(error, "message");
   } else {
-    if (auto code = int64_field(object, "code")) grpc_code = static_cast<int>(*code);
+    if (auto code = int64_field(object, "code", ignored, 0, 999)) grpc_code = static_cast<int>(*code);
     message = string_field(object, "message");
     if (message.empty()) message = string_field(object, "error");
   }
@@ -257,7 +280,7 @@ json txn_op_json(const TxnOp& op) {
   return json::object();
 }
 
-std::optional<WatchEvent> parse_event(const json& object) {
+std::optional<WatchEvent> parse_event(const json& object, std::string& why) {
   if (!object.is_object()) return std::nullopt;
   WatchEvent event;
   const std::string type = string_field(object, "type");
@@ -270,7 +293,7 @@ std::optional<WatchEvent> parse_event(const json& object) {
   }
   auto kv_it = object.find("kv");
   if (kv_it == object.end()) return std::nullopt;
-  auto kv = parse_kv(*kv_it);
+  auto kv = parse_kv(*kv_it, why);
   if (!kv) return std::nullopt;
   event.kv = std::move(*kv);
   return event;
@@ -412,10 +435,11 @@ std::string authenticate_request(std::string_view name, std::string_view passwor
 EtcdResult<RangeResponse> parse_range_response(std::string_view body) {
   auto reply = parse_reply(body);
   if (!reply) return reply.status();
+  std::string why;
   RangeResponse out;
-  auto revision = header_revision(*reply);
-  auto count = int64_field(*reply, "count");
-  if (!revision || !count || !parse_kvs(*reply, out.kvs)) return bad_response("malformed range response");
+  auto revision = header_revision(*reply, why);
+  auto count = int64_field(*reply, "count", why);
+  if (!revision || !count || !parse_kvs(*reply, out.kvs, why)) return bad_response(malformed("range response", why));
   out.revision = *revision;
   out.count = *count;
   return out;
@@ -424,26 +448,28 @@ EtcdResult<RangeResponse> parse_range_response(std::string_view body) {
 EtcdResult<std::int64_t> parse_put_response(std::string_view body) {
   auto reply = parse_reply(body);
   if (!reply) return reply.status();
-  auto revision = header_revision(*reply);
-  if (!revision) return bad_response("malformed put response");
+  std::string why;
+  auto revision = header_revision(*reply, why);
+  if (!revision) return bad_response(malformed("put response", why));
   return *revision;
 }
 
 EtcdResult<TxnResponse> parse_txn_response(std::string_view body) {
   auto reply = parse_reply(body);
   if (!reply) return reply.status();
+  std::string why;
   TxnResponse out;
-  auto revision = header_revision(*reply);
-  if (!revision) return bad_response("malformed txn response");
+  auto revision = header_revision(*reply, why);
+  if (!revision) return bad_response(malformed("txn response", why));
   out.revision = *revision;
   out.succeeded = bool_field(*reply, "succeeded");
   auto responses = reply->find("responses");
   if (responses != reply->end() && !responses->is_null()) {
-    if (!responses->is_array()) return bad_response("malformed txn responses");
+    if (!responses->is_array()) return bad_response(malformed("txn responses", why));
     for (const auto& item : *responses) {
       auto range = item.find("response_range");
       if (range == item.end()) continue;
-      if (!range->is_object() || !parse_kvs(*range, out.kvs)) return bad_response("malformed txn range");
+      if (!range->is_object() || !parse_kvs(*range, out.kvs, why)) return bad_response(malformed("txn range", why));
     }
   }
   return out;
@@ -452,18 +478,20 @@ EtcdResult<TxnResponse> parse_txn_response(std::string_view body) {
 EtcdResult<DeleteRangeResponse> parse_delete_range_response(std::string_view body) {
   auto reply = parse_reply(body);
   if (!reply) return reply.status();
-  auto revision = header_revision(*reply);
-  auto deleted = int64_field(*reply, "deleted");
-  if (!revision || !deleted) return bad_response("malformed deleterange response");
+  std::string why;
+  auto revision = header_revision(*reply, why);
+  auto deleted = int64_field(*reply, "deleted", why);
+  if (!revision || !deleted) return bad_response(malformed("deleterange response", why));
   return DeleteRangeResponse{*revision, *deleted};
 }
 
 EtcdResult<LeaseGrant> parse_lease_grant_response(std::string_view body) {
   auto reply = parse_reply(body);
   if (!reply) return reply.status();
-  auto id = int64_field(*reply, "ID");
-  auto ttl = int64_field(*reply, "TTL");
-  if (!id || !ttl) return bad_response("malformed lease grant response");
+  std::string why;
+  auto id = int64_field(*reply, "ID", why);
+  auto ttl = int64_field(*reply, "TTL", why);
+  if (!id || !ttl) return bad_response(malformed("lease grant response", why));
   // etcd reports refusals to grant in "error" (a string field of LeaseGrantResponse).
   if (const std::string error = string_field(*reply, "error"); !error.empty()) {
     return EtcdStatus{EtcdStatus::Code::kEtcdError, error};
@@ -475,19 +503,21 @@ EtcdResult<LeaseGrant> parse_lease_grant_response(std::string_view body) {
 EtcdResult<LeaseKeepAlive> parse_lease_keepalive_response(std::string_view body) {
   auto reply = parse_reply(body);
   if (!reply) return reply.status();
+  std::string why;
   auto result = reply->find("result");
   if (result == reply->end() || !result->is_object()) return bad_response("keepalive response without result");
-  auto id = int64_field(*result, "ID");
-  auto ttl = int64_field(*result, "TTL");
-  if (!id || !ttl) return bad_response("malformed keepalive response");
+  auto id = int64_field(*result, "ID", why);
+  auto ttl = int64_field(*result, "TTL", why);
+  if (!id || !ttl) return bad_response(malformed("keepalive response", why));
   return LeaseKeepAlive{*id, *ttl};
 }
 
 EtcdResult<std::int64_t> parse_lease_revoke_response(std::string_view body) {
   auto reply = parse_reply(body);
   if (!reply) return reply.status();
-  auto revision = header_revision(*reply);
-  if (!revision) return bad_response("malformed lease revoke response");
+  std::string why;
+  auto revision = header_revision(*reply, why);
+  if (!revision) return bad_response(malformed("lease revoke response", why));
   return *revision;
 }
 
@@ -502,13 +532,14 @@ EtcdResult<std::string> parse_authenticate_response(std::string_view body) {
 EtcdResult<WatchResponse> parse_watch_message(std::string_view message) {
   auto reply = parse_reply(message);
   if (!reply) return reply.status();
+  std::string why;
   auto result = reply->find("result");
   if (result == reply->end() || !result->is_object()) return bad_response("watch message without result");
   WatchResponse out;
-  auto revision = header_revision(*result);
-  auto watch_id = int64_field(*result, "watch_id");
-  auto compact_revision = int64_field(*result, "compact_revision");
-  if (!revision || !watch_id || !compact_revision) return bad_response("malformed watch message");
+  auto revision = header_revision(*result, why);
+  auto watch_id = int64_field(*result, "watch_id", why, -1);
+  auto compact_revision = int64_field(*result, "compact_revision", why);
+  if (!revision || !watch_id || !compact_revision) return bad_response(malformed("watch message", why));
   out.revision = *revision;
   out.watch_id = *watch_id;
   out.compact_revision = *compact_revision;
@@ -517,10 +548,10 @@ EtcdResult<WatchResponse> parse_watch_message(std::string_view message) {
   out.cancel_reason = string_field(*result, "cancel_reason");
   auto events = result->find("events");
   if (events != result->end() && !events->is_null()) {
-    if (!events->is_array()) return bad_response("malformed watch events");
+    if (!events->is_array()) return bad_response(malformed("watch events", why));
     for (const auto& item : *events) {
-      auto event = parse_event(item);
-      if (!event) return bad_response("malformed watch event");
+      auto event = parse_event(item, why);
+      if (!event) return bad_response(malformed("watch event", why));
       out.events.push_back(std::move(*event));
     }
   }

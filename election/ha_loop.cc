@@ -244,6 +244,10 @@ void HaLoop::iteration() {
   auto range = dcs_.range_prefix(keys_.prefix());
   if (range.ok()) {
     view = decode_cluster(keys_, range.value(), &leader_kv);
+    if (view.unreadable != logged_unreadable_) {  // once per change, not every loop
+      for (const std::string& key : view.unreadable) log().warn("{}: ignoring unreadable key {}", config_.name, key);
+      logged_unreadable_ = view.unreadable;
+    }
     holds_lock_ = lease_id_ != 0 && view.leader == config_.name && leader_kv.lease == lease_id_;
   } else {
     view.dcs_reachable = false;  // keep believing what we last knew; the doubt clock runs
@@ -389,7 +393,9 @@ void HaLoop::start_as_standby(const Decision& d, const ClusterView& view) {
   }
   if (!s.ok()) log().error("{}: starting PostgreSQL as a standby failed: {}", config_.name, s.message());
   else log().warn("{}: {}", config_.name, s.message());
-  immediate_ = true;
+  // A failure is retried after loop_wait, not at once: a rejoin whose pg_rewind keeps failing
+  // (the data dir kept for the operator) must not spin.
+  immediate_ = s.ok();
 }
 
 void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& local) {

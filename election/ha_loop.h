@@ -166,6 +166,7 @@ class HaLoop {
   bool holds_lock_ = false;
   bool immediate_ = false;                      // run the next iteration without waiting
   bool initialize_key_stale_ = false;           // a failed bootstrap's initialize key still to delete
+  std::vector<std::string> logged_unreadable_;  // the etcd keys last reported as unreadable
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again
   bool warned_granted_ttl_ = false;             // etcd's granted TTL differed from ttl (said once)
   std::unique_ptr<EtcdWatch> watch_;

@@ -1,6 +1,7 @@
 // pgha-agent: the thin executable. `pgha-agent CONFIG` (like `patroni CONFIG`; also -c/--config):
 // loads the agent YAML or patroni.yml (exit 2 with FILE:LINE: KEY: MESSAGE on error), starts the
 // REST API, runs the HA loop on the main thread until SIGTERM/SIGINT, then steps down cleanly.
+// `pgha-agent --check CONFIG` only loads and validates the file (like `pgha-proxy -c`).
 #include <signal.h>
 
 #include <iostream>
@@ -18,25 +19,47 @@
 #include "election/postgres_control.h"
 #include "election/rest_api.h"
 
+namespace {
+
+void usage(std::ostream& out) {
+  out << "usage: pgha-agent [--check] CONFIG   (a pgha-agent YAML or a patroni.yml; also -c/--config CONFIG)\n"
+         "  --check   load and validate CONFIG, print its warnings and exit: 0 when it is valid, 2 when\n"
+         "            not; nothing is started and neither etcd nor PostgreSQL is contacted\n";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace pgha::election;
   std::string config_path;
+  bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
+    if (arg == "-c" || arg == "--config") {
+      if (i + 1 >= argc) {
+        std::cerr << "pgha-agent: " << arg << " needs a value\n";
+        return 2;
+      }
+      if (!config_path.empty()) {
+        std::cerr << "pgha-agent: more than one configuration file given\n";
+        return 2;
+      }
       config_path = argv[++i];
+    } else if (arg == "--check") {
+      check_only = true;
     } else if (arg == "-h" || arg == "--help") {
-      std::cout << "usage: pgha-agent CONFIG   (a pgha-agent YAML or a patroni.yml)\n";
+      usage(std::cout);
       return 0;
     } else if (config_path.empty() && !arg.empty() && arg[0] != '-') {
       config_path = arg;
     } else {
       std::cerr << "pgha-agent: unknown argument '" << arg << "'\n";
+      usage(std::cerr);
       return 2;
     }
   }
   if (config_path.empty()) {
-    std::cerr << "usage: pgha-agent CONFIG\n";
+    usage(std::cerr);
     return 2;
   }
   AgentConfig config;
@@ -45,6 +68,11 @@ int main(int argc, char** argv) {
   } catch (const AgentConfigError& e) {
     std::cerr << "pgha-agent: config error: " << e.what() << "\n";
     return 2;
+  }
+  if (check_only) {
+    for (const std::string& w : config.warnings) std::cerr << "pgha-agent: config warning: " << w << "\n";
+    std::cout << "Configuration file is valid: " << config_path << "\n";
+    return 0;
   }
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%n] %^%l%$ %v");
   for (const std::string& w : config.warnings) log().warn("config: {}", w);

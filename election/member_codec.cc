@@ -1,10 +1,50 @@
 #include "election/member_codec.h"
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 namespace pgha::election {
 
 using nlohmann::json;
+
+namespace {
+
+// The integer `object[key]` if it is one in [min, max]; nullopt when absent or null. Anything
+// else (a fraction, 1e300, a negative position, a string) is refused: converting it would be
+// undefined or meaningless. `error` gets the first refusal, naming the key.
+std::optional<std::int64_t> bounded_integer(const json& object, const char* key, std::int64_t min, std::int64_t max,
+                                            std::string& error) {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::nullopt;
+  std::optional<std::int64_t> value;
+  if (it->is_number_unsigned()) {
+    const auto unsigned_value = it->get<std::uint64_t>();
+    if (unsigned_value <= static_cast<std::uint64_t>(max)) value = static_cast<std::int64_t>(unsigned_value);
+  } else if (it->is_number_integer()) {
+    value = it->get<std::int64_t>();
+  }
+  if (value && *value >= min && *value <= max) return value;
+  if (error.empty()) {
+    error = "'" + std::string(key) + "' is " + it->dump().substr(0, 40) + ", not an integer in " + std::to_string(min) +
+            ".." + std::to_string(max);
+  }
+  return std::nullopt;
+}
+
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+
+// A "status" key's position field ("optime", "handover"): 0 when absent or unreadable.
+std::int64_t decode_status_position(const std::string& text, const char* key, std::string* error) {
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return 0;
+  std::string why;
+  const auto value = bounded_integer(j, key, 0, kInt64Max, why);
+  if (error != nullptr && !why.empty()) *error = why;
+  return value.value_or(0);
+}
+
+}  // namespace
 
 KeyLayout::KeyLayout(const std::string& namespace_, const std::string& scope) {
   std::string ns = namespace_.empty() ? "/service" : namespace_;
@@ -25,9 +65,12 @@ std::string encode_member(const MemberStatus& m) {
   return j.dump();
 }
 
-std::optional<MemberStatus> decode_member(const std::string& name, const std::string& text) {
+std::optional<MemberStatus> decode_member(const std::string& name, const std::string& text, std::string* error) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return std::nullopt;
+  if (!j.is_object()) {
+    if (error != nullptr) *error = "not a JSON object";
+    return std::nullopt;
+  }
   MemberStatus m;
   m.name = name;
   auto str = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
@@ -36,8 +79,15 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
   m.state = str("state");
   m.role = str("role");
   if (m.role == "master") m.role = "primary";  // Patroni before 3.0 wrote "master"
-  if (j.contains("xlog_location") && j["xlog_location"].is_number()) m.wal_position = j["xlog_location"].get<std::int64_t>();
-  if (j.contains("timeline") && j["timeline"].is_number()) m.timeline = j["timeline"].get<int>();
+  std::string why;
+  const auto wal_position = bounded_integer(j, "xlog_location", 0, kInt64Max, why);
+  const auto timeline = bounded_integer(j, "timeline", 0, std::numeric_limits<int>::max(), why);
+  if (!why.empty()) {
+    if (error != nullptr) *error = why;
+    return std::nullopt;
+  }
+  m.wal_position = wal_position.value_or(0);
+  m.timeline = static_cast<int>(timeline.value_or(0));
   if (j.contains("tags") && j["tags"].is_object() && j["tags"].contains("nofailover")) {
     m.nofailover = j["tags"]["nofailover"].is_boolean() && j["tags"]["nofailover"].get<bool>();
   }
@@ -63,16 +113,12 @@ std::string encode_handover_optime(std::int64_t shutdown_checkpoint) {
   return json{{"optime", shutdown_checkpoint}, {"handover", shutdown_checkpoint}}.dump();
 }
 
-std::int64_t decode_handover_optime(const std::string& text) {
-  const json j = json::parse(text, nullptr, false);
-  if (j.is_object() && j.contains("handover") && j["handover"].is_number()) return j["handover"].get<std::int64_t>();
-  return 0;
+std::int64_t decode_handover_optime(const std::string& text, std::string* error) {
+  return decode_status_position(text, "handover", error);
 }
 
-std::int64_t decode_leader_optime(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_object() && j.contains("optime") && j["optime"].is_number()) return j["optime"].get<std::int64_t>();
-  return 0;
+std::int64_t decode_leader_optime(const std::string& text, std::string* error) {
+  return decode_status_position(text, "optime", error);
 }
 
 ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, KeyValue* leader_kv) {
@@ -87,10 +133,17 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
     } else if (kv.key == layout.failover()) {
       view.failover = decode_failover(kv.value);
     } else if (kv.key == layout.status()) {
-      view.last_leader_wal_position = decode_leader_optime(kv.value);
-      view.handover_wal_position = decode_handover_optime(kv.value);
+      std::string error;
+      view.last_leader_wal_position = decode_leader_optime(kv.value, &error);
+      view.handover_wal_position = decode_handover_optime(kv.value, &error);
+      if (!error.empty()) view.unreadable.push_back(kv.key + ": " + error);
     } else if (kv.key.rfind(members, 0) == 0) {
-      if (auto m = decode_member(kv.key.substr(members.size()), kv.value)) view.members.push_back(std::move(*m));
+      std::string error;
+      if (auto m = decode_member(kv.key.substr(members.size()), kv.value, &error)) {
+        view.members.push_back(std::move(*m));
+      } else {
+        view.unreadable.push_back(kv.key + ": " + error);
+      }
     }
   }
   return view;

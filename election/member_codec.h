@@ -28,22 +28,28 @@ class KeyLayout {
 };
 
 std::string encode_member(const MemberStatus& member);
-// nullopt when the JSON is not an object; missing fields stay at their defaults.
-std::optional<MemberStatus> decode_member(const std::string& name, const std::string& json);
+// nullopt when the JSON is not an object or a number is not an integer in range (xlog_location a
+// non-negative int64, timeline a non-negative int); `error` (if given) then says which. Missing
+// fields stay at their defaults.
+std::optional<MemberStatus> decode_member(const std::string& name, const std::string& json,
+                                          std::string* error = nullptr);
 
 std::string encode_failover(const FailoverRequest& request);
 std::optional<FailoverRequest> decode_failover(const std::string& json);
 
 // Patroni's /status: {"optime": <leader's WAL position>}.
+// The decoders give 0 (unknown) for a missing or unreadable position; `error` (if given) is set
+// when the position is there but not a non-negative int64.
 std::string encode_leader_optime(std::int64_t wal_position);
-std::int64_t decode_leader_optime(const std::string& json);
+std::int64_t decode_leader_optime(const std::string& json, std::string* error = nullptr);
 // A leader that hands over in a switchover publishes its shutdown checkpoint as both the optime
 // and "handover": no member behind it may take the lock until a new leader overwrites /status.
 std::string encode_handover_optime(std::int64_t shutdown_checkpoint);
-std::int64_t decode_handover_optime(const std::string& json);  // 0 when absent
+std::int64_t decode_handover_optime(const std::string& json, std::string* error = nullptr);  // 0 when absent
 
 // Builds the ClusterView from one range over the layout's prefix. `leader_kv` receives the raw
-// leader key (for its lease) when present.
+// leader key (for its lease) when present. A member key that cannot be read is left out and,
+// like an unreadable status key, listed in ClusterView::unreadable.
 ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, KeyValue* leader_kv = nullptr);
 
 // "postgres://host:port/postgres" → "host:port" ("" when malformed).

@@ -240,15 +240,38 @@ bool PostgresControl::chown_to_os_user(const std::string& path) const {
 }
 
 PgStatus PostgresControl::write_file(const std::string& path, const std::string& content, unsigned mode) {
-  const std::string temporary = path + ".pgha-tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) return PgStatus::error("cannot write " + temporary + ": " + std::strerror(errno));
+  // A fresh, unpredictable temporary beside the target, created exclusively (mkstemp: O_EXCL, so
+  // a symlink planted in the directory is never followed), given its mode and owner through the
+  // descriptor before the content goes in, synced, then renamed over the target (which replaces
+  // a symlink at the target itself rather than writing through it).
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string temporary = (dir / ("." + target.filename().string() + ".pgha-XXXXXX")).string();
+  const int fd = ::mkstemp(temporary.data());
+  if (fd < 0) return PgStatus::error("cannot create a temporary file for " + path + ": " + std::strerror(errno));
+  auto give_up = [&](const char* step) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    return PgStatus::error("cannot write " + path + " (" + step + "): " + why);
+  };
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return give_up("chmod");
+  if (os_uid_ >= 0 && ::fchown(fd, static_cast<uid_t>(os_uid_), static_cast<gid_t>(os_gid_)) != 0) {
+    return give_up("chown");
   }
-  if (::chmod(temporary.c_str(), mode) != 0 || !chown_to_os_user(temporary) ||
-      ::rename(temporary.c_str(), path.c_str()) != 0) {
+  for (std::size_t written = 0; written < content.size();) {
+    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return give_up("write");
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) return give_up("fsync");
+  if (::close(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    return PgStatus::error("cannot write " + path + " (close): " + why);
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(temporary.c_str());
     return PgStatus::error("cannot install " + path + ": " + why);
@@ -367,12 +390,30 @@ PgStatus PostgresControl::write_standby_config(const std::optional<PgUpstream>& 
   return PgStatus::success();
 }
 
-PgStatus PostgresControl::reset_data_dir() {
+PgStatus PostgresControl::reset_data_dir(DataDirContent content) {
   const fs::path data = config_.data_dir;
   if (data.empty() || data == data.root_path() || data.relative_path().empty()) {
     return PgStatus::error("refusing to wipe data_dir '" + config_.data_dir + "'");
   }
   std::error_code ec;
+  if (content == DataDirContent::kMustBePostgres && fs::exists(fs::symlink_status(data, ec))) {
+    // A wrong data_dir (a home, /var/lib, another service's directory) must never be emptied:
+    // only an empty directory or one that holds PostgreSQL's files is.
+    if (!fs::is_directory(data, ec)) {
+      return PgStatus::error("refusing to wipe data_dir " + data.string() + ": it is not a directory");
+    }
+    const bool empty = fs::is_empty(data, ec);
+    if (ec) return PgStatus::error("cannot list data_dir " + data.string() + ": " + ec.message());
+    // PG_VERSION: a data dir; backup_label alone: what an interrupted pg_basebackup leaves (the
+    // server sends it first).
+    const bool postgres =
+        fs::is_regular_file(data / "PG_VERSION", ec) || fs::is_regular_file(data / "backup_label", ec);
+    if (!empty && !postgres) {
+      return PgStatus::error("refusing to wipe data_dir " + data.string() +
+                             ": it is not empty and holds no PostgreSQL data (no PG_VERSION); check "
+                             "postgresql.data_dir, or empty the directory");
+    }
+  }
   fs::remove_all(data, ec);
   if (ec) return PgStatus::error("cannot remove " + data.string() + ": " + ec.message());
   fs::create_directories(data, ec);
@@ -475,7 +516,7 @@ PgStatus PostgresControl::bootstrap(Millis timeout) {
   if (postmaster_pid() != 0) return PgStatus::error("bootstrap refused: a postmaster runs on " + data.string());
   if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
   if (PgStatus s = write_pgpass(); !s.ok()) return s;
-  if (PgStatus s = reset_data_dir(); !s.ok()) return s;
+  if (PgStatus s = reset_data_dir(DataDirContent::kMustBePostgres); !s.ok()) return s;
 
   std::vector<std::string> args{"-D", config_.data_dir, "-U", config_.superuser.username, "--data-checksums",
                                 "--auth-local=peer", "--auth-host=scram-sha-256"};
@@ -483,7 +524,9 @@ PgStatus PostgresControl::bootstrap(Millis timeout) {
   const CommandResult initdb = run_tool("initdb", args, deadline);
   if (!initdb.ok()) {
     std::string message = "bootstrap: initdb failed: " + initdb.describe;
-    if (PgStatus reset = reset_data_dir(); !reset.ok()) message += "; removing what it left failed: " + reset.message();
+    if (PgStatus reset = reset_data_dir(DataDirContent::kLeftByOurTool); !reset.ok()) {
+      message += "; removing what it left failed: " + reset.message();
+    }
     return PgStatus::error(message);
   }
 
@@ -502,7 +545,7 @@ PgStatus PostgresControl::bootstrap(Millis timeout) {
     return PgStatus::error("bootstrap: " + outcome.message() + "; stopping the new server failed (" + stopped.message() +
                            "), so " + config_.data_dir + " was left in place");
   }
-  if (PgStatus reset = reset_data_dir(); !reset.ok()) {
+  if (PgStatus reset = reset_data_dir(DataDirContent::kLeftByOurTool); !reset.ok()) {
     return PgStatus::error("bootstrap: " + outcome.message() + "; removing the new data dir failed: " + reset.message());
   }
   return PgStatus::error("bootstrap: " + outcome.message());
@@ -745,7 +788,7 @@ PgStatus PostgresControl::clone_from(const PgUpstream& upstream, Millis timeout)
   if (postmaster_pid() != 0) return PgStatus::error("clone refused: PostgreSQL is running on " + config_.data_dir);
   if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
   if (PgStatus s = write_pgpass(); !s.ok()) return s;
-  if (PgStatus s = reset_data_dir(); !s.ok()) return s;
+  if (PgStatus s = reset_data_dir(DataDirContent::kMustBePostgres); !s.ok()) return s;
   const std::string conninfo = "host=" + conninfo_quote(upstream.host) + " port=" + std::to_string(upstream.port) +
                                " user=" + conninfo_quote(config_.replication.username) +
                                " passfile=" + conninfo_quote(pgpass_path_) +
@@ -757,7 +800,9 @@ PgStatus PostgresControl::clone_from(const PgUpstream& upstream, Millis timeout)
   if (!r.ok()) {
     std::string message = "clone from " + upstream.address() + " failed: " + r.describe;
     // A partial copy must not look like a data dir.
-    if (PgStatus reset = reset_data_dir(); !reset.ok()) message += "; removing the partial copy failed: " + reset.message();
+    if (PgStatus reset = reset_data_dir(DataDirContent::kLeftByOurTool); !reset.ok()) {
+      message += "; removing the partial copy failed: " + reset.message();
+    }
     return PgStatus::error(message);
   }
   // The copy carries the source's managed files (its port, its hba): make them this node's.
@@ -877,7 +922,14 @@ PgStatus PostgresControl::rewind_and_follow(const PgUpstream& upstream, Millis t
     }
   }
   if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) return reclone("there was no data dir");
-  if (!config_.use_pg_rewind) return reclone("use_pg_rewind is off");
+  if (!config_.use_pg_rewind) {
+    if (config_.remove_data_directory_on_diverged_timelines) return reclone("use_pg_rewind is off");
+    record("rejoin: use_pg_rewind is off and remove_data_directory_on_diverged_timelines is false: " +
+           config_.data_dir + " left as it is");
+    return PgStatus::error("rejoin: use_pg_rewind is off and postgresql.remove_data_directory_on_diverged_timelines "
+                           "is false: " + config_.data_dir + " was left as it is (nothing changed); "
+                           "retrying later");
+  }
 
   if (PgStatus s = stop_until(StopMode::kFast, begun + timeout / 4); !s.ok()) {
     // pg_rewind finishes crash recovery itself (single-user mode) after an unclean stop.
@@ -901,7 +953,18 @@ PgStatus PostgresControl::rewind_and_follow(const PgUpstream& upstream, Millis t
                              " passfile=" + conninfo_quote(pgpass_path_) + " connect_timeout=5";
   const CommandResult rewind = run_tool("pg_rewind", {"-D", config_.data_dir, "--source-server=" + source},
                                         min_deadline(deadline, begun + timeout * 2 / 3));
-  if (!rewind.ok()) return reclone("pg_rewind failed: " + rewind.describe);
+  if (!rewind.ok()) {
+    if (config_.remove_data_directory_on_rewind_failure) return reclone("pg_rewind failed: " + rewind.describe);
+    // Keep the data for the operator (and for a later attempt): put back the signal removed above
+    // so that whatever starts this data dir next starts a standby.
+    PgStatus kept = write_file((fs::path(config_.data_dir) / "standby.signal").string(), "", 0600);
+    record("rejoin: pg_rewind from " + upstream.address() + " failed; " + config_.data_dir +
+           " kept (remove_data_directory_on_rewind_failure is false), PostgreSQL left stopped");
+    return PgStatus::error("rejoin: pg_rewind from " + upstream.address() + " failed: " + rewind.describe + "; " +
+                           config_.data_dir + " was kept and PostgreSQL left stopped " +
+                           "(postgresql.remove_data_directory_on_rewind_failure is false); retrying later" +
+                           (kept.ok() ? std::string() : "; restoring standby.signal failed: " + kept.message()));
+  }
   record("rejoin: pg_rewind from " + upstream.address() + " done in " + std::to_string(rewind.elapsed.count()) + " ms");
   set_diverged(false);
   PgStatus followed = follow(upstream, milliseconds(std::max<std::int64_t>(1, ms_left(deadline))));

@@ -2,7 +2,7 @@
 // checksums, managed configuration, roles), start/stop/restart, a status probe, promotion,
 // cloning from the leader (pg_basebackup), following a leader (primary_conninfo +
 // standby.signal), fencing (demote = stop now) and rejoining a former primary (pg_rewind, with a
-// fresh clone when rewind fails).
+// fresh clone when rewind fails, if the configuration allows it).
 //
 // Files it owns: in the data dir, `pgha.conf` (included from postgresql.conf: listen address,
 // socket dir, replication settings, the config's parameters), `pgha.standby.conf` (primary_conninfo
@@ -67,8 +67,9 @@ class PostgresControl final : public LocalPostgres {
   PgStatus promote(Millis timeout) override;
 
   // pg_basebackup -X stream -c fast from `upstream` as the replication user into a fresh data dir
-  // (whatever was there is removed; refused while PostgreSQL runs), then configures it as that
-  // upstream's replica. Leaves PostgreSQL stopped: start() is the next step.
+  // (a data dir that was there is removed; refused while PostgreSQL runs, and refused when the
+  // directory holds files but no PostgreSQL data), then configures it as that upstream's replica.
+  // Leaves PostgreSQL stopped: start() is the next step.
   PgStatus clone_from(const PgUpstream& upstream, Millis timeout) override;
 
   // Makes this node a replica of `upstream` and leaves it running: writes primary_conninfo and
@@ -81,8 +82,12 @@ class PostgresControl final : public LocalPostgres {
   PgStatus demote(Millis timeout) override;
 
   // Rejoins a former primary under `upstream`: stop, pg_rewind from it (as the superuser; pg_rewind
-  // itself finishes crash recovery if the stop was not clean), then follow(). If pg_rewind fails:
-  // wipe, clone_from() and start as its replica. The note says "rewound" or "re-cloned: <why>".
+  // itself finishes crash recovery if the stop was not clean), then follow(). If pg_rewind fails
+  // (or use_pg_rewind is off): with remove_data_directory_on_rewind_failure (resp.
+  // remove_data_directory_on_diverged_timelines) wipe, clone_from() and start as its replica;
+  // without (the default), keep the data dir, leave PostgreSQL stopped (resp. as it is) and
+  // return an error, so that the HA loop tries again later. The note says "rewound" or
+  // "re-cloned: <why>".
   PgStatus rewind_and_follow(const PgUpstream& upstream, Millis timeout) override;
 
   // The marker file `<runtime_dir>/diverged` (written when a former primary's data dir is started
@@ -120,7 +125,12 @@ class PostgresControl final : public LocalPostgres {
   PgStatus write_standby_config(const std::optional<PgUpstream>& upstream, bool standby);
   void set_diverged(bool diverged) const;
   PgStatus write_file(const std::string& path, const std::string& content, unsigned mode);
-  PgStatus reset_data_dir();
+  // What reset_data_dir() may find in the data dir before it empties it.
+  enum class DataDirContent {
+    kMustBePostgres,  // nothing, or PostgreSQL's files: anything else is refused (a wrong data_dir)
+    kLeftByOurTool,   // what initdb or pg_basebackup left in the directory we emptied for it
+  };
+  PgStatus reset_data_dir(DataDirContent content);
   bool chown_to_os_user(const std::string& path) const;
 
   PgStatus start_until(Deadline deadline);

@@ -1,14 +1,11 @@
 #include "proxy/config_loader.h"
 
+#include "config_file/config_file_reader.h"
+
 #include <arpa/inet.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
-#include <sstream>
 
 namespace pgha::proxy::config_detail {
 
@@ -21,14 +18,9 @@ ConfigWarning make_warning(const Location& at, std::string message) {
 }
 
 std::string read_config_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) fail({path, 0, "file"}, "cannot read: is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail({path, 0, "file"}, std::string("cannot open: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) fail({path, 0, "file"}, std::string("cannot read: ") + std::strerror(errno));
-  return text.str();
+  config_file::ConfigFileText read = config_file::read_config_file(path);
+  if (!read.ok()) fail({path, 0, "file"}, read.error);
+  return std::move(read.text);
 }
 
 namespace {
@@ -230,8 +222,49 @@ void check_http_method(const std::string& method, const Location& at) {
   }
 }
 
+namespace {
+
+// A byte that would end or split the request line or a header: CR, LF, any other control
+// character, DEL.
+bool is_control(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte < 0x20 || byte == 0x7f;
+}
+
+// The text with its control characters shown as \r, \n, \t or \xNN, for an error message.
+std::string printable(const std::string& text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\r') out += "\\r";
+    else if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (is_control(c)) out += std::string("\\x") + kHex[byte >> 4] + kHex[byte & 0xf];
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 void check_http_path(const std::string& path, const Location& at) {
-  if (path.empty() || path.front() != '/') fail(at, "the check path must start with '/', got '" + path + "'");
+  if (path.empty() || path.front() != '/') {
+    fail(at, "the check path must start with '/', got '" + printable(path) + "'");
+  }
+  for (char c : path) {
+    if (is_control(c) || c == ' ') {
+      fail(at, "the check path must not contain spaces or control characters, got '" + printable(path) + "'");
+    }
+  }
+}
+
+void check_http_host_header(const std::string& host, const Location& at) {
+  for (char c : host) {
+    if (is_control(c)) {
+      fail(at, "the check's Host header must not contain control characters, got '" + printable(host) + "'");
+    }
+  }
 }
 
 void check_http_version(const std::string& version, const Location& at) {

@@ -24,7 +24,8 @@ struct Location {
 [[noreturn]] void fail(const Location& at, const std::string& message);
 ConfigWarning make_warning(const Location& at, std::string message);
 
-// Reads the whole file; ConfigError(path, 0, "file", ...) when it cannot.
+// Reads the whole file (a regular file of at most 4 MiB); ConfigError(path, 0, "file", ...) when it
+// cannot.
 std::string read_config_file(const std::string& path);
 
 // HAProxy time syntax: an unsigned integer with an optional unit us, ms (default), s, m, h, d.
@@ -47,10 +48,12 @@ HostPort parse_server_address(std::string_view text, const Location& at);
 // ending with '-'). Names are kept as given; resolution happens later.
 bool is_valid_host(std::string_view host);
 
-// Pieces of an HTTP check request: an upper-case method token, a path starting with '/',
-// HTTP/1.0 or HTTP/1.1.
+// Pieces of an HTTP check request: an upper-case method token, a path starting with '/' without
+// spaces or control characters, a Host header value without control characters (a CR or LF
+// would let the value add headers or end the request), HTTP/1.0 or HTTP/1.1.
 void check_http_method(const std::string& method, const Location& at);
 void check_http_path(const std::string& path, const Location& at);
+void check_http_host_header(const std::string& host, const Location& at);
 void check_http_version(const std::string& version, const Location& at);
 
 Balance parse_balance(std::string_view text, const Location& at);

@@ -547,6 +547,7 @@ class Parser {
   void validate_http(const health::HttpCheckSpec& http, int line, const std::string& key) const {
     config_detail::check_http_method(http.method, at(line, key));
     config_detail::check_http_path(http.path, at(line, key));
+    config_detail::check_http_host_header(http.host_header, at(line, key));
     config_detail::check_http_version(http.version, at(line, key));
   }
 

@@ -6,7 +6,9 @@
 // listening sockets, and the old sessions go on (for up to --reload-grace if given).
 #include <signal.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -30,7 +32,8 @@ void usage(std::ostream& out) {
          "  --grace MS          on SIGTERM, wait this long for sessions to end (default 5000)\n"
          "  --reload-grace MS   on SIGHUP (reload), how long the previous configuration's sessions\n"
          "                      may go on (default: until they end, as HAProxy's old process)\n"
-         "  --log-level LEVEL   trace|debug|info|warn|error (default: config's, else info)\n";
+         "  --log-level LEVEL   trace|debug|info|warn|error|critical|off (default: config's, else info)\n"
+         "A malformed option value is an error (exit 2).\n";
 }
 
 // SIGHUP: replaces `current` with a service built from the file, if it loads and starts.
@@ -69,6 +72,30 @@ void reload(const std::string& path, bool level_from_command_line, std::unique_p
   }
 }
 
+// The value of a numeric option, or exit 2 naming the option and the value.
+long milliseconds_option(const std::string& option, const std::string& text) {
+  constexpr long kMax = 86'400'000;  // a day: any longer is a typo
+  long value = -1;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end || value < 0 || value > kMax) {
+    std::cerr << "pgha-proxy: " << option << ": '" << text << "' is not a number of milliseconds (0.."
+              << kMax << ")\n";
+    std::exit(2);
+  }
+  return value;
+}
+
+// The value of --log-level, or exit 2: spdlog would silently turn an unknown name into "off".
+std::string log_level_option(const std::string& text) {
+  for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    if (text == level) return text;
+  }
+  std::cerr << "pgha-proxy: --log-level: unknown level '" << text
+            << "' (trace, debug, info, warn, error, critical, off)\n";
+  std::exit(2);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,11 +118,11 @@ int main(int argc, char** argv) {
     } else if (arg == "-c" || arg == "--check") {
       check_only = true;
     } else if (arg == "--grace") {
-      grace_ms = std::stol(value("--grace"));
+      grace_ms = milliseconds_option(arg, value("--grace"));
     } else if (arg == "--reload-grace") {
-      reload_grace_ms = std::stol(value("--reload-grace"));
+      reload_grace_ms = milliseconds_option(arg, value("--reload-grace"));
     } else if (arg == "--log-level") {
-      log_level = value("--log-level");
+      log_level = log_level_option(value("--log-level"));
     } else if (arg == "-h" || arg == "--help") {
       usage(std::cout);
       return 0;

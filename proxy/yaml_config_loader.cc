@@ -336,7 +336,10 @@ class Parser {
       check.http.version = scalar(n, child(path, "version"));
       config_detail::check_http_version(check.http.version, at(n, child(path, "version")));
     }
-    if (auto n = node["host_header"]) check.http.host_header = scalar(n, child(path, "host_header"));
+    if (auto n = node["host_header"]) {
+      check.http.host_header = scalar(n, child(path, "host_header"));
+      config_detail::check_http_host_header(check.http.host_header, at(n, child(path, "host_header")));
+    }
     if (auto n = node["expect_status"]) check.http.expect_status = integer(n, child(path, "expect_status"), 100, 599);
     if (auto n = node["user"]) check.pgsql.user = non_empty(n, child(path, "user"));
     if (auto n = node["ssl_request"]) check.pgsql.ssl_request = boolean(n, child(path, "ssl_request"));

@@ -3,7 +3,13 @@
 // fail; the timing constraint; etcd3.hosts, initdb and pg_hba forms and precedence.
 #include "election/agent_config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <future>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -156,7 +162,7 @@ TEST(AgentConfig, FileErrors) {
   try {
     load_agent_config("/nonexistent/agent.yml");
   } catch (const AgentConfigError& e) {
-    EXPECT_THAT(e.what(), StartsWith("/nonexistent/agent.yml:0: file: cannot read"));
+    EXPECT_THAT(e.what(), StartsWith("/nonexistent/agent.yml:0: file: cannot open: No such file or directory"));
   }
   const std::string path = ::testing::TempDir() + "agent_config_test_minimal.yml";
   {
@@ -165,6 +171,62 @@ TEST(AgentConfig, FileErrors) {
   }
   EXPECT_EQ(load_agent_config(path).data_dir, "/tmp/pgha/n1");
   std::remove(path.c_str());
+}
+
+// A device would be read without end, a FIFO would block the start forever, a huge file is a
+// wrong path: all refused at once with the file named.
+TEST(AgentConfig, OnlyRegularFilesOfBoundedSizeAreRead) {
+  auto error_loading = [](const std::string& path) {
+    try {
+      load_agent_config(path);
+    } catch (const AgentConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  EXPECT_EQ(error_loading("/dev/zero"), "/dev/zero:0: file: cannot read: a character device, not a regular file");
+  const std::string fifo = ::testing::TempDir() + "agent_config_test_fifo.yml";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto loading = std::async(std::launch::async, [&] { return error_loading(fifo); });
+  if (loading.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // release the blocked reader
+    if (writer >= 0) ::close(writer);
+    loading.wait();
+    std::remove(fifo.c_str());
+    FAIL() << "load_agent_config blocked on a FIFO";
+  }
+  EXPECT_EQ(loading.get(), fifo + ":0: file: cannot read: a FIFO, not a regular file");
+  std::remove(fifo.c_str());
+  const std::string big = ::testing::TempDir() + "agent_config_test_big.yml";
+  {
+    std::ofstream out(big);
+    out << kMinimal << std::string(4 * 1024 * 1024, '#');
+  }
+  EXPECT_THAT(error_loading(big), StartsWith(big + ":0: file: larger than 4194304 bytes"));
+  std::remove(big.c_str());
+}
+
+TEST(AgentConfig, DataDirectoryRemovalIsOffByDefaultAndLocalSettingsWin) {
+  const AgentConfig defaults = parse(kMinimal);
+  EXPECT_FALSE(defaults.remove_data_directory_on_rewind_failure);
+  EXPECT_FALSE(defaults.remove_data_directory_on_diverged_timelines);
+  EXPECT_TRUE(defaults.warnings.empty()) << defaults.warnings.front();
+  const AgentConfig local = parse(kMinimal +
+                                  "  remove_data_directory_on_rewind_failure: true\n"
+                                  "  remove_data_directory_on_diverged_timelines: false\n"
+                                  "bootstrap:\n  dcs:\n    postgresql:\n"
+                                  "      remove_data_directory_on_rewind_failure: false\n"
+                                  "      remove_data_directory_on_diverged_timelines: true\n");
+  EXPECT_TRUE(local.remove_data_directory_on_rewind_failure);
+  EXPECT_FALSE(local.remove_data_directory_on_diverged_timelines);
+  EXPECT_TRUE(local.warnings.empty()) << local.warnings.front();
+  const AgentConfig dcs = parse(kMinimal + "bootstrap:\n  dcs:\n    postgresql:\n"
+                                "      remove_data_directory_on_diverged_timelines: true\n");
+  EXPECT_FALSE(dcs.remove_data_directory_on_rewind_failure);
+  EXPECT_TRUE(dcs.remove_data_directory_on_diverged_timelines);
+  EXPECT_THAT(error_of(kMinimal + "  remove_data_directory_on_rewind_failure: sometimes\n"),
+              HasSubstr("postgresql.remove_data_directory_on_rewind_failure"));
 }
 
 TEST(AgentConfig, NativeDefaultsAreFastButSafe) {

@@ -298,5 +298,49 @@ TEST(EtcdCodec, WatchMessages) {
   EXPECT_FALSE(codec::parse_watch_message(R"({"header":{}})"));
 }
 
+// Numbers a broken or hostile gateway might send: refused with the field named, never converted.
+TEST(EtcdCodec, OutOfRangeNumbersAreRefusedByName) {
+  struct Case {
+    std::string body;
+    std::string message;
+  };
+  const std::vector<Case> range_cases = {
+      {R"({"header":{"revision":1e300}})", "malformed range response: 'revision' is 1e+300, not an integer in 0..9223372036854775807"},
+      {R"({"header":{"revision":"-3"}})", "'revision' is \"-3\", not an integer in 0.."},
+      {R"({"header":{"revision":-3}})", "'revision' is -3, not an integer in 0.."},
+      {R"({"header":{"revision":18446744073709551615}})", "'revision' is 18446744073709551615, not an integer"},
+      {R"({"header":{"revision":"1"},"count":2.5})", "'count' is 2.5, not an integer"},
+      {R"({"header":{"revision":"1"},"kvs":[{"key":"YQ==","create_revision":"2","mod_revision":-1}]})",
+       "'mod_revision' is -1"},
+      {R"({"header":{"revision":"1"},"kvs":[{"key":"YQ==","lease":9223372036854775808}]})", "'lease' is 9223372036854775808"},
+  };
+  for (const Case& c : range_cases) {
+    auto reply = codec::parse_range_response(c.body);
+    ASSERT_FALSE(reply) << c.body;
+    EXPECT_EQ(reply.status().code(), Code::kBadResponse) << c.body;
+    EXPECT_NE(reply.status().message().find(c.message), std::string::npos) << reply.status().message();
+  }
+  auto keepalive = codec::parse_lease_keepalive_response(R"({"result":{"ID":"77","TTL":-5}})");
+  ASSERT_FALSE(keepalive);
+  EXPECT_NE(keepalive.status().message().find("malformed keepalive response: 'TTL' is -5"), std::string::npos)
+      << keepalive.status().message();
+  auto grant = codec::parse_lease_grant_response(R"({"ID":1e19,"TTL":"5"})");
+  ASSERT_FALSE(grant);
+  EXPECT_NE(grant.status().message().find("'ID' is 1e+19"), std::string::npos) << grant.status().message();
+  auto watch = codec::parse_watch_message(R"({"result":{"header":{"revision":"3"},"watch_id":"0","compact_revision":-2}})");
+  ASSERT_FALSE(watch);
+  EXPECT_NE(watch.status().message().find("'compact_revision' is -2"), std::string::npos) << watch.status().message();
+  // etcd's own "no watch" id is -1 (a failed creation): accepted.
+  EXPECT_TRUE(codec::parse_watch_message(R"({"result":{"header":{"revision":"3"},"watch_id":"-1","canceled":true}})"));
+  // An error body with an absurd code still gives an error, with the code left at 0.
+  for (const char* code : {"1e300", "99999999999", "-14"}) {
+    const EtcdStatus error =
+        codec::parse_error_body(400, std::string(R"({"error":"boom","message":"boom","code":)") + code + "}");
+    EXPECT_EQ(error.code(), Code::kEtcdError) << code;
+    EXPECT_EQ(error.grpc_code(), 0) << code;
+    EXPECT_EQ(error.message(), "boom");
+  }
+}
+
 }  // namespace
 }  // namespace pgha::election

@@ -218,6 +218,7 @@ class FakePostgres final : public LocalPostgres {
 
   int fail_stop = 0;       // the next N stop() calls fail (PostgreSQL keeps running)
   int fail_demote = 0;
+  int fail_rewind = 0;  // rewind_and_follow fails this many times, keeping the data as it is
   int fail_controldata = 0;
   int fail_checkpoint = 0;
   int slow_checkpoint = 0;  // the next N checkpoint() calls run out their whole timeout
@@ -314,6 +315,10 @@ class FakePostgres final : public LocalPostgres {
   }
   PgStatus rewind_and_follow(const PgUpstream& up, Millis) override {
     record("rewind_and_follow " + up.address());
+    if (fail_rewind > 0) {
+      --fail_rewind;
+      return PgStatus::error("fake: pg_rewind failed; the data dir was kept");
+    }
     diverged_marker = false;
     standby_signal = running = in_recovery = true;
     following = up.address();

@@ -164,6 +164,29 @@ TEST_F(HaLoopTest, CrashedPrimaryWhoseLockExpiredStartsAsStandbyOfTheNewLeaderAf
   EXPECT_TRUE(pg_.violations.empty());
 }
 
+// A rejoin whose pg_rewind fails (the data dir kept for the operator) is tried again after
+// loop_wait, not at once in a tight loop, and PostgreSQL is not started in between.
+TEST_F(HaLoopTest, FailedRejoinIsRetriedAfterLoopWaitWithoutStartingPostgres) {
+  make_n2_leader();
+  pg_.crash();
+  dcs_.erase(keys_.leader());
+  set_member("n1", 5434, "primary", "running", kWal + 100);
+  dcs_.set(keys_.leader(), "n1", others_lease_);
+  pg_.fail_rewind = 2;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    pg_.calls.clear();
+    EXPECT_EQ(loop().step(), std::chrono::milliseconds(config_.loop_wait)) << "attempt " << attempt;
+    EXPECT_EQ(pg_.calls, std::vector<std::string>{"rewind_and_follow 127.0.0.1:5434"});
+    EXPECT_FALSE(pg_.running);
+    EXPECT_TRUE(pg_.may_have_diverged());
+  }
+  pg_.calls.clear();
+  loop().step();
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"rewind_and_follow 127.0.0.1:5434"});
+  EXPECT_TRUE(pg_.running && pg_.in_recovery);
+  EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
+}
+
 TEST_F(HaLoopTest, LeaderWhosePostgresIsDownStartsItAsPrimaryAndAStandbyDataDirIsPromoted) {
   make_n2_leader();
   pg_.crash();

@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -125,7 +127,7 @@ class PostgresControlTest : public ::testing::Test {
     if (keep) std::cerr << "kept " << dir_ << " for inspection\n";
   }
 
-  PostgresControl& node(const std::string& name, int port) {
+  PostgresControl& node(const std::string& name, int port, const std::function<void(AgentConfig&)>& adjust = {}) {
     AgentConfig config;
     config.scope = "pgctl-test";
     config.name = name;
@@ -140,6 +142,7 @@ class PostgresControlTest : public ::testing::Test {
     config.pg_hba = {"host replication replicator 127.0.0.1/32 scram-sha-256",
                      "host all all 127.0.0.1/32 scram-sha-256"};
     config.initdb_options = {"encoding: UTF8", "no-sync"};
+    if (adjust) adjust(config);
     nodes_.push_back(std::make_unique<PostgresControl>(config));
     return *nodes_.back();
   }
@@ -409,6 +412,151 @@ TEST_F(PostgresControlTest, CloneThatOverrunsItsDeadlineIsKilledAndReported) {
   const PgProbe p = c.probe(1s);
   EXPECT_FALSE(p.data_dir_initialized);
   EXPECT_FALSE(p.running);
+}
+
+// The agent runs as root and writes the pgpass (the passwords) into a directory the postgres OS
+// user owns: a symlink planted there, at the temporary's path or at the pgpass itself, must not
+// get another file overwritten, re-moded or chowned.
+TEST_F(PostgresControlTest, PgpassIsNeverWrittenThroughASymlink) {
+  const int closed_port = free_port(ports_);  // nothing listens: the clone fails after the pgpass
+  PostgresControl& p = node("p", free_port(ports_));
+  const fs::path runtime = p.runtime_dir();
+  fs::create_directories(runtime);
+  const fs::path victim_tmp = dir_ / "victim-tmp";
+  const fs::path victim_final = dir_ / "victim-final";
+  for (const fs::path& victim : {victim_tmp, victim_final}) {
+    std::ofstream(victim) << "victim\n";
+    ::chmod(victim.c_str(), 0644);
+  }
+  fs::create_symlink(victim_tmp, p.pgpass_path() + ".pgha-tmp");  // where the temporary used to be
+  fs::create_symlink(victim_final, p.pgpass_path());
+
+  const PgStatus s = p.clone_from(PgUpstream{"127.0.0.1", closed_port}, 10s);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("pg_basebackup"), std::string::npos) << s.message();
+
+  for (const fs::path& victim : {victim_tmp, victim_final}) {
+    struct stat st {};
+    ASSERT_EQ(::lstat(victim.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0644u) << victim;
+    EXPECT_EQ(st.st_uid, ::geteuid()) << victim;
+    std::ifstream in(victim);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "victim\n") << victim;
+  }
+  struct stat st {};
+  ASSERT_EQ(::lstat(p.pgpass_path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode)) << "the pgpass must be a regular file, not the planted symlink";
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  if (::geteuid() == 0) {
+    EXPECT_EQ(st.st_uid, ::getpwnam("postgres")->pw_uid);
+  }
+  std::ifstream in(p.pgpass_path());
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}),
+            "*:*:*:replicator:rep\\\\pw\\:x\n*:*:*:postgres:su'per\\:pw\n");
+  for (const auto& entry : fs::directory_iterator(runtime)) {
+    EXPECT_NE(entry.path().filename().string().rfind(".pgpass.pgha-", 0), 0u)
+        << "temporary left behind: " << entry.path();
+  }
+}
+
+// A data_dir that points at a directory of other files (a typo, another service's directory)
+// is never emptied for initdb or a clone. An empty directory is fine.
+TEST_F(PostgresControlTest, RefusesToWipeADirectoryThatHoldsNoPostgresData) {
+  const int closed_port = free_port(ports_);
+  PostgresControl& w = node("w", free_port(ports_));
+  const fs::path data = w.config().data_dir;
+  fs::create_directories(data / "sub");
+  std::ofstream(data / "important.txt") << "not PostgreSQL's\n";
+  for (PgStatus s : {w.bootstrap(10s), w.clone_from(PgUpstream{"127.0.0.1", closed_port}, 10s)}) {
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("refusing to wipe data_dir " + data.string() +
+                               ": it is not empty and holds no PostgreSQL data (no PG_VERSION)"),
+              std::string::npos)
+        << s.message();
+  }
+  EXPECT_TRUE(fs::exists(data / "important.txt"));
+  EXPECT_TRUE(fs::exists(data / "sub"));
+
+  // Emptied by the operator: the clone goes ahead (and fails on the closed port, not on the dir).
+  fs::remove_all(data / "sub");
+  fs::remove(data / "important.txt");
+  const PgStatus s = w.clone_from(PgUpstream{"127.0.0.1", closed_port}, 10s);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("pg_basebackup"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("refusing"), std::string::npos) << s.message();
+}
+
+// pg_rewind that fails (a stand-in that exits 1, every other tool the real one): by default the
+// former primary's data dir is kept and PostgreSQL left stopped, with a clear error, for a later
+// attempt or the operator; with remove_data_directory_on_rewind_failure it is re-cloned. With
+// use_pg_rewind off nothing is touched unless remove_data_directory_on_diverged_timelines.
+TEST_F(PostgresControlTest, FailedRewindKeepsTheDataDirUnlessConfiguredToReclone) {
+  const fs::path fake_bin = dir_ / "bin";
+  fs::create_directories(fake_bin);
+  for (const auto& entry : fs::directory_iterator(kBin)) {
+    if (entry.path().filename() != "pg_rewind") fs::create_symlink(entry.path(), fake_bin / entry.path().filename());
+  }
+  std::ofstream(fake_bin / "pg_rewind")
+      << "#!/bin/sh\necho 'pg_rewind: error: could not find common ancestor' >&2\nexit 1\n";
+  ::chmod((fake_bin / "pg_rewind").c_str(), 0755);
+  ::chmod(fake_bin.c_str(), 0755);
+
+  const int port_a = free_port(ports_);
+  const int port_c = free_port(ports_);
+  PostgresControl& a = node("a", port_a);
+  const PgUpstream upstream_a{"127.0.0.1", port_a};
+  PgStatus s = a.bootstrap(60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  auto with_fake_rewind = [&](bool remove_on_rewind_failure, bool use_pg_rewind, bool remove_on_diverged) {
+    return [=](AgentConfig& config) {
+      config.bin_dir = fake_bin.string();
+      config.use_pg_rewind = use_pg_rewind;
+      config.remove_data_directory_on_rewind_failure = remove_on_rewind_failure;
+      config.remove_data_directory_on_diverged_timelines = remove_on_diverged;
+    };
+  };
+  PostgresControl& keep = node("c", port_c, with_fake_rewind(false, true, false));
+  s = keep.clone_from(upstream_a, 60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const fs::path data = keep.config().data_dir;
+  std::ofstream(data / "pgha-test-marker") << "kept\n";  // gone only if the data dir is wiped
+
+  s = keep.rewind_and_follow(upstream_a, 60s);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("pg_rewind from " + upstream_a.address() + " failed"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("could not find common ancestor"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(data.string() + " was kept and PostgreSQL left stopped "
+                                             "(postgresql.remove_data_directory_on_rewind_failure is false)"),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(fs::exists(data / "pgha-test-marker"));
+  EXPECT_TRUE(fs::exists(data / "PG_VERSION"));
+  EXPECT_TRUE(fs::exists(data / "standby.signal")) << "a later start must start a standby";
+  EXPECT_EQ(keep.postmaster_pid(), 0);
+
+  PostgresControl& no_rewind = node("c", port_c, with_fake_rewind(false, false, false));
+  s = no_rewind.rewind_and_follow(upstream_a, 60s);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("use_pg_rewind is off and postgresql.remove_data_directory_on_diverged_timelines is "
+                             "false"),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(fs::exists(data / "pgha-test-marker"));
+
+  PostgresControl& reclone = node("c", port_c, with_fake_rewind(true, true, false));
+  s = reclone.rewind_and_follow(upstream_a, 60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s.message().rfind("re-cloned: pg_rewind failed", 0), 0u) << s.message();
+  EXPECT_FALSE(fs::exists(data / "pgha-test-marker")) << "a fresh copy of the leader";
+  EXPECT_TRUE(reclone.probe(5s).in_recovery);
+  EXPECT_TRUE(reclone.stop(PostgresControl::StopMode::kFast, 30s).ok());
+
+  std::ofstream(data / "pgha-test-marker") << "kept\n";
+  PostgresControl& diverged = node("c", port_c, with_fake_rewind(false, false, true));
+  s = diverged.rewind_and_follow(upstream_a, 60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s.message(), "re-cloned: use_pg_rewind is off");
+  EXPECT_FALSE(fs::exists(data / "pgha-test-marker"));
 }
 
 TEST(PgUpstreamTest, ParsesHostPort) {

@@ -1,5 +1,12 @@
 // Value parsing shared by both config formats (durations, ports, addresses, host names),
 // ConfigError/ConfigWarning formatting, and load_config's format auto-detection.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+
 #include <gtest/gtest.h>
 
 #include "proxy/config.h"
@@ -197,7 +204,34 @@ TEST(LoadConfigTest, UnreadableFileNamesTheFile) {
     expect_config_error([&] { load_config(path); }, path, 0, "file", "cannot open");
   }
   const std::string path = dir.path().string();
-  expect_config_error([&] { load_config(path); }, path, 0, "file", "is a directory");
+  expect_config_error([&] { load_config(path); }, path, 0, "file", "a directory, not a regular file");
+}
+
+// A device would be read without end and a FIFO would block the start (or a reload) forever.
+TEST(LoadConfigTest, OnlyRegularFilesOfBoundedSizeAreRead) {
+  TempDir dir;
+  expect_config_error([&] { load_config("/dev/zero"); }, "/dev/zero", 0, "file", "character device, not a regular file");
+  const std::string fifo = (dir.path() / "fifo.cfg").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto loading = std::async(std::launch::async, [&] {
+    try {
+      load_config(fifo);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  });
+  if (loading.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // release the blocked reader
+    if (writer >= 0) ::close(writer);
+    loading.wait();
+    FAIL() << "load_config blocked on a FIFO";
+  }
+  EXPECT_EQ(loading.get(), fifo + ":0: file: cannot read: a FIFO, not a regular file");
+  std::string big(kHaproxyText);
+  big.resize(4 * 1024 * 1024 + 1, '#');
+  const std::string path = dir.write("big.cfg", big);
+  expect_config_error([&] { load_config(path); }, path, 0, "file", "larger than 4194304 bytes");
 }
 
 }  // namespace

@@ -325,6 +325,15 @@ INSTANTIATE_TEST_SUITE_P(
     Errors, YamlErrorTest,
     ::testing::Values(
         ErrorCase{"InvalidYaml", "workers: 1\nadmin: a: b\n", 2, "yaml", "invalid YAML"},
+        // A CR or LF in the check request's path or Host header would add headers to it.
+        ErrorCase{"CheckPathWithCrLf", PGHA_L0 "    check:\n      type: http\n      path: \"/primary\\r\\nX: 1\"\n", 9,
+                  "listeners[0].check.path", "control characters, got '/primary\\r\\nX: 1'"},
+        ErrorCase{"CheckPathWithSpace", PGHA_L0 "    check: { type: http, path: \"/a b\" }\n", 7,
+                  "listeners[0].check.path", "must not contain spaces"},
+        ErrorCase{"CheckHostHeaderWithLf", PGHA_L0 "    check:\n      type: http\n      host_header: \"pg\\nX: 1\"\n", 9,
+                  "listeners[0].check.host_header", "Host header must not contain control characters, got 'pg\\nX: 1'"},
+        ErrorCase{"DefaultsCheckHostHeaderWithCr", "defaults:\n  check: { host_header: \"pg\\r\" }\n", 2,
+                  "defaults.check.host_header", "control characters"},
         ErrorCase{"InvalidYamlIndentation", "workers: 1\nlisteners:\n  - name: a\n   bind: x\n", 4, "yaml",
                   "invalid YAML"},
         ErrorCase{"UnknownTopKey", "listener:\n  - name: a\n", 1, "listener", "unknown key 'listener'"},

@@ -1,0 +1,79 @@
+// decode_member / decode_*_optime / decode_cluster on what other members (or anything else that
+// writes under the scope) put in etcd: numbers out of range are refused by name, never converted.
+#include "election/member_codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace pgha::election {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(MemberCodec, RoundTrip) {
+  MemberStatus m{.name = "n1", .role = "replica", .state = "running", .conn_url = "postgres://127.0.0.1:5432/postgres"};
+  m.wal_position = 0x5000028;
+  m.timeline = 3;
+  m.nofailover = true;
+  const auto decoded = decode_member("n1", encode_member(m));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->wal_position, 0x5000028);
+  EXPECT_EQ(decoded->timeline, 3);
+  EXPECT_TRUE(decoded->nofailover);
+  EXPECT_EQ(decoded->role, "replica");
+  EXPECT_EQ(decode_leader_optime(encode_leader_optime(42)), 42);
+  EXPECT_EQ(decode_handover_optime(encode_handover_optime(43)), 43);
+}
+
+TEST(MemberCodec, NumbersOutOfRangeAreRefusedByName) {
+  struct Case {
+    const char* json;
+    const char* error;
+  };
+  const Case cases[] = {
+      {R"({"xlog_location":1e300})", "'xlog_location' is 1e+300, not an integer in 0..9223372036854775807"},
+      {R"({"xlog_location":-1})", "'xlog_location' is -1"},
+      {R"({"xlog_location":18446744073709551615})", "'xlog_location' is 18446744073709551615"},
+      {R"({"xlog_location":1.5})", "'xlog_location' is 1.5"},
+      {R"({"xlog_location":"12"})", "'xlog_location' is \"12\""},
+      {R"({"timeline":1e300})", "'timeline' is 1e+300, not an integer in 0..2147483647"},
+      {R"({"timeline":4294967297})", "'timeline' is 4294967297"},
+      {R"({"timeline":-2})", "'timeline' is -2"},
+      {R"([1,2])", "not a JSON object"},
+  };
+  for (const Case& c : cases) {
+    std::string error;
+    EXPECT_FALSE(decode_member("n2", c.json, &error)) << c.json;
+    EXPECT_THAT(error, HasSubstr(c.error)) << c.json;
+  }
+  std::string error;
+  EXPECT_EQ(decode_leader_optime(R"({"optime":1e300})", &error), 0);
+  EXPECT_THAT(error, HasSubstr("'optime' is 1e+300"));
+  error.clear();
+  EXPECT_EQ(decode_handover_optime(R"({"optime":5,"handover":-7})", &error), 0);
+  EXPECT_THAT(error, HasSubstr("'handover' is -7"));
+  error.clear();
+  EXPECT_EQ(decode_leader_optime(R"({"optime":5,"handover":-7})", &error), 5);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(decode_handover_optime(R"({"optime":5})", &error), 0) << "absent: no handover";
+  EXPECT_EQ(error, "");
+}
+
+TEST(MemberCodec, ClusterLeavesOutAndListsUnreadableKeys) {
+  const KeyLayout keys("/service", "pg");
+  RangeResponse range;
+  range.kvs.push_back(KeyValue{.key = keys.member("n1"), .value = R"({"xlog_location":100,"timeline":2})"});
+  range.kvs.push_back(KeyValue{.key = keys.member("n2"), .value = R"({"xlog_location":1e300,"timeline":2})"});
+  range.kvs.push_back(KeyValue{.key = keys.status(), .value = R"({"optime":-1})"});
+  const ClusterView view = decode_cluster(keys, range);
+  ASSERT_EQ(view.members.size(), 1u);
+  EXPECT_EQ(view.members[0].name, "n1");
+  EXPECT_EQ(view.members[0].wal_position, 100);
+  EXPECT_EQ(view.last_leader_wal_position, 0);
+  ASSERT_EQ(view.unreadable.size(), 2u);
+  EXPECT_THAT(view.unreadable[0], HasSubstr("/service/pg/members/n2: 'xlog_location' is 1e+300"));
+  EXPECT_THAT(view.unreadable[1], HasSubstr("/service/pg/status: 'optime' is -1"));
+}
+
+}  // namespace
+}  // namespace pgha::election

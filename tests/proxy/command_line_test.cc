@@ -1,0 +1,77 @@
+// The pgha-proxy binary's command line: a malformed number or level is an error naming the
+// option and the value (exit 2), never an uncaught exception or logging silently turned off.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/proxy/config_test_util.h"
+#include "tests/support/run_program.h"
+
+namespace pgha::proxy {
+namespace {
+
+using ::testing::HasSubstr;
+
+const char* const kValidConfig =
+    "listeners:\n"
+    "  - name: db\n"
+    "    bind: 127.0.0.1:6000\n"
+    "    servers:\n"
+    "      - name: s1\n"
+    "        address: 127.0.0.1:6001\n";
+
+test::ProgramResult run_proxy(std::vector<std::string> args) {
+  args.insert(args.begin(), PGHA_PROXY_BIN);
+  return test::run_program(args);
+}
+
+struct BadOption {
+  std::vector<std::string> args;
+  const char* message;
+};
+
+TEST(ProxyCommandLine, MalformedValuesExitWithTwoAndNameTheOption) {
+  testing::TempDir dir;
+  const std::string config = dir.write("proxy.yaml", kValidConfig);
+  const std::vector<BadOption> cases = {
+      {{"--grace", "abc"}, "pgha-proxy: --grace: 'abc' is not a number of milliseconds (0..86400000)"},
+      {{"--grace", "99999999999999999999999"}, "--grace: '99999999999999999999999' is not a number of milliseconds"},
+      {{"--grace", "-5"}, "--grace: '-5' is not a number"},
+      {{"--grace", "5s"}, "--grace: '5s' is not a number"},
+      {{"--grace", ""}, "--grace: '' is not a number"},
+      {{"--reload-grace", "1e3"}, "--reload-grace: '1e3' is not a number of milliseconds"},
+      {{"--reload-grace", "86400001"}, "--reload-grace: '86400001' is not a number"},
+      {{"--log-level", "debgu"}, "pgha-proxy: --log-level: unknown level 'debgu' (trace, debug, info, warn, error"},
+      {{"--log-level", ""}, "--log-level: unknown level ''"},
+      {{"--grace"}, "pgha-proxy: --grace needs a value"},
+      {{"--frobnicate"}, "pgha-proxy: unknown argument '--frobnicate'"},
+  };
+  for (const BadOption& c : cases) {
+    std::vector<std::string> args = {"-c", "-f", config};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const test::ProgramResult r = run_proxy(args);
+    const std::string label = ::testing::PrintToString(c.args);
+    EXPECT_FALSE(r.timed_out) << label;
+    EXPECT_EQ(r.exit_code, 2) << label << "\n" << r.output;
+    EXPECT_THAT(r.output, HasSubstr(c.message)) << label;
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("terminate called"))) << label;
+  }
+}
+
+TEST(ProxyCommandLine, WellFormedValuesAreAccepted) {
+  testing::TempDir dir;
+  const std::string config = dir.write("proxy.yaml", kValidConfig);
+  const test::ProgramResult r = run_proxy(
+      {"--check", "-f", config, "--grace", "0", "--reload-grace", "86400000", "--log-level", "warn"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Configuration file is valid: " + config));
+}
+
+TEST(ProxyCommandLine, ConfigThatIsNotARegularFileIsRefused) {
+  const test::ProgramResult r = run_proxy({"-c", "-f", "/dev/zero"});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("/dev/zero:0: file: cannot read: a character device, not a regular file"));
+}
+
+}  // namespace
+}  // namespace pgha::proxy
