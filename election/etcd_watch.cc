@@ -16,6 +16,8 @@
 namespace pgha::election {
 namespace {
 
+constexpr std::size_t kErrorBodyLimit = 4096;  // of an error reply, what is kept to judge it
+
 using std::chrono::milliseconds;
 
 void set_timeout(httplib::Client& client, void (httplib::Client::*setter)(time_t, time_t), milliseconds timeout) {
@@ -128,8 +130,9 @@ bool EtcdWatch::follow_stream(const std::string& endpoint) {
   request.content_receiver = [&](const char* data, std::size_t size, std::uint64_t, std::uint64_t) {
     if (stopping_.load()) return false;
     if (status != 200) {
-      error_body.append(data, std::min<std::size_t>(size, 4096));
-      return true;
+      // An error reply is judged by its first few KiB; the rest is not read (it may never end).
+      error_body.append(data, std::min(size, kErrorBodyLimit - error_body.size()));
+      return error_body.size() < kErrorBodyLimit;
     }
     // The gateway writes one JSON message per line; chunk boundaries are arbitrary.
     pending.append(data, size);

@@ -2,6 +2,7 @@
 // the status and the agent's log without raw control bytes (ESC sequences, NUL, forged lines).
 #include "election/etcd_transport.h"
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -9,6 +10,7 @@
 #include <boost/asio.hpp>
 #include <gtest/gtest.h>
 
+#include "election/etcd_watch.h"
 #include "tests/election/log_capture.h"
 
 namespace pgha::election {
@@ -91,6 +93,81 @@ TEST(EtcdTransportTest, ErrorBodiesReachStatusAndLogWithoutControlBytes) {
     if (m.find("forged line") != std::string::npos) ++attempts_logged;
   }
   EXPECT_EQ(attempts_logged, 2);  // the two 5xx attempts; a 4xx is etcd's verdict, returned unlogged
+}
+
+// Answers every connection with a 500 whose chunked body runs to `total` bytes: an error reply
+// that never ends as far as a reader without a bound is concerned.
+class StreamingErrorServer {
+ public:
+  explicit StreamingErrorServer(std::size_t total)
+      : total_(total), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(io_, accept_loop(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~StreamingErrorServer() {
+    io_.stop();
+    thread_.join();
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      tcp::socket socket = co_await acceptor_.async_accept(asio::use_awaitable);
+      asio::co_spawn(io_, answer(std::move(socket)), asio::detached);
+    }
+  }
+  asio::awaitable<void> answer(tcp::socket socket) {
+    boost::system::error_code ec;
+    std::string request;
+    co_await asio::async_read_until(socket, asio::dynamic_buffer(request), "\r\n\r\n",
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    const std::string head = "HTTP/1.1 500 X\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+    co_await asio::async_write(socket, asio::buffer(head), asio::redirect_error(asio::use_awaitable, ec));
+    const std::string chunk = "10000\r\n" + std::string(0x10000, 'e') + "\r\n";
+    for (std::size_t sent = 0; !ec && sent < total_; sent += 0x10000) {
+      co_await asio::async_write(socket, asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_await asio::async_write(socket, asio::buffer(std::string("0\r\n\r\n")),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  const std::size_t total_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// The process's peak resident set (VmHWM), in KiB.
+long peak_rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+TEST(EtcdWatchTest, AnEndlessErrorReplyIsReadWithinABound) {
+  constexpr std::size_t kStreamed = 256u << 20;  // far beyond any error text worth keeping
+  const StreamingErrorServer server(kStreamed);
+  EtcdClientOptions options;
+  options.endpoints = {server.endpoint()};
+  options.watch_retry_delay = 10ms;
+  const long peak_before = peak_rss_kib();
+  ASSERT_GT(peak_before, 0);
+  EtcdWatch watch(std::make_shared<EtcdTransport>(options), "/service/x/", 0, [](const WatchResponse&) {});
+  // The first stream has ended (and its error was handled) once a second one was opened.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (watch.streams_opened() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  watch.stop();
+  ASSERT_GE(watch.streams_opened(), 2) << "the 500 reply was not read to its end within 60 s";
+  const long grown_mib = (peak_rss_kib() - peak_before) / 1024;
+  EXPECT_LT(grown_mib, 64) << "reading one error reply of " << (kStreamed >> 20) << " MiB grew the peak RSS by "
+                           << grown_mib << " MiB";
 }
 
 }  // namespace
