@@ -15,6 +15,7 @@
 
 #include "election/log.h"
 #include "printable/printable_excerpt.h"
+#include "prometheus_text/prometheus_text.h"
 
 namespace pgha::election {
 namespace {
@@ -142,19 +143,6 @@ std::pair<std::string, int> host_port_of_url(std::string_view url) {
     port_number = port_number * 10 + (c - '0');
   }
   return {std::string(host), port_number};
-}
-
-std::string prometheus_label(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
 }
 
 std::string format_seconds(double seconds) {
@@ -409,18 +397,11 @@ std::string render_cluster_json(const NodeStatus& s) {
 }
 
 std::string render_patroni_metrics(const NodeStatus& s) {
-  const std::string labels = "{scope=\"" + prometheus_label(s.scope) + "\",name=\"" + prometheus_label(s.name) + "\"}";
+  const std::string labels =
+      "{scope=\"" + prometheus_text::label_value(s.scope) + "\",name=\"" + prometheus_text::label_value(s.name) + "\"}";
   std::string out;
   const auto metric = [&](const char* name, const char* type, const char* help, const std::string& value) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
+    prometheus_text::append_family(out, name, type, help);
     out += name;
     out += labels;
     out += ' ';

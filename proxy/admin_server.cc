@@ -19,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "prometheus_text/prometheus_text.h"
 #include "proxy/log.h"
 #include "proxy/proxy_service.h"
 #include "proxy/thread_failure.h"
@@ -54,18 +55,7 @@ std::string state_name(const ServerHealth& h) {
 }
 
 // Prometheus label values: escape backslash, quote and newline.
-std::string label(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
+std::string label(const std::string& v) { return prometheus_text::label_value(v); }
 }  // namespace
 
 std::string render_status_json(const ProxyService& service) {
@@ -137,7 +127,7 @@ std::string render_status_json(const ProxyService& service) {
 std::string render_metrics(const ProxyService& service) {
   std::string out;
   auto family = [&out](const char* name, const char* type, const char* help) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    prometheus_text::append_family(out, name, type, help);
   };
   auto sample = [&out](const std::string& name, const std::string& labels, auto value) {
     out += name + "{" + labels + "} " + std::to_string(value) + "\n";
