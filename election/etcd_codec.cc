@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "election/json_integer.h"
 #include "printable/printable_excerpt.h"
 
 namespace pgha::election {
@@ -102,20 +103,8 @@ std::optional<std::int64_t> int64_field(const json& object, const char* name, st
                                         std::int64_t min = 0, std::int64_t max = kInt64Max) {
   auto it = object.find(name);
   if (it == object.end() || it->is_null()) return 0;
-  std::optional<std::int64_t> value;
-  if (it->is_string()) {
-    value = parse_int64(it->get_ref<const std::string&>());
-  } else if (it->is_number_unsigned()) {
-    const auto unsigned_value = it->get<std::uint64_t>();
-    if (unsigned_value <= static_cast<std::uint64_t>(kInt64Max)) value = static_cast<std::int64_t>(unsigned_value);
-  } else if (it->is_number_integer()) {
-    value = it->get<std::int64_t>();
-  }
-  if (value && *value >= min && *value <= max) return value;
-  if (why.empty()) {
-    why = "'" + std::string(name) + "' is " + it->dump().substr(0, 40) + ", not an integer in " + std::to_string(min) +
-          ".." + std::to_string(max);
-  }
+  if (auto value = integer_in_range(*it, min, max, /*strings_too=*/true)) return value;
+  if (why.empty()) why = integer_refusal(name, *it, min, max);
   return std::nullopt;
 }
 

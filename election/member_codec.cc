@@ -4,31 +4,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "election/json_integer.h"
+
 namespace pgha::election {
 
 using nlohmann::json;
 
 namespace {
 
-// The integer `object[key]` if it is one in [min, max]; nullopt when absent or null. Anything
-// else (a fraction, 1e300, a negative position, a string) is refused: converting it would be
-// undefined or meaningless. `error` gets the first refusal, naming the key.
+// The integer `object[key]` if it is one in [min, max]; nullopt when absent or null, or refused
+// (a fraction, 1e300, a negative position, a string): `error` gets the first refusal.
 std::optional<std::int64_t> bounded_integer(const json& object, const char* key, std::int64_t min, std::int64_t max,
                                             std::string& error) {
   const auto it = object.find(key);
   if (it == object.end() || it->is_null()) return std::nullopt;
-  std::optional<std::int64_t> value;
-  if (it->is_number_unsigned()) {
-    const auto unsigned_value = it->get<std::uint64_t>();
-    if (unsigned_value <= static_cast<std::uint64_t>(max)) value = static_cast<std::int64_t>(unsigned_value);
-  } else if (it->is_number_integer()) {
-    value = it->get<std::int64_t>();
-  }
-  if (value && *value >= min && *value <= max) return value;
-  if (error.empty()) {
-    error = "'" + std::string(key) + "' is " + it->dump().substr(0, 40) + ", not an integer in " + std::to_string(min) +
-            ".." + std::to_string(max);
-  }
+  if (auto value = integer_in_range(*it, min, max, /*strings_too=*/false)) return value;
+  if (error.empty()) error = integer_refusal(key, *it, min, max);
   return std::nullopt;
 }
 

@@ -20,11 +20,16 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-// Answers every connection with `reply` once it has read the request head, then closes.
+// Answers every connection once it has read the request head: `reply`, then `chunk` written
+// `repeat` times, then `tail`; then closes.
 class CannedHttpServer {
  public:
-  explicit CannedHttpServer(std::string reply)
-      : reply_(std::move(reply)), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+  explicit CannedHttpServer(std::string reply, std::string chunk = {}, std::size_t repeat = 0, std::string tail = {})
+      : reply_(std::move(reply)),
+        chunk_(std::move(chunk)),
+        repeat_(repeat),
+        tail_(std::move(tail)),
+        acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     port_ = acceptor_.local_endpoint().port();
     asio::co_spawn(io_, accept_loop(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });
@@ -48,10 +53,17 @@ class CannedHttpServer {
     co_await asio::async_read_until(socket, asio::dynamic_buffer(request), "\r\n\r\n",
                                     asio::redirect_error(asio::use_awaitable, ec));
     co_await asio::async_write(socket, asio::buffer(reply_), asio::redirect_error(asio::use_awaitable, ec));
+    for (std::size_t i = 0; !ec && i < repeat_; ++i) {
+      co_await asio::async_write(socket, asio::buffer(chunk_), asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_await asio::async_write(socket, asio::buffer(tail_), asio::redirect_error(asio::use_awaitable, ec));
     socket.shutdown(tcp::socket::shutdown_send, ec);
   }
 
   const std::string reply_;
+  const std::string chunk_;
+  const std::size_t repeat_;
+  const std::string tail_;
   asio::io_context io_;
   tcp::acceptor acceptor_;
   int port_ = 0;
@@ -95,52 +107,6 @@ TEST(EtcdTransportTest, ErrorBodiesReachStatusAndLogWithoutControlBytes) {
   EXPECT_EQ(attempts_logged, 2);  // the two 5xx attempts; a 4xx is etcd's verdict, returned unlogged
 }
 
-// Answers every connection with a 500 whose chunked body runs to `total` bytes: an error reply
-// that never ends as far as a reader without a bound is concerned.
-class StreamingErrorServer {
- public:
-  explicit StreamingErrorServer(std::size_t total)
-      : total_(total), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(io_, accept_loop(), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~StreamingErrorServer() {
-    io_.stop();
-    thread_.join();
-  }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  asio::awaitable<void> accept_loop() {
-    for (;;) {
-      tcp::socket socket = co_await acceptor_.async_accept(asio::use_awaitable);
-      asio::co_spawn(io_, answer(std::move(socket)), asio::detached);
-    }
-  }
-  asio::awaitable<void> answer(tcp::socket socket) {
-    boost::system::error_code ec;
-    std::string request;
-    co_await asio::async_read_until(socket, asio::dynamic_buffer(request), "\r\n\r\n",
-                                    asio::redirect_error(asio::use_awaitable, ec));
-    const std::string head = "HTTP/1.1 500 X\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
-    co_await asio::async_write(socket, asio::buffer(head), asio::redirect_error(asio::use_awaitable, ec));
-    const std::string chunk = "10000\r\n" + std::string(0x10000, 'e') + "\r\n";
-    for (std::size_t sent = 0; !ec && sent < total_; sent += 0x10000) {
-      co_await asio::async_write(socket, asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
-    }
-    co_await asio::async_write(socket, asio::buffer(std::string("0\r\n\r\n")),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    socket.shutdown(tcp::socket::shutdown_send, ec);
-  }
-
-  const std::size_t total_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  int port_ = 0;
-  std::thread thread_;
-};
-
 // The process's peak resident set (VmHWM), in KiB.
 long peak_rss_kib() {
   std::ifstream status("/proc/self/status");
@@ -152,8 +118,11 @@ long peak_rss_kib() {
 }
 
 TEST(EtcdWatchTest, AnEndlessErrorReplyIsReadWithinABound) {
-  constexpr std::size_t kStreamed = 256u << 20;  // far beyond any error text worth keeping
-  const StreamingErrorServer server(kStreamed);
+  // A 500 whose chunked body runs to 256 MiB, far beyond any error text worth keeping.
+  constexpr std::size_t kChunk = 0x10000;
+  constexpr std::size_t kStreamed = 256u << 20;
+  const CannedHttpServer server("HTTP/1.1 500 X\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                "10000\r\n" + std::string(kChunk, 'e') + "\r\n", kStreamed / kChunk, "0\r\n\r\n");
   EtcdClientOptions options;
   options.endpoints = {server.endpoint()};
   options.watch_retry_delay = 10ms;
