@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "election/etcd_client.h"
 #include "election/log.h"
@@ -41,19 +40,22 @@ struct Message {
 // Immediate shutdown of the postmaster of data_dir (SIGQUIT), so it stops taking writes now.
 // Returns the postmaster's pid (0 when none ran).
 pid_t fence(const std::string& data_dir, const char* why) {
-  std::ifstream pidfile(data_dir + "/postmaster.pid");
-  long pid = 0;
-  if (!(pidfile >> pid) || pid <= 0) {
-    say(std::string("fence (") + why + "): no postmaster.pid, PostgreSQL is not running");
+  const pid_t pid = postmaster_of(data_dir);
+  if (pid == 0) {
+    say(std::string("fence (") + why + "): no postmaster runs in " + data_dir);
     return 0;
   }
-  if (::kill(static_cast<pid_t>(pid), SIGQUIT) == 0) {
+  if (::kill(pid, SIGQUIT) == 0) {
     say(std::string("fenced (") + why + "): sent SIGQUIT (immediate shutdown) to postmaster " + std::to_string(pid));
   } else {
     say(std::string("fence (") + why + "): kill " + std::to_string(pid) + ": " + std::strerror(errno));
   }
-  return static_cast<pid_t>(pid);
+  return pid;
 }
+
+// While the deadline has passed and no new one has come, a postmaster that starts in the data dir
+// (an agent that resumed and acted on what it knew before its pause) is fenced within this period.
+constexpr int kExpiredCheckMs = 50;
 
 // The agent died while leading and PostgreSQL was fenced: once the postmaster is gone, revoke
 // the agent's lease, so that the leader key goes now instead of at the end of the lease. While
@@ -115,6 +117,9 @@ FenceWatchdog::~FenceWatchdog() {
 }
 
 bool FenceWatchdog::arm(Clock::time_point deadline) {
+  // A deadline that has passed is sent again each time: the watchdog forgets a deadline once it
+  // has fenced for it, and must fence again whatever PostgreSQL was started since.
+  if (deadline <= Clock::now()) last_deadline_ = -1;
   return send(kDeadline, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count(),
               last_deadline_);
 }
@@ -136,11 +141,15 @@ bool FenceWatchdog::send(long long kind, long long value, long long& last_sent) 
 
 int FenceWatchdog::watch(int fd, const std::string& data_dir, const EtcdClientOptions& etcd) {
   long long deadline = 0;  // 0: disarmed
+  bool expired = false;    // the deadline passed and was fenced; no new deadline since
+  pid_t fenced_pid = 0;    // the postmaster signalled last
   long long lease = 0;
   int fenced = 0;
   for (;;) {
     int timeout_ms = -1;
-    if (deadline != 0) {
+    if (expired) {
+      timeout_ms = kExpiredCheckMs;
+    } else if (deadline != 0) {
       const long long left = deadline - now_ns();
       timeout_ms = left <= 0 ? 0 : static_cast<int>(std::min<long long>(left / 1'000'000 + 1, 60'000));
     }
@@ -148,17 +157,28 @@ int FenceWatchdog::watch(int fd, const std::string& data_dir, const EtcdClientOp
     const int ready = ::poll(&p, 1, timeout_ms);
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) {
-      if (deadline != 0 && now_ns() >= deadline) {
-        fence(data_dir, "the agent did not renew its lease deadline");
+      if (expired) {
+        // Until the agent renews or disarms, no postmaster may run here: one that started after
+        // the fence is stopped too.
+        const pid_t pid = postmaster_of(data_dir);
+        if (pid != 0 && pid != fenced_pid) {
+          fenced_pid = fence(data_dir, "a postmaster started after the lease deadline passed");
+          ++fenced;
+        }
+      } else if (deadline != 0 && now_ns() >= deadline) {
+        fenced_pid = fence(data_dir, "the agent did not renew its lease deadline");
         ++fenced;
-        deadline = 0;
+        expired = true;
       }
       continue;
     }
     Message message;
     const ssize_t n = ::read(fd, &message, sizeof message);
     if (n == sizeof message) {
-      if (message.kind == kDeadline) deadline = message.value;
+      if (message.kind == kDeadline) {
+        deadline = message.value;
+        expired = false;  // a deadline already passed is fenced again at once
+      }
       if (message.kind == kLease) lease = message.value;
       continue;
     }

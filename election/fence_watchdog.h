@@ -4,7 +4,9 @@
 // pushed forward (agent hung or SIGSTOPped), or the agent dies while armed (kill -9: the pipe
 // closes), the watchdog stops this node's PostgreSQL at once (SIGQUIT to the postmaster:
 // immediate shutdown), so an old primary can never take writes once its lease may have expired
-// and another node may have been promoted. Patroni relies on the kernel's watchdog for this; we
+// and another node may have been promoted. Until the agent renews the deadline or disarms, a
+// postmaster that starts again in the data directory is stopped too (an agent that resumes after a
+// pause may act once on what it knew before it). Patroni relies on the kernel's watchdog for this; we
 // need no device, because the fencing process outlives the agent.
 //
 // When the agent dies while leading, the watchdog also revokes the agent's etcd lease once the

@@ -308,6 +308,21 @@ void HaLoop::iteration() {
     refused.message = decision.refused_request;
     answer_request(refused);
   }
+  if (holds_lock_ && Clock::now() >= fencing_deadline()) {
+    // This iteration took so long (the agent was paused or starved between the lease refresh and
+    // here) that the lease may have run out and another member may lead: what it read is stale
+    // and acting on it could start or promote a second primary. The watchdog fences; decide
+    // again from a fresh refresh.
+    log().warn("{}: {} ms since the lease was last refreshed, past the fencing deadline: not acting on "
+               "\"{}\" ({}); deciding again", config_.name,
+               std::chrono::duration_cast<Millis>(Clock::now() - last_refresh_).count(),
+               action_name(decision.action), decision.reason);
+    decision = Decision{Action::kNothing, "", "the lease may have run out during this iteration", {}};
+    immediate_ = true;
+  }
+  // Armed (or disarmed) for what this iteration found before acting: a member that lost the lock
+  // starts its PostgreSQL as a standby without the watchdog stopping it.
+  update_watchdog();
   act(decision, view, local);
   update_watchdog();
   publish(view, local, probe, decision);

@@ -424,18 +424,7 @@ PgStatus PostgresControl::reset_data_dir(DataDirContent content) {
   return PgStatus::success();
 }
 
-int PostgresControl::postmaster_pid() const {
-  std::ifstream in(fs::path(config_.data_dir) / "postmaster.pid");
-  long pid = 0;
-  if (!(in >> pid) || pid <= 0) return 0;
-  if (!process_alive(static_cast<pid_t>(pid))) return 0;
-  // After a crash the PID may belong to another process by now; a postmaster runs in its data
-  // dir. (When /proc does not tell, e.g. no permission, trust the PID.)
-  std::error_code ec;
-  const fs::path cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
-  if (!ec && !fs::equivalent(cwd, config_.data_dir, ec) && !ec) return 0;
-  return static_cast<int>(pid);
-}
+int PostgresControl::postmaster_pid() const { return static_cast<int>(postmaster_of(config_.data_dir)); }
 
 void PostgresControl::record(const std::string& event) const {
   std::ofstream out(commands_log(), std::ios::app);

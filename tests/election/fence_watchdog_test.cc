@@ -29,10 +29,19 @@ class FenceWatchdogTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("pgha-watchdog-" + std::to_string(::getpid()) + "-" +
                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
+    start_postmaster();
+  }
+  // A stand-in postmaster: runs in the data dir (as a postmaster does) until a signal ends it.
+  void start_postmaster(bool ignores_sigquit = false) {
     postmaster_ = ::fork();
     if (postmaster_ == 0) {
-      for (;;) ::pause();  // stands in for the postmaster until a signal ends it
+      if (ignores_sigquit) ::signal(SIGQUIT, SIG_IGN);
+      // Without the watchdog's pipe, which a fork inherits: the watchdog must see it close.
+      ::close_range(3, ~0U, 0);
+      if (::chdir(dir_.c_str()) != 0) ::_exit(3);
+      for (;;) ::pause();
     }
+    reaped_ = false;
     std::ofstream(dir_ / "postmaster.pid") << postmaster_ << "\n" << dir_.string() << "\n";
   }
   void TearDown() override {
@@ -81,6 +90,52 @@ TEST_F(FenceWatchdogTest, ARenewedDeadlineAndDisarmingKeepPostgresRunning) {
   EXPECT_EQ(ended_by(400ms), 0) << "disarmed: no fencing";
   watchdog.reset();  // disarmed and closed: the watchdog exits without fencing
   EXPECT_EQ(ended_by(200ms), 0);
+}
+
+// An agent that resumes after a pause may start PostgreSQL again on what it knew before: until it
+// renews the deadline or disarms, any postmaster in the data dir is stopped.
+TEST_F(FenceWatchdogTest, APostmasterStartedAfterTheDeadlinePassedIsFencedToo) {
+  auto watchdog = FenceWatchdog::start(dir_.string());
+  ASSERT_NE(watchdog, nullptr);
+  ASSERT_TRUE(watchdog->arm(Clock::now() + 100ms));
+  ASSERT_EQ(ended_by(3000ms), SIGQUIT);
+  start_postmaster();
+  EXPECT_EQ(ended_by(3000ms), SIGQUIT) << "started after the fence, before any renewal";
+  // Disarmed (the agent lost the lock): its PostgreSQL may run as a standby. The pipe has no
+  // acknowledgement: give the watchdog more than one re-check period to read the message first.
+  ASSERT_TRUE(watchdog->disarm());
+  std::this_thread::sleep_for(200ms);
+  start_postmaster();
+  EXPECT_EQ(ended_by(300ms), 0) << "disarmed: a standby may run";
+  const auto passed = Clock::now() - 1ms;
+  ASSERT_TRUE(watchdog->arm(passed));
+  EXPECT_EQ(ended_by(3000ms), SIGQUIT) << "a deadline already passed fences at once";
+  start_postmaster();
+  ASSERT_TRUE(watchdog->arm(passed));
+  EXPECT_EQ(ended_by(3000ms), SIGQUIT) << "the same passed deadline again still fences";
+  // Renewed: the lease is the agent's again, its PostgreSQL runs.
+  ASSERT_TRUE(watchdog->arm(Clock::now() + 60s));
+  std::this_thread::sleep_for(200ms);
+  start_postmaster();
+  EXPECT_EQ(ended_by(300ms), 0);
+}
+
+// A stale postmaster.pid whose PID now belongs to a process outside the data dir is not signalled.
+TEST_F(FenceWatchdogTest, APidThatIsNotAPostmasterOfTheDataDirIsLeftAlone) {
+  const pid_t stranger = ::fork();
+  if (stranger == 0) {
+    ::close_range(3, ~0U, 0);
+    for (;;) ::pause();  // runs in the test's working directory, not the data dir
+  }
+  std::ofstream(dir_ / "postmaster.pid") << stranger << "\n" << dir_.string() << "\n";
+  auto watchdog = FenceWatchdog::start(dir_.string());
+  ASSERT_NE(watchdog, nullptr);
+  ASSERT_TRUE(watchdog->arm(Clock::now() + 50ms));
+  std::this_thread::sleep_for(300ms);  // past the deadline and several re-checks
+  int status = 0;
+  EXPECT_EQ(::waitpid(stranger, &status, WNOHANG), 0) << "the stranger was signalled";
+  ::kill(stranger, SIGKILL);
+  ::waitpid(stranger, nullptr, 0);
 }
 
 TEST_F(FenceWatchdogTest, FencesAtOnceWhenTheAgentDiesWhileLeading) {
@@ -166,12 +221,7 @@ TEST_F(FenceWatchdogRevokeTest, NeverRevokesWhileThePostmasterStillRuns) {
   // could be promoted beside a server that may still take writes.
   ::kill(postmaster_, SIGKILL);
   ::waitpid(postmaster_, nullptr, 0);
-  postmaster_ = ::fork();
-  if (postmaster_ == 0) {
-    ::signal(SIGQUIT, SIG_IGN);
-    for (;;) ::pause();
-  }
-  std::ofstream(dir_ / "postmaster.pid", std::ios::trunc) << postmaster_ << "\n" << dir_.string() << "\n";
+  start_postmaster(/*ignores_sigquit=*/true);
   const std::int64_t lease = leader_key("/t/leader-2");
   agent_dies_while_leading(lease);
   EXPECT_EQ(ended_by(1500ms), 0) << "the stand-in ignores SIGQUIT";

@@ -231,6 +231,7 @@ class FakePostgres final : public LocalPostgres {
 
   std::function<bool()> may_be_writable;
   std::function<void(const std::string&)> on_call;  // called with each call's name, before it acts
+  std::function<void()> on_probe;  // called at the start of each probe()
   std::vector<std::string> calls;
   std::vector<std::string> violations;
 
@@ -271,6 +272,7 @@ class FakePostgres final : public LocalPostgres {
     return PgStatus::success();
   }
   PgProbe probe(Millis) override {
+    if (on_probe) on_probe();
     PgProbe p;
     p.data_dir_initialized = data;
     p.running = running;

@@ -164,6 +164,34 @@ TEST_F(HaLoopTest, CrashedPrimaryWhoseLockExpiredStartsAsStandbyOfTheNewLeaderAf
   EXPECT_TRUE(pg_.violations.empty());
 }
 
+// An agent paused between its lease refresh and its action (SIGSTOP, a starved machine) must not
+// act on what it read before the pause: its lease may have run out meanwhile and another member
+// been promoted. Here the leader's PostgreSQL was fenced during the pause and n1 took over; the
+// stale view said "I lead, PostgreSQL is down": starting it as a primary made two writable nodes.
+TEST_F(HaLoopTest, LeaderPausedPastItsFencingDeadlineDoesNotActOnWhatItReadBefore) {
+  config_.ttl = 1s;  // fencing deadline: 750 ms after the refresh
+  make_n2_leader();
+  pg_.crash();
+  pg_.calls.clear();
+  pg_.on_probe = [this] {
+    pg_.on_probe = nullptr;
+    const auto leader = dcs_.get(keys_.leader());
+    ASSERT_TRUE(leader.has_value());
+    const auto paused_until = Clock::now() + 800ms;  // the pause, between the refresh and the probe
+    dcs_.expire(leader->lease);
+    set_member("n1", 5434, "primary", "running", kWal + 100);
+    dcs_.set(keys_.leader(), "n1", others_lease_);
+    std::this_thread::sleep_until(paused_until);
+  };
+  loop().step();
+  EXPECT_FALSE(contains(pg_.calls, "start_primary")) << ::testing::PrintToString(pg_.calls);
+  EXPECT_FALSE(loop().status()->is_primary());
+  // The next iteration reads the truth: n1 leads, n2 rejoins it as a standby.
+  loop().step();
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"rewind_and_follow 127.0.0.1:5434"});
+  EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
+}
+
 // A rejoin whose pg_rewind fails (the data dir kept for the operator) is tried again after
 // loop_wait, not at once in a tight loop, and PostgreSQL is not started in between.
 TEST_F(HaLoopTest, FailedRejoinIsRetriedAfterLoopWaitWithoutStartingPostgres) {
