@@ -90,7 +90,7 @@ const Rules kBootstrapRules = {
 };
 const Rules kDcsRules = {
     {"ttl"}, {"loop_wait"}, {"retry_timeout"}, {"maximum_lag_on_failover"}, {"synchronous_mode"},
-    {"postgresql"}, {"synchronous_mode_strict"},
+    {"postgresql"}, {"synchronous_mode_strict"}, {"synchronous_node_count"}, {"maximum_lag_on_syncnode"},
     {"standby_cluster", Support::kReject, "standby clusters are not supported"},
     {"failsafe_mode", Support::kWarn,
      "ignored: without etcd a primary always demotes (pgha-agent is stricter than failsafe mode)"},
@@ -100,7 +100,6 @@ const Rules kDcsRules = {
     {"master_stop_timeout", Support::kWarn, kIgnored},
     {"check_timeline", Support::kWarn, kIgnored},
     {"max_timelines_history", Support::kWarn, kIgnored},
-    {"synchronous_node_count", Support::kWarn, kIgnored},
     {"slots", Support::kWarn, "ignored: replication slots are not managed"},
     {"ignore_slots", Support::kWarn, "ignored: replication slots are not managed"},
     {"member_slots_ttl", Support::kWarn, "ignored: replication slots are not managed"},
@@ -550,11 +549,22 @@ class Parser {
       config_.maximum_lag_on_failover = integer(n, "bootstrap.dcs.maximum_lag_on_failover", 0,
                                                 std::numeric_limits<std::int64_t>::max(), "a number of bytes");
     }
-    if (auto n = node["synchronous_mode"]) config_.synchronous_mode = boolean(n, "bootstrap.dcs.synchronous_mode");
-    if (auto n = node["synchronous_mode_strict"]) {
-      if (boolean(n, "bootstrap.dcs.synchronous_mode_strict")) {
-        fail(n, "bootstrap.dcs.synchronous_mode_strict", "strict synchronous mode is not supported");
+    if (auto n = node["synchronous_mode"]) {
+      if (n.IsScalar() && n.Scalar() == "quorum") {
+        fail(n, "bootstrap.dcs.synchronous_mode", "quorum commit is not supported (on or off)");
       }
+      config_.synchronous_mode = boolean(n, "bootstrap.dcs.synchronous_mode");
+    }
+    if (auto n = node["synchronous_mode_strict"]) {
+      config_.synchronous_mode_strict = boolean(n, "bootstrap.dcs.synchronous_mode_strict");
+    }
+    if (auto n = node["synchronous_node_count"]) {
+      config_.synchronous_node_count = static_cast<int>(
+          integer(n, "bootstrap.dcs.synchronous_node_count", 1, 64, "a number of standbys"));
+    }
+    if (auto n = node["maximum_lag_on_syncnode"]) {
+      config_.maximum_lag_on_syncnode = integer(n, "bootstrap.dcs.maximum_lag_on_syncnode", -1,
+                                                std::numeric_limits<std::int64_t>::max(), "a number of bytes");
     }
     if (auto n = node["postgresql"]) {
       const std::string path = "bootstrap.dcs.postgresql";

@@ -58,7 +58,10 @@ struct AgentConfig {
   std::chrono::milliseconds loop_wait{2000};
   std::chrono::milliseconds retry_timeout{4000};
   std::int64_t maximum_lag_on_failover = 1048576;  // bytes
-  bool synchronous_mode = false;
+  bool synchronous_mode = false;         // commits wait for a synchronous standby (sync_state.h)
+  bool synchronous_mode_strict = false;  // never run without one: commits wait until one connects
+  int synchronous_node_count = 1;
+  std::int64_t maximum_lag_on_syncnode = -1;  // bytes; -1: no limit
   bool use_pg_rewind = true;                       // postgresql.use_pg_rewind wins over bootstrap.dcs.postgresql's
   // May a former primary's data dir be wiped and cloned afresh from the leader (both false by
   // default, as in Patroni: the data stays for the operator and the agent retries the rejoin):

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "election/sync_state.h"
+
 namespace pgha::election {
 
 // One member's published status (Patroni's /members/<name> JSON).
@@ -21,6 +23,7 @@ struct MemberStatus {
   std::int64_t wal_position = 0;  // bytes: pg_current_wal_lsn on a primary, received/replayed on a replica
   int timeline = 0;
   bool nofailover = false;
+  bool nosync = false;  // never made a synchronous standby
 };
 
 // A pending switchover/failover request (Patroni's /failover key).
@@ -41,6 +44,8 @@ struct ClusterView {
   // Until a new leader publishes its own optime, only a member at or past it may take the lock.
   std::int64_t handover_wal_position = 0;
   std::optional<FailoverRequest> failover;
+  // The /sync key (synchronous replication), if it exists.
+  std::optional<SyncState> sync;
   // Keys whose value could not be read ("<key>: <why>"): such a member is left out.
   std::vector<std::string> unreadable;
 };

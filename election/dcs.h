@@ -35,6 +35,10 @@ class Dcs {
   // kTxnFailed when the key exists.
   virtual EtcdResult<std::int64_t> create_if_absent(const std::string& key, const std::string& value,
                                                     std::int64_t lease) = 0;
+  // put(key, value) only while `guard_key` holds `guard_value` (the leader key names us):
+  // kTxnFailed otherwise.
+  virtual EtcdResult<std::int64_t> put_if_value(const std::string& key, const std::string& value,
+                                                const std::string& guard_key, const std::string& guard_value) = 0;
   // kTxnFailed when the key is absent or holds another value.
   virtual EtcdResult<std::int64_t> delete_if_value(const std::string& key, const std::string& expected) = 0;
   // Deleting an absent key succeeds.

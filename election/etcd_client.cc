@@ -99,6 +99,13 @@ EtcdResult<std::int64_t> EtcdClient::compare_and_swap(std::string_view key, std:
                      TxnOp::put(std::string(key), std::string(new_value), lease), "compare_and_swap", timeout);
 }
 
+EtcdResult<std::int64_t> EtcdClient::put_if_value(std::string_view key, std::string_view value,
+                                                  std::string_view guard_key, std::string_view guard_value,
+                                                  Timeout timeout) {
+  return conditional(guard_key, Compare::value_equals(std::string(guard_key), std::string(guard_value)),
+                     TxnOp::put(std::string(key), std::string(value)), "put_if_value", timeout);
+}
+
 EtcdResult<std::int64_t> EtcdClient::delete_if_value(std::string_view key, std::string_view expected,
                                                      Timeout timeout) {
   return conditional(key, Compare::value_equals(std::string(key), std::string(expected)),

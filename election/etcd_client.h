@@ -60,6 +60,10 @@ class EtcdClient {
   EtcdResult<std::int64_t> compare_and_swap(std::string_view key, std::string_view expected,
                                             std::string_view new_value, std::int64_t lease = 0,
                                             Timeout timeout = {});
+  // txn: value(guard_key) == guard_value → put(key, value). kTxnFailed otherwise (the message
+  // says what guard_key holds).
+  EtcdResult<std::int64_t> put_if_value(std::string_view key, std::string_view value, std::string_view guard_key,
+                                        std::string_view guard_value, Timeout timeout = {});
   // txn: value(key) == expected → delete. kTxnFailed otherwise (or if absent).
   EtcdResult<std::int64_t> delete_if_value(std::string_view key, std::string_view expected, Timeout timeout = {});
   // Deleting an absent key is ok with deleted == 0.

@@ -19,6 +19,11 @@ EtcdResult<std::int64_t> EtcdDcs::create_if_absent(const std::string& key, const
   return etcd_.create_if_absent(key, value, lease);
 }
 
+EtcdResult<std::int64_t> EtcdDcs::put_if_value(const std::string& key, const std::string& value,
+                                                const std::string& guard_key, const std::string& guard_value) {
+  return etcd_.put_if_value(key, value, guard_key, guard_value);
+}
+
 EtcdResult<std::int64_t> EtcdDcs::delete_if_value(const std::string& key, const std::string& expected) {
   return etcd_.delete_if_value(key, expected);
 }

@@ -18,6 +18,8 @@ class EtcdDcs final : public Dcs {
   EtcdResult<std::int64_t> put(const std::string& key, const std::string& value, std::int64_t lease) override;
   EtcdResult<std::int64_t> create_if_absent(const std::string& key, const std::string& value,
                                             std::int64_t lease) override;
+  EtcdResult<std::int64_t> put_if_value(const std::string& key, const std::string& value, const std::string& guard_key,
+                                        const std::string& guard_value) override;
   EtcdResult<std::int64_t> delete_if_value(const std::string& key, const std::string& expected) override;
   EtcdStatus delete_key(const std::string& key) override;
   std::unique_ptr<EtcdWatch> watch(const std::string& prefix, WatchCallback on_change) override;

@@ -27,6 +27,8 @@
 // request naming us → yes within maximum_lag_on_failover (a switchover candidate behind the
 // handover position → kDropFailoverRequest); naming another running eligible member → no; a
 // switchover away from us with another eligible member → no; otherwise is_healthiest().
+// Synchronous mode, while /sync names a leader: only that leader and its synchronous standbys
+// campaign or are switched over to, and they compare their WAL only with each other.
 #include "election/ha_decision.h"
 
 #include <algorithm>
@@ -42,9 +44,25 @@ struct Verdict {
   std::string why;
 };
 
-bool other_eligible_member_exists(const ClusterView& cluster, const std::string& me) {
+// Whether synchronous mode limits who may be promoted in this view.
+bool sync_limits(const ClusterView& cluster, const HaSettings& settings) {
+  return settings.synchronous_mode && cluster.sync && cluster.sync->active();
+}
+
+// Whether `name` may be promoted as far as synchronous replication is concerned.
+bool sync_allows(const ClusterView& cluster, const HaSettings& settings, const std::string& name) {
+  return !sync_limits(cluster, settings) || cluster.sync->allows(name);
+}
+
+bool other_eligible_member_exists(const ClusterView& cluster, const HaSettings& settings, const std::string& me) {
   return std::any_of(cluster.members.begin(), cluster.members.end(),
-                     [&](const MemberStatus& m) { return m.name != me && is_eligible(m); });
+                     [&](const MemberStatus& m) { return m.name != me && can_take_over(cluster, settings, m); });
+}
+
+std::string not_synchronous(const ClusterView& cluster, const std::string& name) {
+  if (cluster.sync->unreadable) return "the /sync key is unreadable: nobody is known to have every acknowledged commit";
+  return name + " is not a synchronous standby of " + cluster.sync->leader + " (synchronous: " +
+         (cluster.sync->standbys.empty() ? std::string("none") : encode_sync_state(*cluster.sync)) + ")";
 }
 
 // The best WAL position anyone is known to have reached, ours included: every member (tags do
@@ -75,11 +93,15 @@ Verdict within_lag(const ClusterView& cluster, const LocalState& local, const Ha
 Verdict healthiest(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
   if (local.nofailover) return {false, "tag nofailover: this member never campaigns"};
   for (const MemberStatus& member : cluster.members) {
-    if (member.name == local.name || !is_eligible(member)) continue;
+    if (member.name == local.name || !can_take_over(cluster, settings, member)) continue;
     if (member.wal_position > local.wal_position) {
       return {false, "member " + member.name + " is ahead (WAL " + std::to_string(member.wal_position) + " > ours " +
                          std::to_string(local.wal_position) + ")"};
     }
+  }
+  if (sync_limits(cluster, settings)) {
+    return {true, "healthiest synchronous member (WAL " + std::to_string(local.wal_position) +
+                      "; it has every acknowledged commit)"};
   }
   Verdict lag = within_lag(cluster, local, settings);
   if (!lag.yes) return lag;
@@ -89,6 +111,7 @@ Verdict healthiest(const ClusterView& cluster, const LocalState& local, const Ha
 // Whether we may try to take a free lock (rule 8), pending failover requests included.
 Verdict may_campaign(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
   if (local.nofailover) return {false, "tag nofailover: this member never campaigns"};
+  if (!sync_allows(cluster, settings, local.name)) return {false, not_synchronous(cluster, local.name)};
   if (cluster.handover_wal_position > local.wal_position) {
     return {false, "the last leader handed over at WAL " + std::to_string(cluster.handover_wal_position) +
                        " and we have only " + std::to_string(local.wal_position)};
@@ -96,17 +119,18 @@ Verdict may_campaign(const ClusterView& cluster, const LocalState& local, const 
   if (cluster.failover) {
     const FailoverRequest& request = *cluster.failover;
     if (request.candidate == local.name) {
+      if (sync_limits(cluster, settings)) return {true, "a failover request names us as candidate (synchronous)"};
       Verdict lag = within_lag(cluster, local, settings);
       if (!lag.yes) return {false, "a failover request names us, but " + lag.why};
       return {true, "a failover request names us as candidate (" + lag.why + ")"};
     }
     if (!request.candidate.empty()) {
       const MemberStatus* candidate = find_member(cluster, request.candidate);
-      if (candidate != nullptr && is_eligible(*candidate)) {
+      if (candidate != nullptr && can_take_over(cluster, settings, *candidate)) {
         return {false, "a failover request names " + request.candidate + " as candidate"};
       }
       // The candidate cannot take over: the ordinary rule, so the cluster does not stay leaderless.
-    } else if (request.leader == local.name && other_eligible_member_exists(cluster, local.name)) {
+    } else if (request.leader == local.name && other_eligible_member_exists(cluster, settings, local.name)) {
       return {false, "a switchover away from us is pending: leaving the lock to another member"};
     }
   }
@@ -115,7 +139,8 @@ Verdict may_campaign(const ClusterView& cluster, const LocalState& local, const 
 
 // A switchover/failover request we should honour while we lead: the member to hand over to, or
 // the reason it is ignored.
-Verdict step_down_for(const ClusterView& cluster, const LocalState& local, std::string* candidate) {
+Verdict step_down_for(const ClusterView& cluster, const LocalState& local, const HaSettings& settings,
+                      std::string* candidate) {
   const FailoverRequest& request = *cluster.failover;
   if (!request.leader.empty() && request.leader != local.name) {
     return {false, "ignoring a switchover request for leader " + request.leader + " (we lead)"};
@@ -126,11 +151,15 @@ Verdict step_down_for(const ClusterView& cluster, const LocalState& local, std::
     if (target == nullptr || !is_eligible(*target)) {
       return {false, "ignoring a switchover to " + request.candidate + ": not a running member eligible for failover"};
     }
+    if (!sync_allows(cluster, settings, request.candidate)) {
+      return {false, "ignoring a switchover to " + request.candidate + ": " + not_synchronous(cluster, request.candidate)};
+    }
     *candidate = request.candidate;
     return {true, "switchover to " + request.candidate + " requested: demoting and releasing the lock"};
   }
-  if (!other_eligible_member_exists(cluster, local.name)) {
-    return {false, "ignoring a switchover request: no other running member eligible for failover"};
+  if (!other_eligible_member_exists(cluster, settings, local.name)) {
+    return {false, "ignoring a switchover request: no other running member eligible for failover" +
+                       std::string(sync_limits(cluster, settings) ? " and synchronous" : "")};
   }
   return {true, "switchover requested: demoting and releasing the lock for the healthiest other member"};
 }
@@ -140,6 +169,10 @@ Decision make(Action action, std::string target, std::string reason) {
 }
 
 }  // namespace
+
+bool can_take_over(const ClusterView& cluster, const HaSettings& settings, const MemberStatus& member) {
+  return is_eligible(member) && sync_allows(cluster, settings, member.name);
+}
 
 bool is_healthiest(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
   return healthiest(cluster, local, settings).yes;
@@ -218,7 +251,7 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
     std::string refused;
     if (cluster.failover) {
       std::string candidate;
-      Verdict step_down = step_down_for(cluster, local, &candidate);
+      Verdict step_down = step_down_for(cluster, local, settings, &candidate);
       if (step_down.yes && !local.in_recovery) return make(Action::kReleaseLock, candidate, step_down.why);
       refused = step_down.yes ? "ignoring a switchover request: we are not primary yet" : step_down.why;
     }

@@ -16,6 +16,10 @@ struct HaSettings {
   std::chrono::milliseconds loop_wait{2000};
   std::chrono::milliseconds retry_timeout{4000};
   std::int64_t maximum_lag_on_failover = 1048576;
+  // synchronous_mode: while the /sync key names a leader, only it and its synchronous standbys
+  // may take the lock, and a synchronous standby is never held back by maximum_lag_on_failover
+  // (it has every acknowledged commit).
+  bool synchronous_mode = false;
 };
 
 enum class Action {
@@ -57,6 +61,10 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
 // position <= maximum_lag_on_failover. Equally healthy members all campaign: etcd's txn on the
 // leader key lets exactly one win.
 bool is_healthiest(const ClusterView& cluster, const LocalState& local, const HaSettings& settings);
+
+// Whether `member` could take over now: running, no nofailover tag, and in synchronous mode
+// the /sync key allows it.
+bool can_take_over(const ClusterView& cluster, const HaSettings& settings, const MemberStatus& member);
 
 const char* action_name(Action action);
 

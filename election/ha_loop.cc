@@ -61,6 +61,14 @@ HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, Pee
   settings_.loop_wait = config.loop_wait;
   settings_.retry_timeout = config.retry_timeout;
   settings_.maximum_lag_on_failover = config.maximum_lag_on_failover;
+  settings_.synchronous_mode = config.synchronous_mode;
+  if (config.synchronous_mode) {
+    SyncSettings sync;
+    sync.node_count = config.synchronous_node_count;
+    sync.strict = config.synchronous_mode_strict;
+    sync.max_lag_on_syncnode = config.maximum_lag_on_syncnode;
+    sync_.emplace(config.name, keys_, sync, dcs, postgres, std::min<Millis>(config.retry_timeout / 2, 2000ms));
+  }
   conn_url_ = "postgres://" + address_or(config.pg_connect_address, config.pg_listen) + "/postgres";
   api_url_ = "http://" + address_or(config.rest_connect_address, config.rest_listen) + "/patroni";
 }
@@ -325,6 +333,14 @@ void HaLoop::iteration() {
   update_watchdog();
   act(decision, view, local);
   update_watchdog();
+  if (sync_) {
+    if (decision.action == Action::kRefreshLock && holds_lock_ && view.dcs_reachable && local.postgres_running &&
+        !local.in_recovery) {
+      sync_->maintain(view);
+    } else if (!holds_lock_) {
+      sync_->reset();
+    }
+  }
   publish(view, local, probe, decision);
   if (checkpoint_after_promotion_ && holds_lock_ && local.postgres_running && !local.in_recovery) {
     // Once /primary answers 200 (published above): pg_rewind reads a source's timeline from its
@@ -444,6 +460,11 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       }
       return;
     case Action::kPromote: {
+      // Synchronous mode: /sync names us alone before we take writes, or we do not promote yet.
+      if (sync_ && !sync_->prepare_promotion()) {
+        log().error("{}: not promoting yet: synchronous replication could not be prepared", config_.name);
+        return;
+      }
       PgStatus s = postgres_.promote(kPromoteTimeout);
       if (!s.ok()) {
         log().error("{}: promote failed: {}", config_.name, s.message());
@@ -560,7 +581,7 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
     candidate = find_member(view, requested_candidate);
   } else {
     for (const MemberStatus& m : view.members) {
-      if (m.name == config_.name || !is_eligible(m)) continue;
+      if (m.name == config_.name || !can_take_over(view, settings_, m)) continue;
       if (candidate == nullptr || m.wal_position > candidate->wal_position) candidate = &m;
     }
   }
@@ -794,6 +815,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.wal_position = s.wal_position;
     me.timeline = s.timeline;
     me.nofailover = config_.nofailover;
+    me.nosync = config_.nosync;
     if (auto put = dcs_.put(keys_.member(config_.name), encode_member(me), lease_id_); !put.ok()) {
       log().warn("{}: publishing the member key failed: {}", config_.name, put.status().to_string());
     }

@@ -43,6 +43,7 @@
 #include "election/node_status.h"
 #include "election/peer_client.h"
 #include "election/rest_api.h"
+#include "election/sync_replication.h"
 
 namespace pgha::election {
 
@@ -160,6 +161,7 @@ class HaLoop {
 
   std::int64_t lease_id_ = 0;
   Clock::time_point last_refresh_{};            // last successful lease keepalive/grant
+  std::optional<SyncReplication> sync_;           // synchronous_mode only
   std::optional<Clock::time_point> doubt_since_;  // first failed refresh after the last success
   std::optional<Clock::time_point> not_streaming_since_;  // replica of the leader, receiver not streaming
   bool checkpoint_after_promotion_ = false;  // promoted: CHECKPOINT once the new role is published

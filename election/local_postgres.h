@@ -96,6 +96,10 @@ class LocalPostgres {
   // that has run statements before (a pooled or long-lived connection between transactions:
   // the stop ends it, and its client reconnects through the proxy, which holds it).
   virtual PgStatus busy_client_sessions(Millis recent, Millis timeout, int* count) = 0;
+  // Writes synchronous_standby_names (the agent's own include file, which wins over
+  // postgresql.parameters) and, if PostgreSQL runs, reloads it; the setting is in effect for new
+  // sessions when this returns.
+  virtual PgStatus set_synchronous_standby_names(const std::string& value, Millis timeout) = 0;
   // SQL on the local server as the superuser.
   virtual PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows) = 0;
 };

@@ -52,7 +52,7 @@ std::string encode_member(const MemberStatus& m) {
          {"version", "pgha-0.1"},
          {"xlog_location", m.wal_position},
          {"timeline", m.timeline},
-         {"tags", {{"nofailover", m.nofailover}}}};
+         {"tags", {{"nofailover", m.nofailover}, {"nosync", m.nosync}}}};
   return j.dump();
 }
 
@@ -79,8 +79,11 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
   }
   m.wal_position = wal_position.value_or(0);
   m.timeline = static_cast<int>(timeline.value_or(0));
-  if (j.contains("tags") && j["tags"].is_object() && j["tags"].contains("nofailover")) {
-    m.nofailover = j["tags"]["nofailover"].is_boolean() && j["tags"]["nofailover"].get<bool>();
+  if (j.contains("tags") && j["tags"].is_object()) {
+    const json& tags = j["tags"];
+    auto tag = [&](const char* key) { return tags.contains(key) && tags[key].is_boolean() && tags[key].get<bool>(); };
+    m.nofailover = tag("nofailover");
+    m.nosync = tag("nosync");
   }
   return m;
 }
@@ -128,6 +131,14 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
       view.last_leader_wal_position = decode_leader_optime(kv.value, &error);
       view.handover_wal_position = decode_handover_optime(kv.value, &error);
       if (!error.empty()) view.unreadable.push_back(kv.key + ": " + error);
+    } else if (kv.key == layout.sync()) {
+      std::string error;
+      view.sync = decode_sync_state(kv.value, &error);
+      if (!view.sync) {
+        view.unreadable.push_back(kv.key + ": " + error);
+        view.sync = SyncState{};
+        view.sync->unreadable = true;
+      }
     } else if (kv.key.rfind(members, 0) == 0) {
       std::string error;
       if (auto m = decode_member(kv.key.substr(members.size()), kv.value, &error)) {

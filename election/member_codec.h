@@ -20,6 +20,7 @@ class KeyLayout {
   std::string initialize() const { return prefix_ + "initialize"; }
   std::string failover() const { return prefix_ + "failover"; }
   std::string status() const { return prefix_ + "status"; }
+  std::string sync() const { return prefix_ + "sync"; }
   std::string members_prefix() const { return prefix_ + "members/"; }
   std::string member(const std::string& name) const { return members_prefix() + name; }
 

@@ -31,6 +31,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kManagedConf = "pgha.conf";
 constexpr const char* kStandbyConf = "pgha.standby.conf";
+constexpr const char* kSyncConf = "pgha.sync.conf";  // synchronous_standby_names, synchronous_mode only
 constexpr const char* kIdentMap = "pgha";
 
 std::int64_t ms_left(Clock::time_point deadline) {
@@ -336,8 +337,14 @@ PgStatus PostgresControl::write_managed_config() {
        << "unix_socket_directories = " << conf_quote(socket_dir()) << "\n"
        << "hba_file = " << conf_quote((data / "pg_hba.conf").string()) << "\n"
        << "ident_file = " << conf_quote((data / "pg_ident.conf").string()) << "\n"
-       << "include_if_exists = '" << kStandbyConf << "'\n";
+       << "include_if_exists = '" << kStandbyConf << "'\n"
+       << "include_if_exists = '" << kSyncConf << "'\n";
   if (PgStatus s = write_file(data / kManagedConf, conf.str(), 0600); !s.ok()) return s;
+  if (!config_.synchronous_mode) {
+    // Written only in synchronous mode: without it, postgresql.parameters decides.
+    std::error_code ignored;
+    fs::remove(data / kSyncConf, ignored);
+  }
 
   std::ostringstream hba;
   hba << "# Managed by pgha-agent: postgresql.pg_hba from its configuration, after the agent's own rule.\n"
@@ -459,6 +466,35 @@ PgStatus PostgresControl::connect_local(PgConnection& conn, Deadline deadline) c
                        {"application_name", "pgha-agent"},
                        {"options", "-c statement_timeout=" + std::to_string(statement_ms)}},
                       deadline);
+}
+
+PgStatus PostgresControl::set_synchronous_standby_names(const std::string& value, Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (PgStatus s = write_file(fs::path(config_.data_dir) / kSyncConf,
+                              "# Managed by pgha-agent (synchronous_mode): the standbys commits wait for.\n"
+                              "synchronous_standby_names = " + conf_quote(value) + "\n",
+                              0600);
+      !s.ok()) {
+    return s;
+  }
+  if (postmaster_pid() == 0) return PgStatus::success("written; PostgreSQL is not running");
+  {
+    PgConnection conn;
+    if (PgStatus s = connect_local(conn, deadline); !s.ok()) return s;
+    if (PgStatus s = conn.query("SELECT pg_reload_conf()", deadline); !s.ok()) return s;
+  }
+  // The postmaster reloads asynchronously: done once a new session sees the value.
+  std::string seen;
+  while (Clock::now() < deadline) {
+    PgConnection conn;
+    PgStatus s = connect_local(conn, deadline);
+    std::optional<std::string> shown;
+    if (s.ok()) shown = conn.query_value("SHOW synchronous_standby_names", deadline, &s);
+    if (shown && *shown == value) return PgStatus::success();
+    if (shown) seen = *shown;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return PgStatus::error("synchronous_standby_names still '" + seen + "', not '" + value + "', after the reload");
 }
 
 PgStatus PostgresControl::execute(const std::string& sql, Millis timeout, PgRows* rows) {

@@ -101,6 +101,7 @@ class PostgresControl final : public LocalPostgres {
   PgStatus busy_client_sessions(Millis recent, Millis timeout, int* count) override;
   // Runs SQL on the local PostgreSQL as the superuser through the socket (for the HA loop's
   // extra queries, e.g. pg_stat_replication for GET /patroni, and for tests).
+  PgStatus set_synchronous_standby_names(const std::string& value, Millis timeout) override;
   PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows = nullptr) override;
 
   const AgentConfig& config() const { return config_; }

@@ -244,8 +244,10 @@ class Campaign:
     """Runs `plan` (a list of fault kind names) against a running cluster; see the module comment."""
 
     def __init__(self, cluster, plan, seed, writers=4, rejoin_bound=REJOIN_BOUND, log=print,
-                 no_failed_connections=()):
+                 no_failed_connections=(), synchronous=False):
         self.ops = ClusterOps(cluster)
+        # With synchronous replication no fault may lose an acknowledged write, leader loss included.
+        self.synchronous = synchronous
         # Fault kinds in which a client that cannot connect through the proxy is a violation.
         self.no_failed_connections = set(no_failed_connections)
         self.cluster = cluster
@@ -409,7 +411,8 @@ class Campaign:
         self.say(f"fault {index + 1}/{len(self.plan)}: {kind_name} (leader {leader}, hold {hold:.1f} s)")
         t_inject = time.monotonic()
         c.event(f"campaign: fault {index + 1} {kind_name} inject")
-        obs = RunObservation(kind_name, kind.loss_allowed, rejoin_bound=self.rejoin_bound,
+        loss_allowed = kind.loss_allowed and not self.synchronous
+        obs = RunObservation(kind_name, loss_allowed, rejoin_bound=self.rejoin_bound,
                              writes_back_bound=WRITES_BACK_BOUND)
         try:
             inject(kind_name, ctx)
@@ -483,7 +486,7 @@ class Campaign:
             "timeline_before": obs.timeline_before, "timeline_after": obs.timeline_after,
             "extra": {k: v for k, v in ctx.extra.items() if k != "killed"} | (
                 {"killed_pids": ctx.extra["killed"]} if "killed" in ctx.extra else {}),
-            "error": obs.error, "violations": violations, "loss_allowed": kind.loss_allowed,
+            "error": obs.error, "violations": violations, "loss_allowed": loss_allowed,
         }
         self.runs.append(run)
         c.event(f"campaign: fault {index + 1} {kind_name} judged: {violations or 'ok'}")

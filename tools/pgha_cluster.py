@@ -220,21 +220,30 @@ def _absolute(path):
 
 
 def render_patroni_config(name, pg_port, rest_port, node_dir, profile, host=LOOPBACK,
-                          etcd_host=LOOPBACK, subnet=None):
+                          etcd_host=LOOPBACK, subnet=None, synchronous=None):
     """A node's patroni.yml. Loopback by default; in netns mode `host` is the node's address,
     `etcd_host` the bridge's and `subnet` (e.g. "10.77.0.0/24") gets the same pg_hba rules as
-    127.0.0.1."""
+    127.0.0.1. `synchronous`: None (asynchronous replication), "on" (synchronous_mode) or
+    "strict" (synchronous_mode_strict too)."""
+    if synchronous not in SYNCHRONOUS_MODES:
+        raise ClusterError(f"unknown synchronous mode {synchronous!r} (choose from on, strict)")
+    synchronous_dcs = "" if synchronous is None else "    synchronous_mode: true\n" + (
+        "    synchronous_mode_strict: true\n" if synchronous == "strict" else "")
     subnet_pg_hba = "".join(f"\n  - host {rule.format(subnet=subnet)}" for rule in (
         "replication patroni_replicator {subnet} md5", "all pgha_bench {subnet} trust",
         "all all {subnet} md5")) if subnet else ""
     values = dict(PROFILES[profile], name=name, pg_port=pg_port, rest_port=rest_port,
                   node_dir=node_dir, data_dir=f"{node_dir}/data", pgpass=f"{node_dir}/pgpass",
                   host=host, etcd_hosts=",".join(f"{etcd_host}:{c}" for _, c, _ in ETCD_MEMBERS),
-                  subnet_pg_hba=subnet_pg_hba)
+                  subnet_pg_hba=subnet_pg_hba, synchronous_dcs=synchronous_dcs)
     header = (f"# {name} of tools/pgha-cluster, Patroni profile '{profile}': generated from "
               f"conf/patroni/{PATRONI_TEMPLATE.name}\n# by tools/pgha_cluster.py; edit the template, "
               "not this file.\n")
     return header + string.Template(PATRONI_TEMPLATE.read_text()).substitute(values)
+
+
+# Replication modes of `up --synchronous`: None is asynchronous.
+SYNCHRONOUS_MODES = (None, "on", "strict")
 
 
 # ---- nodes -----------------------------------------------------------------------------------
@@ -496,13 +505,16 @@ class Cluster:
 
     def __init__(self, dir=DEFAULT_DIR, manager="patroni", proxy="pgha-proxy", proxy_config=None,
                  profile=DEFAULT_PROFILE, netns=False, net_id=DEFAULT_NET_ID, agent_bin=None,
-                 proxy_bin=None):
+                 proxy_bin=None, synchronous=None):
         if manager not in MANAGERS:
             raise ClusterError(f"unknown manager {manager!r} (choose from {', '.join(MANAGERS)})")
         if proxy not in PROXIES:
             raise ClusterError(f"unknown proxy {proxy!r} (choose from {', '.join(PROXIES)})")
         if profile not in PROFILES:
             raise ClusterError(f"unknown Patroni profile {profile!r} (choose from {', '.join(PROFILES)})")
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ClusterError(f"unknown synchronous mode {synchronous!r} (choose from on, strict)")
+        self.synchronous = synchronous
         self.dir = Path(dir).resolve()
         self.manager = manager
         self.proxy = proxy
@@ -550,13 +562,15 @@ class Cluster:
             raise ClusterError(f"no cluster in {dir} (missing {state_file})") from None
         return cls(dir, state["manager"], state["proxy"], state["proxy_config"], state["profile"],
                    netns=state.get("netns", False), net_id=state.get("net_id", DEFAULT_NET_ID),
-                   agent_bin=state.get("agent_bin"), proxy_bin=state.get("proxy_bin"))
+                   agent_bin=state.get("agent_bin"), proxy_bin=state.get("proxy_bin"),
+                   synchronous=state.get("synchronous"))
 
     def _save_state(self):
         (self.dir / "cluster.json").write_text(json.dumps({
             "manager": self.manager, "proxy": self.proxy, "proxy_config": str(self.proxy_config),
             "profile": self.profile, "netns": self.netns, "net_id": self.net_id,
-            "agent_bin": self._agent_bin, "proxy_bin": self._proxy_bin}, indent=2) + "\n")
+            "agent_bin": self._agent_bin, "proxy_bin": self._proxy_bin,
+            "synchronous": self.synchronous}, indent=2) + "\n")
 
     def event(self, message):
         """Appends a timestamped line to DIR/events.log (wall clock, ms)."""
@@ -766,13 +780,20 @@ class Cluster:
         return [n.name for n in self.nodes.values() if n.is_replica()]
 
     def healthy(self):
-        """True when there is one leader and 2 replicas that stream from it."""
+        """True when there is one leader and 2 replicas that stream from it; with synchronous
+        replication, one of them also a synchronous standby in /sync (role sync_standby in
+        /cluster), so that a leader loss can be failed over."""
         leader = self.leader()
         if leader is None or len(self.replicas()) != 2:
             return False
         info = self.nodes[leader].rest_json("/patroni") or {}
         streaming = [r for r in info.get("replication", []) if r.get("state") == "streaming"]
-        return len(streaming) == 2
+        if len(streaming) != 2:
+            return False
+        if self.synchronous:
+            view = self.nodes[leader].rest_json("/cluster") or {}
+            return any(m.get("role") == "sync_standby" for m in view.get("members", []))
+        return True
 
     # ---- proxy ----
     def check_proxy_available(self):
@@ -1071,7 +1092,7 @@ class Cluster:
             node.dir.chmod(0o700)
             node.config_path.write_text(render_patroni_config(
                 node.name, node.pg_port, node.rest_port, node.dir, self.profile, node.host,
-                self.etcd_host, subnet))
+                self.etcd_host, subnet, self.synchronous))
             node.config_path.chmod(0o644)
         for node in self.nodes.values():
             node.start_patroni()

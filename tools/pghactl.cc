@@ -46,7 +46,7 @@ int list(const AgentConfig& config, EtcdClient& etcd) {
     if (view.leader && m.name == *view.leader) leader_position = std::max(leader_position, m.wal_position);
   }
   std::cout << "+ Cluster: " << config.scope << (view.initialized ? "" : " (not initialized)") << "\n";
-  std::cout << std::left << std::setw(10) << "Member" << std::setw(18) << "Host" << std::setw(9) << "Role"
+  std::cout << std::left << std::setw(10) << "Member" << std::setw(18) << "Host" << std::setw(14) << "Role"
             << std::setw(11) << "State" << std::setw(4) << "TL" << "Lag in MB\n";
   for (const MemberStatus& m : view.members) {
     const bool leader = view.leader && *view.leader == m.name;
@@ -56,8 +56,10 @@ int list(const AgentConfig& config, EtcdClient& etcd) {
       os << std::max<std::int64_t>(0, leader_position - m.wal_position) / (1024 * 1024);
       lag = leader_position > 0 ? os.str() : "unknown";
     }
-    std::cout << std::setw(10) << m.name << std::setw(18) << host_port_of_conn_url(m.conn_url) << std::setw(9)
-              << (leader ? "Leader" : "Replica") << std::setw(11) << m.state << std::setw(4) << m.timeline << lag
+    const bool synchronous = view.sync && view.sync->leader == view.leader.value_or("") &&
+                             view.sync->is_standby(m.name);
+    std::cout << std::setw(10) << m.name << std::setw(18) << host_port_of_conn_url(m.conn_url) << std::setw(14)
+              << (leader ? "Leader" : synchronous ? "Sync Standby" : "Replica") << std::setw(11) << m.state << std::setw(4) << m.timeline << lag
               << "\n";
   }
   if (!view.leader) std::cout << "(no leader)\n";

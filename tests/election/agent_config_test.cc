@@ -363,8 +363,10 @@ std::vector<ErrorRow> error_rows() {
        "agent.yml:11: bootstrap.dcs.loop_wait: ", "loop_wait 3 + 2*retry_timeout 4 (default) = 11 > ttl 10 (default)"},
       {"synchronous_mode_not_boolean", head + "bootstrap:\n  dcs:\n    synchronous_mode: maybe\n",
        "agent.yml:11: bootstrap.dcs.synchronous_mode: ", "not a boolean"},
-      {"strict_sync_rejected", head + "bootstrap:\n  dcs:\n    synchronous_mode_strict: true\n",
-       "agent.yml:11: bootstrap.dcs.synchronous_mode_strict: ", "not supported"},
+      {"quorum_sync_rejected", head + "bootstrap:\n  dcs:\n    synchronous_mode: quorum\n",
+       "agent.yml:11: bootstrap.dcs.synchronous_mode: ", "quorum commit is not supported"},
+      {"sync_node_count_zero", head + "bootstrap:\n  dcs:\n    synchronous_node_count: 0\n",
+       "agent.yml:11: bootstrap.dcs.synchronous_node_count: ", "1"},
       {"standby_cluster_rejected", head + "bootstrap:\n  dcs:\n    standby_cluster:\n      host: x\n",
        "agent.yml:11: bootstrap.dcs.standby_cluster: ", "not supported"},
       {"custom_bootstrap_rejected", head + "bootstrap:\n  method: wal_e\n", "agent.yml:10: bootstrap.method: ",
@@ -545,12 +547,17 @@ TEST(AgentConfig, ValuesAndNormalisation) {
                               "postgresql:\n  listen: 127.0.0.1,localhost:5436\n  connect_address: 127.0.0.1:5436\n"
                               "  data_dir: /d\n  bin_dir: /opt/pg/bin\n"
                               "bootstrap:\n  dcs:\n    synchronous_mode: yes\n    maximum_lag_on_failover: 0\n"
+                              "    synchronous_mode_strict: true\n    synchronous_node_count: 2\n"
+                              "    maximum_lag_on_syncnode: 1048576\n"
                               "tags:\n  nofailover: True\n  noloadbalance: on\n  clonefrom: true\n  nosync: true\n");
   EXPECT_EQ(c.namespace_, "/service");
   EXPECT_EQ(c.rest_connect_address, "127.0.0.1:8010");  // from a non-wildcard listen
   EXPECT_EQ(c.pg_listen, "127.0.0.1,localhost:5436");
   EXPECT_EQ(c.bin_dir, "/opt/pg/bin");
   EXPECT_TRUE(c.synchronous_mode);
+  EXPECT_TRUE(c.synchronous_mode_strict);
+  EXPECT_EQ(c.synchronous_node_count, 2);
+  EXPECT_EQ(c.maximum_lag_on_syncnode, 1048576);
   EXPECT_EQ(c.maximum_lag_on_failover, 0);
   EXPECT_TRUE(c.nofailover);
   EXPECT_TRUE(c.noloadbalance);

@@ -325,6 +325,59 @@ TEST(IsHealthiest, RulesAndEdges) {
   EXPECT_FALSE(is_healthiest(leaderless(kWal + 1, false, "streaming"), replica(""), s));
 }
 
+// Synchronous mode: while /sync names a leader, only it and its synchronous standbys may take over
+// (they have every acknowledged commit); an asynchronous replica never does, even when it is ahead.
+TEST(DecideSynchronous, OnlyTheSynchronousStandbyTakesOver) {
+  HaSettings s = settings();
+  s.synchronous_mode = true;
+  LocalState n2 = replica("");
+  LocalState n3 = replica("", kWal + 10 * kMiB);
+  n3.name = "n3";
+  ClusterView view = leaderless(kWal + 10 * kMiB);  // n3 is far ahead (asynchronous, more WAL received)
+  view.last_leader_wal_position = kWal + 10 * kMiB;
+  view.sync = SyncState{"n1", {"n2"}, false};
+  EXPECT_EQ(decide(view, n2, s).action, Action::kAcquireLock) << decide(view, n2, s).reason;
+  const Decision d3 = decide(view, n3, s);
+  EXPECT_EQ(d3.action, Action::kNothing);
+  EXPECT_NE(d3.reason.find("not a synchronous standby"), std::string::npos) << d3.reason;
+  // Without synchronous mode the same view elects n3 (ahead) and refuses n2 (behind, lagging).
+  EXPECT_EQ(decide(view, n3, settings()).action, Action::kAcquireLock);
+  EXPECT_EQ(decide(view, n2, settings()).action, Action::kNothing);
+  // /sync naming no standby: nobody but the old leader may be promoted.
+  view.sync = SyncState{"n1", {}, false};
+  EXPECT_EQ(decide(view, n2, s).action, Action::kNothing);
+  EXPECT_EQ(decide(view, n3, s).action, Action::kNothing);
+  // An unreadable /sync key: nobody.
+  view.sync = SyncState{"", {}, true};
+  EXPECT_EQ(decide(view, n2, s).action, Action::kNothing);
+  // No /sync key, or one naming no leader: the ordinary rules.
+  view.sync.reset();
+  EXPECT_EQ(decide(view, n3, s).action, Action::kAcquireLock);
+  view.sync = SyncState{};
+  EXPECT_EQ(decide(view, n3, s).action, Action::kAcquireLock);
+}
+
+TEST(DecideSynchronous, FailoverAndSwitchoverOnlyToASynchronousStandby) {
+  HaSettings s = settings();
+  s.synchronous_mode = true;
+  LocalState n3 = replica("");
+  n3.name = "n3";
+  // A failover request naming the asynchronous n3: it does not take the lock; n2 (synchronous)
+  // is not held back by it.
+  ClusterView view = with_failover(leaderless(), "", "n3");
+  view.sync = SyncState{"n1", {"n2"}, false};
+  EXPECT_EQ(decide(view, n3, s).action, Action::kNothing);
+  EXPECT_EQ(decide(view, replica(""), s).action, Action::kAcquireLock);
+  // A switchover from us (n2 leads) to the asynchronous n3 is refused; to the synchronous n3 it goes.
+  ClusterView led = with_failover(three("n2"), "n2", "n3");
+  led.sync = SyncState{"n2", {"n1"}, false};
+  const Decision refused = decide(led, primary(true), s);
+  EXPECT_EQ(refused.action, Action::kRefreshLock);
+  EXPECT_NE(refused.refused_request.find("not a synchronous standby"), std::string::npos) << refused.reason;
+  led.sync = SyncState{"n2", {"n3"}, false};
+  EXPECT_EQ(decide(led, primary(true), s).action, Action::kReleaseLock);
+}
+
 TEST(ActionName, EveryActionHasADistinctName) {
   const Action all[] = {Action::kBootstrap,    Action::kRaceToInitialize, Action::kCloneFromLeader,
                         Action::kWaitForLeader, Action::kStartAsPrimary,  Action::kStartAsStandby,

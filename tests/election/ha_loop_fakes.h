@@ -101,6 +101,21 @@ class FakeDcs final : public Dcs {
     put_locked(key, value, lease);
     return revision_;
   }
+  EtcdResult<std::int64_t> put_if_value(const std::string& key, const std::string& value, const std::string& guard_key,
+                                        const std::string& guard_value) override {
+    std::lock_guard lock(mutex_);
+    if (fail_put > 0 && (fail_put_key.empty() || fail_put_key == key)) {
+      --fail_put;
+      return unreachable();
+    }
+    auto guard = kv_.find(guard_key);
+    if (guard == kv_.end() || guard->second.value != guard_value) {
+      return EtcdStatus(EtcdStatus::Code::kTxnFailed, guard_key + " differs");
+    }
+    puts_.push_back(key + "=" + value);
+    put_locked(key, value, 0);
+    return revision_;
+  }
   EtcdResult<std::int64_t> delete_if_value(const std::string& key, const std::string& expected) override {
     std::lock_guard lock(mutex_);
     if (fail_delete > 0) {
@@ -361,7 +376,30 @@ class FakePostgres final : public LocalPostgres {
     last_busy_count = *count;
     return PgStatus::success();
   }
-  PgStatus execute(const std::string&, Millis, PgRows*) override { return PgStatus::success(); }
+  PgStatus set_synchronous_standby_names(const std::string& value, Millis) override {
+    record("synchronous_standby_names '" + value + "'");
+    standby_names = value;
+    return PgStatus::success();
+  }
+  // pg_stat_replication as the leader's synchronous replication reads it: the rows of
+  // `replication`, each with the leader's flush position `wal`.
+  PgStatus execute(const std::string& sql, Millis, PgRows* rows) override {
+    if (rows == nullptr || sql.find("pg_current_wal_flush_lsn") == std::string::npos) return PgStatus::success();
+    for (const Replica& r : replication) {
+      rows->push_back({r.name, std::string(r.streaming ? "streaming" : "catchup"), r.sync_state,
+                       std::to_string(r.flush), std::to_string(wal)});
+    }
+    if (replication.empty()) rows->push_back({std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::to_string(wal)});
+    return PgStatus::success();
+  }
+  struct Replica {
+    std::string name;
+    bool streaming = true;
+    std::string sync_state = "async";
+    std::int64_t flush = 0;
+  };
+  std::vector<Replica> replication;
+  std::string standby_names;
 
   // A crash: PostgreSQL is gone; a primary's data dir has no standby.signal.
   void crash() { running = false; }

@@ -192,6 +192,76 @@ TEST_F(HaLoopTest, LeaderPausedPastItsFencingDeadlineDoesNotActOnWhatItReadBefor
   EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
 }
 
+// Synchronous mode, the leader's side: /sync only ever lists standbys that have every commit the
+// leader acknowledged. A standby enters synchronous_standby_names first and /sync once it is
+// synchronous and has flushed what the leader had; it leaves /sync before it leaves the setting.
+TEST_F(HaLoopTest, SynchronousLeaderConfirmsAStandbyBeforeListingItAndUnlistsItFirst) {
+  config_.synchronous_mode = true;
+  auto sync_key = [this] { return dcs_.get(keys_.sync()) ? dcs_.get(keys_.sync())->value : std::string("absent"); };
+  // At each change of synchronous_standby_names, what /sync said.
+  std::vector<std::string> sync_at_setting;
+  pg_.on_call = [&](const std::string& call) {
+    if (call.rfind("synchronous_standby_names", 0) == 0) sync_at_setting.push_back(call + " with /sync " + sync_key());
+  };
+  pg_.replication = {{"n1", true, "async", kWal - 100}, {"n3", true, "async", kWal}};
+  make_n2_leader();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","sync_standby":null})");
+  EXPECT_EQ(pg_.standby_names, R"(FIRST 1 ("n3"))") << "the least lagging streaming replica";
+  // n3 becomes synchronous; the leader notes its flush position then, and lists n3 once n3 has it.
+  pg_.replication[1].sync_state = "sync";
+  pg_.wal = kWal + 500;
+  loop().step();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","sync_standby":null})") << "not before n3 has flushed " << kWal + 500;
+  loop().step();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","sync_standby":null})");
+  pg_.replication[1].flush = kWal + 500;
+  loop().step();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","sync_standby":"n3"})");
+  // n3 goes away: /sync drops it before synchronous_standby_names names n1.
+  pg_.replication.erase(pg_.replication.begin() + 1);
+  sync_at_setting.clear();
+  loop().step();
+  ASSERT_EQ(sync_at_setting.size(), 1u);
+  EXPECT_EQ(sync_at_setting[0],
+            R"(synchronous_standby_names 'FIRST 1 ("n1")' with /sync {"leader":"n2","sync_standby":null})");
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+// A synchronous standby that takes the lock makes /sync name it alone, and resets
+// synchronous_standby_names ('*' when strict), before it promotes; if /sync cannot be written it
+// does not promote.
+TEST_F(HaLoopTest, SynchronousCandidateRewritesSyncBeforePromoting) {
+  config_.synchronous_mode = true;
+  config_.synchronous_mode_strict = true;
+  pg_.running = true;
+  pg_.in_recovery = pg_.standby_signal = true;
+  pg_.following = "127.0.0.1:5434";
+  set_member("n3", 5436, "replica", "streaming", kWal);
+  dcs_.set(keys_.sync(), R"({"leader":"n1","sync_standby":"n2"})");
+  std::string sync_at_promote;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "promote") sync_at_promote = dcs_.get(keys_.sync())->value + " / '" + pg_.standby_names + "'";
+  };
+  dcs_.fail_put = 1;
+  dcs_.fail_put_key = keys_.sync();
+  for (int i = 0; i < 6 && !pg_.writable(); ++i) loop().step();
+  ASSERT_TRUE(pg_.writable());
+  EXPECT_EQ(sync_at_promote, R"({"leader":"n2","sync_standby":null} / '*')");
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+// The asynchronous n3 never takes over from a leader whose /sync lists n2 only.
+TEST_F(HaLoopTest, AsynchronousReplicaDoesNotTakeTheLockInSynchronousMode) {
+  config_.synchronous_mode = true;
+  pg_.running = true;
+  pg_.in_recovery = pg_.standby_signal = true;
+  set_member("n3", 5436, "replica", "streaming", kWal - 100);
+  dcs_.set(keys_.sync(), R"({"leader":"n1","sync_standby":"n3"})");
+  for (int i = 0; i < 3; ++i) loop().step();
+  EXPECT_FALSE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_FALSE(contains(pg_.calls, "promote"));
+}
+
 // A rejoin whose pg_rewind fails (the data dir kept for the operator) is tried again after
 // loop_wait, not at once in a tight loop, and PostgreSQL is not started in between.
 TEST_F(HaLoopTest, FailedRejoinIsRetriedAfterLoopWaitWithoutStartingPostgres) {

@@ -51,12 +51,14 @@ def fresh_cluster_dir(name):
     return d
 
 
-def start_cluster(name, config, profile, manager="patroni"):
+def start_cluster(name, config, profile, manager="patroni", synchronous=None):
     """Brings a cluster up in TEST_DIR/name; returns it. Stale clusters of an aborted earlier run
-    in the same dir are stopped first (by their recorded PIDs)."""
+    in the same dir are stopped first (by their recorded PIDs). `synchronous`: see
+    pgha_cluster.SYNCHRONOUS_MODES."""
     assert PROXY in ("pgha-proxy", "haproxy"), f"PGHA_TEST_PROXY must be pgha-proxy or haproxy, not {PROXY}"
     d = fresh_cluster_dir(name)
-    cluster = pc.Cluster(d, manager=manager, proxy=PROXY, proxy_config=config, profile=profile)
+    cluster = pc.Cluster(d, manager=manager, proxy=PROXY, proxy_config=config, profile=profile,
+                         synchronous=synchronous)
     started = time.monotonic()
     print(f"\n[{name}] cluster up: proxy {PROXY}, config {config}, Patroni profile {profile}")
     cluster.up(timeout=240)
