@@ -18,6 +18,10 @@
 // (nothing throws). Notable outcomes (a re-clone after a failed pg_rewind, a fast stop that had to
 // become immediate) are in the returned status and in the commands log; the HA loop logs them.
 // Call only from the agent's HA thread — never an io or REST thread. Not thread-safe.
+//
+// Defined in several files, one concern each: postgres_control.cc (construction, running tools,
+// SQL on the local server), postgres_bootstrap.cc, postgres_config_files.cc, postgres_process.cc
+// (start, stop, probe, promote, follow, demote) and postgres_rejoin.cc (clone, pg_rewind).
 #pragma once
 
 #include <chrono>
@@ -119,25 +123,33 @@ class PostgresControl final : public LocalPostgres {
   using Clock = std::chrono::steady_clock;
   using Deadline = Clock::time_point;
 
+  // postgres_config_files.cc
   PgStatus prepare_runtime_dirs();
   PgStatus write_pgpass();
   PgStatus write_managed_config();
   // pgha.standby.conf (primary_conninfo when `upstream`) and standby.signal iff `standby`.
   PgStatus write_standby_config(const std::optional<PgUpstream>& upstream, bool standby);
-  void set_diverged(bool diverged) const;
   PgStatus write_file(const std::string& path, const std::string& content, unsigned mode);
+  bool chown_to_os_user(const std::string& path) const;
+
+  // postgres_rejoin.cc
+  void set_diverged(bool diverged) const;
   // What reset_data_dir() may find in the data dir before it empties it.
   enum class DataDirContent {
     kMustBePostgres,  // nothing, or PostgreSQL's files: anything else is refused (a wrong data_dir)
     kLeftByOurTool,   // what initdb or pg_basebackup left in the directory we emptied for it
   };
   PgStatus reset_data_dir(DataDirContent content);
-  bool chown_to_os_user(const std::string& path) const;
+  PgStatus checkpoint_source(const PgUpstream& upstream, Deadline deadline);
 
+  // postgres_process.cc
   PgStatus start_until(Deadline deadline);
   PgStatus stop_until(StopMode mode, Deadline deadline);
+
+  // postgres_bootstrap.cc
   PgStatus create_roles(Deadline deadline);
-  PgStatus checkpoint_source(const PgUpstream& upstream, Deadline deadline);
+
+  // postgres_control.cc
   PgStatus connect_local(PgConnection& conn, Deadline deadline) const;
   CommandResult run_tool(const std::string& tool, std::vector<std::string> args, Deadline deadline) const;
   std::string server_log_tail() const;

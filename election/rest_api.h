@@ -8,6 +8,8 @@
 // PostgreSQL, so a hung etcd or database cannot stall a health check. Stricter than Patroni where
 // that is safer: /primary (and /, /master, /read-write) answers 200 only when this node holds
 // the lock, is not in doubt about it, and PostgreSQL runs out of recovery.
+// Those rules and the JSON and metrics bodies are pure functions in rest_api_replies.h; this
+// class is the HTTP server around them.
 //
 // Slow or silent clients cannot starve the health checks: a request counts only once it has
 // arrived whole (within `limits.request_timeout` of the connect), and one peer address gets at
@@ -19,14 +21,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 #include "election/http_request_gate.h"
 #include "election/node_status.h"
@@ -61,13 +60,6 @@ struct RestApiOptions {
   std::chrono::milliseconds liveness_threshold{std::chrono::seconds(30)};
   // Request deadline, head and body sizes, workers and each peer's share of them.
   HttpRequestGateOptions limits;
-};
-
-// Query parameters of the health endpoints.
-struct HealthQuery {
-  std::optional<std::int64_t> max_lag_bytes;            // ?lag= (Patroni units); nullopt → unlimited
-  std::optional<std::string> replication_state;         // ?replication_state=streaming
-  std::vector<std::pair<std::string, std::string>> tags;  // ?tag_<name>=<value>
 };
 
 class RestApi {
@@ -112,29 +104,5 @@ class RestApi {
   std::unique_ptr<HttpRequestGate> gate_;
   int port_ = 0;
 };
-
-// The pure parts, separate from the HTTP plumbing so that tests can call them directly.
-
-// Patroni's parse_int(value, 'B'): decimal, 0x hex or 0 octal, optionally fractional, with an
-// optional unit B, kB, MB, GB or TB (powers of 1024, case-sensitive), rounded to a byte.
-// nullopt when it cannot be parsed (Patroni then treats the lag as unlimited, and so do we).
-std::optional<std::int64_t> parse_patroni_lag(std::string_view text);
-
-// The status code of a health endpoint for `path` ("/" means "/primary"), following Patroni's
-// do_GET routing (substring match, so /replica/x and /master work as they do in Patroni).
-int health_status_code(const NodeStatus& status, std::string_view path, const HealthQuery& query,
-                       std::chrono::steady_clock::time_point now, std::chrono::milliseconds liveness_threshold);
-
-// Patroni's role word for this node: "master" (Patroni 3.0.2's word, only when is_primary()),
-// "replica", "demoted" (out of recovery without a confirmed lock, or stopped after being
-// primary) or "uninitialized".
-std::string patroni_role(const NodeStatus& status);
-
-std::string render_patroni_json(const NodeStatus& status);  // GET /patroni
-std::string render_cluster_json(const NodeStatus& status);  // GET /cluster
-std::string render_patroni_metrics(const NodeStatus& status);  // GET /metrics
-
-// "2024-05-01 10:00:00.123+00" (PostgreSQL's timestamptz output) → seconds since the epoch.
-std::optional<double> parse_postgres_timestamp(std::string_view text);
 
 }  // namespace pgha::election

@@ -32,15 +32,23 @@ class FenceWatchdogTest : public ::testing::Test {
     start_postmaster();
   }
   // A stand-in postmaster: runs in the data dir (as a postmaster does) until a signal ends it.
+  // postmaster.pid is written once the stand-in is in the data dir, as a postmaster's is.
   void start_postmaster(bool ignores_sigquit = false) {
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
     postmaster_ = ::fork();
     if (postmaster_ == 0) {
       if (ignores_sigquit) ::signal(SIGQUIT, SIG_IGN);
+      if (::chdir(dir_.c_str()) != 0) ::_exit(3);
+      [[maybe_unused]] ssize_t n = ::write(ready[1], "x", 1);
       // Without the watchdog's pipe, which a fork inherits: the watchdog must see it close.
       ::close_range(3, ~0U, 0);
-      if (::chdir(dir_.c_str()) != 0) ::_exit(3);
       for (;;) ::pause();
     }
+    ::close(ready[1]);
+    char byte = 0;
+    ASSERT_EQ(::read(ready[0], &byte, 1), 1) << "the stand-in postmaster did not start";
+    ::close(ready[0]);
     reaped_ = false;
     std::ofstream(dir_ / "postmaster.pid") << postmaster_ << "\n" << dir_.string() << "\n";
   }
@@ -82,8 +90,8 @@ TEST_F(FenceWatchdogTest, FencesWhenTheDeadlinePassesWithoutRenewal) {
 TEST_F(FenceWatchdogTest, ARenewedDeadlineAndDisarmingKeepPostgresRunning) {
   auto watchdog = FenceWatchdog::start(dir_.string());
   ASSERT_NE(watchdog, nullptr);
-  for (int i = 0; i < 12; ++i) {  // renewed every 50 ms, each deadline 200 ms ahead: never reached
-    ASSERT_TRUE(watchdog->arm(Clock::now() + 200ms));
+  for (int i = 0; i < 20; ++i) {  // renewed every 50 ms for 1 s, each deadline 500 ms ahead: never reached
+    ASSERT_TRUE(watchdog->arm(Clock::now() + 500ms));
     EXPECT_EQ(ended_by(50ms), 0);
   }
   ASSERT_TRUE(watchdog->disarm());

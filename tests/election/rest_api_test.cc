@@ -4,6 +4,7 @@
 // the handler receives); HAProxy's raw `OPTIONS / HTTP/1.0` check. The client is a plain
 // HTTP/1.0 socket client, as HAProxy's checks are.
 #include "election/rest_api.h"
+#include "election/rest_api_replies.h"
 
 #include <algorithm>
 #include <map>

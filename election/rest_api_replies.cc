@@ -1,0 +1,419 @@
+// The REST API's replies as pure functions of a NodeStatus snapshot: the ?lag= parser, the
+// health endpoints' status codes, the role word, and the bodies of GET /patroni, /cluster and
+// /metrics. The HTTP server that sends them is rest_api.cc. See rest_api_replies.h.
+#include "election/rest_api_replies.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <limits>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "prometheus_text/prometheus_text.h"
+
+namespace pgha::election {
+namespace {
+
+using nlohmann::ordered_json;
+
+// Patroni's "patroni.version" key keeps its place but names our agent; the metric needs a number.
+constexpr const char* kAgentVersion = "pgha-0.1";
+constexpr const char* kAgentVersionPadded = "000100";  // Patroni pads each semver part: 0.1.0
+
+constexpr int kOk = 200;
+constexpr int kUnavailable = 503;
+
+// ---- ?lag= parsing, after Patroni's utils.strtol/strtod/parse_int ----
+
+struct Parsed {
+  std::optional<long double> value;
+  std::string rest;
+};
+
+Parsed strtol_like(const std::string& text) {
+  static const std::regex hex(R"(^[-+]?0x[0-9a-fA-F]+)");
+  static const std::regex oct(R"(^[-+]?0[0-7]*)");
+  static const std::regex dec(R"(^[-+]?(0|[1-9][0-9]*))");
+  const std::pair<const std::regex*, int> forms[] = {{&hex, 16}, {&oct, 8}, {&dec, 10}};
+  for (const auto& [re, base] : forms) {
+    std::smatch m;
+    if (std::regex_search(text, m, *re)) {
+      const std::string number = m.str(0);
+      long double v = static_cast<long double>(std::strtoll(number.c_str(), nullptr, base));
+      return {v, text.substr(number.size())};
+    }
+  }
+  return {std::nullopt, text};
+}
+
+Parsed strtod_like(const std::string& text) {
+  static const std::regex dbl(R"(^[-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)");
+  std::smatch m;
+  if (!std::regex_search(text, m, dbl)) return {std::nullopt, text};
+  return {std::strtold(m.str(0).c_str(), nullptr), text.substr(m.length(0))};
+}
+
+std::string strip(std::string_view s) {
+  const auto* ws = " \t\r\n\f\v";
+  const auto first = s.find_first_not_of(ws);
+  if (first == std::string_view::npos) return {};
+  return std::string(s.substr(first, s.find_last_not_of(ws) - first + 1));
+}
+
+// Python's round(): half to even, which is nearbyint under the default rounding mode.
+long double rint_even(long double v) { return std::nearbyint(v); }
+
+std::optional<std::int64_t> to_int64(long double v) {
+  if (!std::isfinite(v)) return std::nullopt;
+  if (v >= static_cast<long double>(std::numeric_limits<std::int64_t>::max()))
+    return std::numeric_limits<std::int64_t>::max();
+  if (v <= static_cast<long double>(std::numeric_limits<std::int64_t>::min()))
+    return std::numeric_limits<std::int64_t>::min();
+  return static_cast<std::int64_t>(v);
+}
+
+// ---- small helpers ----
+
+std::string json_text(const ordered_json& j) { return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace); }
+
+std::optional<std::string> effective_leader(const NodeStatus& s) {
+  return s.leader ? s.leader : s.cluster.leader;
+}
+
+// Bytes a replica has still to replay, measured as Patroni does (leader optime − replayed).
+std::optional<std::int64_t> replay_lag(const NodeStatus& s) {
+  if (s.leader_wal_position == 0) return std::nullopt;
+  const std::int64_t replayed = s.replayed_location != 0 ? s.replayed_location : s.wal_position;
+  return std::max<std::int64_t>(0, s.leader_wal_position - replayed);
+}
+
+bool is_lagging(const NodeStatus& s, std::optional<std::int64_t> max_lag) {
+  if (!max_lag) return false;
+  const auto lag = replay_lag(s);
+  return lag && *lag > *max_lag;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+std::string first_segment(std::string_view path) {
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  return std::string(path.substr(0, path.find('/')));
+}
+
+// The tags Patroni would report: only the ones set.
+ordered_json tags_json(const NodeStatus& s) {
+  ordered_json tags = ordered_json::object();
+  if (s.nofailover) tags["nofailover"] = true;
+  if (s.noloadbalance) tags["noloadbalance"] = true;
+  return tags;
+}
+
+// "postgres://host:port/db" → host, port (0 when absent).
+std::pair<std::string, int> host_port_of_url(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme != std::string_view::npos) url.remove_prefix(scheme + 3);
+  url = url.substr(0, url.find_first_of("/?"));
+  if (const auto at = url.rfind('@'); at != std::string_view::npos) url.remove_prefix(at + 1);
+  std::string_view host = url;
+  std::string_view port;
+  if (!url.empty() && url.front() == '[') {
+    const auto close = url.find(']');
+    host = url.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+    if (close != std::string_view::npos && close + 1 < url.size() && url[close + 1] == ':') port = url.substr(close + 2);
+  } else if (const auto colon = url.rfind(':'); colon != std::string_view::npos) {
+    host = url.substr(0, colon);
+    port = url.substr(colon + 1);
+  }
+  int port_number = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9' || port_number > 65535) return {std::string(host), 0};
+    port_number = port_number * 10 + (c - '0');
+  }
+  return {std::string(host), port_number};
+}
+
+std::string format_seconds(double seconds) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", seconds);
+  std::string s = buf;
+  s.erase(s.find_last_not_of('0') + 1);
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_patroni_lag(std::string_view text) {
+  const std::string value = strip(text);
+  Parsed parsed = strtol_like(value);
+  if ((!parsed.value && parsed.rest.starts_with('.')) ||
+      (!parsed.rest.empty() && (parsed.rest[0] == '.' || parsed.rest[0] == 'e' || parsed.rest[0] == 'E'))) {
+    parsed = strtod_like(value);
+  }
+  if (!parsed.value) return std::nullopt;
+  const std::string unit = strip(parsed.rest);
+  if (unit.empty()) return to_int64(rint_even(*parsed.value));
+  // convert_to_base_unit(value, unit, 'B'), with its rounding to the next smaller unit.
+  constexpr long double kKiB = 1024.0L;
+  struct Unit {
+    const char* name;
+    long double bytes;
+    long double round_to;  // the next smaller unit, in bytes (0: none)
+  };
+  static constexpr Unit kUnits[] = {{"B", 1, 0},
+                                    {"kB", kKiB, 1},
+                                    {"MB", kKiB * kKiB, kKiB},
+                                    {"GB", kKiB * kKiB * kKiB, kKiB * kKiB},
+                                    {"TB", kKiB * kKiB * kKiB * kKiB, kKiB * kKiB * kKiB}};
+  for (const Unit& u : kUnits) {
+    if (unit != u.name) continue;
+    long double bytes = *parsed.value * u.bytes;
+    if (u.round_to != 0) bytes = rint_even(bytes / u.round_to) * u.round_to;
+    return to_int64(rint_even(bytes));
+  }
+  return std::nullopt;
+}
+
+std::string patroni_role(const NodeStatus& s) {
+  if (s.is_primary()) return "master";
+  if (s.postgres_running) return s.in_recovery ? "replica" : "demoted";
+  if (s.system_identifier.empty()) return "uninitialized";
+  return s.in_recovery ? "replica" : "demoted";
+}
+
+int health_status_code(const NodeStatus& s, std::string_view path, const HealthQuery& query,
+                       std::chrono::steady_clock::time_point now, std::chrono::milliseconds liveness_threshold) {
+  const std::string segment = first_segment(path);
+  if (segment == "liveness") return now - s.loop_heartbeat < liveness_threshold ? kOk : kUnavailable;
+
+  const bool replica_running = s.is_replica() && s.state == "running";
+  const bool streaming_ok = !query.replication_state || (*query.replication_state == "streaming" && !s.following.empty());
+  if (segment == "readiness") {
+    return s.is_primary() || (replica_running && !is_lagging(s, query.max_lag_bytes)) ? kOk : kUnavailable;
+  }
+
+  if (path == "/" || path.empty()) path = "/primary";
+  const int replica_code = replica_running && !s.noloadbalance && !s.following.empty() && streaming_ok &&
+                                   !is_lagging(s, query.max_lag_bytes)
+                               ? kOk
+                               : kUnavailable;
+  const int primary_code = s.is_primary() ? kOk : kUnavailable;
+  const int leader_code = s.lock_confirmed() ? kOk : kUnavailable;
+  const int standby_leader_code = kUnavailable;  // no standby clusters
+  constexpr bool is_synchronous = false;         // no synchronous mode reported yet
+
+  int code = kUnavailable;
+  bool ignore_tags = false;
+  if (contains(path, "standby_leader") || contains(path, "standby-leader")) {
+    code = standby_leader_code;
+    ignore_tags = true;
+  } else if (contains(path, "leader")) {
+    code = leader_code;
+    ignore_tags = true;
+  } else if (contains(path, "master") || contains(path, "primary") || contains(path, "read-write")) {
+    code = primary_code;
+    ignore_tags = true;
+  } else if (contains(path, "replica")) {
+    code = replica_code;
+  } else if (contains(path, "read-only") && !contains(path, "sync")) {
+    code = primary_code == kOk ? kOk : replica_code;
+  } else if (contains(path, "health")) {
+    code = s.postgres_running ? kOk : kUnavailable;
+  } else if ((path == "/sync" || path == "/synchronous") && is_synchronous) {
+    code = replica_code;
+  } else if (path == "/async" || path == "/asynchronous") {
+    code = replica_code;
+  } else if (path == "/read-only-sync" || path == "/read-only-synchronous") {
+    code = primary_code;
+  }
+
+  if (!ignore_tags && code == kOk) {
+    for (const auto& [name, wanted] : query.tags) {
+      bool value = false;
+      if (name == "nofailover") {
+        value = s.nofailover;
+      } else if (name == "noloadbalance") {
+        value = s.noloadbalance;
+      } else {
+        return kUnavailable;  // a tag this node does not have
+      }
+      if (wanted != (value ? "true" : "false")) return kUnavailable;
+    }
+  }
+  return code;
+}
+
+std::string render_patroni_json(const NodeStatus& s) {
+  ordered_json j;
+  j["state"] = s.state;
+  if (s.postgres_running) {
+    if (s.postmaster_start_time.empty()) {
+      j["postmaster_start_time"] = nullptr;
+    } else {
+      j["postmaster_start_time"] = s.postmaster_start_time;
+    }
+    j["role"] = patroni_role(s);
+    j["server_version"] = s.server_version;
+    if (s.in_recovery) {
+      j["xlog"] = {{"received_location", s.received_location != 0 ? s.received_location : s.replayed_location},
+                   {"replayed_location", s.replayed_location},
+                   {"replayed_timestamp", nullptr},
+                   {"paused", false}};
+      if (!s.following.empty()) j["replication_state"] = "streaming";
+    } else {
+      j["xlog"] = {{"location", s.wal_position}};
+    }
+    j["timeline"] = s.timeline;
+    if (!s.replication.empty()) {
+      auto& rows = j["replication"] = ordered_json::array();
+      for (const ReplicationRow& r : s.replication) {
+        rows.push_back({{"usename", r.usename},
+                        {"application_name", r.application_name},
+                        {"client_addr", r.client_addr},
+                        {"state", r.state},
+                        {"sync_state", r.sync_state},
+                        {"sync_priority", r.sync_priority}});
+      }
+    }
+  } else {
+    j["role"] = patroni_role(s);
+  }
+  if (!effective_leader(s)) j["cluster_unlocked"] = true;
+  j["dcs_last_seen"] = s.dcs_last_seen_unix;
+  if (auto tags = tags_json(s); !tags.empty()) j["tags"] = std::move(tags);
+  if (!s.system_identifier.empty()) j["database_system_identifier"] = s.system_identifier;
+  j["patroni"] = {{"version", kAgentVersion}, {"scope", s.scope}};
+  return json_text(j);
+}
+
+std::string render_cluster_json(const NodeStatus& s) {
+  const auto leader = effective_leader(s);
+  std::int64_t cluster_lsn = s.leader_wal_position;
+  std::vector<const MemberStatus*> members;
+  for (const MemberStatus& m : s.cluster.members) {
+    members.push_back(&m);
+    if (cluster_lsn == 0 && leader && m.name == *leader) cluster_lsn = m.wal_position;
+  }
+  std::sort(members.begin(), members.end(), [](const MemberStatus* a, const MemberStatus* b) { return a->name < b->name; });
+
+  ordered_json j;
+  j["scope"] = s.scope;
+  auto& rows = j["members"] = ordered_json::array();
+  for (const MemberStatus* m : members) {
+    const bool is_leader = leader && m->name == *leader;
+    ordered_json row;
+    row["name"] = m->name;
+    row["role"] = is_leader ? "leader" : "replica";
+    row["state"] = m->state;
+    row["api_url"] = m->api_url;
+    if (auto [host, port] = host_port_of_url(m->conn_url); !host.empty()) {
+      row["host"] = host;
+      if (port != 0) row["port"] = port;
+    }
+    if (m->timeline > 0) row["timeline"] = m->timeline;
+    if (m->nofailover) row["tags"] = {{"nofailover", true}};
+    if (!is_leader) {
+      if (m->wal_position == 0) {
+        row["lag"] = "unknown";
+      } else {
+        row["lag"] = std::max<std::int64_t>(0, cluster_lsn - m->wal_position);
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return json_text(j);
+}
+
+std::string render_patroni_metrics(const NodeStatus& s) {
+  const std::string labels =
+      "{scope=\"" + prometheus_text::label_value(s.scope) + "\",name=\"" + prometheus_text::label_value(s.name) + "\"}";
+  std::string out;
+  const auto metric = [&](const char* name, const char* type, const char* help, const std::string& value) {
+    prometheus_text::append_family(out, name, type, help);
+    out += name;
+    out += labels;
+    out += ' ';
+    out += value;
+    out += '\n';
+  };
+  const auto num = [](auto v) { return std::to_string(v); };
+  const bool primary = s.is_primary();
+  const bool replica = s.is_replica();
+  const bool out_of_recovery = s.postgres_running && !s.in_recovery;
+  const double start = s.postgres_running ? parse_postgres_timestamp(s.postmaster_start_time).value_or(0) : 0;
+
+  metric("patroni_version", "gauge", "Patroni semver without periods.", kAgentVersionPadded);
+  metric("patroni_postgres_running", "gauge", "Value is 1 if Postgres is running, 0 otherwise.", num(int(s.postgres_running)));
+  metric("patroni_postmaster_start_time", "gauge", "Epoch seconds since Postgres started.", format_seconds(start));
+  metric("patroni_master", "gauge", "Value is 1 if this node is the leader, 0 otherwise.", num(int(primary)));
+  metric("patroni_primary", "gauge", "Value is 1 if this node is the leader, 0 otherwise.", num(int(primary)));
+  metric("patroni_xlog_location", "counter",
+         "Current location of the Postgres transaction log, 0 if this node is not the leader.",
+         num(out_of_recovery ? s.wal_position : 0));
+  metric("patroni_standby_leader", "gauge", "Value is 1 if this node is the standby_leader, 0 otherwise.", "0");
+  metric("patroni_replica", "gauge", "Value is 1 if this node is a replica, 0 otherwise.", num(int(replica)));
+  metric("patroni_sync_standby", "gauge", "Value is 1 if this node is a sync standby replica, 0 otherwise.", "0");
+  metric("patroni_xlog_received_location", "counter",
+         "Current location of the received Postgres transaction log, 0 if this node is not a replica.",
+         num(replica ? (s.received_location != 0 ? s.received_location : s.replayed_location) : 0));
+  metric("patroni_xlog_replayed_location", "counter",
+         "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.",
+         num(replica ? s.replayed_location : 0));
+  metric("patroni_xlog_replayed_timestamp", "gauge",
+         "Current timestamp of the replayed Postgres transaction log, 0 if null.", "0");
+  metric("patroni_xlog_paused", "gauge", "Value is 1 if the Postgres xlog is paused, 0 otherwise.", "0");
+  metric("patroni_postgres_server_version", "gauge", "Version of Postgres (if running), 0 otherwise.",
+         num(s.postgres_running ? s.server_version : 0));
+  metric("patroni_cluster_unlocked", "gauge", "Value is 1 if the cluster is unlocked, 0 if locked.",
+         num(int(!effective_leader(s))));
+  metric("patroni_failsafe_mode_is_active", "gauge", "Value is 1 if the cluster is unlocked, 0 if locked.", "0");
+  metric("patroni_postgres_timeline", "counter", "Postgres timeline of this node (if running), 0 otherwise.",
+         num(s.postgres_running ? s.timeline : 0));
+  metric("patroni_dcs_last_seen", "gauge", "Epoch timestamp when DCS was last contacted successfully by Patroni.",
+         num(s.dcs_last_seen_unix));
+  metric("patroni_pending_restart", "gauge", "Value is 1 if the node needs a restart, 0 otherwise.", "0");
+  metric("patroni_is_paused", "gauge", "Value is 1 if auto failover is disabled, 0 otherwise.", "0");
+  return out;
+}
+
+std::optional<double> parse_postgres_timestamp(std::string_view text) {
+  const std::string s = strip(text);
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, consumed = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*1[ T]%2d:%2d:%n", &year, &month, &day, &hour, &minute, &consumed) != 5 ||
+      consumed == 0) {
+    return std::nullopt;
+  }
+  std::string_view rest = std::string_view(s).substr(static_cast<std::size_t>(consumed));
+  const auto tz_at = rest.find_first_of("+-Z");
+  const std::string seconds_text(rest.substr(0, tz_at));
+  char* end = nullptr;
+  const double seconds = std::strtod(seconds_text.c_str(), &end);
+  if (seconds_text.empty() || end != seconds_text.c_str() + seconds_text.size()) return std::nullopt;
+  long offset_seconds = 0;
+  if (tz_at != std::string_view::npos && rest[tz_at] != 'Z') {
+    const int sign = rest[tz_at] == '-' ? -1 : 1;
+    int tz_hours = 0, tz_minutes = 0;
+    const std::string tz(rest.substr(tz_at + 1));
+    if (std::sscanf(tz.c_str(), "%2d:%2d", &tz_hours, &tz_minutes) < 1 &&
+        std::sscanf(tz.c_str(), "%2d%2d", &tz_hours, &tz_minutes) < 1) {
+      return std::nullopt;
+    }
+    offset_seconds = sign * (tz_hours * 3600L + tz_minutes * 60L);
+  }
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  const std::time_t utc = timegm(&tm);
+  return static_cast<double>(utc - offset_seconds) + seconds;
+}
+
+}  // namespace pgha::election

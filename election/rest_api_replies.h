@@ -1,0 +1,48 @@
+// The replies of pgha-agent's REST API (rest_api.h), as pure functions of a NodeStatus snapshot
+// so that tests can call them without HTTP: the ?lag= parser, the status code of each health
+// endpoint, Patroni's role word, and the bodies of GET /patroni, /cluster and /metrics.
+// Stateless; thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "election/node_status.h"
+
+namespace pgha::election {
+
+// Query parameters of the health endpoints.
+struct HealthQuery {
+  std::optional<std::int64_t> max_lag_bytes;            // ?lag= (Patroni units); nullopt → unlimited
+  std::optional<std::string> replication_state;         // ?replication_state=streaming
+  std::vector<std::pair<std::string, std::string>> tags;  // ?tag_<name>=<value>
+};
+
+// Patroni's parse_int(value, 'B'): decimal, 0x hex or 0 octal, optionally fractional, with an
+// optional unit B, kB, MB, GB or TB (powers of 1024, case-sensitive), rounded to a byte.
+// nullopt when it cannot be parsed (Patroni then treats the lag as unlimited, and so do we).
+std::optional<std::int64_t> parse_patroni_lag(std::string_view text);
+
+// The status code of a health endpoint for `path` ("/" means "/primary"), following Patroni's
+// do_GET routing (substring match, so /replica/x and /master work as they do in Patroni).
+int health_status_code(const NodeStatus& status, std::string_view path, const HealthQuery& query,
+                       std::chrono::steady_clock::time_point now, std::chrono::milliseconds liveness_threshold);
+
+// Patroni's role word for this node: "master" (Patroni 3.0.2's word, only when is_primary()),
+// "replica", "demoted" (out of recovery without a confirmed lock, or stopped after being
+// primary) or "uninitialized".
+std::string patroni_role(const NodeStatus& status);
+
+std::string render_patroni_json(const NodeStatus& status);  // GET /patroni
+std::string render_cluster_json(const NodeStatus& status);  // GET /cluster
+std::string render_patroni_metrics(const NodeStatus& status);  // GET /metrics
+
+// "2024-05-01 10:00:00.123+00" (PostgreSQL's timestamptz output) → seconds since the epoch.
+std::optional<double> parse_postgres_timestamp(std::string_view text);
+
+}  // namespace pgha::election
