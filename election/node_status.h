@@ -74,6 +74,12 @@ struct NodeStatus {
     return holds_lock && std::chrono::steady_clock::now() < lock_valid_until && !lock_in_doubt && !stepping_down;
   }
   bool is_replica() const { return postgres_running && in_recovery; }
+  // A running replica that the /sync key lists as a synchronous standby of the current leader.
+  bool is_sync_standby() const { return is_replica() && lists_sync_standby(name); }
+  // Whether the /sync key names `member` a synchronous standby of the current leader.
+  bool lists_sync_standby(const std::string& member) const {
+    return cluster.sync && leader && cluster.sync->leader == *leader && cluster.sync->is_standby(member);
+  }
   // Bytes behind the leader, when known.
   std::optional<std::int64_t> lag() const {
     if (!in_recovery || leader_wal_position == 0) return std::nullopt;

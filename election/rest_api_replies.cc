@@ -206,7 +206,7 @@ int health_status_code(const NodeStatus& s, std::string_view path, const HealthQ
   const int primary_code = s.is_primary() ? kOk : kUnavailable;
   const int leader_code = s.lock_confirmed() ? kOk : kUnavailable;
   const int standby_leader_code = kUnavailable;  // no standby clusters
-  constexpr bool is_synchronous = false;         // no synchronous mode reported yet
+  const bool is_synchronous = s.is_sync_standby();
 
   int code = kUnavailable;
   bool ignore_tags = false;
@@ -228,9 +228,9 @@ int health_status_code(const NodeStatus& s, std::string_view path, const HealthQ
   } else if ((path == "/sync" || path == "/synchronous") && is_synchronous) {
     code = replica_code;
   } else if (path == "/async" || path == "/asynchronous") {
-    code = replica_code;
+    code = is_synchronous ? kUnavailable : replica_code;
   } else if (path == "/read-only-sync" || path == "/read-only-synchronous") {
-    code = primary_code;
+    code = primary_code == kOk ? kOk : is_synchronous ? replica_code : kUnavailable;
   }
 
   if (!ignore_tags && code == kOk) {
@@ -284,6 +284,7 @@ std::string render_patroni_json(const NodeStatus& s) {
   } else {
     j["role"] = patroni_role(s);
   }
+  if (s.is_sync_standby()) j["sync_standby"] = true;
   if (!effective_leader(s)) j["cluster_unlocked"] = true;
   j["dcs_last_seen"] = s.dcs_last_seen_unix;
   if (auto tags = tags_json(s); !tags.empty()) j["tags"] = std::move(tags);
@@ -309,7 +310,7 @@ std::string render_cluster_json(const NodeStatus& s) {
     const bool is_leader = leader && m->name == *leader;
     ordered_json row;
     row["name"] = m->name;
-    row["role"] = is_leader ? "leader" : "replica";
+    row["role"] = is_leader ? "leader" : s.lists_sync_standby(m->name) ? "sync_standby" : "replica";
     row["state"] = m->state;
     row["api_url"] = m->api_url;
     if (auto [host, port] = host_port_of_url(m->conn_url); !host.empty()) {
@@ -358,7 +359,8 @@ std::string render_patroni_metrics(const NodeStatus& s) {
          num(out_of_recovery ? s.wal_position : 0));
   metric("patroni_standby_leader", "gauge", "Value is 1 if this node is the standby_leader, 0 otherwise.", "0");
   metric("patroni_replica", "gauge", "Value is 1 if this node is a replica, 0 otherwise.", num(int(replica)));
-  metric("patroni_sync_standby", "gauge", "Value is 1 if this node is a sync standby replica, 0 otherwise.", "0");
+  metric("patroni_sync_standby", "gauge", "Value is 1 if this node is a sync standby replica, 0 otherwise.",
+         num(int(s.is_sync_standby())));
   metric("patroni_xlog_received_location", "counter",
          "Current location of the received Postgres transaction log, 0 if this node is not a replica.",
          num(replica ? (s.received_location != 0 ? s.received_location : s.replayed_location) : 0));

@@ -85,6 +85,12 @@ def _pick(rng, items):
     return rng.choice(sorted(items))
 
 
+def sync_standbys(cluster):
+    """Members /cluster calls synchronous standbys (synchronous replication)."""
+    view = cluster.cluster_view() or {}
+    return [m["name"] for m in view.get("members", []) if m.get("role") == "sync_standby"]
+
+
 class FaultContext:
     """State of one fault run passed to inject/heal."""
 
@@ -123,7 +129,9 @@ def inject(kind, ctx):
         for v in victims:
             c.stop_etcd_member(v)
     elif kind in ("switchover", "failover"):
-        ctx.victim = _pick(ctx.rng, replicas)  # the candidate
+        # The candidate; with synchronous replication only a synchronous standby may be one.
+        synchronous = [n for n in replicas if c.synchronous and n in sync_standbys(c)]
+        ctx.victim = _pick(ctx.rng, synchronous or replicas)
         if ops.netns:
             ctx.extra.update(post_from_node(c.node(ctx.leader), f"/{kind}",
                                             {"leader": ctx.leader, "candidate": ctx.victim}))

@@ -236,6 +236,49 @@ const CodesCase kCodes[] = {
      {200, 200, 200, 200, 200, 503, 200, 200, 503, 200, 503, 503, 503, 503}},
 };
 
+// Synchronous replication: /sync, /async and /read-only-sync answer from the /sync key as the last
+// loop read it; /cluster calls the standby "sync_standby" and /metrics counts it.
+TEST(RestApiTest, SynchronousStandbyEndpointsFollowTheSyncKey) {
+  const auto now = std::chrono::steady_clock::now();
+  const HealthQuery none;
+  auto code = [&](const NodeStatus& s, const char* path) {
+    return health_status_code(s, path, none, now, std::chrono::seconds(30));
+  };
+  NodeStatus sync = replica(0);
+  sync.cluster.sync = SyncState{"node2", {"node1"}, false};
+  NodeStatus async = replica(0);
+  async.cluster.sync = SyncState{"node2", {"node3"}, false};
+  NodeStatus stale = replica(0);  // a /sync key of an earlier leader says nothing now
+  stale.cluster.sync = SyncState{"node9", {"node1"}, false};
+  for (const char* path : {"/sync", "/synchronous", "/read-only-sync"}) {
+    EXPECT_EQ(code(sync, path), 200) << path;
+    EXPECT_EQ(code(async, path), 503) << path;
+    EXPECT_EQ(code(stale, path), 503) << path;
+  }
+  EXPECT_EQ(code(sync, "/async"), 503);
+  EXPECT_EQ(code(async, "/async"), 200);
+  EXPECT_EQ(code(primary(), "/read-only-sync"), 200);
+  EXPECT_EQ(code(primary(), "/sync"), 503);
+  EXPECT_EQ(json::parse(render_patroni_json(sync)).value("sync_standby", false), true);
+  EXPECT_FALSE(json::parse(render_patroni_json(async)).contains("sync_standby"));
+  EXPECT_NE(render_patroni_metrics(sync).find("patroni_sync_standby{scope=\"batman\",name=\"node1\"} 1"),
+            std::string::npos)
+      << render_patroni_metrics(sync);
+  NodeStatus leader_view = primary();
+  leader_view.cluster.members = {MemberStatus{"node1", "primary", "running", "postgres://127.0.0.1:5434/postgres",
+                                              "http://127.0.0.1:8008/patroni", kLeaderWal, 3, false, false},
+                                 MemberStatus{"node2", "replica", "streaming", "postgres://127.0.0.1:5435/postgres",
+                                              "http://127.0.0.1:8009/patroni", kLeaderWal, 3, false, false},
+                                 MemberStatus{"node3", "replica", "streaming", "postgres://127.0.0.1:5436/postgres",
+                                              "http://127.0.0.1:8010/patroni", kLeaderWal, 3, false, false}};
+  leader_view.cluster.sync = SyncState{"node1", {"node3"}, false};
+  const json cluster = json::parse(render_cluster_json(leader_view));
+  std::map<std::string, std::string> roles;
+  for (const json& m : cluster["members"]) roles[m["name"]] = m["role"];
+  EXPECT_EQ(roles, (std::map<std::string, std::string>{{"node1", "leader"}, {"node2", "replica"},
+                                                       {"node3", "sync_standby"}}));
+}
+
 TEST(RestApiTest, StatusCodeOfEveryEndpointForEverySnapshotAndMethod) {
   Harness h;
   for (const CodesCase& c : kCodes) {
