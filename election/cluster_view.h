@@ -44,6 +44,9 @@ struct ClusterView {
   // Until a new leader publishes its own optime, only a member at or past it may take the lock.
   std::int64_t handover_wal_position = 0;
   std::optional<FailoverRequest> failover;
+  // Maintenance mode: "pause": true in the /config key (pghactl pause). No automatic failover,
+  // start, stop or rejoin; see decide().
+  bool paused = false;
   // The /sync key (synchronous replication), if it exists.
   std::optional<SyncState> sync;
   // Keys whose value could not be read ("<key>: <why>"): such a member is left out.

@@ -27,6 +27,13 @@
 // request naming us → yes within maximum_lag_on_failover (a switchover candidate behind the
 // handover position → kDropFailoverRequest); naming another running eligible member → no; a
 // switchover away from us with another eligible member → no; otherwise is_healthiest().
+// Maintenance mode (the /config key says "pause": true), after rules 1-2 (fencing stays on):
+//  P. we lead → kRefreshLock (PostgreSQL up or down: no start, no failover), kPromote only after a
+//     manual failover named us; a switchover request is honoured only with a named candidate;
+//     /leader names us under an old lease → kNothing; another leader → a primary still rejoins it
+//     (never two primaries), anything else kNothing; no leader → a running primary takes the lock
+//     back (agent restarted during maintenance), a failover request naming us is honoured, else
+//     kNothing. PostgreSQL is never started, stopped or rewound automatically otherwise.
 // Synchronous mode, while /sync names a leader: only that leader and its synchronous standbys
 // campaign or are switched over to, and they compare their WAL only with each other.
 #include "election/ha_decision.h"
@@ -168,6 +175,56 @@ Decision make(Action action, std::string target, std::string reason) {
   return Decision{action, std::move(target), std::move(reason)};
 }
 
+// Rule P: maintenance mode. The operator runs PostgreSQL; the agent keeps the lock where it is and
+// only acts when asked (a named switchover or failover), or to keep a second primary from running.
+Decision decide_paused(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
+  const bool primary = local.postgres_running && !local.in_recovery;
+  const std::string& me = local.name;
+  const bool leader_is_me = cluster.leader && *cluster.leader == me;
+  const bool we_lead = local.holds_lock && leader_is_me;
+  if (we_lead) {
+    if (local.postgres_running && local.in_recovery) {
+      return make(Action::kPromote, "", "maintenance mode: we took the lock on request and are in recovery: promoting");
+    }
+    Decision d = make(Action::kRefreshLock, "",
+                      std::string("maintenance mode: holding the lock") +
+                          (local.postgres_running ? "" : " (PostgreSQL is down and is not started while paused)"));
+    if (cluster.failover) {
+      std::string candidate;
+      Verdict step_down = step_down_for(cluster, local, settings, &candidate);
+      if (step_down.yes && !candidate.empty() && primary) return make(Action::kReleaseLock, candidate, step_down.why);
+      d.refused_request = step_down.yes ? "maintenance mode: a switchover needs a named candidate and a running primary"
+                                        : step_down.why;
+      d.reason += "; " + d.refused_request;
+    }
+    return d;
+  }
+  if (leader_is_me) return make(Action::kNothing, "", "maintenance mode: the leader key names us from an earlier lease");
+  if (cluster.leader) {
+    const std::string& name = *cluster.leader;
+    if (primary) {
+      if (find_member(cluster, name) == nullptr) {
+        return make(Action::kDemote, name, name + " holds the lock while we are primary (maintenance mode): demoting");
+      }
+      return make(Action::kRewindAndFollow, name,
+                  name + " holds the lock while we are primary (maintenance mode): demoting, rewinding, following");
+    }
+    return make(Action::kNothing, name, "maintenance mode: no automatic action");
+  }
+  if (primary) {
+    if (!local.nofailover && sync_allows(cluster, settings, me) && cluster.handover_wal_position <= local.wal_position) {
+      return make(Action::kAcquireLock, "", "maintenance mode: no leader and we run the primary: taking the lock back");
+    }
+    return make(Action::kDemote, "", "maintenance mode: no leader, and this primary may not take the lock: demoting");
+  }
+  if (cluster.failover && cluster.failover->candidate == me && local.postgres_running) {
+    Verdict campaign = may_campaign(cluster, local, settings);
+    if (campaign.yes) return make(Action::kAcquireLock, "", "maintenance mode: " + campaign.why + ": taking the lock");
+    return make(Action::kNothing, "", "maintenance mode: a failover request names us, but " + campaign.why);
+  }
+  return make(Action::kNothing, "", "maintenance mode: no leader, and no automatic failover while paused");
+}
+
 }  // namespace
 
 bool can_take_over(const ClusterView& cluster, const HaSettings& settings, const MemberStatus& member) {
@@ -207,6 +264,8 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
   const bool leader_is_me = cluster.leader && *cluster.leader == me;
   const bool we_lead = local.holds_lock && leader_is_me;
   const MemberStatus* leader = cluster.leader && !leader_is_me ? find_member(cluster, *cluster.leader) : nullptr;
+
+  if (cluster.paused) return decide_paused(cluster, local, settings);
 
   // 3. No data directory yet.
   if (!has_data) {

@@ -294,7 +294,7 @@ void HaLoop::iteration() {
   // A replica of the right leader whose WAL receiver does not stream (e.g. it replayed past the
   // new leader's fork point: "new timeline forked off ... before current recovery point") cannot
   // recover by itself: rewind it once it has been stuck for a few loops.
-  const bool stuck = decision.action == Action::kNothing && local.postgres_running && local.in_recovery && view.leader &&
+  const bool stuck = !view.paused && decision.action == Action::kNothing && local.postgres_running && local.in_recovery && view.leader &&
                      *view.leader != config_.name && !probe.streaming;
   if (!stuck) {
     not_streaming_since_.reset();
@@ -479,6 +479,7 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       // The lease keepalive at the top of the iteration refreshed the lock; publish the leader's
       // WAL position so that candidates can judge their lag after we are gone (this also clears
       // an earlier leader's handover position).
+      if (!local.postgres_running) return;  // maintenance mode: nothing to publish
       if (auto put = dcs_.put(keys_.status(), encode_leader_optime(local.wal_position), 0); !put.ok()) {
         log().warn("{}: publishing the leader optime failed: {}", config_.name, put.status().to_string());
       }

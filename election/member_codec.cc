@@ -131,6 +131,14 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
       view.last_leader_wal_position = decode_leader_optime(kv.value, &error);
       view.handover_wal_position = decode_handover_optime(kv.value, &error);
       if (!error.empty()) view.unreadable.push_back(kv.key + ": " + error);
+    } else if (kv.key == layout.config()) {
+      const json config = json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+      if (!config.is_object()) {
+        view.unreadable.push_back(kv.key + ": not a JSON object");
+      } else if (config.contains("pause") && !config["pause"].is_null()) {
+        if (config["pause"].is_boolean()) view.paused = config["pause"].get<bool>();
+        else view.unreadable.push_back(kv.key + ": 'pause' is not a boolean");
+      }
     } else if (kv.key == layout.sync()) {
       std::string error;
       view.sync = decode_sync_state(kv.value, &error);

@@ -21,6 +21,7 @@ class KeyLayout {
   std::string failover() const { return prefix_ + "failover"; }
   std::string status() const { return prefix_ + "status"; }
   std::string sync() const { return prefix_ + "sync"; }
+  std::string config() const { return prefix_ + "config"; }
   std::string members_prefix() const { return prefix_ + "members/"; }
   std::string member(const std::string& name) const { return members_prefix() + name; }
 

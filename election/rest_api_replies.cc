@@ -286,6 +286,7 @@ std::string render_patroni_json(const NodeStatus& s) {
   }
   if (s.is_sync_standby()) j["sync_standby"] = true;
   if (!effective_leader(s)) j["cluster_unlocked"] = true;
+  if (s.cluster.paused) j["pause"] = true;
   j["dcs_last_seen"] = s.dcs_last_seen_unix;
   if (auto tags = tags_json(s); !tags.empty()) j["tags"] = std::move(tags);
   if (!s.system_identifier.empty()) j["database_system_identifier"] = s.system_identifier;
@@ -328,6 +329,7 @@ std::string render_cluster_json(const NodeStatus& s) {
     }
     rows.push_back(std::move(row));
   }
+  if (s.cluster.paused) j["pause"] = true;
   return json_text(j);
 }
 
@@ -380,7 +382,8 @@ std::string render_patroni_metrics(const NodeStatus& s) {
   metric("patroni_dcs_last_seen", "gauge", "Epoch timestamp when DCS was last contacted successfully by Patroni.",
          num(s.dcs_last_seen_unix));
   metric("patroni_pending_restart", "gauge", "Value is 1 if the node needs a restart, 0 otherwise.", "0");
-  metric("patroni_is_paused", "gauge", "Value is 1 if auto failover is disabled, 0 otherwise.", "0");
+  metric("patroni_is_paused", "gauge", "Value is 1 if auto failover is disabled, 0 otherwise.",
+         num(int(s.cluster.paused)));
   return out;
 }
 

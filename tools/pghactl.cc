@@ -2,6 +2,7 @@
 //   pghactl -c CONFIG list                       Member, Host, Role, State, TL, Lag in MB
 //   pghactl -c CONFIG switchover [--candidate NAME]
 //   pghactl -c CONFIG failover --candidate NAME
+//   pghactl -c CONFIG pause | resume             maintenance mode ("pause" in the /config key)
 // Reads the cluster straight from etcd (Patroni's key layout) with a deadline on every call, so
 // it never hangs while etcd is down (patronictl does); switchover/failover go through the
 // leader's (or any member's) REST API.
@@ -22,7 +23,8 @@ using namespace pgha::election;
 namespace {
 
 int usage() {
-  std::cerr << "usage: pghactl -c CONFIG list | switchover [--candidate NAME] | failover --candidate NAME\n";
+  std::cerr << "usage: pghactl -c CONFIG list | switchover [--candidate NAME] | failover --candidate NAME | pause | "
+               "resume\n";
   return 2;
 }
 
@@ -63,7 +65,48 @@ int list(const AgentConfig& config, EtcdClient& etcd) {
               << "\n";
   }
   if (!view.leader) std::cout << "(no leader)\n";
+  if (view.paused) std::cout << " Maintenance mode: on\n";
   return 0;
+}
+
+// pause/resume: sets "pause" in the /config key, keeping its other fields (a compare-and-swap on
+// the value read, retried if another writer changed it meanwhile).
+int set_pause(const AgentConfig& config, EtcdClient& etcd, bool pause) {
+  KeyLayout keys(config.namespace_, config.scope);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto read = etcd.range(keys.config());
+    if (!read.ok()) {
+      std::cerr << "pghactl: cannot read etcd: " << read.status().message() << "\n";
+      return 1;
+    }
+    nlohmann::json value = nlohmann::json::object();
+    std::optional<std::string> old;
+    if (!read->kvs.empty()) {
+      old = read->kvs.front().value;
+      value = nlohmann::json::parse(*old, nullptr, false);
+      if (!value.is_object()) {
+        std::cerr << "pghactl: " << keys.config() << " does not hold a JSON object; not changing it\n";
+        return 1;
+      }
+    }
+    if (value.value("pause", false) == pause) {
+      std::cout << "Cluster is " << (pause ? "already paused" : "not paused") << "\n";
+      return 0;
+    }
+    value["pause"] = pause;
+    auto written = old ? etcd.compare_and_swap(keys.config(), *old, value.dump())
+                       : etcd.create_if_absent(keys.config(), value.dump());
+    if (written.ok()) {
+      std::cout << "Success: cluster management is " << (pause ? "paused" : "resumed") << "\n";
+      return 0;
+    }
+    if (written.status().code() != EtcdStatus::Code::kTxnFailed) {
+      std::cerr << "pghactl: writing " << keys.config() << " failed: " << written.status().message() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "pghactl: " << keys.config() << " kept changing; try again\n";
+  return 1;
 }
 
 int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& candidate, bool failover) {
@@ -118,6 +161,7 @@ int main(int argc, char** argv) {
   options.call_timeout = std::chrono::milliseconds(3000);
   EtcdClient etcd(options);
   if (command == "list") return list(config, etcd);
+  if (command == "pause" || command == "resume") return set_pause(config, etcd, command == "pause");
   if (command == "switchover") return switchover(config, etcd, candidate, false);
   if (command == "failover") {
     if (candidate.empty()) return usage();

@@ -378,6 +378,47 @@ TEST(DecideSynchronous, FailoverAndSwitchoverOnlyToASynchronousStandby) {
   EXPECT_EQ(decide(led, primary(true), s).action, Action::kReleaseLock);
 }
 
+// Maintenance mode: nothing automatic but fencing and keeping a second primary from running.
+TEST(DecidePaused, NoAutomaticActionButFencingAndOnePrimary) {
+  const HaSettings s = settings();
+  auto paused = [](ClusterView c) {
+    c.paused = true;
+    return c;
+  };
+  struct Case {
+    const char* name;
+    ClusterView cluster;
+    LocalState local;
+    Action action;
+  };
+  const Case cases[] = {
+      {"leader_postgres_down_is_not_started", paused(three("n2")), stopped(true), Action::kRefreshLock},
+      {"leader_primary_refreshes", paused(three("n2")), primary(true), Action::kRefreshLock},
+      {"leader_in_recovery_after_a_manual_failover_promotes", paused(three("n2")), holding(replica("")),
+       Action::kPromote},
+      {"no_leader_no_automatic_failover", paused(leaderless()), replica(""), Action::kNothing},
+      {"no_leader_running_primary_takes_the_lock_back", paused(leaderless()), primary(false), Action::kAcquireLock},
+      {"no_leader_failover_naming_us", with_failover(paused(leaderless()), "", "n2"), replica(""),
+       Action::kAcquireLock},
+      {"another_leader_replica_stays", paused(three("n1")), replica("n3"), Action::kNothing},
+      {"another_leader_postgres_down_stays_down", paused(three("n1")), stopped(), Action::kNothing},
+      {"another_leader_while_primary_still_rejoins", paused(three("n1")), primary(false), Action::kRewindAndFollow},
+      {"fencing_still_demotes", paused(three("n2")), primary(true, milliseconds{4000}), Action::kDemote},
+      {"switchover_without_candidate_refused", with_failover(paused(three("n2")), "n2", ""), primary(true),
+       Action::kRefreshLock},
+      {"switchover_with_candidate", with_failover(paused(three("n2")), "n2", "n3"), primary(true),
+       Action::kReleaseLock},
+  };
+  for (const Case& c : cases) {
+    const Decision d = decide(c.cluster, c.local, s);
+    EXPECT_EQ(action_name(d.action), std::string(action_name(c.action))) << c.name << ": " << d.reason;
+  }
+  // The same views unpaused act: the down leader starts PostgreSQL, a leaderless replica campaigns.
+  EXPECT_EQ(decide(three("n2"), stopped(true), s).action, Action::kStartAsPrimary);
+  EXPECT_EQ(decide(leaderless(), replica(""), s).action, Action::kAcquireLock);
+  EXPECT_FALSE(decide(with_failover(paused(three("n2")), "n2", ""), primary(true), s).refused_request.empty());
+}
+
 TEST(ActionName, EveryActionHasADistinctName) {
   const Action all[] = {Action::kBootstrap,    Action::kRaceToInitialize, Action::kCloneFromLeader,
                         Action::kWaitForLeader, Action::kStartAsPrimary,  Action::kStartAsStandby,
@@ -411,12 +452,14 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                   for (bool no_failover : {true, false})
                     for (FailoverCase failover_case : {kNoRequest, kNamesMe, kNamesOther, kSwitchoverFromMe, kSwitchoverToMe})
                       for (std::int64_t other_wal : {kWal - 1, kWal, kWal + 1, kWal + 2 * kMiB})
-                      for (std::int64_t handover : {std::int64_t{0}, kWal, kWal + 1}) {
+                      for (std::int64_t handover : {std::int64_t{0}, kWal, kWal + 1})
+                      for (bool paused : {false, true}) {
                         if (running && !data) continue;  // PostgreSQL cannot run without a data directory
                         if (!running && in_recovery) continue;
                         ++combinations;
                         ClusterView c;
                         c.dcs_reachable = dcs;
+                        c.paused = paused;
                         c.initialized = initialized;
                         c.handover_wal_position = handover;
                         c.last_leader_wal_position = handover;
@@ -462,7 +505,7 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                                      << " data=" << data << " running=" << running << " recovery=" << in_recovery
                                      << " lock=" << holds_lock << " overdue=" << overdue << " nofailover=" << no_failover
                                      << " failover=" << failover_case << " other_wal=" << other_wal
-                                     << " handover=" << handover << " -> "
+                                     << " handover=" << handover << " paused=" << paused << " -> "
                                      << action_name(d.action) << " '" << d.target << "': " << d.reason);
                         EXPECT_FALSE(d.reason.empty());
                         EXPECT_NE(d.action, Action::kBootstrap);  // the loop's, after winning the race
@@ -480,7 +523,18 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                         }
                         // Promotion only with the lock, confirmed by the view and fresh.
                         if (d.action == Action::kPromote) { EXPECT_TRUE(dcs && we_lead && !overdue && in_recovery); }
-                        if (d.action == Action::kRefreshLock && dcs) { EXPECT_TRUE(we_lead && primary); }
+                        if (d.action == Action::kRefreshLock && dcs) { EXPECT_TRUE(we_lead && (primary || paused)); }
+                        // Maintenance mode: PostgreSQL is never started, cloned or repointed, and
+                        // the lock is taken only by the running primary or a requested candidate.
+                        if (paused) {
+                          for (Action a : {Action::kStartAsPrimary, Action::kStartAsStandby, Action::kCloneFromLeader,
+                                           Action::kFollowLeader, Action::kRaceToInitialize}) {
+                            EXPECT_NE(d.action, a);
+                          }
+                          if (d.action == Action::kAcquireLock) {
+                            EXPECT_TRUE(primary || failover_case == kNamesMe || failover_case == kSwitchoverToMe);
+                          }
+                        }
                         // Campaigning: only a running, eligible member of a leaderless cluster.
                         if (d.action == Action::kAcquireLock) {
                           EXPECT_TRUE(dcs && leader_case == kNoLeader && running && !no_failover);
@@ -531,7 +585,7 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                         if (d.action == Action::kFollowLeader) { EXPECT_TRUE(running && in_recovery && d.target == "n1"); }
                         if (d.action == Action::kReleaseLock) { EXPECT_TRUE(we_lead); }
                       }
-  EXPECT_EQ(combinations, 38400);
+  EXPECT_EQ(combinations, 76800);
 }
 
 }  // namespace

@@ -262,6 +262,21 @@ TEST_F(HaLoopTest, AsynchronousReplicaDoesNotTakeTheLockInSynchronousMode) {
   EXPECT_FALSE(contains(pg_.calls, "promote"));
 }
 
+// Maintenance mode from the /config key: a leader whose PostgreSQL stopped keeps the lock and
+// does not start it; once resumed it does.
+TEST_F(HaLoopTest, PausedLeaderKeepsTheLockWithoutStartingPostgresUntilResumed) {
+  make_n2_leader();
+  dcs_.set(keys_.config(), R"({"pause": true, "ttl": 4})");
+  pg_.crash();
+  pg_.calls.clear();
+  for (int i = 0; i < 3; ++i) loop().step();
+  EXPECT_TRUE(pg_.calls.empty()) << ::testing::PrintToString(pg_.calls);
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  dcs_.set(keys_.config(), R"({"pause": false, "ttl": 4})");
+  loop().step();
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"start_primary"});
+}
+
 // A rejoin whose pg_rewind fails (the data dir kept for the operator) is tried again after
 // loop_wait, not at once in a tight loop, and PostgreSQL is not started in between.
 TEST_F(HaLoopTest, FailedRejoinIsRetriedAfterLoopWaitWithoutStartingPostgres) {
