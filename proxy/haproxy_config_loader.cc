@@ -199,6 +199,7 @@ class Parser {
 
   void parse_line(const Tokens& t, int line) {
     const std::string& kw = t[0];
+    if (kw.empty()) throw ConfigError(file_, line, "syntax", "a line cannot start with an empty word ('' or \"\")");
     if (kw == "global" || kw == "defaults" || kw == "listen" || kw == "frontend" || kw == "backend" ||
         kIgnoredSections.count(kw) != 0) {
       start_section(t, line);

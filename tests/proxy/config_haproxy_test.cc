@@ -541,6 +541,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "backend", "duplicate backend"},
         ErrorCase{"NamedDefaults", "defaults base\nlisten a from base\n", 2, "listen", "named defaults"},
         ErrorCase{"UnterminatedQuote", PGHA_A "  server \"s1 127.0.0.1:6001\n", 3, "syntax", "unterminated"},
+        ErrorCase{"EmptyKeyword", PGHA_A "  '' s1 127.0.0.1:6001\n", 3, "syntax", "empty word"},
+        ErrorCase{"EmptyKeywordOutsideASection", "\"\"\n" PGHA_A, 1, "syntax", "empty word"},
         ErrorCase{"NbthreadZero", "global\n  nbthread 0\n", 2, "nbthread", "out of range"},
         ErrorCase{"MaxconnNegative", PGHA_A "  maxconn -1\n", 3, "maxconn", "out of range"}),
     [](const ::testing::TestParamInfo<ErrorCase>& info) { return std::string(info.param.name); });

@@ -462,6 +462,8 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"AdminListenBad", "admin: { listen: 127.0.0.1 }\n", 1, "admin.listen", "missing ':PORT'"},
         ErrorCase{"TopLevelScalar", "hello world\n", 1, "document", "mapping"},
         ErrorCase{"TopLevelList", "- a\n- b\n", 1, "document", "mapping"},
+        ErrorCase{"TopLevelKeyNotAString", ": 2\n", 1, "document", "keys must be plain strings"},
+        ErrorCase{"TopLevelKeyEmpty", "\"\": 2\n", 1, "document", "unknown key ''"},
         ErrorCase{"ListenersNotAList", "listeners: { a: 1 }\n", 1, "listeners", "list of listeners"},
         ErrorCase{"ListenerNotAMapping", "listeners:\n  - just a string\n", 2, "listeners[0]", "expected a mapping"},
         ErrorCase{"ServersNotAList", "listeners:\n  - name: a\n    bind: :6000\n    servers: s1\n", 4,
