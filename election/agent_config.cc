@@ -214,7 +214,8 @@ class Parser {
     return mark.is_null() ? 0 : mark.line + 1;
   }
   [[noreturn]] void fail_at(int line, const std::string& key, const std::string& message) const {
-    throw AgentConfigError(file_, line, key, message);
+    // A top-level key that is not a plain string, or is empty, has no path of its own.
+    throw AgentConfigError(file_, line, key.empty() ? "document" : key, message);
   }
   [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& message) const {
     fail_at(line_of(node), key, message);

@@ -483,7 +483,7 @@ EtcdResult<LeaseGrant> parse_lease_grant_response(std::string_view body) {
   if (!id || !ttl) return bad_response(malformed("lease grant response", why));
   // etcd reports refusals to grant in "error" (a string field of LeaseGrantResponse).
   if (const std::string error = string_field(*reply, "error"); !error.empty()) {
-    return EtcdStatus{EtcdStatus::Code::kEtcdError, error};
+    return EtcdStatus{EtcdStatus::Code::kEtcdError, printable_excerpt(error, kMaxQuotedBytes)};
   }
   if (*id == 0) return bad_response("lease grant response without an ID");
   return LeaseGrant{*id, *ttl};

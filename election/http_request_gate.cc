@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <future>
@@ -21,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "election/http_request_head.h"
 #include "election/log.h"
 
 namespace pgha::election {
@@ -40,60 +40,6 @@ void set_cloexec(int fd) {
   // The agent forks (pg_ctl, the watchdog): a child must not keep the REST port or a client.
   const int flags = ::fcntl(fd, F_GETFD);
   if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// What the head (request line and headers, through the blank line) says of the body.
-struct BodyLength {
-  std::size_t bytes = 0;
-  const char* refusal = nullptr;  // the status line to refuse the request with, or null
-};
-
-BodyLength body_length_of(std::string_view head) {
-  BodyLength out;
-  bool seen = false;
-  std::size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos && pos + 2 < head.size()) {
-    pos += 2;
-    const std::size_t eol = head.find("\r\n", pos);
-    if (eol == std::string_view::npos || eol == pos) break;
-    const std::string_view line = head.substr(pos, eol - pos);
-    pos = eol;
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "Transfer-Encoding")) {
-      // Patroni reads Content-Length bytes and nothing else; so do we.
-      out.refusal = "411 Length Required";
-      return out;
-    }
-    if (!iequals(name, "Content-Length")) continue;
-    if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string_view::npos) {
-      out.refusal = "400 Bad Request";
-      return out;
-    }
-    std::size_t length = 0;
-    for (char c : value) length = length * 10 + static_cast<std::size_t>(c - '0');
-    if (seen && length != out.bytes) {
-      out.refusal = "400 Bad Request";
-      return out;
-    }
-    seen = true;
-    out.bytes = length;
-  }
-  return out;
 }
 
 void log_exception(std::exception_ptr e, const char* where) {
@@ -332,7 +278,7 @@ asio::awaitable<void> HttpRequestGate::read_request(ConnectionPtr connection) {
         continue;
       }
       head_bytes = blank + 4;
-      const BodyLength body = body_length_of(std::string_view(c.bytes).substr(0, head_bytes));
+      const RequestBodyLength body = request_body_length(std::string_view(c.bytes).substr(0, head_bytes));
       if (body.refusal != nullptr) co_return co_await refuse(connection, body.refusal);
       if (body.bytes > options_.max_body_bytes) co_return co_await refuse(connection, "413 Payload Too Large");
       needed = head_bytes + body.bytes;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "election/node_status.h"
+#include "election/patroni_parsing.h"  // parse_patroni_lag, parse_postgres_timestamp
 
 namespace pgha::election {
 
@@ -22,11 +23,6 @@ struct HealthQuery {
   std::optional<std::string> replication_state;         // ?replication_state=streaming
   std::vector<std::pair<std::string, std::string>> tags;  // ?tag_<name>=<value>
 };
-
-// Patroni's parse_int(value, 'B'): decimal, 0x hex or 0 octal, optionally fractional, with an
-// optional unit B, kB, MB, GB or TB (powers of 1024, case-sensitive), rounded to a byte.
-// nullopt when it cannot be parsed (Patroni then treats the lag as unlimited, and so do we).
-std::optional<std::int64_t> parse_patroni_lag(std::string_view text);
 
 // The status code of a health endpoint for `path` ("/" means "/primary"), following Patroni's
 // do_GET routing (substring match, so /replica/x and /master work as they do in Patroni).
@@ -41,8 +37,5 @@ std::string patroni_role(const NodeStatus& status);
 std::string render_patroni_json(const NodeStatus& status);  // GET /patroni
 std::string render_cluster_json(const NodeStatus& status);  // GET /cluster
 std::string render_patroni_metrics(const NodeStatus& status);  // GET /metrics
-
-// "2024-05-01 10:00:00.123+00" (PostgreSQL's timestamptz output) → seconds since the epoch.
-std::optional<double> parse_postgres_timestamp(std::string_view text);
 
 }  // namespace pgha::election

@@ -10,7 +10,8 @@
 namespace pgha::proxy::config_detail {
 
 void fail(const Location& at, const std::string& message) {
-  throw ConfigError(at.file, at.line, at.key, message);
+  // A top-level key that is not a plain string, or is empty, has no path of its own.
+  throw ConfigError(at.file, at.line, at.key.empty() ? "document" : at.key, message);
 }
 
 ConfigWarning make_warning(const Location& at, std::string message) {

@@ -167,6 +167,8 @@ class Parser {
     char quote = 0;
     for (size_t i = 0; i < line.size(); ++i) {
       char c = line[i];
+      // HAProxy reads C strings; here a NUL would also read as the "no quote" below.
+      if (c == '\0') throw ConfigError(file_, line_number, "syntax", "a NUL byte (is this a text file?)");
       if (quote == 0 && c == '#') break;
       if (quote == 0 && (c == ' ' || c == '\t' || c == '\r')) {
         if (in_word) tokens.push_back(std::move(word));
@@ -175,7 +177,7 @@ class Parser {
         continue;
       }
       in_word = true;
-      if (c == quote) {
+      if (quote != 0 && c == quote) {
         quote = 0;
       } else if (quote == 0 && (c == '"' || c == '\'')) {
         quote = c;
@@ -199,6 +201,7 @@ class Parser {
 
   void parse_line(const Tokens& t, int line) {
     const std::string& kw = t[0];
+    if (kw.empty()) throw ConfigError(file_, line, "syntax", "a line cannot start with an empty word ('' or \"\")");
     if (kw == "global" || kw == "defaults" || kw == "listen" || kw == "frontend" || kw == "backend" ||
         kIgnoredSections.count(kw) != 0) {
       start_section(t, line);

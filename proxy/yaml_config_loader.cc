@@ -3,15 +3,14 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
-#include <sstream>
 #include <limits>
 #include <set>
 #include <string_view>
 
 #include <yaml-cpp/yaml.h>
 
+#include "config_file/config_file_reader.h"
 #include "proxy/config_loader.h"
 
 namespace pgha::proxy {
@@ -25,6 +24,8 @@ using Keys = std::initializer_list<std::string_view>;
 
 constexpr int64_t kIntMax = std::numeric_limits<int>::max();
 constexpr Millis kDefaultConnectTimeout{5000};
+// A token travels in a header of the admin API, whose headers are limited to 8 KiB.
+constexpr std::size_t kMaxTokenFileBytes = 8 * 1024;
 
 const Keys kTopKeys = {"workers", "maxconn", "log_level", "admin", "defaults", "listeners"};
 const Keys kAdminKeys = {"enabled", "listen", "token", "token_file", "token_env"};
@@ -197,11 +198,10 @@ class Parser {
     if (auto n = node["token_file"]) {
       std::filesystem::path path = non_empty(n, "admin.token_file");
       if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
-      std::ifstream in(path);
-      std::stringstream text;
-      text << in.rdbuf();
-      if (!in) fail(n, "admin.token_file", "cannot read " + path.string());
-      std::string token = text.str();
+      // Like the config file itself: a regular file, bounded (/dev/zero or a FIFO must not hang the load).
+      config_file::ConfigFileText read = config_file::read_config_file(path.string(), kMaxTokenFileBytes);
+      if (!read.ok()) fail(n, "admin.token_file", "cannot read " + path.string() + ": " + read.error);
+      std::string token = std::move(read.text);
       while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
       admin.token = admin_token(n, "admin.token_file", token);
     }

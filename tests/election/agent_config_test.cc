@@ -262,6 +262,8 @@ std::vector<ErrorRow> error_rows() {
       {"invalid_yaml", "scope: [demo\n", "agent.yml:2: yaml: ", "invalid YAML"},
       {"empty_file", "", "agent.yml:1: document: ", "empty"},
       {"not_a_mapping", "- a\n- b\n", "agent.yml:1: document: ", "mapping"},
+      {"top_level_key_not_a_string", ": 2\n" + head, "agent.yml:1: document: ", "plain strings"},
+      {"top_level_key_empty", "\"\": 2\n" + head, "agent.yml:1: document: ", "unknown key ''"},
       {"missing_name", "scope: demo\n" + rest + etcd + pg, "agent.yml:1: name: ", "required"},
       {"missing_scope", "name: n1\n" + rest + etcd + pg, "agent.yml:1: scope: ", "required"},
       {"missing_etcd3", "scope: demo\nname: n1\n" + rest + pg, "agent.yml:1: etcd3.hosts: ", "required"},

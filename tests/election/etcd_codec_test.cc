@@ -218,6 +218,8 @@ TEST(EtcdCodec, ErrorTextsCarryNoControlBytes) {
       codec::parse_error_body(0, stream_error),
       codec::parse_range_response(raw).status(),
       codec::parse_watch_message(stream_error).status(),
+      // A lease grant refused in the reply's own "error" field, not in an error body.
+      codec::parse_lease_grant_response(R"({"header":{},"ID":"1","error":"lessor\u001b[31m\nforged line"})").status(),
   };
   for (const EtcdStatus& status : statuses) {
     const std::string text = status.to_string();
@@ -227,6 +229,8 @@ TEST(EtcdCodec, ErrorTextsCarryNoControlBytes) {
   EXPECT_EQ(statuses[2].code(), Code::kLeaseNotFound);
   EXPECT_EQ(statuses[2].message(), "etcdserver: lease not found.[31m..forged line");
   EXPECT_EQ(statuses[0].message(), "HTTP 500: boom.[31m..forged line..");
+  EXPECT_EQ(statuses[6].code(), Code::kEtcdError);
+  EXPECT_EQ(statuses[6].message(), "lessor.[31m.forged line");
 }
 
 TEST(EtcdCodec, TxnRequestShape) {

@@ -432,6 +432,15 @@ TEST_P(HaproxyErrorTest, NamesFileLineAndKey) {
   expect_config_error([&] { load_config(path); }, path, GetParam().line, GetParam().key, GetParam().message_part);
 }
 
+// A NUL byte once read as the end of a quote that was never opened, leaving an empty word and an
+// error without a key.
+TEST(HaproxyConfigTest, ANulByteIsASyntaxErrorAtItsLine) {
+  TempDir dir;
+  const std::string path =
+      dir.write("case.cfg", std::string("listen a\n  bind :6000\n  server s1 127.0.0.1:6001 check\r\0\n", 57));
+  expect_config_error([&] { load_config(path); }, path, 3, "syntax", "NUL byte");
+}
+
 #define PGHA_A "listen a\n  bind :6000\n"  // lines 1..2
 
 INSTANTIATE_TEST_SUITE_P(
@@ -541,6 +550,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "backend", "duplicate backend"},
         ErrorCase{"NamedDefaults", "defaults base\nlisten a from base\n", 2, "listen", "named defaults"},
         ErrorCase{"UnterminatedQuote", PGHA_A "  server \"s1 127.0.0.1:6001\n", 3, "syntax", "unterminated"},
+        ErrorCase{"EmptyKeyword", PGHA_A "  '' s1 127.0.0.1:6001\n", 3, "syntax", "empty word"},
+        ErrorCase{"EmptyKeywordOutsideASection", "\"\"\n" PGHA_A, 1, "syntax", "empty word"},
         ErrorCase{"NbthreadZero", "global\n  nbthread 0\n", 2, "nbthread", "out of range"},
         ErrorCase{"MaxconnNegative", PGHA_A "  maxconn -1\n", 3, "maxconn", "out of range"}),
     [](const ::testing::TestParamInfo<ErrorCase>& info) { return std::string(info.param.name); });

@@ -1,6 +1,8 @@
 // The native YAML loader: conf/'s YAML files (the article's equivalent must load into the
 // very same structs as conf/haproxy.cfg), inheritance defaults → listener → server, and an
 // error naming file, line and key path for every invalid or unknown setting.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "proxy/config.h"
@@ -295,6 +297,27 @@ TEST(YamlConfigTest, AdminTokenFromTheFileFromAFileOrFromTheEnvironment) {
   EXPECT_EQ(load_text(dir, kListener).config.admin.token, "") << "no token by default";
 }
 
+// admin.token_file is read like the config file itself: a device that never ends, a FIFO no one
+// writes and a file far larger than any token are refused at once, instead of growing the proxy
+// until it is killed or blocking the load (and so a SIGHUP reload) forever.
+TEST(YamlConfigTest, AdminTokenFileMustBeASmallRegularFile) {
+  TempDir dir;
+  constexpr const char* kListener = "listeners: [{ name: a, bind: \":6000\", servers: [{ name: s, address: 127.0.0.1:1 }] }]\n";
+  const std::string config = dir.write("pgha.yaml", "");
+  auto load_with_token_file = [&](const std::string& token_file) {
+    dir.write("pgha.yaml", "admin: { token_file: " + token_file + " }\n" + kListener);
+    return load_config(config);
+  };
+  dir.write("huge.token", std::string(1 << 20, 'x'));
+  expect_config_error([&] { load_with_token_file("huge.token"); }, config, 1, "admin.token_file", "larger than");
+  ASSERT_FALSE(::testing::Test::HasFailure()) << "a reader without a bound would not come back from what follows";
+  expect_config_error([&] { load_with_token_file("/dev/zero"); }, config, 1, "admin.token_file",
+                      "not a regular file");
+  const std::string fifo = (dir.path() / "token.fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_config_error([&] { load_with_token_file(fifo); }, config, 1, "admin.token_file", "a FIFO");
+}
+
 struct ErrorCase {
   const char* name;
   const char* text;
@@ -439,6 +462,8 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"AdminListenBad", "admin: { listen: 127.0.0.1 }\n", 1, "admin.listen", "missing ':PORT'"},
         ErrorCase{"TopLevelScalar", "hello world\n", 1, "document", "mapping"},
         ErrorCase{"TopLevelList", "- a\n- b\n", 1, "document", "mapping"},
+        ErrorCase{"TopLevelKeyNotAString", ": 2\n", 1, "document", "keys must be plain strings"},
+        ErrorCase{"TopLevelKeyEmpty", "\"\": 2\n", 1, "document", "unknown key ''"},
         ErrorCase{"ListenersNotAList", "listeners: { a: 1 }\n", 1, "listeners", "list of listeners"},
         ErrorCase{"ListenerNotAMapping", "listeners:\n  - just a string\n", 2, "listeners[0]", "expected a mapping"},
         ErrorCase{"ServersNotAList", "listeners:\n  - name: a\n    bind: :6000\n    servers: s1\n", 4,
