@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "election/agent_config.h"
+#include "election/dynamic_config.h"
 #include "election/etcd_client.h"
 #include "election/etcd_dcs.h"
 #include "election/fence_watchdog.h"
@@ -119,6 +120,16 @@ int main(int argc, char** argv) {
         rest_options, [&loop] { return loop.status(); },
         [&loop](const SwitchoverRequest& r) { return loop.request_switchover(r, /*failover=*/false); },
         [&loop](const SwitchoverRequest& r) { return loop.request_switchover(r, /*failover=*/true); });
+    rest.set_config_handlers(
+        [&dcs, &config] {
+          const ConfigResult r = read_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope));
+          return SwitchoverResult{r.http_status, r.body};
+        },
+        [&dcs, &config](const std::string& patch) {
+          // The loop's etcd watch sees the change and acts on it (pause/resume) at once.
+          const ConfigResult r = patch_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope), patch);
+          return SwitchoverResult{r.http_status, r.body};
+        });
     rest.start();
     log().info("{}: REST API on {}", config.name, config.rest_listen);
 

@@ -151,6 +151,11 @@ class GatedStream final : public httplib::Stream {
 
 RestApi::~RestApi() { stop(); }
 
+void RestApi::set_config_handlers(ConfigReader read, ConfigPatcher patch) {
+  read_config_ = std::move(read);
+  patch_config_ = std::move(patch);
+}
+
 void RestApi::start() {
   if (gate_) throw std::logic_error("RestApi::start() called twice");
   router_ = std::make_unique<Router>();
@@ -192,6 +197,20 @@ void RestApi::install_routes() {
     if (!status) return reply_starting(res, true);
     res.status = kOk;
     res.set_content(render_patroni_metrics(*status), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  const auto config_reply = [](httplib::Response& res, const SwitchoverResult& result) {
+    res.status = result.http_status >= 100 && result.http_status <= 599 ? result.http_status : 500;
+    res.set_content(result.message, res.status == kOk ? "application/json" : "text/plain");
+  };
+  server.Get("/config", [this, config_reply](const httplib::Request&, httplib::Response& res) {
+    if (!read_config_) return config_reply(res, {501, "GET /config is not supported by this agent"});
+    config_reply(res, read_config_());
+  });
+  server.Patch("/config", [this, config_reply](const httplib::Request& req, httplib::Response& res) {
+    if (!check_access(req, res)) return;
+    if (!patch_config_) return config_reply(res, {501, "PATCH /config is not supported by this agent"});
+    log().info("received PATCH /config from {}: {}", req.remote_addr, printable_excerpt(req.body, kMaxLoggedField));
+    config_reply(res, patch_config_(req.body));
   });
   // Everything else is a health check, routed as Patroni's do_GET does. cpp-httplib answers HEAD
   // through the GET handlers and leaves the body out.

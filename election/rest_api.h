@@ -66,11 +66,17 @@ class RestApi {
  public:
   using StatusSource = std::function<NodeStatusPtr()>;
   using SwitchoverHandler = std::function<SwitchoverResult(const SwitchoverRequest&)>;
+  // GET /config and PATCH /config (Patroni's dynamic configuration): the status and the body
+  // (JSON when 200). A PATCH needs the same credentials as a POST.
+  using ConfigReader = std::function<SwitchoverResult()>;
+  using ConfigPatcher = std::function<SwitchoverResult(const std::string& patch)>;
 
   // Throws std::invalid_argument when options.listen is not host:port.
   RestApi(RestApiOptions options, StatusSource status_source, SwitchoverHandler on_switchover,
           SwitchoverHandler on_failover);
   ~RestApi();  // stop()s
+  // Before start(); without them GET and PATCH /config answer 501.
+  void set_config_handlers(ConfigReader read, ConfigPatcher patch);
   RestApi(const RestApi&) = delete;
   RestApi& operator=(const RestApi&) = delete;
 
@@ -98,6 +104,8 @@ class RestApi {
   StatusSource status_source_;
   SwitchoverHandler on_switchover_;
   SwitchoverHandler on_failover_;
+  ConfigReader read_config_;
+  ConfigPatcher patch_config_;
   std::string expected_authorization_;  // "Basic base64(user:password)", empty when no auth
   std::atomic<bool> post_in_flight_{false};
   std::unique_ptr<Router> router_;

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "election/agent_config.h"
+#include "election/dynamic_config.h"
+#include "election/etcd_dcs.h"
 #include "election/etcd_client.h"
 #include "election/member_codec.h"
 
@@ -69,44 +71,24 @@ int list(const AgentConfig& config, EtcdClient& etcd) {
   return 0;
 }
 
-// pause/resume: sets "pause" in the /config key, keeping its other fields (a compare-and-swap on
-// the value read, retried if another writer changed it meanwhile).
+// pause/resume: sets "pause" in the /config key, keeping its other fields (the same patch as
+// PATCH /config, straight on etcd).
 int set_pause(const AgentConfig& config, EtcdClient& etcd, bool pause) {
   KeyLayout keys(config.namespace_, config.scope);
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    auto read = etcd.range(keys.config());
-    if (!read.ok()) {
-      std::cerr << "pghactl: cannot read etcd: " << read.status().message() << "\n";
-      return 1;
-    }
-    nlohmann::json value = nlohmann::json::object();
-    std::optional<std::string> old;
-    if (!read->kvs.empty()) {
-      old = read->kvs.front().value;
-      value = nlohmann::json::parse(*old, nullptr, false);
-      if (!value.is_object()) {
-        std::cerr << "pghactl: " << keys.config() << " does not hold a JSON object; not changing it\n";
-        return 1;
-      }
-    }
-    if (value.value("pause", false) == pause) {
-      std::cout << "Cluster is " << (pause ? "already paused" : "not paused") << "\n";
-      return 0;
-    }
-    value["pause"] = pause;
-    auto written = old ? etcd.compare_and_swap(keys.config(), *old, value.dump())
-                       : etcd.create_if_absent(keys.config(), value.dump());
-    if (written.ok()) {
-      std::cout << "Success: cluster management is " << (pause ? "paused" : "resumed") << "\n";
-      return 0;
-    }
-    if (written.status().code() != EtcdStatus::Code::kTxnFailed) {
-      std::cerr << "pghactl: writing " << keys.config() << " failed: " << written.status().message() << "\n";
-      return 1;
-    }
+  EtcdDcs dcs(etcd);
+  const std::optional<ClusterView> read = read_cluster(config, etcd);
+  if (!read) return 1;
+  if (read->paused == pause) {
+    std::cout << "Cluster is " << (pause ? "already paused" : "not paused") << "\n";
+    return 0;
   }
-  std::cerr << "pghactl: " << keys.config() << " kept changing; try again\n";
-  return 1;
+  const ConfigResult result = patch_dynamic_config(dcs, keys, nlohmann::json{{"pause", pause}}.dump());
+  if (result.http_status != 200) {
+    std::cerr << "pghactl: " << result.body << "\n";
+    return 1;
+  }
+  std::cout << "Success: cluster management is " << (pause ? "paused" : "resumed") << "\n";
+  return 0;
 }
 
 int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& candidate, bool failover) {

@@ -697,6 +697,44 @@ TEST(RestApiTest, StartFailsClearlyWhenThePortIsTaken) {
   EXPECT_EQ(second.port(), 0);
 }
 
+// GET /config answers from its handler; PATCH /config needs the same credentials as a POST, and
+// its body reaches the handler as sent. Without handlers both answer 501.
+TEST(RestApiTest, ConfigIsReadFreelyAndPatchedOnlyWithCredentials) {
+  RestApiOptions options;
+  options.listen = "127.0.0.1:0";
+  options.username = "admin";
+  options.password = "secret";
+  std::vector<std::string> patches;
+  RestApi api(options, [] { return std::make_shared<const NodeStatus>(primary()); }, nullptr, nullptr);
+  api.set_config_handlers([] { return SwitchoverResult{200, R"({"pause":true})"}; },
+                          [&patches](const std::string& patch) {
+                            patches.push_back(patch);
+                            return SwitchoverResult{200, patch};
+                          });
+  api.start();
+  const Reply get = request(api.port(), "GET", "/config");
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.body, R"({"pause":true})");
+  EXPECT_EQ(get.header("content-type"), "application/json");
+  const std::string body = R"({"pause":false})";
+  const std::string length = "Content-Length: " + std::to_string(body.size());
+  EXPECT_EQ(request(api.port(), "PATCH", "/config", body, {length}).status, 401);
+  EXPECT_EQ(request(api.port(), "PATCH", "/config", body, {length, "Authorization: Basic YWRtaW46d3Jvbmc="}).status,
+            401);
+  EXPECT_TRUE(patches.empty());
+  const Reply patched =
+      request(api.port(), "PATCH", "/config", body, {length, "Authorization: Basic YWRtaW46c2VjcmV0"});
+  EXPECT_EQ(patched.status, 200);
+  EXPECT_EQ(patches, std::vector<std::string>{body});
+
+  RestApiOptions plain;
+  plain.listen = "127.0.0.1:0";
+  RestApi without(plain, [] { return std::make_shared<const NodeStatus>(primary()); }, nullptr, nullptr);
+  without.start();
+  EXPECT_EQ(request(without.port(), "GET", "/config").status, 501);
+  EXPECT_EQ(request(without.port(), "PATCH", "/config", body, {length}).status, 501);
+}
+
 TEST(RestApiTest, RejectsAMalformedListenAddress) {
   for (const std::string listen : {"8008", "host:", "host:99999", "[::1]8008", "host:80x"}) {
     RestApiOptions options;

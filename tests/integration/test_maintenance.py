@@ -1,7 +1,8 @@
 """Maintenance mode under pgha-agent, against real PostgreSQL and etcd: `pghactl pause` sets
 "pause" in the /config key; while paused the leader keeps the lock even with its PostgreSQL
-stopped, nothing is promoted and nothing is started; `pghactl resume` hands control back and the
-leader starts its PostgreSQL again. Profile "quick" (ttl 3 s).
+stopped, nothing is promoted and nothing is started; Patroni's own `patronictl resume` (PATCH
+/config on the leader's REST API) hands control back and the leader starts its PostgreSQL again.
+Profile "quick" (ttl 3 s).
 """
 import subprocess
 import time
@@ -48,8 +49,14 @@ def test_pause_keeps_the_leader_and_leaves_postgres_alone_until_resumed():
             assert c.node(leader).postmaster_pid() is None, "PostgreSQL was started while paused"
             time.sleep(0.2)
 
-        rc, out = pghactl(c, "resume")
-        assert rc == 0 and "resumed" in out, out
+        config = c.node(leader).rest_json("/config")
+        assert config and config.get("pause") is True, f"GET /config: {config}"
+        # Patroni's CLI, unchanged: PATCH /config {"pause": null} on the leader, then it waits for
+        # every member to report that it is no longer paused.
+        r = subprocess.run(["patronictl", "-c", str(c.node("node1").config_path), "resume", "--wait"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert (c.node(leader).rest_json("/config") or {}).get("pause") is not True  # patronictl sends null
         c.wait_for(lambda: c.leader() == leader, 60, f"{leader} to run its primary again", 0.2)
         c.wait_for(lambda: c.write_through_proxy("after resume") == c.node(leader).pg_port, 30,
                    "writes through :5432", 0.2)
