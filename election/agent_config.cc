@@ -147,7 +147,7 @@ const Rules kTagRules = {
     {"nofailover"}, {"noloadbalance"}, {"clonefrom"}, {"nosync"},
     {"replicatefrom", Support::kReject, "cascading replication is not supported"},
     {"nostream", Support::kReject, "replicas without streaming are not supported"},
-    {"failover_priority", Support::kWarn, "ignored: the healthiest eligible member campaigns"},
+    {"failover_priority"},
 };
 
 // initdb options pgha-agent sets itself (Patroni refuses them too).
@@ -719,7 +719,8 @@ class Parser {
       }
       // Patroni keeps any custom tag: unknown tags are warned about, not rejected.
       if (rule == nullptr) {
-        warn(key, key_path, "custom tag ignored");
+        if (!value.IsScalar()) fail(key, key_path, "a custom tag must be a scalar value");
+        config_.custom_tags[name] = value.Scalar();
       } else if (rule->support == Support::kReject) {
         fail(key, key_path, std::string(rule->note));
       } else if (rule->support == Support::kWarn) {
@@ -732,6 +733,10 @@ class Parser {
     if (auto n = node["noloadbalance"]) config_.noloadbalance = boolean(n, "tags.noloadbalance");
     if (auto n = node["clonefrom"]) config_.clonefrom = boolean(n, "tags.clonefrom");
     if (auto n = node["nosync"]) config_.nosync = boolean(n, "tags.nosync");
+    if (auto n = node["failover_priority"]) {
+      config_.failover_priority = static_cast<int>(integer(n, "tags.failover_priority", 0, 1000000, "a priority"));
+      if (config_.failover_priority == 0) config_.nofailover = true;  // Patroni: priority 0 never takes over
+    }
   }
 
   // postgresql.pg_hba, else bootstrap.dcs.postgresql.pg_hba, else bootstrap.pg_hba. Patroni

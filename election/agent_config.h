@@ -98,6 +98,11 @@ struct AgentConfig {
   bool noloadbalance = false;
   bool clonefrom = false;
   bool nosync = false;
+  // tags.failover_priority: among members equally far ahead, the higher one campaigns (0: never,
+  // like nofailover). Patroni's default is 1.
+  int failover_priority = 1;
+  // Custom tags (any other key under tags:), as written, for /patroni and /replica?tag_<key>=.
+  std::map<std::string, std::string> custom_tags;
 
   // Keys accepted but not implemented, as "FILE:LINE: KEY: MESSAGE"; the caller logs them at warn.
   std::vector<std::string> warnings;

@@ -24,6 +24,7 @@ struct MemberStatus {
   int timeline = 0;
   bool nofailover = false;
   bool nosync = false;  // never made a synchronous standby
+  int failover_priority = 1;  // among members equally far ahead, the higher one takes over
 };
 
 // A pending switchover/failover request (Patroni's /failover key).
@@ -79,6 +80,7 @@ struct LocalState {
   // Time since the last successful leader-key/lease refresh while holding the lock.
   std::chrono::milliseconds since_last_refresh{0};
   bool nofailover = false;
+  int failover_priority = 1;
 };
 
 }  // namespace pgha::election

@@ -105,6 +105,11 @@ Verdict healthiest(const ClusterView& cluster, const LocalState& local, const Ha
       return {false, "member " + member.name + " is ahead (WAL " + std::to_string(member.wal_position) + " > ours " +
                          std::to_string(local.wal_position) + ")"};
     }
+    if (member.wal_position == local.wal_position && member.failover_priority > local.failover_priority) {
+      return {false, "member " + member.name + " is as far ahead and has a higher failover_priority (" +
+                         std::to_string(member.failover_priority) + " > ours " +
+                         std::to_string(local.failover_priority) + ")"};
+    }
   }
   if (sync_limits(cluster, settings)) {
     return {true, "healthiest synchronous member (WAL " + std::to_string(local.wal_position) +

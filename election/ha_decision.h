@@ -57,7 +57,8 @@ struct Decision {
 Decision decide(const ClusterView& cluster, const LocalState& local, const HaSettings& settings);
 
 // Whether `local` is the healthiest eligible member of `cluster` to take over: not nofailover;
-// WAL position >= every other reachable non-nofailover member's; lag behind the best known
+// WAL position >= every other reachable non-nofailover member's, and no member equally far ahead
+// with a higher failover_priority; lag behind the best known
 // position <= maximum_lag_on_failover. Equally healthy members all campaign: etcd's txn on the
 // leader key lets exactly one win.
 bool is_healthiest(const ClusterView& cluster, const LocalState& local, const HaSettings& settings);

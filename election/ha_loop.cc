@@ -280,6 +280,7 @@ void HaLoop::iteration() {
   LocalState local;
   local.name = config_.name;
   local.nofailover = config_.nofailover || watchdog_lost_;
+  local.failover_priority = config_.failover_priority;
   probe.apply_to(local, view.members);
   local.holds_lock = holds_lock_;
   // Fencing counts from the last refresh that succeeded, not from the first that failed: time
@@ -782,6 +783,8 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.leader = view.leader;
   s.cluster = view;
   s.nofailover = config_.nofailover;
+  s.failover_priority = config_.failover_priority;
+  s.custom_tags = config_.custom_tags;
   s.noloadbalance = config_.noloadbalance;
   s.last_action = std::string(action_name(decision.action)) + ": " + decision.reason;
   s.loop_heartbeat = Clock::now();
@@ -817,6 +820,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.timeline = s.timeline;
     me.nofailover = config_.nofailover;
     me.nosync = config_.nosync;
+    me.failover_priority = config_.failover_priority;
     if (auto put = dcs_.put(keys_.member(config_.name), encode_member(me), lease_id_); !put.ok()) {
       log().warn("{}: publishing the member key failed: {}", config_.name, put.status().to_string());
     }

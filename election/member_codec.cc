@@ -52,7 +52,7 @@ std::string encode_member(const MemberStatus& m) {
          {"version", "pgha-0.1"},
          {"xlog_location", m.wal_position},
          {"timeline", m.timeline},
-         {"tags", {{"nofailover", m.nofailover}, {"nosync", m.nosync}}}};
+         {"tags", {{"nofailover", m.nofailover}, {"nosync", m.nosync}, {"failover_priority", m.failover_priority}}}};
   return j.dump();
 }
 
@@ -84,6 +84,14 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
     auto tag = [&](const char* key) { return tags.contains(key) && tags[key].is_boolean() && tags[key].get<bool>(); };
     m.nofailover = tag("nofailover");
     m.nosync = tag("nosync");
+    // An unreadable priority keeps the default: the member still counts (leaving it out could
+    // let a member behind it campaign).
+    if (tags.contains("failover_priority")) {
+      if (auto priority = integer_in_range(tags["failover_priority"], 0, 1000000, /*strings_too=*/true)) {
+        m.failover_priority = static_cast<int>(*priority);
+        if (m.failover_priority == 0) m.nofailover = true;
+      }
+    }
   }
   return m;
 }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,8 @@ struct NodeStatus {
   std::int64_t leader_wal_position = 0;   // for replica lag; 0 when unknown
   bool nofailover = false;
   bool noloadbalance = false;
+  int failover_priority = 1;
+  std::map<std::string, std::string> custom_tags;  // as written in patroni.yml
   std::string last_action;                // decide()'s last action and reason, for operators
 
   // The HA loop's heartbeat, for /liveness.

@@ -4,6 +4,7 @@
 #include "election/rest_api_replies.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -62,6 +63,8 @@ ordered_json tags_json(const NodeStatus& s) {
   ordered_json tags = ordered_json::object();
   if (s.nofailover) tags["nofailover"] = true;
   if (s.noloadbalance) tags["noloadbalance"] = true;
+  if (s.failover_priority != 1) tags["failover_priority"] = s.failover_priority;
+  for (const auto& [name, value] : s.custom_tags) tags[name] = value;
   return tags;
 }
 
@@ -154,16 +157,26 @@ int health_status_code(const NodeStatus& s, std::string_view path, const HealthQ
   }
 
   if (!ignore_tags && code == kOk) {
+    // As Patroni: the tag's value as text, compared case-insensitively; a tag this node does not
+    // have never matches.
+    const auto lower = [](std::string text) {
+      for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return text;
+    };
     for (const auto& [name, wanted] : query.tags) {
-      bool value = false;
+      std::string value;
       if (name == "nofailover") {
-        value = s.nofailover;
+        value = s.nofailover ? "true" : "false";
       } else if (name == "noloadbalance") {
-        value = s.noloadbalance;
+        value = s.noloadbalance ? "true" : "false";
+      } else if (name == "failover_priority") {
+        value = std::to_string(s.failover_priority);
+      } else if (auto it = s.custom_tags.find(name); it != s.custom_tags.end()) {
+        value = it->second;
       } else {
-        return kUnavailable;  // a tag this node does not have
+        return kUnavailable;
       }
-      if (wanted != (value ? "true" : "false")) return kUnavailable;
+      if (lower(wanted) != lower(value)) return kUnavailable;
     }
   }
   return code;

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include <gmock/gmock.h>
+#include <map>
+
 #include <gtest/gtest.h>
 
 namespace pgha::election {
@@ -469,13 +471,25 @@ TEST(AgentConfig, UnimplementedPatroniKeysWarnWithLocation) {
                            "bootstrap:\n  dcs:\n    failsafe_mode: true\n"  // 14-16
                            "tags:\n  zone: a\n  nofailover: true\n";    // 17-19
   const AgentConfig c = parse(text);
-  ASSERT_EQ(c.warnings.size(), 5U) << ::testing::PrintToString(c.warnings);
+  ASSERT_EQ(c.warnings.size(), 4U) << ::testing::PrintToString(c.warnings);
   EXPECT_THAT(c.warnings[0], StartsWith("agent.yml:10: log: ignored"));
   EXPECT_THAT(c.warnings[1], StartsWith("agent.yml:12: watchdog: ignored"));
   EXPECT_THAT(c.warnings[2], StartsWith("agent.yml:16: bootstrap.dcs.failsafe_mode: ignored"));
   EXPECT_THAT(c.warnings[3], StartsWith("agent.yml:9: postgresql.pg_ctl_timeout: ignored"));
-  EXPECT_THAT(c.warnings[4], StartsWith("agent.yml:18: tags.zone: custom tag ignored"));
   EXPECT_TRUE(c.nofailover);
+  EXPECT_EQ(c.custom_tags, (std::map<std::string, std::string>{{"zone", "a"}}));  // kept, for /replica?tag_zone=
+}
+
+TEST(AgentConfig, FailoverPriorityAndCustomTags) {
+  const AgentConfig c = parse(kMinimal + "tags:\n  failover_priority: 3\n  zone: EU\n  rack: 7\n");
+  EXPECT_EQ(c.failover_priority, 3);
+  EXPECT_FALSE(c.nofailover);
+  EXPECT_EQ(c.custom_tags, (std::map<std::string, std::string>{{"rack", "7"}, {"zone", "EU"}}));
+  const AgentConfig zero = parse(kMinimal + "tags:\n  failover_priority: 0\n");
+  EXPECT_TRUE(zero.nofailover) << "priority 0 never takes over";
+  EXPECT_EQ(parse(kMinimal).failover_priority, 1);
+  EXPECT_THROW(parse(kMinimal + "tags:\n  failover_priority: -1\n"), AgentConfigError);
+  EXPECT_THROW(parse(kMinimal + "tags:\n  zone: [a, b]\n"), AgentConfigError);
 }
 
 TEST(AgentConfig, EtcdHostsForms) {

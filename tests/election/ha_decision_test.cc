@@ -419,6 +419,27 @@ TEST(DecidePaused, NoAutomaticActionButFencingAndOnePrimary) {
   EXPECT_FALSE(decide(with_failover(paused(three("n2")), "n2", ""), primary(true), s).refused_request.empty());
 }
 
+// failover_priority breaks ties only: among members equally far ahead the higher one campaigns;
+// a member ahead still wins whatever its priority.
+TEST(IsHealthiest, FailoverPriorityBreaksTiesOnly) {
+  const HaSettings s = settings();
+  ClusterView view = leaderless(kWal);
+  view.members[1].failover_priority = 2;  // n3, as far ahead as we are
+  EXPECT_FALSE(is_healthiest(view, replica(""), s));
+  LocalState high = replica("");
+  high.failover_priority = 3;
+  EXPECT_TRUE(is_healthiest(view, high, s));
+  view.members[1].failover_priority = 1;
+  EXPECT_TRUE(is_healthiest(view, replica(""), s));
+  ClusterView behind = leaderless(kWal - 1);
+  behind.members[1].failover_priority = 9;  // n3 behind: priority does not matter
+  EXPECT_TRUE(is_healthiest(behind, replica(""), s));
+  const Decision d = decide(leaderless(kWal), replica(""), s);
+  EXPECT_EQ(d.action, Action::kAcquireLock);
+  view.members[1].failover_priority = 2;
+  EXPECT_NE(decide(view, replica(""), s).reason.find("higher failover_priority"), std::string::npos);
+}
+
 TEST(ActionName, EveryActionHasADistinctName) {
   const Action all[] = {Action::kBootstrap,    Action::kRaceToInitialize, Action::kCloneFromLeader,
                         Action::kWaitForLeader, Action::kStartAsPrimary,  Action::kStartAsStandby,

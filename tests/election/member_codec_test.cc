@@ -25,6 +25,23 @@ TEST(MemberCodec, RoundTrip) {
   EXPECT_EQ(decode_handover_optime(encode_handover_optime(43)), 43);
 }
 
+TEST(MemberCodec, TagsRoundTripAndAnUnreadablePriorityKeepsTheDefault) {
+  MemberStatus m;
+  m.name = "n1";
+  m.nosync = true;
+  m.failover_priority = 5;
+  const auto back = decode_member("n1", encode_member(m));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->nosync);
+  EXPECT_EQ(back->failover_priority, 5);
+  const auto zero = decode_member("n1", R"({"tags": {"failover_priority": 0}})");
+  ASSERT_TRUE(zero);
+  EXPECT_TRUE(zero->nofailover) << "priority 0 never takes over";
+  const auto odd = decode_member("n1", R"({"tags": {"failover_priority": "high"}, "state": "running"})");
+  ASSERT_TRUE(odd) << "the member still counts";
+  EXPECT_EQ(odd->failover_priority, 1);
+}
+
 TEST(MemberCodec, NumbersOutOfRangeAreRefusedByName) {
   struct Case {
     const char* json;

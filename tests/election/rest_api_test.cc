@@ -697,6 +697,27 @@ TEST(RestApiTest, StartFailsClearlyWhenThePortIsTaken) {
   EXPECT_EQ(second.port(), 0);
 }
 
+// /replica?tag_<key>=<value>: custom tags and failover_priority match as Patroni compares them
+// (the value as text, case-insensitively); a tag the node lacks never matches.
+TEST(RestApiTest, ReplicaTagQueriesMatchCustomTagsAndPriority) {
+  NodeStatus s = replica(0);
+  s.custom_tags = {{"zone", "EU"}};
+  s.failover_priority = 2;
+  const auto now = std::chrono::steady_clock::now();
+  auto code = [&](std::vector<std::pair<std::string, std::string>> tags) {
+    HealthQuery q;
+    q.tags = std::move(tags);
+    return health_status_code(s, "/replica", q, now, std::chrono::seconds(30));
+  };
+  EXPECT_EQ(code({{"zone", "eu"}}), 200);
+  EXPECT_EQ(code({{"zone", "us"}}), 503);
+  EXPECT_EQ(code({{"rack", "1"}}), 503);
+  EXPECT_EQ(code({{"failover_priority", "2"}, {"nofailover", "false"}}), 200);
+  EXPECT_EQ(code({{"failover_priority", "1"}}), 503);
+  const json tags = json::parse(render_patroni_json(s))["tags"];
+  EXPECT_EQ(tags, json::parse(R"({"failover_priority": 2, "zone": "EU"})"));
+}
+
 // GET /config answers from its handler; PATCH /config needs the same credentials as a POST, and
 // its body reaches the handler as sent. Without handlers both answer 501.
 TEST(RestApiTest, ConfigIsReadFreelyAndPatchedOnlyWithCredentials) {
