@@ -51,8 +51,13 @@ std::string encode_member(const MemberStatus& m) {
          {"role", m.role},
          {"version", "pgha-0.1"},
          {"xlog_location", m.wal_position},
-         {"timeline", m.timeline},
-         {"tags", {{"nofailover", m.nofailover}, {"nosync", m.nosync}, {"failover_priority", m.failover_priority}}}};
+         {"timeline", m.timeline}};
+  // As Patroni: only the tags that are set (patronictl list shows each one).
+  json tags = json::object();
+  if (m.nofailover) tags["nofailover"] = true;
+  if (m.nosync) tags["nosync"] = true;
+  if (m.failover_priority != 1) tags["failover_priority"] = m.failover_priority;
+  if (!tags.empty()) j["tags"] = std::move(tags);
   return j.dump();
 }
 

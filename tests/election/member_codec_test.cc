@@ -4,10 +4,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace pgha::election {
 namespace {
 
+using json = nlohmann::json;
 using ::testing::HasSubstr;
 
 TEST(MemberCodec, RoundTrip) {
@@ -34,6 +36,8 @@ TEST(MemberCodec, TagsRoundTripAndAnUnreadablePriorityKeepsTheDefault) {
   ASSERT_TRUE(back);
   EXPECT_TRUE(back->nosync);
   EXPECT_EQ(back->failover_priority, 5);
+  EXPECT_EQ(json::parse(encode_member(m))["tags"], json::parse(R"({"nosync": true, "failover_priority": 5})"));
+  EXPECT_FALSE(json::parse(encode_member(MemberStatus{})).contains("tags")) << "only the tags that are set";
   const auto zero = decode_member("n1", R"({"tags": {"failover_priority": 0}})");
   ASSERT_TRUE(zero);
   EXPECT_TRUE(zero->nofailover) << "priority 0 never takes over";
