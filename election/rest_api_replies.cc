@@ -5,12 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <limits>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 

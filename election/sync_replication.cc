@@ -11,19 +11,11 @@ namespace {
 // One row per replica, and the leader's flush LSN on every row (a single row of NULLs and the LSN
 // when no replica is connected).
 constexpr const char* kReplicationQuery =
-    "SELECT r.application_name, r.state, r.sync_state, "
-    "coalesce(pg_wal_lsn_diff(r.flush_lsn, '0/0'), 0)::bigint, "
-    "pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint "
+    "SELECT r.application_name, r.state, r.sync_state, r.flush_lsn, pg_current_wal_flush_lsn() "
     "FROM (SELECT 1) AS one LEFT JOIN pg_stat_replication AS r ON true";
 
-std::int64_t number(const std::optional<std::string>& text) {
-  if (!text) return 0;
-  try {
-    return std::stoll(*text);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
+// An LSN column in bytes; 0 for NULL (nothing flushed yet).
+std::int64_t lsn(const std::optional<std::string>& text) { return text ? parse_lsn(*text).value_or(0) : 0; }
 
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
@@ -89,13 +81,13 @@ void SyncReplication::maintain(const ClusterView& view) {
   std::int64_t leader_lsn = 0;
   for (const PgRow& r : rows) {
     if (r.size() < 5) continue;
-    leader_lsn = std::max(leader_lsn, number(r[4]));
+    leader_lsn = std::max(leader_lsn, lsn(r[4]));
     if (!r[0]) continue;
     SyncCandidate c;
     c.name = *r[0];
     c.streaming = r[1].value_or("") == "streaming";
     c.sync_state = r[2].value_or("");
-    c.flush_lsn = number(r[3]);
+    c.flush_lsn = lsn(r[3]);
     const MemberStatus* member = find_member(view, c.name);
     c.nosync = member != nullptr && member->nosync;
     replicas.push_back(std::move(c));

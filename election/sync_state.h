@@ -26,7 +26,6 @@ struct SyncState {
   // Whether `name` may be promoted while this state is active: the leader or a listed standby.
   bool allows(const std::string& name) const;
   bool is_standby(const std::string& name) const;
-  bool operator==(const SyncState&) const = default;
 };
 
 std::string encode_sync_state(const SyncState& state);

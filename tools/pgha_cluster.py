@@ -225,8 +225,6 @@ def render_patroni_config(name, pg_port, rest_port, node_dir, profile, host=LOOP
     `etcd_host` the bridge's and `subnet` (e.g. "10.77.0.0/24") gets the same pg_hba rules as
     127.0.0.1. `synchronous`: None (asynchronous replication), "on" (synchronous_mode) or
     "strict" (synchronous_mode_strict too)."""
-    if synchronous not in SYNCHRONOUS_MODES:
-        raise ClusterError(f"unknown synchronous mode {synchronous!r} (choose from on, strict)")
     synchronous_dcs = "" if synchronous is None else "    synchronous_mode: true\n" + (
         "    synchronous_mode_strict: true\n" if synchronous == "strict" else "")
     subnet_pg_hba = "".join(f"\n  - host {rule.format(subnet=subnet)}" for rule in (

@@ -386,10 +386,10 @@ class FakePostgres final : public LocalPostgres {
   PgStatus execute(const std::string& sql, Millis, PgRows* rows) override {
     if (rows == nullptr || sql.find("pg_current_wal_flush_lsn") == std::string::npos) return PgStatus::success();
     for (const Replica& r : replication) {
-      rows->push_back({r.name, std::string(r.streaming ? "streaming" : "catchup"), r.sync_state,
-                       std::to_string(r.flush), std::to_string(wal)});
+      rows->push_back({r.name, std::string(r.streaming ? "streaming" : "catchup"), r.sync_state, format_lsn(r.flush),
+                       format_lsn(wal)});
     }
-    if (replication.empty()) rows->push_back({std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::to_string(wal)});
+    if (replication.empty()) rows->push_back({std::nullopt, std::nullopt, std::nullopt, std::nullopt, format_lsn(wal)});
     return PgStatus::success();
   }
   struct Replica {
