@@ -1,5 +1,7 @@
 #include "election/dynamic_config.h"
 
+#include "election/bounded_json.h"
+
 namespace pgha::election {
 
 using json = nlohmann::json;
@@ -23,7 +25,7 @@ Stored read_stored(Dcs& dcs, const KeyLayout& keys) {
   for (const KeyValue& kv : range.value().kvs) {
     if (kv.key != keys.config()) continue;  // "config" is also the prefix of "config2"
     stored.text = kv.value;
-    stored.value = json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+    stored.value = parse_bounded_json(kv.value);
   }
   return stored;
 }
@@ -60,7 +62,7 @@ ConfigResult read_dynamic_config(Dcs& dcs, const KeyLayout& keys) {
 }
 
 ConfigResult patch_dynamic_config(Dcs& dcs, const KeyLayout& keys, const std::string& patch_text) {
-  const json patch = json::parse(patch_text, nullptr, /*allow_exceptions=*/false);
+  const json patch = parse_bounded_json(patch_text);
   if (!patch.is_object()) return {400, "Bad request: expected a JSON object"};
   for (int attempt = 0; attempt < 5; ++attempt) {
     const Stored stored = read_stored(dcs, keys);

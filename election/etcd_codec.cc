@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "election/json_integer.h"
+#include "election/bounded_json.h"
 #include "printable/printable_excerpt.h"
 
 namespace pgha::election {
@@ -84,7 +85,7 @@ EtcdStatus bad_response(std::string_view what) {
 
 // Parses `body` as a JSON object; discarded (not an object) on anything else.
 json parse_object(std::string_view body) {
-  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  json parsed = parse_bounded_json(body);
   if (!parsed.is_object()) return json(json::value_t::discarded);
   return parsed;
 }

@@ -16,8 +16,6 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using Clock = EtcdTransport::Clock;
 
-// etcd's answers are small (a range of the cluster's keys); anything bigger is not etcd.
-constexpr std::size_t kMaxBodyBytes = 16 * 1024 * 1024;
 
 struct Attempt {
   bool answered = false;
@@ -60,7 +58,7 @@ Attempt post_once(const std::string& endpoint, std::string_view path, const std:
   // httplib's read timeout bounds each read; this bounds the whole body.
   request.content_receiver = [&](const char* data, std::size_t size, std::uint64_t, std::uint64_t) {
     received.append(data, size);
-    return received.size() <= kMaxBodyBytes && Clock::now() < attempt_deadline;
+    return received.size() <= kMaxEtcdReplyBytes && Clock::now() < attempt_deadline;
   };
   httplib::Response response;
   httplib::Error error = httplib::Error::Success;

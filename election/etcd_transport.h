@@ -18,6 +18,11 @@
 
 namespace pgha::election {
 
+// The most of one etcd reply (a body, or one message of a watch stream) that is read. etcd's
+// answers are small, a range over one cluster's keys, and etcd itself refuses a request over
+// 1.5 MiB by default; anything bigger is not etcd, and reading it would only cost memory.
+inline constexpr std::size_t kMaxEtcdReplyBytes = 4 * 1024 * 1024;
+
 class EtcdTransport {
  public:
   using Clock = std::chrono::steady_clock;

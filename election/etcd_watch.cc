@@ -143,7 +143,7 @@ bool EtcdWatch::follow_stream(const std::string& endpoint) {
       if (!handle_message(message, confirmed)) return false;
     }
     pending.erase(0, start);
-    return pending.size() < 16 * 1024 * 1024;
+    return pending.size() <= kMaxEtcdReplyBytes;
   };
   streams_opened_.fetch_add(1);
   httplib::Response response;

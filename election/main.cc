@@ -2,6 +2,7 @@
 // loads the agent YAML or patroni.yml (exit 2 with FILE:LINE: KEY: MESSAGE on error), starts the
 // REST API, runs the HA loop on the main thread until SIGTERM/SIGINT, then steps down cleanly.
 // `pgha-agent --check CONFIG` only loads and validates the file (like `pgha-proxy -c`).
+#include <malloc.h>
 #include <signal.h>
 
 #include <iostream>
@@ -32,6 +33,12 @@ void usage(std::ostream& out) {
 
 int main(int argc, char** argv) {
   using namespace pgha::election;
+  // A fixed mmap threshold: glibc otherwise raises it to the size of each large block freed, so
+  // that the next replies of that size (an etcd range, a watch message, up to
+  // kMaxEtcdReplyBytes) come from the threads' heaps and their pages stay resident after use.
+  // With it fixed, such buffers go back to the system when freed and the agent's memory returns
+  // to its idle size after a burst of large or hostile replies.
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "election/json_integer.h"
+#include "election/bounded_json.h"
 
 namespace pgha::election {
 
@@ -27,7 +28,7 @@ constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
 
 // A "status" key's position field ("optime", "handover"): 0 when absent or unreadable.
 std::int64_t decode_status_position(const std::string& text, const char* key, std::string* error) {
-  const json j = json::parse(text, nullptr, false);
+  const json j = parse_bounded_json(text);
   if (!j.is_object()) return 0;
   std::string why;
   const auto value = bounded_integer(j, key, 0, kInt64Max, why);
@@ -62,7 +63,7 @@ std::string encode_member(const MemberStatus& m) {
 }
 
 std::optional<MemberStatus> decode_member(const std::string& name, const std::string& text, std::string* error) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  json j = parse_bounded_json(text);
   if (!j.is_object()) {
     if (error != nullptr) *error = "not a JSON object";
     return std::nullopt;
@@ -104,7 +105,7 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
 std::string encode_failover(const FailoverRequest& r) { return json{{"leader", r.leader}, {"member", r.candidate}}.dump(); }
 
 std::optional<FailoverRequest> decode_failover(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
+  json j = parse_bounded_json(text);
   if (!j.is_object()) return std::nullopt;
   FailoverRequest r;
   if (j.contains("leader") && j["leader"].is_string()) r.leader = j["leader"].get<std::string>();
@@ -145,7 +146,7 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
       view.handover_wal_position = decode_handover_optime(kv.value, &error);
       if (!error.empty()) view.unreadable.push_back(kv.key + ": " + error);
     } else if (kv.key == layout.config()) {
-      const json config = json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+      const json config = parse_bounded_json(kv.value);
       if (!config.is_object()) {
         view.unreadable.push_back(kv.key + ": not a JSON object");
       } else if (config.contains("pause") && !config["pause"].is_null()) {

@@ -7,6 +7,7 @@
 #include "election/local_postgres.h"
 #include "election/member_codec.h"
 #include "election/pg_connection.h"
+#include "election/bounded_json.h"
 
 namespace pgha::election {
 namespace {
@@ -43,7 +44,7 @@ PeerApiState HttpPeerClient::api_state(const MemberStatus& member, Millis timeou
     state.error = base + " did not answer: " + httplib::to_string(res.error());
     return state;
   }
-  const auto body = nlohmann::json::parse(res->body, nullptr, false);
+  const auto body = parse_bounded_json(res->body);
   if (body.is_discarded() || !body.is_object()) {
     state.error = base + "/patroni answered " + std::to_string(res->status) + " without a JSON object";
     return state;

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "election/bounded_json.h"
+
 namespace pgha::election {
 
 using json = nlohmann::json;
@@ -29,7 +31,7 @@ std::string encode_sync_state(const SyncState& state) {
 }
 
 std::optional<SyncState> decode_sync_state(const std::string& text, std::string* error) {
-  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const json j = parse_bounded_json(text);
   auto refuse = [&](const std::string& why) -> std::optional<SyncState> {
     if (error != nullptr) *error = why;
     return std::nullopt;

@@ -38,6 +38,7 @@ import urllib.request
 from pathlib import Path
 
 from pgha_netns import PARTITION_SCOPES, NetnsError, NetnsNetwork, listening_sockets
+from pgha_tls import ClusterPki, PkiError
 
 REPO = Path(__file__).resolve().parent.parent
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -120,10 +121,11 @@ def wait_for(predicate, timeout, what="condition", interval=0.1):
         time.sleep(interval)
 
 
-def http_get(url, timeout=1.0):
-    """GET url; returns (status, body text), or (None, error text) when nothing answered."""
+def http_get(url, timeout=1.0, context=None, data=None):
+    """GET url (POST `data` when given); returns (status, body text), or (None, error text) when
+    nothing answered. `context`: the ssl.SSLContext of an https URL."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(url, data=data, timeout=timeout, context=context) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
@@ -220,11 +222,12 @@ def _absolute(path):
 
 
 def render_patroni_config(name, pg_port, rest_port, node_dir, profile, host=LOOPBACK,
-                          etcd_host=LOOPBACK, subnet=None, synchronous=None):
+                          etcd_host=LOOPBACK, subnet=None, synchronous=None, pki=None):
     """A node's patroni.yml. Loopback by default; in netns mode `host` is the node's address,
     `etcd_host` the bridge's and `subnet` (e.g. "10.77.0.0/24") gets the same pg_hba rules as
     127.0.0.1. `synchronous`: None (asynchronous replication), "on" (synchronous_mode) or
-    "strict" (synchronous_mode_strict too)."""
+    "strict" (synchronous_mode_strict too). `pki`: a ClusterPki for TLS everywhere (REST API,
+    etcd, the tools' `ctl` section) and etcd's password authentication; None for plain HTTP."""
     synchronous_dcs = "" if synchronous is None else "    synchronous_mode: true\n" + (
         "    synchronous_mode_strict: true\n" if synchronous == "strict" else "")
     subnet_pg_hba = "".join(f"\n  - host {rule.format(subnet=subnet)}" for rule in (
@@ -233,7 +236,8 @@ def render_patroni_config(name, pg_port, rest_port, node_dir, profile, host=LOOP
     values = dict(PROFILES[profile], name=name, pg_port=pg_port, rest_port=rest_port,
                   node_dir=node_dir, data_dir=f"{node_dir}/data", pgpass=f"{node_dir}/pgpass",
                   host=host, etcd_hosts=",".join(f"{etcd_host}:{c}" for _, c, _ in ETCD_MEMBERS),
-                  subnet_pg_hba=subnet_pg_hba, synchronous_dcs=synchronous_dcs)
+                  subnet_pg_hba=subnet_pg_hba, synchronous_dcs=synchronous_dcs,
+                  **(pki.patroni_settings(name) if pki else {"restapi_tls": "", "etcd3_tls": "", "ctl": ""}))
     header = (f"# {name} of tools/pgha-cluster, Patroni profile '{profile}': generated from "
               f"conf/patroni/{PATRONI_TEMPLATE.name}\n# by tools/pgha_cluster.py; edit the template, "
               "not this file.\n")
@@ -276,8 +280,12 @@ class Node:
         return (net.exec_prefix(self.name) if net else []) + list(cmd)
 
     # REST
+    @property
+    def rest_url(self):
+        return f"{self.cluster.scheme}://{self.host}:{self.rest_port}"
+
     def rest(self, path, timeout=1.0):
-        return http_get(f"http://{self.host}:{self.rest_port}{path}", timeout)
+        return http_get(f"{self.rest_url}{path}", timeout, self.cluster.tls_context)
 
     def rest_json(self, path, timeout=1.0):
         status, body = self.rest(path, timeout)
@@ -503,7 +511,7 @@ class Cluster:
 
     def __init__(self, dir=DEFAULT_DIR, manager="patroni", proxy="pgha-proxy", proxy_config=None,
                  profile=DEFAULT_PROFILE, netns=False, net_id=DEFAULT_NET_ID, agent_bin=None,
-                 proxy_bin=None, synchronous=None):
+                 proxy_bin=None, synchronous=None, tls=False):
         if manager not in MANAGERS:
             raise ClusterError(f"unknown manager {manager!r} (choose from {', '.join(MANAGERS)})")
         if proxy not in PROXIES:
@@ -514,6 +522,9 @@ class Cluster:
             raise ClusterError(f"unknown synchronous mode {synchronous!r} (choose from on, strict)")
         self.synchronous = synchronous
         self.dir = Path(dir).resolve()
+        # TLS everywhere (etcd with client certificates and passwords, REST APIs, HTTP checks).
+        self.pki = ClusterPki(self.dir / "tls") if tls else None
+        self._tls_context = None
         self.manager = manager
         self.proxy = proxy
         self.proxy_config = Path(proxy_config or DEFAULT_PROXY_CONFIG).resolve()
@@ -536,6 +547,26 @@ class Cluster:
     @property
     def netns(self):
         return self.net is not None
+
+    @property
+    def tls(self):
+        return self.pki is not None
+
+    @property
+    def scheme(self):
+        """Of the REST APIs' and etcd's URLs."""
+        return "https" if self.pki else "http"
+
+    @property
+    def tls_context(self):
+        """The launcher's ssl.SSLContext for REST APIs and etcd with --tls (the cluster's CA and
+        its client certificate), else None."""
+        if self.pki and self._tls_context is None:
+            self._tls_context = self.pki.client_context()
+        return self._tls_context
+
+    def etcd_endpoints(self):
+        return [f"{self.scheme}://{self.etcd_host}:{client}" for _, client, _ in ETCD_MEMBERS]
 
     @property
     def net_id(self):
@@ -561,14 +592,14 @@ class Cluster:
         return cls(dir, state["manager"], state["proxy"], state["proxy_config"], state["profile"],
                    netns=state.get("netns", False), net_id=state.get("net_id", DEFAULT_NET_ID),
                    agent_bin=state.get("agent_bin"), proxy_bin=state.get("proxy_bin"),
-                   synchronous=state.get("synchronous"))
+                   synchronous=state.get("synchronous"), tls=state.get("tls", False))
 
     def _save_state(self):
         (self.dir / "cluster.json").write_text(json.dumps({
             "manager": self.manager, "proxy": self.proxy, "proxy_config": str(self.proxy_config),
             "profile": self.profile, "netns": self.netns, "net_id": self.net_id,
             "agent_bin": self._agent_bin, "proxy_bin": self._proxy_bin,
-            "synchronous": self.synchronous}, indent=2) + "\n")
+            "synchronous": self.synchronous, "tls": self.tls}, indent=2) + "\n")
 
     def event(self, message):
         """Appends a timestamped line to DIR/events.log (wall clock, ms)."""
@@ -659,7 +690,8 @@ class Cluster:
     # ---- etcd ----
     def _etcd_command(self, name, client, peer):
         h = self.etcd_host
-        initial = ",".join(f"{n}=http://{h}:{p}" for n, _, p in ETCD_MEMBERS)
+        scheme = self.scheme
+        initial = ",".join(f"{n}={scheme}://{h}:{p}" for n, _, p in ETCD_MEMBERS)
         data = self.etcd_data_root() / name
         data.mkdir(parents=True, exist_ok=True)
         data.chmod(0o700)
@@ -669,12 +701,13 @@ class Cluster:
             heartbeat, election = ETCD_TIMING[self.profile]
             timing = ["--heartbeat-interval", str(heartbeat), "--election-timeout", str(election)]
         return ["etcd", "--name", name, "--data-dir", str(data),
-                "--listen-client-urls", f"http://{h}:{client}",
-                "--advertise-client-urls", f"http://{h}:{client}",
-                "--listen-peer-urls", f"http://{h}:{peer}",
-                "--initial-advertise-peer-urls", f"http://{h}:{peer}",
+                "--listen-client-urls", f"{scheme}://{h}:{client}",
+                "--advertise-client-urls", f"{scheme}://{h}:{client}",
+                "--listen-peer-urls", f"{scheme}://{h}:{peer}",
+                "--initial-advertise-peer-urls", f"{scheme}://{h}:{peer}",
                 "--initial-cluster-token", "pgha-local", "--initial-cluster", initial,
-                "--initial-cluster-state", "new", *timing]
+                "--initial-cluster-state", "new", *timing,
+                *(self.pki.etcd_server_flags() if self.pki else [])]
 
     def etcd_data_root(self):
         """DIR/etcd, or a directory in /dev/shm named after DIR for ETCD_IN_MEMORY profiles."""
@@ -736,12 +769,11 @@ class Cluster:
         """etcd's maintenance status of one member (JSON dict: header.member_id, leader, ...), or
         None if it does not answer."""
         _, client, _ = self._etcd_member(name)
-        req = urllib.request.Request(f"http://{self.etcd_host}:{client}/v3/maintenance/status", data=b"{}",
-                                     method="POST")
+        status, body = http_get(f"{self.scheme}://{self.etcd_host}:{client}/v3/maintenance/status", 1.0,
+                                self.tls_context, data=b"{}")
         try:
-            with urllib.request.urlopen(req, timeout=1.0) as r:
-                return json.loads(r.read())
-        except (OSError, ValueError):
+            return json.loads(body) if status == 200 else None
+        except ValueError:
             return None
 
     def etcd_leader(self):
@@ -755,7 +787,7 @@ class Cluster:
 
     def etcd_healthy(self):
         for name, client, _ in ETCD_MEMBERS:
-            status, body = http_get(f"http://{self.etcd_host}:{client}/health")
+            status, body = http_get(f"{self.scheme}://{self.etcd_host}:{client}/health", 1.0, self.tls_context)
             if status != 200 or '"true"' not in body:
                 return False
         return True
@@ -818,6 +850,8 @@ class Cluster:
         self.check_proxy_available()
         if self.net:
             config = self.write_netns_proxy_config(config)
+        if self.pki:
+            config = self.write_tls_proxy_config(config)
         if self.proxy == "haproxy":
             # A second config file adds a stats socket, so tests can read HAProxy's server states.
             extra = self.dir / "haproxy-admin.cfg"
@@ -847,6 +881,20 @@ class Cluster:
                 text += f"\nadmin:\n  listen: {self.proxy_host}:{PROXY_ADMIN_PORT}\n"
         out.write_text(f"# generated by tools/pgha_cluster.py for the netns cluster in {self.dir} from\n"
                        f"# {config}; edit that file, not this one.\n" + text)
+        return out
+
+    def write_tls_proxy_config(self, config):
+        """Writes DIR/proxy-tls.cfg: the haproxy.cfg `config` with every HTTP check (a server line
+        with `check port`) over TLS, verified against the cluster's CA, presenting the client
+        certificate (see add_tls_to_http_checks()). Returns its path."""
+        config = Path(config)
+        text = config.read_text()
+        if not is_haproxy_format(text):
+            raise ClusterError(f"{config}: with --tls the launcher needs an haproxy.cfg proxy config")
+        out = self.dir / "proxy-tls.cfg"
+        out.write_text(f"# generated by tools/pgha_cluster.py for the TLS cluster in {self.dir} from\n"
+                       f"# {config}; edit that file, not this one.\n"
+                       + add_tls_to_http_checks(text, self.pki.http_check_options()))
         return out
 
     def start_proxy(self, config=None):
@@ -1080,9 +1128,21 @@ class Cluster:
             busy = [p for p in required_host_ports(self.proxy) if self.host_port_listening(p)]
             if busy:
                 raise ClusterError(f"ports on {self.proxy_host} already in use: {busy}")
+        if self.pki:
+            try:
+                self.pki.create([self.etcd_host], {n.name: n.host for n in self.nodes.values()})
+            except PkiError as e:
+                raise ClusterError(f"tls: {e}") from None
+            self.event(f"tls: CA and certificates in {self.pki.dir}")
         self.start_etcd()
         self.wait_for(self.etcd_healthy, min(60, left()), "etcd: 3 healthy members")
         self.event("etcd: healthy")
+        if self.pki:
+            try:
+                self.pki.enable_etcd_auth(self.etcd_endpoints())
+            except PkiError as e:
+                raise ClusterError(f"etcd authentication: {e}") from None
+            self.event("etcd: authentication enabled (user pgha, read-write on /service/ only)")
         subnet = str(self.net.subnet) if self.net else None
         for node in self.nodes.values():
             node.dir.mkdir(exist_ok=True)
@@ -1090,7 +1150,7 @@ class Cluster:
             node.dir.chmod(0o700)
             node.config_path.write_text(render_patroni_config(
                 node.name, node.pg_port, node.rest_port, node.dir, self.profile, node.host,
-                self.etcd_host, subnet, self.synchronous))
+                self.etcd_host, subnet, self.synchronous, self.pki))
             node.config_path.chmod(0o644)
         for node in self.nodes.values():
             node.start_patroni()
@@ -1255,6 +1315,20 @@ def rehost_proxy_config(text, proxy_host, node_hosts, source="proxy config"):
         if leftover.search(code):
             raise ClusterError(f"{source}:{number}: cannot move this address into the netns cluster's "
                                f"network: {line.strip()!r}")
+        out.append(code + hash_ + comment)
+    return "".join(out)
+
+
+def add_tls_to_http_checks(text, options):
+    """An haproxy.cfg with `options` (check-ssl ...) appended to every server line that checks a
+    REST API (`check port N`); other lines unchanged."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        code, hash_, comment = line.partition("#")
+        words = code.split()
+        if words[:1] == ["server"] and "check" in words and "port" in words:
+            end = len(code.rstrip("\r\n"))
+            code = code[:end].rstrip() + " " + options + code[end:]
         out.append(code + hash_ + comment)
     return "".join(out)
 

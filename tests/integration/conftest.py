@@ -11,10 +11,13 @@ Environment:
 A missing pgha-proxy binary or config is an error, never a skip.
 """
 import datetime
+import itertools
 import json
 import os
 import shutil
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,14 +54,14 @@ def fresh_cluster_dir(name):
     return d
 
 
-def start_cluster(name, config, profile, manager="patroni", synchronous=None):
+def start_cluster(name, config, profile, manager="patroni", synchronous=None, tls=False):
     """Brings a cluster up in TEST_DIR/name; returns it. Stale clusters of an aborted earlier run
     in the same dir are stopped first (by their recorded PIDs). `synchronous`: see
-    pgha_cluster.SYNCHRONOUS_MODES."""
+    pgha_cluster.SYNCHRONOUS_MODES; `tls`: TLS and authentication everywhere (see pgha_tls)."""
     assert PROXY in ("pgha-proxy", "haproxy"), f"PGHA_TEST_PROXY must be pgha-proxy or haproxy, not {PROXY}"
     d = fresh_cluster_dir(name)
     cluster = pc.Cluster(d, manager=manager, proxy=PROXY, proxy_config=config, profile=profile,
-                         synchronous=synchronous)
+                         synchronous=synchronous, tls=tls)
     started = time.monotonic()
     print(f"\n[{name}] cluster up: proxy {PROXY}, config {config}, Patroni profile {profile}")
     cluster.up(timeout=240)
@@ -208,3 +211,58 @@ def server_entry_for(listener, node):
         if str(s.get("name", "")).endswith(index):
             return s
     raise AssertionError(f"no server for {node} in {servers}")
+
+
+def pghactl(cluster, *args, timeout=120):
+    """Runs pghactl (beside the cluster's pgha-agent) with node1's config; (exit code, output)."""
+    binary = cluster.agent_binary().parent / "pghactl"
+    out = subprocess.run([str(binary), "-c", str(cluster.node("node1").config_path), *args],
+                         capture_output=True, text=True, timeout=timeout)
+    return out.returncode, out.stdout + out.stderr
+
+
+_acked_ids = itertools.count(1)
+
+
+def unique_id():
+    """An id no AckedWriter of this process uses."""
+    return next(_acked_ids)
+
+
+class AckedWriter(threading.Thread):
+    """Inserts ids into `table` (id bigint PRIMARY KEY) through :5432, one connection per insert,
+    until stop(); `acked` holds the ids whose COMMIT returned. Ids are unique in the process."""
+
+    def __init__(self, cluster, table):
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.table = table
+        self.acked = []
+        self.stop_event = threading.Event()
+
+    def run(self):
+        import psycopg2
+        while not self.stop_event.is_set():
+            i = unique_id()
+            try:
+                conn = self.cluster.proxy_connect(pc.WRITE_PORT, connect_timeout=5)
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (i,))
+                    conn.commit()
+                    self.acked.append(i)
+                finally:
+                    conn.close()
+            except psycopg2.Error:
+                time.sleep(0.02)
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(30)
+
+
+def ids_on(node, table):
+    """Every id in `table` on `node`'s PostgreSQL (a set)."""
+    with node.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT id FROM {table}")
+        return {r[0] for r in cur.fetchall()}

@@ -12,13 +12,12 @@ that Patroni reads), pgha-proxy with conf/pgha-proxy-tuned.yaml in front. Profil
 """
 import signal
 import re
-import subprocess
 import time
 
 import pytest
 
 import pgha_cluster as pc
-from conftest import ensure_healthy, record_figures, tuned_config
+from conftest import ensure_healthy, pghactl, record_figures, tuned_config
 from failover_probe import FailoverProbe
 
 PROFILE = "fast"
@@ -110,11 +109,6 @@ def test_killed_node_rejoins_as_streaming_replica_with_the_new_rows(cluster):
     cluster.wait_for(cluster.healthy, REJOIN_TIMEOUT, "a leader and 2 streaming replicas again", 0.25)
 
 
-def pghactl(cluster, *args):
-    binary = pc.find_agent_binary().parent / "pghactl"
-    out = subprocess.run([str(binary), "-c", str(cluster.node("node1").config_path), *args],
-                         capture_output=True, text=True, timeout=120)
-    return out.returncode, out.stdout + out.stderr
 
 
 def test_pghactl_list_shows_roles_timeline_and_lag(cluster):

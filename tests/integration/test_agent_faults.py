@@ -46,8 +46,8 @@ import time
 import pytest
 
 import pgha_cluster as pc
-from conftest import (REPO, TEST_DIR, ensure_healthy, fresh_cluster_dir, record_figures, start_cluster, stop_cluster,
-                      tuned_config)
+from conftest import (REPO, TEST_DIR, ensure_healthy, fresh_cluster_dir, pghactl, record_figures, start_cluster,
+                      stop_cluster, tuned_config)
 
 PROFILE = os.environ.get("PGHA_TEST_AGENT_PROFILE", "quick")
 assert PROFILE in pc.AGENT_ONLY_PROFILES + ("fast",), f"PGHA_TEST_AGENT_PROFILE={PROFILE}: not a pgha-agent profile"
@@ -707,11 +707,6 @@ class TestAgentFaults:
 
 # ---- compatibility: HAProxy + pghactl -----------------------------------------------------------
 
-def pghactl(cluster, *args):
-    binary = pc.find_agent_binary().parent / "pghactl"
-    out = subprocess.run([str(binary), "-c", str(cluster.node("node1").config_path), *args],
-                         capture_output=True, text=True, timeout=30)
-    return out.returncode, out.stdout + out.stderr
 
 
 class TestHAProxyCompat:

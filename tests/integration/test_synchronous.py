@@ -13,7 +13,6 @@ TestStrictSynchronous (synchronous_mode_strict): with both replicas gone a commi
 acknowledged (it waits), the leader stays the leader; a replica back → the commit completes.
 """
 import base64
-import itertools
 import json
 import os
 import threading
@@ -24,13 +23,12 @@ import psycopg2
 import pytest
 
 import pgha_cluster as pc
-from conftest import ensure_healthy, start_cluster, stop_cluster, tuned_config
+from conftest import AckedWriter, ensure_healthy, ids_on, start_cluster, stop_cluster, tuned_config, unique_id
 
 PROFILE = os.environ.get("PGHA_TEST_AGENT_PROFILE", "quick")
 TTL = pc.PROFILES[PROFILE]["ttl"]
 ACK_TABLE = "sync_ack"
 LOSSES = 3
-_ids = itertools.count(1)
 
 
 def sync_key(cluster):
@@ -61,41 +59,6 @@ def standby_names(node):
     with node.connect() as conn, conn.cursor() as cur:
         cur.execute("SHOW synchronous_standby_names")
         return cur.fetchone()[0]
-
-
-class Writer(threading.Thread):
-    """Inserts through :5432, one connection per insert; `acked` holds the ids whose COMMIT returned."""
-
-    def __init__(self, cluster):
-        super().__init__(daemon=True)
-        self.cluster = cluster
-        self.acked = []
-        self.stop_event = threading.Event()
-
-    def run(self):
-        while not self.stop_event.is_set():
-            i = next(_ids)
-            try:
-                conn = self.cluster.proxy_connect(pc.WRITE_PORT, connect_timeout=5)
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute(f"INSERT INTO {ACK_TABLE} (id) VALUES (%s)", (i,))
-                    conn.commit()
-                    self.acked.append(i)
-                finally:
-                    conn.close()
-            except psycopg2.Error:
-                time.sleep(0.02)
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(30)
-
-
-def rows_on(node):
-    with node.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"SELECT id FROM {ACK_TABLE}")
-        return {r[0] for r in cur.fetchall()}
 
 
 @pytest.fixture(scope="class")
@@ -131,7 +94,7 @@ class TestSynchronous:
             ensure_healthy(c)
             leader, standby = c.leader(), sync_standby(c)
             assert standby is not None
-            writers = [Writer(c) for _ in range(3)]
+            writers = [AckedWriter(c, ACK_TABLE) for _ in range(3)]
             for w in writers:
                 w.start()
             pc.wait_for(lambda: all(len(w.acked) > 5 for w in writers), 30, "writes through :5432", 0.05)
@@ -142,7 +105,7 @@ class TestSynchronous:
             for w in writers:
                 w.stop()
             acked = {i for w in writers for i in w.acked}
-            present = rows_on(c.node(new))
+            present = ids_on(c.node(new), ACK_TABLE)
             lost = sorted(acked - present)
             print(f"[test_synchronous] loss {run + 1}: {leader} -> {new} (synchronous was {standby}); "
                   f"{len(acked)} acknowledged, {len(lost)} lost")
@@ -162,7 +125,7 @@ class TestSynchronous:
         conn = c.proxy_connect(pc.WRITE_PORT, connect_timeout=5)
         try:
             with conn.cursor() as cur:
-                cur.execute(f"INSERT INTO {ACK_TABLE} (id) VALUES (%s)", (next(_ids),))
+                cur.execute(f"INSERT INTO {ACK_TABLE} (id) VALUES (%s)", (unique_id(),))
             conn.commit()
         finally:
             conn.close()
@@ -188,7 +151,7 @@ class TestStrictSynchronous:
             pc.wait_for(lambda: standby_names(c.nodes[leader]) == "*", 30, "synchronous_standby_names '*'", 0.2)
             conn = c.node(leader).connect()
             conn.autocommit = True
-            waiting_id = next(_ids)
+            waiting_id = unique_id()
             done = threading.Event()
             outcome = {}
 
