@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config_file/config_file_reader.h"
+#include "election/yaml_json.h"
 
 namespace pgha::election {
 
@@ -534,6 +535,7 @@ class Parser {
 
   void parse_dcs(const YAML::Node& node) {
     check_map(node, "bootstrap.dcs", kDcsRules);
+    config_.bootstrap_dcs_json = yaml_to_json(node).dump();
     if (auto n = node["ttl"]) {
       config_.ttl = seconds(n, "bootstrap.dcs.ttl");
       ttl_line_ = line_of(n);

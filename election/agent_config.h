@@ -51,6 +51,9 @@ struct AgentConfig {
   std::string etcd_password;
   std::chrono::milliseconds etcd_timeout{0};  // per call; 0 → derived from retry_timeout
 
+  // bootstrap.dcs as JSON ("{}" when absent): the member that bootstraps the cluster writes it
+  // to the /config key, as Patroni does.
+  std::string bootstrap_dcs_json = "{}";
   // bootstrap.dcs (HA timing). Constraint: loop_wait + 2 * retry_timeout <= ttl.
   Seconds ttl{10};                                 // whole seconds: etcd grants leases in seconds
   // Patroni takes whole seconds for these two; pgha-agent also takes decimals (0.5, 1.5), so that

@@ -36,6 +36,10 @@ struct FailoverRequest {
 struct ClusterView {
   bool dcs_reachable = true;               // false: etcd could not be read in this iteration
   bool initialized = false;                // /initialize exists
+  // Its value: the cluster's PostgreSQL system identifier once the bootstrap is done ("" before,
+  // and older pgha versions wrote the scope).
+  std::string initialize_value;
+  std::string history;  // the /history key's value (timeline_history.h), "" when absent
   std::optional<std::string> leader;       // /leader value (member name), if the key exists
   std::vector<MemberStatus> members;       // every /members/* key (including this node's)
   // The leader's last published WAL position (Patroni's /status "optime"; 0 if unknown). It

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "election/log.h"
+#include "election/timeline_history.h"
 
 namespace pgha::election {
 
@@ -283,6 +284,10 @@ void HaLoop::iteration() {
   local.failover_priority = config_.failover_priority;
   probe.apply_to(local, view.members);
   local.holds_lock = holds_lock_;
+  if (view.dcs_reachable) {
+    record_system_identifier(view, probe);
+    record_history(view, probe);
+  }
   // Fencing counts from the last refresh that succeeded, not from the first that failed: time
   // spent blocked in etcd calls counts too, because the lease runs out regardless. As in
   // Patroni, a leader gets loop_wait (the normal refresh period) plus retry_timeout of retries;
@@ -387,7 +392,9 @@ void HaLoop::update_watchdog() {
 }
 
 void HaLoop::bootstrap() {
-  auto won = dcs_.create_if_absent(keys_.initialize(), config_.scope, 0);
+  // As Patroni: the key is created empty, and gets the system identifier once PostgreSQL runs
+  // (record_system_identifier()).
+  auto won = dcs_.create_if_absent(keys_.initialize(), "", 0);
   if (!won.ok()) return;  // another member bootstraps; we clone from it later
   log().warn("{}: won the initialize race: bootstrapping a new cluster", config_.name);
   PgStatus s = postgres_.bootstrap(kBootstrapTimeout);
@@ -401,6 +408,11 @@ void HaLoop::bootstrap() {
     if (EtcdStatus deleted = dcs_.delete_key(keys_.initialize()); deleted.ok()) initialize_key_stale_ = false;
     return;
   }
+  // The initial dynamic configuration, as Patroni writes it (an existing /config is kept).
+  if (auto written = dcs_.create_if_absent(keys_.config(), config_.bootstrap_dcs_json, 0);
+      !written.ok() && written.status().code() != EtcdStatus::Code::kTxnFailed) {
+    log().warn("{}: could not write the initial /config: {}", config_.name, written.status().to_string());
+  }
   if (!take_lock()) {
     // A primary without the lock must not stay up: stop it; the next iterations start it as a
     // standby and campaign like anyone else.
@@ -410,6 +422,59 @@ void HaLoop::bootstrap() {
     }
   }
   immediate_ = true;
+}
+
+void HaLoop::record_system_identifier(const ClusterView& view, const PgProbe& probe) {
+  if (!holds_lock_ || !view.initialized || probe.in_recovery || probe.system_identifier.empty() ||
+      view.initialize_value == probe.system_identifier) {
+    return;
+  }
+  const bool names_another_cluster =
+      !view.initialize_value.empty() &&
+      view.initialize_value.find_first_not_of("0123456789") == std::string::npos;
+  if (names_another_cluster) {
+    if (logged_identifier_mismatch_ != view.initialize_value) {
+      log().error("{}: /initialize holds system identifier {}, but this primary's is {}: leaving the key alone",
+                  config_.name, view.initialize_value, probe.system_identifier);
+      logged_identifier_mismatch_ = view.initialize_value;
+    }
+    return;
+  }
+  // Empty (just bootstrapped) or not an identifier (written by an older version): fill it in,
+  // only while the leader key still names us.
+  auto written = dcs_.put_if_value(keys_.initialize(), probe.system_identifier, keys_.leader(), config_.name);
+  if (!written.ok()) {
+    log().warn("{}: could not record the system identifier in /initialize: {}", config_.name,
+               written.status().to_string());
+  }
+}
+
+void HaLoop::record_history(const ClusterView& view, const PgProbe& probe) {
+  if (!holds_lock_ || probe.in_recovery || history_recorded_for_ == probe.timeline ||
+      !history_needs_update(view.history, probe.timeline)) {
+    return;
+  }
+  char file[40];
+  std::snprintf(file, sizeof file, "pg_wal/%08X.history", static_cast<unsigned>(probe.timeline));
+  PgRows rows;
+  PgStatus read = postgres_.execute(std::string("SELECT pg_read_file('") + file + "')", kProbeTimeout, &rows);
+  if (!read.ok() || rows.empty() || rows.front().empty() || !rows.front().front()) {
+    log().warn("{}: cannot read {} for /history: {}", config_.name, file, read.ok() ? "no row" : read.message());
+    history_recorded_for_ = probe.timeline;  // once per timeline: the file will not appear later
+    return;
+  }
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto value = updated_history(*rows.front().front(), view.history, history_timestamp(now_us), config_.name);
+  if (!value) {
+    history_recorded_for_ = probe.timeline;
+    return;
+  }
+  if (auto written = dcs_.put_if_value(keys_.history(), *value, keys_.leader(), config_.name); written.ok()) {
+    history_recorded_for_ = probe.timeline;
+  } else {
+    log().warn("{}: could not write /history: {}", config_.name, written.status().to_string());
+  }
 }
 
 void HaLoop::start_as_standby(const Decision& d, const ClusterView& view) {
@@ -770,6 +835,10 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.state = s.postgres_running ? "running" : probe.running ? "starting" : "stopped";
   s.timeline = probe.timeline;
   s.wal_position = probe.wal_position;
+  s.postmaster_start_time = probe.postmaster_start_time;
+  s.system_identifier = probe.system_identifier;
+  s.replayed_timestamp = probe.replayed_timestamp;
+  s.server_version = probe.server_version;
   if (probe.in_recovery) s.received_location = s.replayed_location = probe.wal_position;
   s.following = local.following;
   s.holds_lock = holds_lock_;
@@ -797,7 +866,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   if (s.is_primary()) {
     PgRows rows;
     if (postgres_
-            .execute("SELECT usename, application_name, coalesce(client_addr::text, ''), state, sync_state, "
+            .execute("SELECT usename, application_name, coalesce(host(client_addr), ''), state, sync_state, "
                      "sync_priority FROM pg_stat_replication",
                      kProbeTimeout, &rows)
             .ok()) {

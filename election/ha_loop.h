@@ -115,6 +115,10 @@ class HaLoop {
   bool keep_lease_alive();
   void act(const Decision& decision, const ClusterView& view, const LocalState& local);
   void bootstrap();
+  // The leader records its PostgreSQL system identifier in /initialize, as Patroni does.
+  void record_system_identifier(const ClusterView& view, const PgProbe& probe);
+  // The leader adds its promotion to /history (timeline_history.h) once per timeline.
+  void record_history(const ClusterView& view, const PgProbe& probe);
   void start_as_standby(const Decision& decision, const ClusterView& view);
   void switch_over(const ClusterView& view, const LocalState& local, const std::string& requested_candidate);
   // Called when the switchover failed before the lock was released: keep leading.
@@ -169,6 +173,8 @@ class HaLoop {
   bool immediate_ = false;                      // run the next iteration without waiting
   bool initialize_key_stale_ = false;           // a failed bootstrap's initialize key still to delete
   std::vector<std::string> logged_unreadable_;  // the etcd keys last reported as unreadable
+  int history_recorded_for_ = 0;                // the timeline /history was last brought up to date for
+  std::string logged_identifier_mismatch_;      // the /initialize value last reported as another cluster's
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again
   bool warned_granted_ttl_ = false;             // etcd's granted TTL differed from ttl (said once)
   std::unique_ptr<EtcdWatch> watch_;

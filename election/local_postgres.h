@@ -42,6 +42,12 @@ struct PgProbe {
   int timeline = 0;
   std::string following;              // "host:port": the WAL sender, else the configured primary_conninfo
   bool streaming = false;             // the WAL receiver is streaming
+  // As Patroni shows them: "2026-12-02 02:55:19.649521+00:00" (UTC), the pg_control system
+  // identifier in decimal, and the commit time of the last replayed transaction ("" when none).
+  std::string postmaster_start_time;
+  std::string system_identifier;
+  std::string replayed_timestamp;
+  std::int64_t server_version = 0;  // server_version_num, e.g. 150018
   std::string error;                  // why it is not accepting, when running
 
   // Fills LocalState's PostgreSQL fields. `following` becomes the member whose conn_url

@@ -138,6 +138,9 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
       if (leader_kv) *leader_kv = kv;
     } else if (kv.key == layout.initialize()) {
       view.initialized = true;
+      view.initialize_value = kv.value;
+    } else if (kv.key == layout.history()) {
+      view.history = kv.value;
     } else if (kv.key == layout.failover()) {
       view.failover = decode_failover(kv.value);
     } else if (kv.key == layout.status()) {

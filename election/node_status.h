@@ -44,6 +44,7 @@ struct NodeStatus {
   std::int64_t server_version = 0;        // e.g. 150018
   std::string postmaster_start_time;      // as PostgreSQL prints it
   std::string system_identifier;          // pg_control system identifier
+  std::string replayed_timestamp;         // of the last replayed transaction; "" when none
   std::vector<ReplicationRow> replication;
 
   // Election

@@ -134,22 +134,32 @@ PgProbe PostgresControl::probe(Millis timeout) {
   }
   probe.in_recovery = *recovery == "t";
   PgRows rows;
+  // Columns 0-3 whatever the role: start time, system id, replay time (Patroni's formats) and
+  // the server's version number.
+  constexpr std::size_t kCommonColumnCount = 4;
+  constexpr const char* kCommonColumns =
+      "SELECT to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US\"+00:00\"'),"
+      " (SELECT system_identifier FROM pg_control_system())::text,"
+      " to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US\"+00:00\"'),"
+      " current_setting('server_version_num'),";
   if (!probe.in_recovery) {
     // The WAL file name of the insert position starts with the current timeline (hex): unlike
     // pg_control_checkpoint() it is right at once after a promotion.
     status = conn.query(
-        "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint,"
-        " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
+        std::string(kCommonColumns) +
+            " (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint,"
+            " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
         deadline, &rows);
   } else {
     status = conn.query(
-        "SELECT (greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) - '0/0'::pg_lsn)::bigint,"
-        " greatest((SELECT received_tli FROM pg_stat_wal_receiver),"
-        "          (SELECT timeline_id FROM pg_control_checkpoint())),"
-        " (SELECT status FROM pg_stat_wal_receiver),"
-        " (SELECT sender_host FROM pg_stat_wal_receiver),"
-        " (SELECT sender_port FROM pg_stat_wal_receiver),"
-        " current_setting('primary_conninfo')",
+        std::string(kCommonColumns) +
+            " (greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) - '0/0'::pg_lsn)::bigint,"
+            " greatest((SELECT received_tli FROM pg_stat_wal_receiver),"
+            "          (SELECT timeline_id FROM pg_control_checkpoint())),"
+            " (SELECT status FROM pg_stat_wal_receiver),"
+            " (SELECT sender_host FROM pg_stat_wal_receiver),"
+            " (SELECT sender_port FROM pg_stat_wal_receiver),"
+            " current_setting('primary_conninfo')",
         deadline, &rows);
   }
   if (!status.ok() || rows.empty()) {
@@ -157,8 +167,13 @@ PgProbe PostgresControl::probe(Millis timeout) {
     return probe;
   }
   const PgRow& row = rows.front();
-  auto text = [&](std::size_t i) { return i < row.size() && row[i] ? *row[i] : std::string(); };
+  auto column = [&](std::size_t i) { return i < row.size() && row[i] ? *row[i] : std::string(); };
+  auto text = [&](std::size_t i) { return column(i + kCommonColumnCount); };
   probe.accepting = true;
+  probe.postmaster_start_time = column(0);
+  probe.system_identifier = column(1);
+  probe.replayed_timestamp = column(2);
+  probe.server_version = std::atoll(column(3).c_str());
   probe.wal_position = std::atoll(text(0).c_str());
   probe.timeline = std::atoi(text(1).c_str());
   if (probe.in_recovery) {

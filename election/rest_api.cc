@@ -192,6 +192,7 @@ void RestApi::install_routes() {
   };
   server.Get("/patroni", snapshot_json(&render_patroni_json));
   server.Get("/cluster", snapshot_json(&render_cluster_json));
+  server.Get("/history", snapshot_json(&render_history_json));
   server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     const NodeStatusPtr status = status_source_();
     if (!status) return reply_starting(res, true);

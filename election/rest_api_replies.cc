@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "election/bounded_json.h"
 #include "prometheus_text/prometheus_text.h"
 
 namespace pgha::election {
@@ -191,7 +192,8 @@ std::string render_patroni_json(const NodeStatus& s) {
     if (s.in_recovery) {
       j["xlog"] = {{"received_location", s.received_location != 0 ? s.received_location : s.replayed_location},
                    {"replayed_location", s.replayed_location},
-                   {"replayed_timestamp", nullptr},
+                   {"replayed_timestamp", s.replayed_timestamp.empty() ? ordered_json(nullptr)
+                                                                       : ordered_json(s.replayed_timestamp)},
                    {"paused", false}};
       if (!s.following.empty()) j["replication_state"] = "streaming";
     } else {
@@ -220,6 +222,11 @@ std::string render_patroni_json(const NodeStatus& s) {
   if (!s.system_identifier.empty()) j["database_system_identifier"] = s.system_identifier;
   j["patroni"] = {{"version", kAgentVersion}, {"scope", s.scope}};
   return json_text(j);
+}
+
+std::string render_history_json(const NodeStatus& s) {
+  const nlohmann::json history = parse_bounded_json(s.cluster.history);
+  return history.is_array() ? history.dump() : "[]";
 }
 
 std::string render_cluster_json(const NodeStatus& s) {
@@ -297,8 +304,9 @@ std::string render_patroni_metrics(const NodeStatus& s) {
   metric("patroni_xlog_replayed_location", "counter",
          "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.",
          num(replica ? s.replayed_location : 0));
+  const double replayed_at = replica ? parse_postgres_timestamp(s.replayed_timestamp).value_or(0) : 0;
   metric("patroni_xlog_replayed_timestamp", "gauge",
-         "Current timestamp of the replayed Postgres transaction log, 0 if null.", "0");
+         "Current timestamp of the replayed Postgres transaction log, 0 if null.", format_seconds(replayed_at));
   metric("patroni_xlog_paused", "gauge", "Value is 1 if the Postgres xlog is paused, 0 otherwise.", "0");
   metric("patroni_postgres_server_version", "gauge", "Version of Postgres (if running), 0 otherwise.",
          num(s.postgres_running ? s.server_version : 0));
