@@ -101,13 +101,11 @@ const Rules kDcsRules = {
     {"master_stop_timeout", Support::kWarn, kIgnored},
     {"check_timeline", Support::kWarn, kIgnored},
     {"max_timelines_history", Support::kWarn, kIgnored},
-    {"slots", Support::kWarn, "ignored: replication slots are not managed"},
-    {"ignore_slots", Support::kWarn, "ignored: replication slots are not managed"},
-    {"member_slots_ttl", Support::kWarn, "ignored: replication slots are not managed"},
+    {"slots"}, {"member_slots_ttl"},
+    {"ignore_slots", Support::kWarn, "ignored: only logical slots are ignored by Patroni, and none are made"},
 };
 const Rules kDcsPostgresqlRules = {
-    {"use_pg_rewind"}, {"parameters"}, {"pg_hba"},
-    {"use_slots", Support::kWarn, "ignored: replication slots are not managed"},
+    {"use_pg_rewind"}, {"parameters"}, {"pg_hba"}, {"use_slots"},
     {"remove_data_directory_on_rewind_failure"}, {"remove_data_directory_on_diverged_timelines"},
     {"recovery_conf", Support::kReject, "not supported: pgha-agent writes primary_conninfo itself"},
 };
@@ -120,7 +118,7 @@ const Rules kPostgresqlRules = {
     {"pg_ident", Support::kWarn, kIgnored},
     {"bin_name", Support::kWarn, kIgnored},
     {"proxy_address", Support::kWarn, kIgnored},
-    {"use_slots", Support::kWarn, "ignored: replication slots are not managed"},
+    {"use_slots"},
     {"basebackup", Support::kWarn, "ignored: replicas are cloned with pgha-agent's pg_basebackup options"},
     {"create_replica_methods", Support::kWarn, "ignored: replicas are cloned with pg_basebackup"},
     {"remove_data_directory_on_rewind_failure"}, {"remove_data_directory_on_diverged_timelines"},
@@ -292,6 +290,19 @@ class Parser {
       fail(node, path, std::to_string(value) + " is out of range " + std::to_string(min) + ".." + std::to_string(max));
     }
     return value;
+  }
+  // A duration as Patroni writes one: whole seconds, or a number with s, min, h or d ("30min").
+  std::chrono::milliseconds duration(const YAML::Node& node, const std::string& path) const {
+    const std::string& text = scalar(node, path);
+    const auto unit_at = text.find_first_not_of("0123456789");
+    const std::string number = text.substr(0, unit_at);
+    const std::string unit = unit_at == std::string::npos ? "s" : text.substr(unit_at);
+    const std::map<std::string, std::int64_t> seconds_per = {{"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}};
+    const auto per = seconds_per.find(unit);
+    if (number.empty() || number.size() > 7 || per == seconds_per.end()) {
+      fail(node, path, "'" + text + "' is not a duration (like 1800, 30min, 2h or 1d)");
+    }
+    return std::chrono::seconds{std::stoll(number) * per->second};
   }
   Seconds seconds(const YAML::Node& node, const std::string& path) const {
     return Seconds{integer(node, path, 1, kMaxSeconds, "a whole number of seconds (Patroni's unit)")};
@@ -569,15 +580,39 @@ class Parser {
       config_.maximum_lag_on_syncnode = integer(n, "bootstrap.dcs.maximum_lag_on_syncnode", -1,
                                                 std::numeric_limits<std::int64_t>::max(), "a number of bytes");
     }
+    if (auto n = node["member_slots_ttl"]) config_.member_slots_ttl = duration(n, "bootstrap.dcs.member_slots_ttl");
+    if (auto n = node["slots"]) parse_permanent_slots(n);
     if (auto n = node["postgresql"]) {
       const std::string path = "bootstrap.dcs.postgresql";
       check_map(n, path, kDcsPostgresqlRules);
       if (auto v = n["use_pg_rewind"]) config_.use_pg_rewind = boolean(v, child(path, "use_pg_rewind"));
+      if (auto v = n["use_slots"]) config_.use_slots = boolean(v, child(path, "use_slots"));
       parse_data_removal(n, path);
       if (auto v = n["parameters"]) {
         for (auto& [key, value] : string_map(v, child(path, "parameters"))) config_.parameters[key] = value;
       }
       if (auto v = n["pg_hba"]) dcs_pg_hba_ = string_list(v, child(path, "pg_hba"));
+    }
+  }
+
+  // Permanent slots: "name: {type: physical}" (or no value); logical slots are refused.
+  void parse_permanent_slots(const YAML::Node& node) {
+    const std::string path = "bootstrap.dcs.slots";
+    if (!node.IsMap()) fail(node, path, "expected a mapping of slot names");
+    for (const auto& entry : node) {
+      const std::string name = entry.first.as<std::string>();
+      const std::string at = child(path, name);
+      if (name.empty() || name.size() > 63 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+        fail(entry.first, at, "a slot name is 1-63 characters of a-z, 0-9 and _");
+      }
+      if (entry.second.IsMap()) {
+        if (auto type = entry.second["type"]; type && scalar(type, child(at, "type")) != "physical") {
+          fail(type, child(at, "type"), "only physical slots are supported (logical slots are not copied between members)");
+        }
+      } else if (!entry.second.IsNull()) {
+        fail(entry.second, at, "expected {type: physical}");
+      }
+      config_.permanent_slots.insert(name);
     }
   }
 
@@ -688,6 +723,7 @@ class Parser {
     if (auto n = node["bin_dir"]) config_.bin_dir = non_empty(n, "postgresql.bin_dir");
     if (auto n = node["pgpass"]) config_.pgpass = non_empty(n, "postgresql.pgpass");
     if (auto n = node["use_pg_rewind"]) config_.use_pg_rewind = boolean(n, "postgresql.use_pg_rewind");
+    if (auto n = node["use_slots"]) config_.use_slots = boolean(n, "postgresql.use_slots");
     parse_data_removal(node, "postgresql");
     if (auto n = node["authentication"]) {
       check_map(n, "postgresql.authentication", kAuthenticationRules);

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -66,6 +67,11 @@ struct AgentConfig {
   int synchronous_node_count = 1;
   std::int64_t maximum_lag_on_syncnode = -1;  // bytes; -1: no limit
   bool use_pg_rewind = true;                       // postgresql.use_pg_rewind wins over bootstrap.dcs.postgresql's
+  // Replication slots (replication_slots.h): use_slots (same precedence), how long a vanished
+  // member's slot is kept, and bootstrap.dcs.slots (physical, never dropped).
+  bool use_slots = true;
+  std::chrono::milliseconds member_slots_ttl{std::chrono::minutes(30)};
+  std::set<std::string> permanent_slots;
   // May a former primary's data dir be wiped and cloned afresh from the leader (both false by
   // default, as in Patroni: the data stays for the operator and the agent retries the rejoin):
   // when pg_rewind fails, and when it may have diverged but use_pg_rewind is off. Same precedence.

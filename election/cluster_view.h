@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct ClusterView {
   // and older pgha versions wrote the scope).
   std::string initialize_value;
   std::string history;  // the /history key's value (timeline_history.h), "" when absent
+  std::set<std::string> retained_slots;  // /status "retain_slots": slots kept for gone members
   std::optional<std::string> leader;       // /leader value (member name), if the key exists
   std::vector<MemberStatus> members;       // every /members/* key (including this node's)
   // The leader's last published WAL position (Patroni's /status "optime"; 0 if unknown). It

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "election/log.h"
+#include "election/replication_slots.h"
 #include "election/timeline_history.h"
 
 namespace pgha::election {
@@ -57,7 +58,8 @@ HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, Pee
       peers_(peers),
       watchdog_(watchdog),
       timings_(timings),
-      keys_(config.namespace_, config.scope) {
+      keys_(config.namespace_, config.scope),
+      slots_(config.member_slots_ttl, config.permanent_slots) {
   settings_.ttl = config.ttl;
   settings_.loop_wait = config.loop_wait;
   settings_.retry_timeout = config.retry_timeout;
@@ -287,6 +289,7 @@ void HaLoop::iteration() {
   if (view.dcs_reachable) {
     record_system_identifier(view, probe);
     record_history(view, probe);
+    keep_replication_slots(view, probe);
   }
   // Fencing counts from the last refresh that succeeded, not from the first that failed: time
   // spent blocked in etcd calls counts too, because the lease runs out regardless. As in
@@ -477,6 +480,43 @@ void HaLoop::record_history(const ClusterView& view, const PgProbe& probe) {
   }
 }
 
+void HaLoop::keep_replication_slots(const ClusterView& view, const PgProbe& probe) {
+  if (!config_.use_slots || !holds_lock_ || probe.in_recovery || !probe.accepting) {
+    slots_.reset();
+    return;
+  }
+  PgRows rows;
+  PgStatus listed = postgres_.execute(
+      "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical' AND NOT temporary",
+      kProbeTimeout, &rows);
+  if (!listed.ok()) {
+    log().warn("{}: cannot list replication slots: {}", config_.name, listed.message());
+    return;
+  }
+  std::vector<ExistingSlot> existing;
+  for (const PgRow& row : rows) {
+    if (row.size() >= 2 && row[0]) existing.push_back({*row[0], row[1].value_or("") == "t"});
+  }
+  std::set<std::string> members;
+  for (const MemberStatus& m : view.members) {
+    if (m.name != config_.name) members.insert(slot_name_for_member(m.name));
+  }
+  std::set<std::string> retained = view.retained_slots;
+  retained.erase(slot_name_for_member(config_.name));  // a former leader's slot for us is of no use here
+  const SlotPlan plan = slots_.plan(members, retained, existing, Clock::now());
+  // The names are [a-z0-9_] only (slot_name_for_member(), the config's check): safe to quote.
+  for (const std::string& name : plan.create) {
+    PgStatus s = postgres_.execute("SELECT pg_create_physical_replication_slot('" + name + "', true)", kProbeTimeout, &rows);
+    if (s.ok()) log().info("{}: created replication slot {}", config_.name, name);
+    else log().warn("{}: creating replication slot {} failed: {}", config_.name, name, s.message());
+  }
+  for (const std::string& name : plan.drop) {
+    PgStatus s = postgres_.execute("SELECT pg_drop_replication_slot('" + name + "')", kProbeTimeout, &rows);
+    if (s.ok()) log().info("{}: dropped replication slot {} (no member has used it for member_slots_ttl)", config_.name, name);
+    else log().warn("{}: dropping replication slot {} failed: {}", config_.name, name, s.message());
+  }
+}
+
 void HaLoop::start_as_standby(const Decision& d, const ClusterView& view) {
   std::optional<PgUpstream> upstream;
   if (!d.target.empty()) upstream = upstream_of(view, d.target);
@@ -546,7 +586,8 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       // WAL position so that candidates can judge their lag after we are gone (this also clears
       // an earlier leader's handover position).
       if (!local.postgres_running) return;  // maintenance mode: nothing to publish
-      if (auto put = dcs_.put(keys_.status(), encode_leader_optime(local.wal_position), 0); !put.ok()) {
+      if (auto put = dcs_.put(keys_.status(), encode_leader_optime(local.wal_position, slots_.retained(Clock::now())), 0);
+          !put.ok()) {
         log().warn("{}: publishing the leader optime failed: {}", config_.name, put.status().to_string());
       }
       if (view.failover && view.failover->candidate == config_.name) drop_failover_request("honoured");

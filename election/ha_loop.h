@@ -42,6 +42,7 @@
 #include "election/member_codec.h"
 #include "election/node_status.h"
 #include "election/peer_client.h"
+#include "election/replication_slots.h"
 #include "election/rest_api.h"
 #include "election/sync_replication.h"
 
@@ -119,6 +120,8 @@ class HaLoop {
   void record_system_identifier(const ClusterView& view, const PgProbe& probe);
   // The leader adds its promotion to /history (timeline_history.h) once per timeline.
   void record_history(const ClusterView& view, const PgProbe& probe);
+  // The leader's replication slots, one per member (replication_slots.h).
+  void keep_replication_slots(const ClusterView& view, const PgProbe& probe);
   void start_as_standby(const Decision& decision, const ClusterView& view);
   void switch_over(const ClusterView& view, const LocalState& local, const std::string& requested_candidate);
   // Called when the switchover failed before the lock was released: keep leading.
@@ -173,6 +176,7 @@ class HaLoop {
   bool immediate_ = false;                      // run the next iteration without waiting
   bool initialize_key_stale_ = false;           // a failed bootstrap's initialize key still to delete
   std::vector<std::string> logged_unreadable_;  // the etcd keys last reported as unreadable
+  MemberSlots slots_;                           // the leader's replication slots
   int history_recorded_for_ = 0;                // the timeline /history was last brought up to date for
   std::string logged_identifier_mismatch_;      // the /initialize value last reported as another cluster's
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again

@@ -115,7 +115,21 @@ std::optional<FailoverRequest> decode_failover(const std::string& text) {
   return r;
 }
 
-std::string encode_leader_optime(std::int64_t wal_position) { return json{{"optime", wal_position}}.dump(); }
+std::string encode_leader_optime(std::int64_t wal_position, const std::set<std::string>& retain_slots) {
+  json j{{"optime", wal_position}};
+  if (!retain_slots.empty()) j["retain_slots"] = retain_slots;
+  return j.dump();
+}
+
+std::set<std::string> decode_retained_slots(const std::string& text) {
+  std::set<std::string> out;
+  const json j = parse_bounded_json(text);
+  if (!j.is_object() || !j.contains("retain_slots") || !j["retain_slots"].is_array()) return out;
+  for (const json& name : j["retain_slots"]) {
+    if (name.is_string()) out.insert(name.get<std::string>());
+  }
+  return out;
+}
 
 std::string encode_handover_optime(std::int64_t shutdown_checkpoint) {
   return json{{"optime", shutdown_checkpoint}, {"handover", shutdown_checkpoint}}.dump();
@@ -147,6 +161,7 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
       std::string error;
       view.last_leader_wal_position = decode_leader_optime(kv.value, &error);
       view.handover_wal_position = decode_handover_optime(kv.value, &error);
+      view.retained_slots = decode_retained_slots(kv.value);
       if (!error.empty()) view.unreadable.push_back(kv.key + ": " + error);
     } else if (kv.key == layout.config()) {
       const json config = parse_bounded_json(kv.value);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 
 #include "election/cluster_view.h"
@@ -43,7 +44,11 @@ std::optional<FailoverRequest> decode_failover(const std::string& json);
 // Patroni's /status: {"optime": <leader's WAL position>}.
 // The decoders give 0 (unknown) for a missing or unreadable position; `error` (if given) is set
 // when the position is there but not a non-negative int64.
-std::string encode_leader_optime(std::int64_t wal_position);
+// /status as the leader writes it each loop; `retain_slots` (Patroni's key): the slots kept for
+// members that are gone for now, so that the next leader keeps them too.
+std::string encode_leader_optime(std::int64_t wal_position, const std::set<std::string>& retain_slots = {});
+// The names in /status's "retain_slots" (an empty set when absent or malformed).
+std::set<std::string> decode_retained_slots(const std::string& json);
 std::int64_t decode_leader_optime(const std::string& json, std::string* error = nullptr);
 // A leader that hands over in a switchover publishes its shutdown checkpoint as both the optime
 // and "handover": no member behind it may take the lock until a new leader overwrites /status.

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "election/postgres_control_internal.h"
+#include "election/replication_slots.h"
 
 namespace pgha::election {
 
@@ -222,8 +223,9 @@ PgStatus PostgresControl::write_standby_config(const std::optional<PgUpstream>& 
                                  " passfile=" + conninfo_quote(pgpass_path_) +
                                  " application_name=" + conninfo_quote(config_.name) +
                                  " connect_timeout=5 keepalives_idle=5 keepalives_interval=2 keepalives_count=3";
+    // The slot the leader keeps for this member (replication_slots.h); none without use_slots.
     conf << "primary_conninfo = " << conf_quote(conninfo) << "\n"
-         << "primary_slot_name = ''\n";
+         << "primary_slot_name = " << conf_quote(config_.use_slots ? slot_name_for_member(config_.name) : "") << "\n";
   }
   if (PgStatus s = write_file(data / kStandbyConf, conf.str(), 0600); !s.ok()) return s;
   const fs::path signal = data / "standby.signal";

@@ -1,0 +1,91 @@
+"""Replication slots under pgha-agent, against real PostgreSQL and etcd.
+
+1. The leader keeps an active physical slot for each replica, named after it.
+2. A replica's node is lost (kill -9 of everything) while the leader writes and switches WAL
+   segments with checkpoints in between, which would recycle every segment the replica has not
+   received (wal_keep_size is 0). Its slot keeps them: the replica comes back by streaming, with
+   the rows written meanwhile, and is not cloned again (no pg_basebackup in its command log).
+"""
+import os
+import time
+
+import pytest
+
+import pgha_cluster as pc
+from conftest import ensure_healthy, start_cluster, stop_cluster, tuned_config
+
+PROFILE = os.environ.get("PGHA_TEST_AGENT_PROFILE", "quick")
+SEGMENT_SWITCHES = 6
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = start_cluster("test_replication_slots", tuned_config(), PROFILE, manager="pgha-agent")
+    try:
+        ensure_healthy(c)
+        yield c
+    finally:
+        stop_cluster(c)
+
+
+def query(node, sql, autocommit=True):
+    conn = node.connect()
+    conn.autocommit = autocommit
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def slots_on(node):
+    return {name: (active, restart_lsn) for name, active, restart_lsn in
+            query(node, "SELECT slot_name, active, restart_lsn::text FROM pg_replication_slots "
+                        "WHERE slot_type = 'physical'")}
+
+
+def clone_count(node):
+    log = node.data_dir.parent / (node.data_dir.name + "-pgha") / "log" / "commands.log"
+    try:
+        return log.read_text(errors="replace").count("pg_basebackup")
+    except OSError:
+        return 0
+
+
+def test_the_leader_keeps_an_active_slot_per_replica(cluster):
+    c = cluster
+    ensure_healthy(c)
+    leader = c.node(c.leader())
+    c.wait_for(lambda: {n: s[0] for n, s in slots_on(leader).items()} == {r: True for r in c.replicas()}, 30,
+               "an active slot named after each replica", 0.2)
+
+
+def test_a_replica_lost_while_wal_is_recycled_comes_back_by_streaming(cluster):
+    c = cluster
+    ensure_healthy(c)
+    leader = c.node(c.leader())
+    lost = c.node(c.replicas()[0])
+    clones_before = clone_count(lost)
+    query(leader, "CREATE TABLE IF NOT EXISTS slot_probe (id int PRIMARY KEY, pad text)")
+    lost.kill_all()
+    c.wait_for(lambda: slots_on(leader).get(lost.name, (True,))[0] is False, 30, f"{lost.name}'s slot inactive", 0.2)
+    restart_lsn = slots_on(leader)[lost.name][1]
+    for i in range(SEGMENT_SWITCHES):
+        query(leader, f"INSERT INTO slot_probe SELECT g, repeat('x', 200) FROM generate_series({i * 1000 + 1}, "
+                      f"{(i + 1) * 1000}) g")
+        query(leader, "SELECT pg_switch_wal()")
+        query(leader, "CHECKPOINT")
+    # The segment the replica needs next is still there, held by its slot.
+    needed = query(leader, f"SELECT pg_walfile_name('{restart_lsn}')")[0][0]
+    present = {row[0] for row in query(leader, "SELECT name FROM pg_ls_waldir()")}
+    assert needed in present, f"{needed} (restart_lsn {restart_lsn}) was recycled: {sorted(present)[:10]}"
+    started = time.monotonic()
+    lost.start_patroni()
+    c.wait_for(lost.is_replica, 120, f"{lost.name} to answer 200 on /replica", 0.2)
+    c.wait_for(lambda: query(lost, "SELECT count(*) FROM slot_probe")[0][0] == SEGMENT_SWITCHES * 1000, 60,
+               f"the rows written while {lost.name} was gone to reach it", 0.2)
+    c.wait_for(lambda: slots_on(leader)[lost.name][0], 30, f"{lost.name}'s slot active again", 0.2)
+    print(f"[test_replication_slots] {lost.name} streaming again {time.monotonic() - started:.1f} s after its start")
+    assert clone_count(lost) == clones_before, f"{lost.name} was cloned again instead of streaming"
+    ensure_healthy(c)
