@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 #include <yaml-cpp/yaml.h>
 
@@ -544,6 +545,7 @@ class Parser {
         prefix = explicit_scheme;
         entry = entry.substr(prefix.size());
         while (!entry.empty() && entry.back() == '/') entry.pop_back();
+        break;
       }
     }
     if (entry.find("://") != std::string::npos || entry.find('/') != std::string::npos) {

@@ -294,6 +294,8 @@ std::vector<ErrorRow> error_rows() {
       {"etcd_https_then_bare_http",
        "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: https://127.0.0.1:2379,127.0.0.1:2479\n" + pg,
        "agent.yml:6: etcd3.hosts: ", "mixes http and https"},
+      {"etcd_two_schemes", "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: http://https://127.0.0.1:2379\n" + pg,
+       "agent.yml:6: etcd3.hosts: ", "not an etcd member address"},
       {"etcd_protocol_unknown", "scope: demo\nname: n1\n" + rest + etcd + "  protocol: ftp\n" + pg,
        "agent.yml:7: etcd3.protocol: ", "unknown protocol 'ftp' (http or https)"},
       {"etcd_cacert_without_https", "scope: demo\nname: n1\n" + rest + etcd + "  cacert: /etc/ca.crt\n" + pg,
