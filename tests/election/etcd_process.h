@@ -150,6 +150,17 @@ class EtcdProcess {
     throw std::runtime_error("etcd not healthy within 20 s; see " + log_path);
   }
 
+  // Adds the user root with `password` (role root) and turns authentication on, with etcdctl
+  // through plain_endpoint(); false when a step fails.
+  bool enable_root_auth(const std::string& password) const {
+    const std::string etcdctl = "ETCDCTL_API=3 etcdctl --endpoints=" + plain_endpoint() + " >/dev/null 2>&1 ";
+    for (const std::string& step : {"user add root:" + password, std::string("user grant-role root root"),
+                                    std::string("auth enable")}) {
+      if (std::system((etcdctl + step).c_str()) != 0) return false;
+    }
+    return true;
+  }
+
   void kill() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);

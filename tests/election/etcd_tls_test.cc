@@ -5,11 +5,10 @@
 // costs a call no more than the connect timeout; username and password over https.
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,35 +25,13 @@
 namespace pgha::election {
 namespace {
 
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using Code = EtcdStatus::Code;
+using pgha::test::elapsed_since;
 using pgha::test::eventually;
-using ::testing::HasSubstr;
-namespace fs = std::filesystem;
-
-std::chrono::milliseconds elapsed_since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-}
-
-// Counts the events a watch delivers (watch thread) for the test thread.
-class EventCount {
- public:
-  WatchCallback callback() {
-    return [this](const WatchResponse& response) {
-      std::lock_guard lock(mutex_);
-      count_ += response.events.size();
-    };
-  }
-  std::size_t value() const {
-    std::lock_guard lock(mutex_);
-    return count_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::size_t count_ = 0;
-};
 
 class EtcdTlsTest : public ::testing::Test {
  protected:
@@ -114,11 +91,11 @@ TEST_F(EtcdTlsTest, CallsLeasesAndWatchesWorkWithTheRightCaAndClientCertificate)
   ASSERT_TRUE(gone);
   EXPECT_TRUE(gone->kvs.empty());
 
-  EventCount events;
-  auto watch = client.watch(prefix(), 0, events.callback());
+  std::atomic<std::size_t> events{0};
+  auto watch = client.watch(prefix(), 0, [&events](const WatchResponse& r) { events += r.events.size(); });
   ASSERT_TRUE(eventually([&] { return watch->connected(); }));
   ASSERT_TRUE(client.put(prefix() + "k", "w").ok());
-  ASSERT_TRUE(eventually([&] { return events.value() == 1; }));
+  ASSERT_TRUE(eventually([&] { return events.load() == 1; }));
 
   // The DNS name the certificate lists works as well as its IP address.
   EtcdClient by_name(options({"https://localhost:" + std::to_string(etcd_->client_port())}));
@@ -236,24 +213,14 @@ TEST_F(EtcdTlsTest, AListenerThatNeverCompletesTheHandshakeCostsTheConnectTimeou
 // certificate that has a CommonName (it cannot map it to a user), as it would refuse Patroni.
 TEST_F(EtcdTlsTest, UsernameAndPasswordOverHttps) {
   test::EtcdProcess etcd(test::EtcdServerTls{certs_.server_cert, certs_.server_key, /*client_ca=*/""});
-  // Set up through the plain side listener.
-  const std::string etcdctl = "ETCDCTL_API=3 etcdctl --endpoints=" + etcd.plain_endpoint() + " >/dev/null 2>&1 ";
-  ASSERT_EQ(std::system((etcdctl + "user add root:secret").c_str()), 0);
-  ASSERT_EQ(std::system((etcdctl + "user grant-role root root").c_str()), 0);
-  ASSERT_EQ(std::system((etcdctl + "auth enable").c_str()), 0);
+  ASSERT_TRUE(etcd.enable_root_auth("secret"));  // through the plain side listener
 
   EtcdClientOptions o = options({etcd.endpoint()});
   o.tls.certfile.clear();
   o.tls.keyfile.clear();
-  EtcdClient anonymous(o);
-  auto anonymous_put = anonymous.put("/auth/k", "v");
-  ASSERT_FALSE(anonymous_put);
-  EXPECT_EQ(anonymous_put.status().code(), Code::kAuthFailed) << anonymous_put.status().to_string();
-
   o.username = "root";
   o.password = "wrong";
-  EtcdClient wrong(o);
-  auto refused = wrong.put("/auth/k", "v");
+  auto refused = EtcdClient(o).put("/auth/k", "v");
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.status().code(), Code::kAuthFailed) << refused.status().to_string();
   EXPECT_THAT(refused.status().message(), HasSubstr("invalid user ID or password"));
@@ -261,11 +228,11 @@ TEST_F(EtcdTlsTest, UsernameAndPasswordOverHttps) {
   o.password = "secret";
   EtcdClient client(o);
   ASSERT_TRUE(client.put("/auth/k", "v").ok());
-  EventCount events;
-  auto watch = client.watch("/auth/", 0, events.callback());
+  std::atomic<std::size_t> events{0};
+  auto watch = client.watch("/auth/", 0, [&events](const WatchResponse& r) { events += r.events.size(); });
   ASSERT_TRUE(eventually([&] { return watch->connected(); }));
   ASSERT_TRUE(client.put("/auth/k", "w").ok());
-  ASSERT_TRUE(eventually([&] { return events.value() == 1; }));
+  ASSERT_TRUE(eventually([&] { return events.load() == 1; }));
 }
 
 }  // namespace
