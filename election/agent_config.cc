@@ -1,5 +1,6 @@
 #include "election/agent_config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <initializer_list>
 #include <limits>
@@ -7,11 +8,13 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 #include <yaml-cpp/yaml.h>
 
 #include "config_file/config_file_reader.h"
 #include "election/yaml_json.h"
+#include "tls_context/tls_context.h"
 
 namespace pgha::election {
 
@@ -33,7 +36,6 @@ using Rules = std::initializer_list<KeyRule>;
 
 constexpr std::string_view kOnlyEtcd3 = "pgha-agent elects through etcd v3 only: configure etcd3";
 constexpr std::string_view kNoRestTls = "HTTPS for the REST API is not supported";
-constexpr std::string_view kNoEtcdTls = "TLS to etcd is not supported";
 constexpr std::string_view kIgnored = "ignored by pgha-agent";
 constexpr std::string_view kNoScripts = "scripts and callbacks are not supported: nothing would run them";
 constexpr std::string_view kSslIgnored = "ignored: pgha-agent connects without client SSL settings";
@@ -73,15 +75,11 @@ const Rules kRestApiRules = {
 };
 const Rules kCredentialRules = {{"username"}, {"password"}};
 const Rules kEtcd3Rules = {
-    {"host"}, {"hosts"}, {"protocol"}, {"username"}, {"password"},
+    {"host"}, {"hosts"}, {"protocol"}, {"username"}, {"password"}, {"cacert"}, {"cert"}, {"key"}, {"key_password"},
     {"url", Support::kReject, "not supported: list the members in etcd3.hosts"},
     {"proxy", Support::kReject, "not supported: list the members in etcd3.hosts"},
     {"srv", Support::kReject, "DNS SRV discovery is not supported: list the members in etcd3.hosts"},
     {"srv_suffix", Support::kReject, "DNS SRV discovery is not supported: list the members in etcd3.hosts"},
-    {"cacert", Support::kReject, kNoEtcdTls},
-    {"cert", Support::kReject, kNoEtcdTls},
-    {"key", Support::kReject, kNoEtcdTls},
-    {"key_password", Support::kReject, kNoEtcdTls},
     {"use_proxies", Support::kWarn, kIgnored},
 };
 const Rules kBootstrapRules = {
@@ -472,9 +470,10 @@ class Parser {
     std::string scheme;
     if (auto n = node["protocol"]) {
       const std::string& protocol = scalar(n, "etcd3.protocol");
-      if (protocol == "https") fail(n, "etcd3.protocol", std::string(kNoEtcdTls));
-      if (protocol != "http") fail(n, "etcd3.protocol", "unknown protocol '" + protocol + "' (http)");
-      scheme = "http://";
+      if (protocol != "http" && protocol != "https") {
+        fail(n, "etcd3.protocol", "unknown protocol '" + protocol + "' (http or https)");
+      }
+      scheme = protocol + "://";
     }
     auto host = node["host"];
     auto hosts = node["hosts"];
@@ -499,6 +498,12 @@ class Parser {
     if (config_.etcd_hosts.empty()) {
       fail(hosts ? hosts : node, "etcd3.hosts", "required: the etcd v3 members, e.g. 127.0.0.1:2379,127.0.0.1:2479");
     }
+    const auto https = std::count_if(config_.etcd_hosts.begin(), config_.etcd_hosts.end(),
+                                     [](const std::string& h) { return h.starts_with("https://"); });
+    if (https != 0 && https != static_cast<long>(config_.etcd_hosts.size())) {
+      fail(host ? host : hosts, host ? "etcd3.host" : "etcd3.hosts", "mixes http and https members: use one protocol");
+    }
+    parse_etcd_tls(node, https != 0);
     auto user = node["username"];
     auto password = node["password"];
     if (static_cast<bool>(user) != static_cast<bool>(password)) {
@@ -511,17 +516,52 @@ class Parser {
     }
   }
 
-  // One etcd member: "host:port", "host" (port 2379) or "http://host:port".
+  // The client certificate and the CA for https members, read now so that a broken file is
+  // reported here (and by --check) at the key that names it.
+  void parse_etcd_tls(const YAML::Node& node, bool https) {
+    tls::TlsFiles& files = config_.etcd_tls;
+    const std::pair<const char*, std::string*> keys[] = {
+        {"cacert", &files.cafile}, {"cert", &files.certfile}, {"key", &files.keyfile},
+        {"key_password", &files.keyfile_password}};
+    for (const auto& [key, field] : keys) {
+      const YAML::Node n = node[key];
+      if (!n) continue;
+      const std::string path = child("etcd3", key);
+      if (!https) fail(n, path, "set, but no etcd member is reached over https (etcd3.protocol: https)");
+      *field = field == &files.keyfile_password ? scalar(n, path) : non_empty(n, path);
+    }
+    if (files.certfile.empty() && (node["key"] || node["key_password"])) {
+      fail(node["key"] ? node["key"] : node["key_password"], node["key"] ? "etcd3.key" : "etcd3.key_password",
+           "needs etcd3.cert (the client certificate)");
+    }
+    if (!https) return;
+    try {
+      (void)tls::make_client_context(files);
+    } catch (const tls::TlsConfigError& e) {
+      // The message starts with what failed: "CA file PATH: ...", "certificate ...", "key ...".
+      const std::string_view what = e.what();
+      const char* key = what.starts_with("CA file")       ? "cacert"
+                        : what.starts_with("certificate") ? "cert"
+                        : node["key"]                     ? "key"
+                                                          : "cert";
+      const YAML::Node at = node[key];
+      fail(at ? at : node, child("etcd3", key), e.what());
+    }
+  }
+
+  // One etcd member: "host:port", "host" (port 2379), "http://host:port" or "https://host:port".
   void add_etcd_host(const YAML::Node& node, std::string entry, const std::string& path, const std::string& scheme) {
-    if (entry.rfind("https://", 0) == 0) fail(node, path, std::string(kNoEtcdTls) + " ('" + entry + "')");
     std::string prefix = scheme;
-    if (entry.rfind("http://", 0) == 0) {
-      prefix = "http://";
-      entry = entry.substr(7);
-      while (!entry.empty() && entry.back() == '/') entry.pop_back();
+    for (const char* explicit_scheme : {"http://", "https://"}) {
+      if (entry.starts_with(explicit_scheme)) {
+        prefix = explicit_scheme;
+        entry = entry.substr(prefix.size());
+        while (!entry.empty() && entry.back() == '/') entry.pop_back();
+        break;
+      }
     }
     if (entry.find("://") != std::string::npos || entry.find('/') != std::string::npos) {
-      fail(node, path, "'" + entry + "' is not an etcd member address (HOST:PORT or http://HOST:PORT)");
+      fail(node, path, "'" + entry + "' is not an etcd member address (HOST:PORT or http[s]://HOST:PORT)");
     }
     const bool bracketed_v6_without_port = !entry.empty() && entry.back() == ']';
     if (entry.find(':') == std::string::npos || bracketed_v6_without_port) {
@@ -827,6 +867,18 @@ class Parser {
 
 AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& source_file) {
   return Parser(source_file).parse(yaml_text);
+}
+
+EtcdClientOptions etcd_client_options(const AgentConfig& config) {
+  EtcdClientOptions options;
+  options.endpoints = config.etcd_hosts;
+  options.tls = config.etcd_tls;
+  // A call (all endpoint attempts) must fit well inside retry_timeout so that a leader can
+  // still refresh its lease, or fence itself, in time.
+  options.call_timeout = config.etcd_timeout.count() > 0 ? config.etcd_timeout : config.retry_timeout / 2;
+  options.username = config.etcd_username;
+  options.password = config.etcd_password;
+  return options;
 }
 
 AgentConfig load_agent_config(const std::string& path) {

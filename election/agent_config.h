@@ -24,6 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "election/etcd_options.h"
+#include "tls_context/tls_files.h"
+
 namespace pgha::election {
 
 using Seconds = std::chrono::seconds;
@@ -47,9 +50,13 @@ struct AgentConfig {
   std::string rest_password;
 
   // etcd3
-  std::vector<std::string> etcd_hosts;    // "host:port" (http assumed; port 2379 if omitted) or "http://" URLs
+  std::vector<std::string> etcd_hosts;    // "host:port" (http assumed; port 2379 if omitted), "http://" or "https://" URLs
   std::string etcd_username;              // etcd3.username/password: etcd authentication (optional)
   std::string etcd_password;
+  // etcd3.cacert (cafile), cert (certfile), key (keyfile), key_password: for https members only,
+  // checked when the file is loaded; etcd's certificate is always verified (the system's CAs
+  // without cacert).
+  tls::TlsFiles etcd_tls{.verify = tls::PeerVerification::kRequired};
   std::chrono::milliseconds etcd_timeout{0};  // per call; 0 → derived from retry_timeout
 
   // bootstrap.dcs as JSON ("{}" when absent): the member that bootstraps the cluster writes it
@@ -129,5 +136,9 @@ AgentConfig load_agent_config(const std::string& path);
 
 // The same from YAML text; `source_file` names it in errors and warnings. Throws AgentConfigError.
 AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& source_file);
+
+// How pgha-agent (and pghactl, with the same file) reaches etcd: members, TLS, credentials, and a
+// call deadline that fits inside retry_timeout.
+EtcdClientOptions etcd_client_options(const AgentConfig& config);
 
 }  // namespace pgha::election

@@ -2,6 +2,7 @@
 #include "election/etcd_transport.h"
 
 #include <algorithm>
+#include <memory>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -26,17 +27,20 @@ struct Attempt {
 
 long long millis(Clock::duration d) { return static_cast<long long>(duration_cast<milliseconds>(d).count()); }
 
-Attempt post_once(const std::string& endpoint, std::string_view path, const std::string& body,
-                  const std::string& token, Clock::duration budget, milliseconds connect_timeout) {
+Attempt post_once(const HttpClientFactory& clients, const std::string& endpoint, std::string_view path,
+                  const std::string& body, const std::string& token, Clock::duration budget,
+                  milliseconds connect_timeout) {
   Attempt attempt;
   const auto started = Clock::now();
   const auto attempt_deadline = started + budget;
-  httplib::Client client(endpoint);
-  if (!client.is_valid()) {
+  const std::unique_ptr<httplib::ClientImpl> made = clients.make(endpoint);
+  if (!made || !made->is_valid()) {
     attempt.failure = {EtcdStatus::Code::kUnreachable, endpoint + ": invalid endpoint"};
     return attempt;
   }
+  httplib::ClientImpl& client = *made;
   const auto budget_us = std::max<long long>(1000, duration_cast<std::chrono::microseconds>(budget).count());
+  // Also bounds each wait of a TLS handshake (cpp-httplib waits that long for every reply).
   const auto connect_us = std::min<long long>(budget_us, connect_timeout.count() * 1000);
   client.set_connection_timeout(connect_us / 1000000, connect_us % 1000000);
   client.set_read_timeout(budget_us / 1000000, budget_us % 1000000);
@@ -75,20 +79,28 @@ Attempt post_once(const std::string& endpoint, std::string_view path, const std:
     attempt.body = std::move(received);
     return attempt;
   }
-  const bool out_of_time = error == httplib::Error::ConnectionTimeout ||
-                           error == httplib::Error::Canceled || elapsed + milliseconds{5} >= budget;
-  if (out_of_time) {
+  // A TLS handshake that waited out the connect timeout met a member that accepts and is silent.
+  const bool handshake_timed_out = error == httplib::Error::SSLConnection &&
+                                   elapsed + milliseconds{5} >= std::chrono::microseconds(connect_us);
+  const bool out_of_time = error == httplib::Error::ConnectionTimeout || error == httplib::Error::Canceled ||
+                           handshake_timed_out || elapsed + milliseconds{5} >= budget;
+  if (handshake_timed_out) {
+    attempt.failure = {EtcdStatus::Code::kTimeout, endpoint + ": TLS handshake not answered within " +
+                                                       std::to_string(connect_us / 1000) + " ms"};
+  } else if (out_of_time) {
     attempt.failure = {EtcdStatus::Code::kTimeout,
                        endpoint + ": no answer within " + std::to_string(millis(budget)) + " ms"};
   } else {
-    attempt.failure = {EtcdStatus::Code::kUnreachable, endpoint + ": " + httplib::to_string(error)};
+    attempt.failure = {EtcdStatus::Code::kUnreachable,
+                       endpoint + ": " + HttpClientFactory::describe_failure(client, error)};
   }
   return attempt;
 }
 
 }  // namespace
 
-EtcdTransport::EtcdTransport(EtcdClientOptions options) : options_(std::move(options)) {}
+EtcdTransport::EtcdTransport(EtcdClientOptions options)
+    : options_(std::move(options)), clients_(options_.tls) {}
 
 EtcdResult<std::string> EtcdTransport::post(std::string_view path, const std::string& body,
                                             Clock::time_point deadline) {
@@ -149,7 +161,7 @@ EtcdResult<std::string> EtcdTransport::post_with_failover(std::string_view path,
     const auto budget = (deadline - now) / static_cast<long>(count - tried);
     const std::size_t index = (first + tried) % count;
     const std::string& endpoint = options_.endpoints[index];
-    Attempt attempt = post_once(endpoint, path, body, token, budget, options_.connect_timeout);
+    Attempt attempt = post_once(clients_, endpoint, path, body, token, budget, options_.connect_timeout);
     EtcdStatus failure;
     if (attempt.answered) {
       if (attempt.http_status >= 200 && attempt.http_status < 300) {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <memory>
 
 #include <httplib.h>
 
@@ -20,7 +21,8 @@ constexpr std::size_t kErrorBodyLimit = 4096;  // of an error reply, what is kep
 
 using std::chrono::milliseconds;
 
-void set_timeout(httplib::Client& client, void (httplib::Client::*setter)(time_t, time_t), milliseconds timeout) {
+void set_timeout(httplib::ClientImpl& client, void (httplib::ClientImpl::*setter)(time_t, time_t),
+                 milliseconds timeout) {
   const long long us = std::max<long long>(1000, timeout.count() * 1000);
   (client.*setter)(us / 1000000, us % 1000000);
 }
@@ -93,14 +95,16 @@ bool EtcdWatch::follow_stream(const std::string& endpoint) {
     log().warn("etcd watch on {}: {}", prefix_, token.status().to_string());
     return false;
   }
-  httplib::Client client(endpoint);
-  if (!client.is_valid()) {
+  const std::unique_ptr<httplib::ClientImpl> made = transport_->clients().make(endpoint);
+  if (!made || !made->is_valid()) {
     log().warn("etcd watch: invalid endpoint {}", endpoint);
     return false;
   }
-  set_timeout(client, &httplib::Client::set_connection_timeout, options.connect_timeout);
-  set_timeout(client, &httplib::Client::set_write_timeout, options.call_timeout);
-  set_timeout(client, &httplib::Client::set_read_timeout, options.watch_idle_timeout);
+  httplib::ClientImpl& client = *made;
+  // The connection timeout also bounds each wait of a TLS handshake.
+  set_timeout(client, &httplib::ClientImpl::set_connection_timeout, options.connect_timeout);
+  set_timeout(client, &httplib::ClientImpl::set_write_timeout, options.call_timeout);
+  set_timeout(client, &httplib::ClientImpl::set_read_timeout, options.watch_idle_timeout);
   client.set_keep_alive(false);
   client.set_socket_options([](int fd) { enable_tcp_keepalive(fd); });
   {
@@ -160,8 +164,15 @@ bool EtcdWatch::follow_stream(const std::string& endpoint) {
     log().warn("etcd watch on {} via {} refused: {}", prefix_, endpoint, failure.to_string());
     return false;
   }
-  log().debug("etcd watch on {} via {} ended ({}); resuming from revision {}", prefix_, endpoint,
-              httplib::to_string(error), next_revision_.load());
+  const std::string why = HttpClientFactory::describe_failure(client, error);
+  if (status == 0 && why != httplib::to_string(error)) {
+    // Refused at the TLS handshake (wrong CA, no client certificate...): the operator must hear
+    // of it, while a member that is merely down is the usual business of failing over.
+    log().warn("etcd watch on {} via {} failed: {}", prefix_, endpoint, why);
+    return false;
+  }
+  log().debug("etcd watch on {} via {} ended ({}); resuming from revision {}", prefix_, endpoint, why,
+              next_revision_.load());
   return confirmed;
 }
 

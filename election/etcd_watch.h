@@ -6,7 +6,8 @@
 // in between are gone: re-read the keys) and the watch goes on from there.
 // Threads: the callback runs on the watch thread, one response at a time, and must not call
 // stop() on its own watch; stop() may be called from any other thread and returns within about
-// the connect timeout (it shuts the socket down rather than waiting for data).
+// the connect timeout (it shuts the socket down rather than waiting for data; a TLS handshake in
+// progress ends first, within the connect timeout per wait).
 #pragma once
 
 #include <atomic>
@@ -21,7 +22,7 @@
 #include "election/etcd_codec.h"
 
 namespace httplib {
-class Client;
+class ClientImpl;
 }
 
 namespace pgha::election {
@@ -69,7 +70,7 @@ class EtcdWatch {
 
   std::mutex mutex_;  // guards active_client_, finished_
   std::condition_variable wake_;
-  httplib::Client* active_client_ = nullptr;
+  httplib::ClientImpl* active_client_ = nullptr;
   bool finished_ = false;
   std::thread thread_;
 };

@@ -70,8 +70,13 @@ void revoke_after_fencing(pid_t postmaster, long long lease, const EtcdClientOpt
     }
     ::usleep(10'000);
   }
-  EtcdClient client(etcd);
-  const EtcdStatus revoked = client.lease_revoke(lease);
+  EtcdStatus revoked;
+  try {
+    EtcdClient client(etcd);
+    revoked = client.lease_revoke(lease);
+  } catch (const std::exception& e) {  // a TLS file gone or broken since the config was checked
+    revoked = EtcdStatus{EtcdStatus::Code::kUnreachable, e.what()};
+  }
   if (revoked.ok() || revoked.code() == EtcdStatus::Code::kLeaseNotFound) {
     say("revoked the agent's lease " + std::to_string(lease) + ": the others may take over now");
   } else {

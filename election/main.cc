@@ -87,15 +87,7 @@ int main(int argc, char** argv) {
   // Forked before any thread exists. Without it a frozen or killed leader agent would leave a
   // writable primary behind: refuse to run rather than run unsafe.
   // The watchdog reaches etcd like the agent does, to revoke the agent's lease after fencing.
-  EtcdClientOptions etcd_options;
-  for (const std::string& host : config.etcd_hosts) etcd_options.endpoints.push_back(host);
-  // A call (all endpoint attempts) must fit well inside retry_timeout so that a leader can
-  // still refresh its lease, or fence itself, in time.
-  etcd_options.call_timeout = config.etcd_timeout.count() > 0
-                                  ? config.etcd_timeout
-                                  : std::chrono::duration_cast<std::chrono::milliseconds>(config.retry_timeout) / 2;
-  etcd_options.username = config.etcd_username;
-  etcd_options.password = config.etcd_password;
+  const EtcdClientOptions etcd_options = etcd_client_options(config);
   std::unique_ptr<FenceWatchdog> watchdog = FenceWatchdog::start(config.data_dir, etcd_options);
   if (!watchdog) {
     std::cerr << "pgha-agent: cannot start the fencing watchdog\n";

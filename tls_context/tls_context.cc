@@ -122,17 +122,32 @@ ssl::context make_client_context(const TlsFiles& files) {
   return context;
 }
 
-bool expect_server_name(SSL* ssl, const std::string& host) {
+namespace {
+
+// Makes verification with `param` require that the certificate names `host`; false when OpenSSL
+// refuses the name. `is_ip` tells whether host is an IP address (which is never sent as SNI).
+bool require_name(X509_VERIFY_PARAM* param, const std::string& host, bool& is_ip) {
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(host, ec);
-  X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl);
-  bool ok = false;
-  if (!ec) {
-    ok = ::X509_VERIFY_PARAM_set1_ip_asc(param, address.to_string().c_str()) == 1;
-  } else {
-    ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    ok = ::SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 && ::X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0) == 1;
-  }
+  is_ip = !ec;
+  if (is_ip) return ::X509_VERIFY_PARAM_set1_ip_asc(param, address.to_string().c_str()) == 1;
+  ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return ::X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0) == 1;
+}
+
+}  // namespace
+
+bool expect_server_name(SSL* ssl, const std::string& host) {
+  bool is_ip = false;
+  bool ok = require_name(::SSL_get0_param(ssl), host, is_ip);
+  if (ok && !is_ip) ok = ::SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
+  if (!ok) ::ERR_clear_error();
+  return ok;
+}
+
+bool expect_server_name(SSL_CTX* ctx, const std::string& host) {
+  bool is_ip = false;
+  const bool ok = require_name(::SSL_CTX_get0_param(ctx), host, is_ip);
   if (!ok) ::ERR_clear_error();
   return ok;
 }

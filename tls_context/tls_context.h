@@ -14,26 +14,13 @@
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 
+#include "tls_context/tls_files.h"
+
 namespace pgha::tls {
 
 class TlsConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-// How the other side's certificate is checked.
-enum class PeerVerification {
-  kNone,      // not asked for (server) / not checked (client): encryption without authentication
-  kOptional,  // server only: asked for, checked against cafile when sent, not required
-  kRequired,  // checked against cafile; a peer without a valid certificate is refused
-};
-
-struct TlsFiles {
-  std::string certfile;          // PEM certificate (chain); required for a server, optional for a client
-  std::string keyfile;           // PEM private key; empty = the key is in certfile
-  std::string keyfile_password;  // for an encrypted key; empty = none
-  std::string cafile;            // PEM CA bundle the peer's certificate must chain to
-  PeerVerification verify = PeerVerification::kNone;
 };
 
 // "none", "optional", "required" (Patroni's restapi.verify_client) → the mode; throws
@@ -54,5 +41,8 @@ boost::asio::ssl::context make_client_context(const TlsFiles& files);
 // certificate names `host` (DNS name or IP address in subjectAltName). Returns false when
 // OpenSSL refuses the name.
 [[nodiscard]] bool expect_server_name(SSL* ssl, const std::string& host);
+// The same check for every connection made from `ctx` (no SNI: that is set per connection), for a
+// client library that creates the SSL itself from a context of its own per connection.
+[[nodiscard]] bool expect_server_name(SSL_CTX* ctx, const std::string& host);
 
 }  // namespace pgha::tls

@@ -138,10 +138,17 @@ int main(int argc, char** argv) {
     std::cerr << "pghactl: config error: " << e.what() << "\n";
     return 2;
   }
-  EtcdClientOptions options;
-  options.endpoints = config.etcd_hosts;
+  // The agent's way to etcd (members, TLS, credentials), with a CLI's patience per call.
+  EtcdClientOptions options = etcd_client_options(config);
   options.call_timeout = std::chrono::milliseconds(3000);
-  EtcdClient etcd(options);
+  std::optional<EtcdClient> client;
+  try {
+    client.emplace(options);
+  } catch (const std::exception& e) {  // a TLS file gone or broken since the config was checked
+    std::cerr << "pghactl: etcd: " << e.what() << "\n";
+    return 1;
+  }
+  EtcdClient& etcd = *client;
   if (command == "list") return list(config, etcd);
   if (command == "pause" || command == "resume") return set_pause(config, etcd, command == "pause");
   if (command == "switchover") return switchover(config, etcd, candidate, false);

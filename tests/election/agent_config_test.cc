@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <future>
 #include <fstream>
 #include <string>
@@ -19,9 +20,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/test_certs.h"
+
 namespace pgha::election {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -284,10 +288,26 @@ std::vector<ErrorRow> error_rows() {
       {"etcd_list_item_bad_port",
        "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts:\n  - 127.0.0.1:2379\n  - 127.0.0.1:x\n" + pg,
        "agent.yml:8: etcd3.hosts[1]: ", "not a port number"},
-      {"etcd_https", "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: https://127.0.0.1:2379\n" + pg,
-       "agent.yml:6: etcd3.hosts: ", "TLS to etcd is not supported"},
-      {"etcd_protocol_https", "scope: demo\nname: n1\n" + rest + etcd + "  protocol: https\n" + pg,
-       "agent.yml:7: etcd3.protocol: ", "TLS"},
+      {"etcd_mixed_protocols",
+       "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: https://127.0.0.1:2379,http://127.0.0.1:2479\n" + pg,
+       "agent.yml:6: etcd3.hosts: ", "mixes http and https"},
+      {"etcd_https_then_bare_http",
+       "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: https://127.0.0.1:2379,127.0.0.1:2479\n" + pg,
+       "agent.yml:6: etcd3.hosts: ", "mixes http and https"},
+      {"etcd_two_schemes", "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: http://https://127.0.0.1:2379\n" + pg,
+       "agent.yml:6: etcd3.hosts: ", "not an etcd member address"},
+      {"etcd_protocol_unknown", "scope: demo\nname: n1\n" + rest + etcd + "  protocol: ftp\n" + pg,
+       "agent.yml:7: etcd3.protocol: ", "unknown protocol 'ftp' (http or https)"},
+      {"etcd_cacert_without_https", "scope: demo\nname: n1\n" + rest + etcd + "  cacert: /etc/ca.crt\n" + pg,
+       "agent.yml:7: etcd3.cacert: ", "no etcd member is reached over https"},
+      {"etcd_key_without_cert",
+       "scope: demo\nname: n1\n" + rest + etcd + "  protocol: https\n  key: /etc/client.key\n" + pg,
+       "agent.yml:8: etcd3.key: ", "needs etcd3.cert"},
+      {"etcd_empty_cert", "scope: demo\nname: n1\n" + rest + etcd + "  protocol: https\n  cert: ''\n" + pg,
+       "agent.yml:8: etcd3.cert: ", "must not be empty"},
+      {"etcd_cacert_absent",
+       "scope: demo\nname: n1\n" + rest + "etcd3:\n  hosts: https://127.0.0.1:2379\n  cacert: /nonexistent/ca.crt\n" + pg,
+       "agent.yml:7: etcd3.cacert: ", "CA file /nonexistent/ca.crt: cannot open"},
       {"etcd_host_and_hosts", "scope: demo\nname: n1\n" + rest + etcd + "  host: 127.0.0.1:2379\n" + pg,
        "agent.yml:7: etcd3.host: ", "either"},
       {"etcd_user_without_password", "scope: demo\nname: n1\n" + rest + etcd + "  username: root\n" + pg,
@@ -517,6 +537,77 @@ TEST(AgentConfig, EtcdHostsForms) {
                                  "postgresql:\n  data_dir: /d\n");
   EXPECT_EQ(auth.etcd_username, "root");
   EXPECT_EQ(auth.etcd_password, "pw");
+  // https: per host, or for bare hosts with protocol: https (the system's CAs without cacert).
+  EXPECT_THAT(hosts_of("  hosts: https://127.0.0.1:2379,https://[::1]:2479/\n"),
+              ElementsAre("https://127.0.0.1:2379", "https://[::1]:2479"));
+  EXPECT_THAT(hosts_of("  protocol: https\n  hosts: etcd1,etcd2:2479\n"),
+              ElementsAre("https://etcd1:2379", "https://etcd2:2479"));
+  EXPECT_THAT(hosts_of("  protocol: https\n  host: etcd1\n"), ElementsAre("https://etcd1:2379"));
+}
+
+// etcd3.cacert/cert/key/key_password with real files: read into etcd_tls and checked at load, a
+// broken one reported at its key; etcd_client_options() carries them (and the credentials) to
+// the client pgha-agent and pghactl make.
+TEST(AgentConfig, EtcdTlsFilesAreCheckedAtLoadAndReachTheClientOptions) {
+  const std::filesystem::path dir = ::testing::TempDir() + "agent_config_test_etcd_tls";
+  const test::TestCerts certs = test::make_test_certs(dir);
+  const std::string not_pem = (dir / "not-pem.crt").string();
+  std::ofstream(not_pem) << "not a certificate\n";
+  auto with_etcd3 = [](const std::string& etcd3) {
+    return "scope: demo\nname: n1\nrestapi:\n  connect_address: 127.0.0.1:8008\netcd3:\n" + etcd3 +
+           "postgresql:\n  data_dir: /d\n";
+  };
+  const AgentConfig c = parse(with_etcd3("  protocol: https\n  hosts: 127.0.0.1:2379,127.0.0.1:2479\n"
+                                         "  cacert: " + certs.ca_cert + "\n  cert: " + certs.server_cert +
+                                         "\n  key: " + certs.encrypted_server_key + "\n  key_password: secret\n"
+                                         "  username: root\n  password: pw\n"));
+  EXPECT_EQ(c.etcd_tls.cafile, certs.ca_cert);
+  EXPECT_EQ(c.etcd_tls.certfile, certs.server_cert);
+  EXPECT_EQ(c.etcd_tls.keyfile, certs.encrypted_server_key);
+  EXPECT_EQ(c.etcd_tls.keyfile_password, "secret");
+  EXPECT_EQ(c.etcd_tls.verify, tls::PeerVerification::kRequired);
+
+  const EtcdClientOptions options = etcd_client_options(c);
+  EXPECT_THAT(options.endpoints, ElementsAre("https://127.0.0.1:2379", "https://127.0.0.1:2479"));
+  EXPECT_EQ(options.tls, c.etcd_tls);
+  EXPECT_EQ(options.username, "root");
+  EXPECT_EQ(options.password, "pw");
+  EXPECT_EQ(options.call_timeout, c.retry_timeout / 2);
+
+  // Without cacert, etcd's certificate is still verified (against the system's CAs).
+  const AgentConfig no_ca = parse(with_etcd3("  hosts: https://127.0.0.1:2379\n"));
+  EXPECT_EQ(etcd_client_options(no_ca).tls, (tls::TlsFiles{.verify = tls::PeerVerification::kRequired}));
+  // The key may sit in the certificate's file.
+  const std::string combined = (dir / "combined.pem").string();
+  {
+    std::ofstream out(combined);
+    out << std::ifstream(certs.client_cert).rdbuf() << std::ifstream(certs.client_key).rdbuf();
+  }
+  EXPECT_EQ(parse(with_etcd3("  hosts: https://127.0.0.1:2379\n  cert: " + combined + "\n")).etcd_tls.certfile,
+            combined);
+
+  auto error_of = [&](const std::string& etcd3) {
+    try {
+      parse(with_etcd3(etcd3));
+    } catch (const AgentConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(error_of("  hosts: https://127.0.0.1:2379\n  cacert: " + not_pem + "\n"),
+              StartsWith("agent.yml:7: etcd3.cacert: CA file " + not_pem + ": "));
+  EXPECT_THAT(error_of("  hosts: https://127.0.0.1:2379\n  cert: " + not_pem + "\n  key: " + certs.client_key + "\n"),
+              StartsWith("agent.yml:7: etcd3.cert: certificate " + not_pem + ": "));
+  EXPECT_THAT(error_of("  hosts: https://127.0.0.1:2379\n  cert: " + certs.client_cert + "\n  key: " +
+                       certs.server_key + "\n"),
+              AllOf(StartsWith("agent.yml:8: etcd3.key: key " + certs.server_key + ": "), HasSubstr("mismatch")));
+  EXPECT_THAT(error_of("  hosts: https://127.0.0.1:2379\n  cert: " + certs.server_cert + "\n  key: " +
+                       certs.encrypted_server_key + "\n  key_password: wrong\n"),
+              StartsWith("agent.yml:8: etcd3.key: key " + certs.encrypted_server_key + ": "));
+  // A certificate without its key (none in its file either).
+  EXPECT_THAT(error_of("  hosts: https://127.0.0.1:2379\n  cert: " + certs.client_cert + "\n"),
+              StartsWith("agent.yml:7: etcd3.cert: key " + certs.client_cert + ": "));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(AgentConfig, InitdbForms) {

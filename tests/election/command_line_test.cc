@@ -73,6 +73,17 @@ TEST_F(AgentCommandLine, CheckReportsAnInvalidFileWithItsLocation) {
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("is valid")));
 }
 
+TEST_F(AgentCommandLine, CheckReportsABrokenEtcdCertificate) {
+  const std::string cert = write("etcd-client.crt", "not a certificate\n");
+  std::string config = kConfig;
+  const std::string hosts = "  hosts: 127.0.0.1:1\n";
+  config.replace(config.find(hosts), hosts.size(), "  hosts: https://127.0.0.1:1\n  cert: " + cert + "\n");
+  const std::string path = write("agent.yml", config);
+  const test::ProgramResult r = run_agent({"--check", path});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("pgha-agent: config error: " + path + ":7: etcd3.cert: certificate " + cert + ": "));
+}
+
 TEST_F(AgentCommandLine, CheckRefusesWhatIsNotARegularFile) {
   const test::ProgramResult r = run_agent({"--check", "/dev/zero"});
   EXPECT_FALSE(r.timed_out);

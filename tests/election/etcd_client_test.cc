@@ -25,11 +25,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using Code = EtcdStatus::Code;
+using pgha::test::elapsed_since;
 using pgha::test::eventually;
-
-std::chrono::milliseconds elapsed_since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-}
 
 // Collects watch events from the watch thread.
 class EventLog {
@@ -359,9 +356,7 @@ TEST_F(EtcdClientTest, SilentEndpointLeavesTimeForTheNextOne) {
 TEST(EtcdClientAuthTest, TokenFromUserAndPasswordIsSentAndRenewed) {
   test::EtcdProcess etcd;
   const std::string etcdctl = "ETCDCTL_API=3 etcdctl --endpoints=" + etcd.endpoint() + " >/dev/null 2>&1 ";
-  ASSERT_EQ(std::system((etcdctl + "user add root:secret").c_str()), 0);
-  ASSERT_EQ(std::system((etcdctl + "user grant-role root root").c_str()), 0);
-  ASSERT_EQ(std::system((etcdctl + "auth enable").c_str()), 0);
+  ASSERT_TRUE(etcd.enable_root_auth("secret"));
 
   EtcdClientOptions options;
   options.endpoints = {etcd.endpoint()};

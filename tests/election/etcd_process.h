@@ -1,6 +1,6 @@
 // Test helpers for election tests: a single-member etcd 3.4 run as a child process in a temp
-// dir on free loopback ports (never the shared cluster's 2379-2580), and free_loopback_port().
-// Test thread only.
+// dir on free loopback ports (never the shared cluster's 2379-2580), plain or serving https, and
+// free_loopback_port(). Test thread only.
 #pragma once
 
 #include <fcntl.h>
@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -68,9 +69,23 @@ inline std::string http_get_loopback(std::uint16_t port, const std::string& path
   return reply;
 }
 
+// etcd's client port over https: its certificate and key and, when client_ca is set, a client
+// certificate signed by that CA required of every client.
+struct EtcdServerTls {
+  std::string cert;
+  std::string key;
+  std::string client_ca;
+};
+
 class EtcdProcess {
  public:
-  EtcdProcess() : client_port_(free_loopback_port()), peer_port_(free_loopback_port()) {
+  // With `tls`, endpoint() is https and plain_endpoint() a second, plain http listener of the same
+  // etcd for the test's own set-up (readiness, etcdctl).
+  explicit EtcdProcess(std::optional<EtcdServerTls> tls = std::nullopt)
+      : client_port_(free_loopback_port()),
+        peer_port_(free_loopback_port()),
+        plain_port_(tls ? free_loopback_port() : client_port_),
+        tls_(std::move(tls)) {
     char pattern[] = "/tmp/pgha-etcd-test-XXXXXX";
     if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
@@ -85,21 +100,28 @@ class EtcdProcess {
   EtcdProcess& operator=(const EtcdProcess&) = delete;
 
   std::uint16_t client_port() const { return client_port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  std::string endpoint() const {
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client_port_);
+  }
+  std::string plain_endpoint() const { return "http://127.0.0.1:" + std::to_string(plain_port_); }
   const std::string& dir() const { return dir_; }
 
   // Starts etcd (again, on the same data and ports) and waits until GET /health says true.
   void start() {
-    const std::string client_url = "http://127.0.0.1:" + std::to_string(client_port_);
+    const std::string client_url = endpoint();
     const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer_port_);
     std::vector<std::string> args = {"etcd",
                                      "--name", "t",
                                      "--data-dir", dir_ + "/data",
-                                     "--listen-client-urls", client_url,
+                                     "--listen-client-urls", tls_ ? client_url + "," + plain_endpoint() : client_url,
                                      "--advertise-client-urls", client_url,
                                      "--listen-peer-urls", peer_url,
                                      "--initial-advertise-peer-urls", peer_url,
                                      "--initial-cluster", "t=" + peer_url};
+    if (tls_) {
+      args.insert(args.end(), {"--cert-file", tls_->cert, "--key-file", tls_->key});
+      if (!tls_->client_ca.empty()) args.insert(args.end(), {"--trusted-ca-file", tls_->client_ca, "--client-cert-auth"});
+    }
     const std::string log_path = dir_ + "/etcd.log";
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -115,7 +137,7 @@ class EtcdProcess {
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
     while (std::chrono::steady_clock::now() < deadline) {
-      const std::string reply = http_get_loopback(client_port_, "/health", std::chrono::milliseconds{500});
+      const std::string reply = http_get_loopback(plain_port_, "/health", std::chrono::milliseconds{500});
       if (reply.find("\"health\":\"true\"") != std::string::npos) return;
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -126,6 +148,17 @@ class EtcdProcess {
     }
     kill();
     throw std::runtime_error("etcd not healthy within 20 s; see " + log_path);
+  }
+
+  // Adds the user root with `password` (role root) and turns authentication on, with etcdctl
+  // through plain_endpoint(); false when a step fails.
+  bool enable_root_auth(const std::string& password) const {
+    const std::string etcdctl = "ETCDCTL_API=3 etcdctl --endpoints=" + plain_endpoint() + " >/dev/null 2>&1 ";
+    for (const std::string& step : {"user add root:" + password, std::string("user grant-role root root"),
+                                    std::string("auth enable")}) {
+      if (std::system((etcdctl + step).c_str()) != 0) return false;
+    }
+    return true;
   }
 
   void kill() {
@@ -139,6 +172,8 @@ class EtcdProcess {
  private:
   std::uint16_t client_port_;
   std::uint16_t peer_port_;
+  std::uint16_t plain_port_;
+  std::optional<EtcdServerTls> tls_;
   std::string dir_;
   pid_t pid_ = -1;
 };

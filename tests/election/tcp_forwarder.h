@@ -1,6 +1,7 @@
-// Test double: a TCP forwarder on 127.0.0.1 port 0 in front of a loopback port, whose open
-// connections can be cut and new ones refused (closed right after accept) on demand, to break
-// an HTTP stream without touching the server. Own io_context on its own thread.
+// Test double: a TCP forwarder on 127.0.0.1 (or another loopback address) port 0 in front of a
+// port of 127.0.0.1, whose open connections can be cut and new ones refused (closed right after
+// accept) on demand, to break an HTTP stream without touching the server. Own io_context on its
+// own thread.
 #pragma once
 
 #include <array>
@@ -17,8 +18,9 @@ namespace pgha::test {
 
 class TcpForwarder {
  public:
-  explicit TcpForwarder(std::uint16_t target_port)
-      : acceptor_(io_, {boost::asio::ip::address_v4::loopback(), 0}), target_port_(target_port) {
+  explicit TcpForwarder(std::uint16_t target_port,
+                        boost::asio::ip::address_v4 listen = boost::asio::ip::address_v4::loopback())
+      : acceptor_(io_, {listen, 0}), target_port_(target_port) {
     port_ = acceptor_.local_endpoint().port();
     boost::asio::co_spawn(io_, accept_loop(), boost::asio::detached);
     thread_ = std::thread([this] { io_.run(); });
@@ -29,7 +31,9 @@ class TcpForwarder {
   }
 
   std::uint16_t port() const { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const {
+    return "http://" + acceptor_.local_endpoint().address().to_string() + ":" + std::to_string(port_);
+  }
   int connections_accepted() const { return accepted_.load(); }
 
   // Closes every forwarded connection and refuses new ones until resume().

@@ -101,4 +101,9 @@ bool eventually(Predicate predicate, std::chrono::milliseconds timeout = std::ch
   return predicate();
 }
 
+// Milliseconds from `start` to now, for bounds on how long a call took.
+inline std::chrono::milliseconds elapsed_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
 }  // namespace pgha::test
