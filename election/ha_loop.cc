@@ -481,8 +481,10 @@ void HaLoop::record_history(const ClusterView& view, const PgProbe& probe) {
 }
 
 void HaLoop::keep_replication_slots(const ClusterView& view, const PgProbe& probe) {
-  if (!config_.use_slots || !holds_lock_ || probe.in_recovery || !probe.accepting) {
+  if (!config_.use_slots || !probe.accepting || (holds_lock_ && probe.in_recovery)) return;
+  if (!holds_lock_) {
     slots_.reset();
+    if (probe.in_recovery) prepare_slots_for_promotion(view);
     return;
   }
   PgRows rows;
@@ -514,6 +516,28 @@ void HaLoop::keep_replication_slots(const ClusterView& view, const PgProbe& prob
     PgStatus s = postgres_.execute("SELECT pg_drop_replication_slot('" + name + "')", kProbeTimeout, &rows);
     if (s.ok()) log().info("{}: dropped replication slot {} (no member has used it for member_slots_ttl)", config_.name, name);
     else log().warn("{}: dropping replication slot {} failed: {}", config_.name, name, s.message());
+  }
+}
+
+void HaLoop::prepare_slots_for_promotion(const ClusterView& view) {
+  PgRows rows;
+  if (!postgres_.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'", kProbeTimeout, &rows)
+           .ok()) {
+    return;
+  }
+  std::set<std::string> existing;
+  for (const PgRow& row : rows) {
+    if (!row.empty() && row[0]) existing.insert(*row[0]);
+  }
+  for (const MemberStatus& m : view.members) {
+    const std::string name = slot_name_for_member(m.name);
+    if (m.name == config_.name || existing.count(name)) continue;
+    // Not reserved: on a standby nothing would advance it, and it would keep WAL forever.
+    if (PgStatus s = postgres_.execute("SELECT pg_create_physical_replication_slot('" + name + "', false)",
+                                       kProbeTimeout, &rows);
+        !s.ok()) {
+      log().debug("{}: creating replication slot {} on this standby failed: {}", config_.name, name, s.message());
+    }
   }
 }
 

@@ -122,6 +122,9 @@ class HaLoop {
   void record_history(const ClusterView& view, const PgProbe& probe);
   // The leader's replication slots, one per member (replication_slots.h).
   void keep_replication_slots(const ClusterView& view, const PgProbe& probe);
+  // A standby makes (unreserved) slots for the other members, so that when it is promoted they
+  // exist before the replicas reconnect: a replica whose slot is missing waits 5 s to retry.
+  void prepare_slots_for_promotion(const ClusterView& view);
   void start_as_standby(const Decision& decision, const ClusterView& view);
   void switch_over(const ClusterView& view, const LocalState& local, const std::string& requested_candidate);
   // Called when the switchover failed before the lock was released: keep leading.

@@ -202,6 +202,9 @@ TEST_F(PostgresControlTest, BootstrapCloneStreamPromoteRewindDemote) {
   ASSERT_TRUE(s.ok()) << s.message();
   step("clone B from A", t);
   t = Clock::now();
+  // B streams through the slot named after it (primary_slot_name), which the leader's HA loop
+  // would have made: here, by hand.
+  ASSERT_TRUE(tcp_query(port_a, "postgres", kSuperPassword, "SELECT pg_create_physical_replication_slot('b', true)").ok());
   s = b.start_standby(30s, upstream_a, /*in_sync_with_upstream=*/true);
   ASSERT_TRUE(s.ok()) << s.message();
   step("start B as replica", t);
@@ -244,6 +247,7 @@ TEST_F(PostgresControlTest, BootstrapCloneStreamPromoteRewindDemote) {
   ASSERT_TRUE(tcp_query(port_b, "postgres", kSuperPassword, "INSERT INTO t VALUES (3, 'b-after-promote')").ok());
 
   // --- rejoin A under B with pg_rewind
+  ASSERT_TRUE(tcp_query(port_b, "postgres", kSuperPassword, "SELECT pg_create_physical_replication_slot('a', true)").ok());
   t = Clock::now();
   s = a.rewind_and_follow(upstream_b, 60s);
   ASSERT_TRUE(s.ok()) << s.message();

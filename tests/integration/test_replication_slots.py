@@ -59,6 +59,11 @@ def test_the_leader_keeps_an_active_slot_per_replica(cluster):
     leader = c.node(c.leader())
     c.wait_for(lambda: {n: s[0] for n, s in slots_on(leader).items()} == {r: True for r in c.replicas()}, 30,
                "an active slot named after each replica", 0.2)
+    # Each replica holds an unreserved slot for every other member, ready for its promotion.
+    for name in c.replicas():
+        others = {n for n in c.nodes if n != name}
+        c.wait_for(lambda: {n: s[1] for n, s in slots_on(c.node(name)).items()} == {n: None for n in others}, 30,
+                   f"unreserved slots on {name} for {sorted(others)}", 0.2)
 
 
 def test_a_replica_lost_while_wal_is_recycled_comes_back_by_streaming(cluster):
