@@ -83,6 +83,9 @@ ssl::context make_server_context(const TlsFiles& files) {
   if (files.certfile.empty()) throw TlsConfigError("a TLS listener needs a certificate file");
   ssl::context context = new_context(ssl::context::tls_server);
   load_own_certificate(context, files);
+  if (!files.ciphers.empty() && ::SSL_CTX_set_cipher_list(context.native_handle(), files.ciphers.c_str()) != 1) {
+    throw TlsConfigError("ciphers '" + files.ciphers + "': " + reason_of(boost::system::error_code{}));
+  }
   if (files.verify == PeerVerification::kNone) {
     context.set_verify_mode(ssl::verify_none);
     if (!files.cafile.empty()) load_cafile(context, files.cafile);
