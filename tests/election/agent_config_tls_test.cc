@@ -119,6 +119,9 @@ TEST_F(AgentConfigTls, BrokenSettingsAreErrorsAtTheirKey) {
        "agent.yml:6: restapi.keyfile: ", "key " + certs().client_key},
       {config("  certfile: " + server + "\n  keyfile: " + certs().encrypted_server_key + "\n  keyfile_password: wrong\n"),
        "agent.yml:6: restapi.keyfile: ", "key " + certs().encrypted_server_key},
+      // No password for an encrypted key: an error, never a prompt on the terminal.
+      {config("  certfile: " + server + "\n  keyfile: " + certs().encrypted_server_key + "\n"),
+       "agent.yml:6: restapi.keyfile: ", "key " + certs().encrypted_server_key},
       {config("  certfile: " + server + "\n  keyfile: " + certs().server_key + "\n  verify_client: sometimes\n"),
        "agent.yml:7: restapi.verify_client: ", "unknown verification 'sometimes'"},
       {config("  certfile: " + server + "\n  keyfile: " + certs().server_key + "\n  verify_client: required\n"),
