@@ -35,19 +35,17 @@ struct KeyRule {
 using Rules = std::initializer_list<KeyRule>;
 
 constexpr std::string_view kOnlyEtcd3 = "pgha-agent elects through etcd v3 only: configure etcd3";
-constexpr std::string_view kNoRestTls = "HTTPS for the REST API is not supported";
 constexpr std::string_view kIgnored = "ignored by pgha-agent";
 constexpr std::string_view kNoScripts = "scripts and callbacks are not supported: nothing would run them";
 constexpr std::string_view kSslIgnored = "ignored: pgha-agent connects without client SSL settings";
 
 const Rules kTopRules = {
     {"scope"}, {"namespace"}, {"name"}, {"restapi"}, {"etcd3"}, {"bootstrap"}, {"postgresql"}, {"tags"},
-    {"switchover_grace"},
+    {"switchover_grace"}, {"ctl"},
     {"log", Support::kWarn, "ignored: pgha-agent logs to stderr"},
     {"watchdog", Support::kWarn,
      "ignored: pgha-agent fences without a watchdog device, by demoting PostgreSQL when it cannot "
      "refresh its lease within retry_timeout"},
-    {"ctl", Support::kWarn, kIgnored},
     {"etcd", Support::kReject, "etcd v2 is not supported: use etcd3"},
     {"consul", Support::kReject, kOnlyEtcd3},
     {"zookeeper", Support::kReject, kOnlyEtcd3},
@@ -57,13 +55,8 @@ const Rules kTopRules = {
     {"citus", Support::kReject, "Citus clusters are not supported"},
 };
 const Rules kRestApiRules = {
-    {"listen"}, {"connect_address"}, {"authentication"},
-    {"certfile", Support::kReject, kNoRestTls},
-    {"keyfile", Support::kReject, kNoRestTls},
-    {"keyfile_password", Support::kReject, kNoRestTls},
-    {"cafile", Support::kReject, kNoRestTls},
-    {"ciphers", Support::kReject, kNoRestTls},
-    {"verify_client", Support::kReject, kNoRestTls},
+    {"listen"}, {"connect_address"}, {"authentication"}, {"certfile"}, {"keyfile"}, {"keyfile_password"},
+    {"cafile"}, {"ciphers"}, {"verify_client"},
     {"allowlist", Support::kReject, "client allowlists are not supported: anyone could POST /switchover"},
     {"allowlist_include_members", Support::kReject,
      "client allowlists are not supported: anyone could POST /switchover"},
@@ -74,6 +67,7 @@ const Rules kRestApiRules = {
     {"server_tokens", Support::kWarn, kIgnored},
 };
 const Rules kCredentialRules = {{"username"}, {"password"}};
+const Rules kCtlRules = {{"insecure"}, {"cacert"}, {"certfile"}, {"keyfile"}, {"keyfile_password"}, {"authentication"}};
 const Rules kEtcd3Rules = {
     {"host"}, {"hosts"}, {"protocol"}, {"username"}, {"password"}, {"cacert"}, {"cert"}, {"key"}, {"key_password"},
     {"url", Support::kReject, "not supported: list the members in etcd3.hosts"},
@@ -414,6 +408,7 @@ class Parser {
       config_.namespace_ = ns;
     }
     if (auto n = root["restapi"]) parse_restapi(n);
+    parse_ctl(root["ctl"]);
     if (config_.rest_connect_address.empty()) {
       if (is_wildcard_host(config_.rest_listen.substr(0, config_.rest_listen.rfind(':')))) {
         auto n = root["restapi"];
@@ -453,15 +448,105 @@ class Parser {
       host_port(n, "restapi.connect_address", false, false);
       config_.rest_connect_address = n.Scalar();
     }
-    if (auto n = node["authentication"]) {
-      check_map(n, "restapi.authentication", kCredentialRules);
-      auto user = n["username"];
-      auto password = n["password"];
-      if (!user || !password) {
-        fail(n, "restapi.authentication", "needs both username and password");
+    if (auto n = node["authentication"]) credentials(n, "restapi", config_.rest_username, config_.rest_password);
+    tls::TlsFiles& files = config_.rest_tls;
+    files.certfile = tls_setting(node, "restapi", "certfile");
+    files.keyfile = tls_setting(node, "restapi", "keyfile");
+    files.keyfile_password = tls_setting(node, "restapi", "keyfile_password");
+    files.cafile = tls_setting(node, "restapi", "cafile");
+    files.ciphers = tls_setting(node, "restapi", "ciphers");
+    if (auto n = node["verify_client"]) {
+      tls_nodes_["restapi.verify_client"] = n;
+      std::string mode = scalar(n, "restapi.verify_client");
+      for (char& c : mode) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      try {
+        files.verify = tls::parse_peer_verification(mode);
+      } catch (const tls::TlsConfigError& e) {
+        fail(n, "restapi.verify_client", e.what());
       }
-      config_.rest_username = non_empty(user, "restapi.authentication.username");
-      config_.rest_password = scalar(password, "restapi.authentication.password");
+    }
+    if (files.certfile.empty()) {
+      // Without a certificate the API is plain HTTP: settings that would protect it must not pass unnoticed.
+      for (const char* name : {"keyfile", "keyfile_password", "verify_client", "ciphers"}) {
+        if (auto n = node[name]) fail(n, child("restapi", name), "needs restapi.certfile (HTTPS)");
+      }
+      return;
+    }
+    prove_tls(files, "restapi", true);
+  }
+
+  // ctl (Patroni's, also read by pghactl): each setting, else its restapi counterpart.
+  void parse_ctl(const YAML::Node& node) {
+    tls::TlsFiles& files = config_.ctl_tls;
+    config_.ctl_username = config_.rest_username;
+    config_.ctl_password = config_.rest_password;
+    // Errors name the key as written: ctl.cacert for "ctl.cafile", restapi.certfile when it was used.
+    const auto either = [this, &node](const char* ctl_key, const std::string& restapi_key, const std::string& fallback) {
+      const bool own = node && node[ctl_key];
+      tls_keys_["ctl." + restapi_key] = own ? "ctl." + std::string(ctl_key) : "restapi." + restapi_key;
+      return own ? tls_setting(node, "ctl", ctl_key) : fallback;
+    };
+    if (node) check_map(node, "ctl", kCtlRules);
+    files.cafile = either("cacert", "cafile", config_.rest_tls.cafile);
+    files.certfile = either("certfile", "certfile", config_.rest_tls.certfile);
+    files.keyfile = either("keyfile", "keyfile", config_.rest_tls.keyfile);
+    files.keyfile_password = either("keyfile_password", "keyfile_password", config_.rest_tls.keyfile_password);
+    if (!node) return prove_tls_if_set(files);
+    if (auto n = node["insecure"]) files.verify = boolean(n, "ctl.insecure") ? tls::PeerVerification::kNone : files.verify;
+    if (auto n = node["authentication"]) credentials(n, "ctl", config_.ctl_username, config_.ctl_password);
+    if (files.certfile.empty()) {
+      for (const char* name : {"keyfile", "keyfile_password"}) {
+        if (auto n = node[name]) fail(n, child("ctl", name), "needs ctl.certfile (or restapi.certfile)");
+      }
+    }
+    prove_tls_if_set(files);
+  }
+
+  void credentials(const YAML::Node& node, const std::string& section, std::string& username, std::string& password) {
+    const std::string path = child(section, "authentication");
+    check_map(node, path, kCredentialRules);
+    auto user = node["username"];
+    auto secret = node["password"];
+    if (!user || !secret) fail(node, path, "needs both username and password");
+    username = non_empty(user, path + ".username");
+    password = scalar(secret, path + ".password");
+  }
+
+  // A TLS file name or setting (empty when absent); remembers where it was set for prove_tls().
+  std::string tls_setting(const YAML::Node& section, const std::string& section_path, const char* name) {
+    const YAML::Node n = section[name];
+    if (!n) return {};
+    const std::string path = child(section_path, name);
+    tls_nodes_[path] = n;
+    return non_empty(n, path);
+  }
+
+  void prove_tls_if_set(const tls::TlsFiles& files) {
+    if (!files.certfile.empty() || !files.cafile.empty()) prove_tls(files, "ctl", false);
+  }
+
+  // Builds the context once to prove the files load (readable, PEM, key matching its certificate,
+  // right password): a broken certificate fails here, at its key, rather than at the first
+  // request. tls_context's errors begin with the kind of file that failed.
+  void prove_tls(const tls::TlsFiles& files, const std::string& section, bool server) {
+    try {
+      if (server) {
+        (void)tls::make_server_context(files);
+      } else {
+        (void)tls::make_client_context(files);
+      }
+    } catch (const tls::TlsConfigError& e) {
+      const std::string_view what = e.what();
+      const char* kind = what.starts_with("CA file")                          ? "cafile"
+                         : what.starts_with("key ") && !files.keyfile.empty() ? "keyfile"
+                         : what.starts_with("ciphers")                        ? "ciphers"
+                         : what.starts_with("verifying")                      ? "verify_client"
+                                                                              : "certfile";
+      std::string key = child(section, kind);
+      if (const auto renamed = tls_keys_.find(key); renamed != tls_keys_.end()) key = renamed->second;
+      const auto at = tls_nodes_.find(key);
+      if (at == tls_nodes_.end()) fail_at(1, key, e.what());
+      fail(at->second, key, e.what());
     }
   }
 
@@ -861,6 +946,8 @@ class Parser {
   std::optional<int> ttl_line_;
   std::optional<int> loop_wait_line_;
   std::optional<int> retry_timeout_line_;
+  std::map<std::string, YAML::Node> tls_nodes_;   // "restapi.certfile" → where it was set
+  std::map<std::string, std::string> tls_keys_;   // "ctl.cafile" → "ctl.cacert": the key as written
 };
 
 }  // namespace

@@ -48,6 +48,20 @@ struct AgentConfig {
   std::string rest_connect_address;       // host:port others use to reach this API (default: listen, unless a wildcard)
   std::string rest_username;              // basic auth for POST /switchover, /failover
   std::string rest_password;
+  // restapi.certfile, keyfile, keyfile_password, cafile, verify_client: the API speaks HTTPS when
+  // certfile is set; the files are proven to load when the config is. ciphers: OpenSSL's cipher
+  // list for TLS 1.2 (empty: its defaults).
+  tls::TlsFiles rest_tls;
+  std::string rest_ciphers;
+
+  // How this agent (asking other members) and pghactl reach REST APIs, resolved as Patroni does:
+  // each ctl key, else its restapi counterpart (ctl.cacert|restapi.cafile, certfile, keyfile,
+  // keyfile_password, authentication). certfile is presented as the client certificate; the
+  // server's certificate and name are checked (kRequired; the system's CAs when no CA file)
+  // unless ctl.insecure (kNone).
+  tls::TlsFiles ctl_tls{.verify = tls::PeerVerification::kRequired};
+  std::string ctl_username;
+  std::string ctl_password;
 
   // etcd3
   std::vector<std::string> etcd_hosts;    // "host:port" (http assumed; port 2379 if omitted), "http://" or "https://" URLs

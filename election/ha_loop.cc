@@ -73,7 +73,9 @@ HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, Pee
     sync_.emplace(config.name, keys_, sync, dcs, postgres, std::min<Millis>(config.retry_timeout / 2, 2000ms));
   }
   conn_url_ = "postgres://" + address_or(config.pg_connect_address, config.pg_listen) + "/postgres";
-  api_url_ = "http://" + address_or(config.rest_connect_address, config.rest_listen) + "/patroni";
+  // As Patroni does: the scheme others must use, https when the API has a certificate.
+  api_url_ = (config.rest_tls.certfile.empty() ? "http://" : "https://") +
+             address_or(config.rest_connect_address, config.rest_listen) + "/patroni";
 }
 
 HaLoop::~HaLoop() { stop(); }

@@ -42,6 +42,10 @@ void set_cloexec(int fd) {
   if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
+tcp::socket::wait_type wait_type_for(ServerTlsSession::Want want) {
+  return want == ServerTlsSession::Want::kWrite ? tcp::socket::wait_write : tcp::socket::wait_read;
+}
+
 void log_exception(std::exception_ptr e, const char* where) {
   if (!e) return;
   try {
@@ -58,10 +62,19 @@ void log_exception(std::exception_ptr e, const char* where) {
 // ---------------------------------------------------------------------------------------------
 // GatedRequest
 
-GatedRequest::GatedRequest(int fd, std::string bytes, Endpoints endpoints, std::chrono::milliseconds write_timeout)
-    : fd_(fd), bytes_(std::move(bytes)), endpoints_(std::move(endpoints)), write_timeout_(write_timeout) {}
+GatedRequest::GatedRequest(int fd, std::unique_ptr<ServerTlsSession> tls, std::string bytes, Endpoints endpoints,
+                           std::chrono::milliseconds write_timeout)
+    : fd_(fd),
+      tls_(std::move(tls)),
+      bytes_(std::move(bytes)),
+      endpoints_(std::move(endpoints)),
+      write_timeout_(write_timeout) {}
 
 GatedRequest::~GatedRequest() {
+  if (tls_) {
+    tls_->send_close_notify();
+    tls_.reset();
+  }
   ::shutdown(fd_, SHUT_RDWR);
   ::close(fd_);
 }
@@ -69,16 +82,25 @@ GatedRequest::~GatedRequest() {
 bool GatedRequest::write_all(std::string_view data) {
   if (write_deadline_ == Clock::time_point{}) write_deadline_ = Clock::now() + write_timeout_;
   while (!data.empty()) {
-    const ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (sent > 0) {
-      data.remove_prefix(static_cast<std::size_t>(sent));
-      continue;
+    short wait_for = POLLOUT;
+    if (tls_) {
+      const ServerTlsSession::Step step = tls_->write(data.data(), data.size());
+      if (step.failed) return false;
+      data.remove_prefix(step.bytes);
+      if (step.want == ServerTlsSession::Want::kNothing) continue;
+      if (step.want == ServerTlsSession::Want::kRead) wait_for = POLLIN;
+    } else {
+      const ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent > 0) {
+        data.remove_prefix(static_cast<std::size_t>(sent));
+        continue;
+      }
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
     }
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(write_deadline_ - Clock::now());
     if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLOUT, 0};
+    pollfd p{fd_, wait_for, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return false;
   }
   return true;
@@ -93,13 +115,15 @@ struct HttpRequestGate::Connection {
   asio::steady_timer deadline;  // the whole request; its expiry closes the socket
   GatedRequest::Endpoints endpoints;
   std::string bytes;
+  std::unique_ptr<ServerTlsSession> tls;  // after the handshake began, when serving HTTPS
   std::list<ConnectionPtr>::iterator waiting_at;
   bool waiting = false;  // in waiting_
   bool parked = false;   // in its peer's parked queue
 };
 
-HttpRequestGate::HttpRequestGate(HttpRequestGateOptions options, Serve serve)
-    : options_(std::move(options)), serve_(std::move(serve)), acceptor_(io_) {
+HttpRequestGate::HttpRequestGate(HttpRequestGateOptions options, Serve serve,
+                                 std::shared_ptr<boost::asio::ssl::context> tls)
+    : options_(std::move(options)), serve_(std::move(serve)), tls_(std::move(tls)), acceptor_(io_) {
   if (options_.workers == 0 || options_.workers_per_peer == 0 || options_.max_waiting_connections == 0) {
     throw std::invalid_argument("REST API: workers, workers per peer and waiting connections must be at least 1");
   }
@@ -255,16 +279,41 @@ asio::awaitable<void> HttpRequestGate::read_request(ConnectionPtr connection) {
   Connection& c = *connection;
   error_code ec;
   c.socket.non_blocking(true, ec);
+  if (tls_ && !ec) {
+    const Handshake handshaken = co_await handshake(c);
+    if (handshaken == Handshake::kPlainHttp) {
+      c.tls.reset();  // the answer goes in plain text, which is all such a client reads
+      co_return co_await refuse(connection, "400 Bad Request", "This is an HTTPS port: use https://\n");
+    }
+    if (handshaken == Handshake::kFailed) co_return close(c);
+  }
   std::size_t head_bytes = 0;  // 0 until the blank line has arrived
   std::size_t needed = 0;      // head and body, once the head is known
+  auto wait = tcp::socket::wait_read;
   while (!ec && c.socket.is_open()) {
-    // Wait without a buffer: a connection that sent nothing holds nothing.
-    co_await c.socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;  // closed by its deadline, by a newer connection when full, or by stop()
+    // Wait without a buffer: a connection that sent nothing holds nothing. (TLS may hold bytes
+    // it has received already, which the socket would never signal.)
+    if (!c.tls || !c.tls->has_buffered_input()) {
+      co_await c.socket.async_wait(wait, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;  // closed by its deadline, by a newer connection when full, or by stop()
+    }
+    wait = tcp::socket::wait_read;
     const std::size_t before = c.bytes.size();
     const std::size_t limit = head_bytes == 0 ? options_.max_head_bytes + 1 : needed;
     c.bytes.resize(before + std::min(kReadChunk, limit - before));
-    const std::size_t got = c.socket.read_some(asio::buffer(c.bytes.data() + before, c.bytes.size() - before), ec);
+    const asio::mutable_buffer free_space(c.bytes.data() + before, c.bytes.size() - before);
+    std::size_t got = 0;
+    if (c.tls) {
+      const ServerTlsSession::Step step = c.tls->read(static_cast<char*>(free_space.data()), free_space.size());
+      got = step.bytes;
+      if (step.failed) ec = asio::error::connection_reset;
+      if (step.want != ServerTlsSession::Want::kNothing) {
+        ec = asio::error::would_block;
+        wait = wait_type_for(step.want);
+      }
+    } else {
+      got = c.socket.read_some(free_space, ec);
+    }
     c.bytes.resize(before + got);
     if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::interrupted) {
       ec.clear();
@@ -293,12 +342,47 @@ asio::awaitable<void> HttpRequestGate::read_request(ConnectionPtr connection) {
   close(c);
 }
 
-asio::awaitable<void> HttpRequestGate::refuse(ConnectionPtr connection, std::string_view status) {
-  const std::string reply = "HTTP/1.1 " + std::string(status) + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+asio::awaitable<HttpRequestGate::Handshake> HttpRequestGate::handshake(Connection& c) {
+  try {
+    c.tls = std::make_unique<ServerTlsSession>(tls_->native_handle(), c.socket.native_handle());
+  } catch (const std::runtime_error& e) {
+    log().error("{}", e.what());
+    co_return Handshake::kFailed;
+  }
+  for (;;) {
+    const ServerTlsSession::Step step = c.tls->handshake();
+    if (step.done()) co_return Handshake::kDone;
+    if (step.failed) {
+      log().info("REST API: TLS handshake with {} failed: {}", c.endpoints.peer_address, step.error);
+      co_return step.plain_http ? Handshake::kPlainHttp : Handshake::kFailed;
+    }
+    error_code ec;
+    co_await c.socket.async_wait(wait_type_for(step.want), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return Handshake::kFailed;  // closed by its deadline, by a newer connection or by stop()
+  }
+}
+
+asio::awaitable<void> HttpRequestGate::refuse(ConnectionPtr connection, std::string_view status,
+                                              std::string_view body) {
+  Connection& c = *connection;
+  const std::string reply = "HTTP/1.1 " + std::string(status) + "\r\nContent-Length: " + std::to_string(body.size()) +
+                            "\r\nConnection: close\r\n\r\n" + std::string(body);
   error_code ec;
   // Still under the request's deadline, which closes the socket if the client does not read.
-  co_await asio::async_write(connection->socket, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
-  close(*connection);
+  if (!c.tls) {
+    co_await asio::async_write(c.socket, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
+    co_return close(c);
+  }
+  std::string_view unsent = reply;
+  while (!unsent.empty() && !ec) {
+    const ServerTlsSession::Step step = c.tls->write(unsent.data(), unsent.size());
+    if (step.failed) co_return close(c);
+    unsent.remove_prefix(step.bytes);
+    if (step.want == ServerTlsSession::Want::kNothing) continue;
+    co_await c.socket.async_wait(wait_type_for(step.want), asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!ec) c.tls->send_close_notify();
+  close(c);
 }
 
 void HttpRequestGate::hand_over(ConnectionPtr connection) {
@@ -321,7 +405,8 @@ void HttpRequestGate::hand_over(ConnectionPtr connection) {
     close(c);
     return worker_done(c.endpoints.peer_address);
   }
-  auto request = std::make_shared<GatedRequest>(fd, std::move(c.bytes), c.endpoints, options_.write_timeout);
+  auto request =
+      std::make_shared<GatedRequest>(fd, std::move(c.tls), std::move(c.bytes), c.endpoints, options_.write_timeout);
   const bool queued = push_job([this, request, peer = c.endpoints.peer_address]() mutable {
     try {
       serve_(*request);

@@ -20,6 +20,13 @@
 // answered 431, 413, 411 or 400 and closed; one not whole by the deadline is closed without a
 // reply. One request per connection, as Patroni's server does.
 //
+// HTTPS when given a TLS context: the handshake runs on the io thread too, under the same
+// deadline as the request it precedes, so a client that stalls its handshake holds a socket and
+// never a worker. A plain HTTP request to the TLS port is answered 400 in plain text and closed; a
+// failed handshake (wrong CA, no client certificate when one is required) is closed and logged.
+// The connection's ServerTlsSession goes to the worker with the request, and the reply is written
+// through it there, as a plain reply is written to the socket.
+//
 // Owned by RestApi. bind(), start() and stop() from one thread; stop() is idempotent and also
 // called by the destructor. `serve` runs on the worker threads, concurrently.
 #pragma once
@@ -42,6 +49,9 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "election/server_tls_session.h"
 
 namespace pgha::election {
 
@@ -68,7 +78,9 @@ class GatedRequest {
     int local_port = 0;
   };
 
-  GatedRequest(int fd, std::string bytes, Endpoints endpoints, std::chrono::milliseconds write_timeout);
+  // `tls`: the connection's TLS session, null over plain HTTP.
+  GatedRequest(int fd, std::unique_ptr<ServerTlsSession> tls, std::string bytes, Endpoints endpoints,
+               std::chrono::milliseconds write_timeout);
   ~GatedRequest();
   GatedRequest(const GatedRequest&) = delete;
   GatedRequest& operator=(const GatedRequest&) = delete;
@@ -77,12 +89,15 @@ class GatedRequest {
   std::string_view bytes() const { return bytes_; }
   const Endpoints& endpoints() const { return endpoints_; }
   int fd() const { return fd_; }
+  // The TLS connection (for its client certificate); null over plain HTTP.
+  const SSL* ssl() const { return tls_ ? tls_->ssl() : nullptr; }
   // Writes all of `data` before the write deadline (counted from the first write); false when the
   // peer is gone or reads too slowly.
   bool write_all(std::string_view data);
 
  private:
   int fd_;
+  std::unique_ptr<ServerTlsSession> tls_;
   std::string bytes_;
   Endpoints endpoints_;
   std::chrono::milliseconds write_timeout_;
@@ -93,7 +108,8 @@ class HttpRequestGate {
  public:
   using Serve = std::function<void(GatedRequest&)>;
 
-  HttpRequestGate(HttpRequestGateOptions options, Serve serve);
+  // `tls`: serve HTTPS with this context (shared with the owner, read-only once built); null: HTTP.
+  HttpRequestGate(HttpRequestGateOptions options, Serve serve, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~HttpRequestGate();
   HttpRequestGate(const HttpRequestGate&) = delete;
   HttpRequestGate& operator=(const HttpRequestGate&) = delete;
@@ -118,8 +134,11 @@ class HttpRequestGate {
   };
 
   boost::asio::awaitable<void> accept_loop();
+  enum class Handshake { kDone, kFailed, kPlainHttp };
+
   boost::asio::awaitable<void> read_request(ConnectionPtr connection);
-  boost::asio::awaitable<void> refuse(ConnectionPtr connection, std::string_view status);
+  boost::asio::awaitable<Handshake> handshake(Connection& connection);
+  boost::asio::awaitable<void> refuse(ConnectionPtr connection, std::string_view status, std::string_view body = {});
   void admit(const ConnectionPtr& connection);
   void forget(Connection& connection);
   void close(Connection& connection);
@@ -130,6 +149,7 @@ class HttpRequestGate {
 
   const HttpRequestGateOptions options_;
   const Serve serve_;
+  const std::shared_ptr<boost::asio::ssl::context> tls_;
 
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;

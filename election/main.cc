@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
     rest_options.listen = config.rest_listen;
     rest_options.username = config.rest_username;
     rest_options.password = config.rest_password;
+    rest_options.tls = config.rest_tls;
     rest_options.liveness_threshold = std::chrono::duration_cast<std::chrono::milliseconds>(config.ttl);
     RestApi rest(
         rest_options, [&loop] { return loop.status(); },

@@ -1,47 +1,25 @@
 #include "election/peer_client.h"
 
-#include <httplib.h>
-
 #include <nlohmann/json.hpp>
 
 #include "election/local_postgres.h"
 #include "election/member_codec.h"
 #include "election/pg_connection.h"
 #include "election/bounded_json.h"
+#include "election/rest_client.h"
 
 namespace pgha::election {
-namespace {
-
-// "http://host:port/patroni" → "http://host:port" ("" when malformed).
-std::string api_base(const std::string& api_url) {
-  const auto scheme = api_url.find("://");
-  if (scheme == std::string::npos) return {};
-  const auto path = api_url.find('/', scheme + 3);
-  return path == std::string::npos ? api_url : api_url.substr(0, path);
-}
-
-void set_timeouts(httplib::Client& client, std::chrono::milliseconds timeout) {
-  const auto seconds = static_cast<time_t>(timeout.count() / 1000);
-  const auto micros = static_cast<time_t>((timeout.count() % 1000) * 1000);
-  client.set_connection_timeout(seconds, micros);
-  client.set_read_timeout(seconds, micros);
-  client.set_write_timeout(seconds, micros);
-}
-
-}  // namespace
-
 PeerApiState HttpPeerClient::api_state(const MemberStatus& member, Millis timeout) {
   PeerApiState state;
-  const std::string base = api_base(member.api_url);
-  if (base.empty()) {
-    state.error = "no REST API address in its member key";
+  RestClient client(member.api_url, config_, timeout, timeout);
+  if (!client.ok()) {
+    state.error = client.error();
     return state;
   }
-  httplib::Client client(base);
-  set_timeouts(client, timeout);
-  auto res = client.Get("/patroni");
+  const std::string& base = client.base();
+  auto res = client.get("/patroni");
   if (!res) {
-    state.error = base + " did not answer: " + httplib::to_string(res.error());
+    state.error = base + " did not answer: " + client.describe_failure(res);
     return state;
   }
   const auto body = parse_bounded_json(res->body);
@@ -80,26 +58,22 @@ PgStatus HttpPeerClient::received_lsn(const MemberStatus& member, Millis timeout
 }
 
 bool HttpPeerClient::answers_primary(const MemberStatus& member, Millis timeout) {
-  const std::string base = api_base(member.api_url);
-  if (base.empty()) return false;
-  httplib::Client client(base);
-  set_timeouts(client, timeout);
-  auto res = client.Get("/primary");
+  RestClient client(member.api_url, config_, timeout, timeout);
+  if (!client.ok()) return false;
+  auto res = client.get("/primary");
   return res && res->status == 200;
 }
 
 SwitchoverResult HttpPeerClient::forward_switchover(const MemberStatus& member, const SwitchoverRequest& request,
                                                     bool failover, Millis timeout) {
-  const std::string base = api_base(member.api_url);
-  if (base.empty()) return {503, "cannot forward to " + member.name + ": no REST API address in its member key"};
-  httplib::Client client(base);
-  set_timeouts(client, timeout);
-  if (!config_.rest_username.empty()) client.set_basic_auth(config_.rest_username, config_.rest_password);
+  RestClient client(member.api_url, config_, timeout, timeout);
+  if (!client.ok()) return {503, "cannot forward to " + member.name + ": " + client.error()};
   nlohmann::json body{{"leader", request.leader}, {"candidate", request.candidate}};
   if (request.scheduled_at) body["scheduled_at"] = *request.scheduled_at;
-  auto res = client.Post(failover ? "/failover" : "/switchover", body.dump(), "application/json");
+  auto res = client.post(failover ? "/failover" : "/switchover", body.dump());
   if (!res) {
-    return {503, "forwarding to the leader " + member.name + " (" + base + ") failed: " + httplib::to_string(res.error())};
+    return {503, "forwarding to the leader " + member.name + " (" + client.base() +
+                     ") failed: " + client.describe_failure(res)};
   }
   return {res->status, res->body};
 }

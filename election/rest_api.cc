@@ -78,6 +78,12 @@ HealthQuery health_query_of(const httplib::Request& req) {
   return query;
 }
 
+// A client certificate that chained to restapi.cafile (with verify_client none, none is asked for).
+bool has_verified_client_certificate(const httplib::Request& req) {
+  return req.ssl != nullptr && SSL_get0_peer_certificate(req.ssl) != nullptr &&
+         SSL_get_verify_result(req.ssl) == X509_V_OK;
+}
+
 void reply_starting(httplib::Response& res, bool with_body) {
   res.status = kUnavailable;
   if (with_body) res.set_content(kStartingBody, "application/json");
@@ -103,10 +109,13 @@ RestApi::RestApi(RestApiOptions options, StatusSource status_source, SwitchoverH
 // replace only how connections are accepted and read.
 class RestApi::Router : public httplib::Server {
  public:
-  void serve(httplib::Stream& stream) {
+  // `ssl`: the TLS connection, null over HTTP; handlers see it as Request::ssl, as they would
+  // behind cpp-httplib's own SSLServer.
+  void serve(httplib::Stream& stream, const SSL* ssl) {
     bool connection_closed = true;
     // One request per connection, as Patroni's server does; the reply says "Connection: close".
-    (void)process_request(stream, /*close_connection=*/true, connection_closed, nullptr);
+    (void)process_request(stream, /*close_connection=*/true, connection_closed,
+                          [ssl](httplib::Request& req) { req.ssl = ssl; });
   }
 };
 
@@ -161,10 +170,22 @@ void RestApi::start() {
   router_ = std::make_unique<Router>();
   router_->set_payload_max_length(options_.limits.max_body_bytes);
   install_routes();
-  auto gate = std::make_unique<HttpRequestGate>(options_.limits, [this](GatedRequest& request) {
-    GatedStream stream(request);
-    router_->serve(stream);
-  });
+  std::shared_ptr<boost::asio::ssl::context> context;
+  if (!options_.tls.certfile.empty()) {
+    try {
+      context = std::make_shared<boost::asio::ssl::context>(tls::make_server_context(options_.tls));
+    } catch (const tls::TlsConfigError& e) {
+      router_.reset();
+      throw std::runtime_error(std::string("restapi: ") + e.what());
+    }
+  }
+  auto gate = std::make_unique<HttpRequestGate>(
+      options_.limits,
+      [this](GatedRequest& request) {
+        GatedStream stream(request);
+        router_->serve(stream, request.ssl());
+      },
+      std::move(context));
   try {
     port_ = gate->bind(host_, requested_port_);
   } catch (const std::runtime_error& e) {
@@ -173,7 +194,7 @@ void RestApi::start() {
   }
   gate->start();
   gate_ = std::move(gate);
-  log().info("REST API on http://{}:{}/patroni", host_, port_);
+  log().info("REST API on {}://{}:{}/patroni", options_.tls.certfile.empty() ? "http" : "https", host_, port_);
 }
 
 void RestApi::stop() {
@@ -247,8 +268,14 @@ void RestApi::serve_health(const httplib::Request& req, httplib::Response& res, 
 }
 
 bool RestApi::check_access(const httplib::Request& req, httplib::Response& res) const {
+  const bool certified = has_verified_client_certificate(req);
+  if (options_.tls.verify != tls::PeerVerification::kNone && !certified) {
+    res.status = 403;
+    res.set_content("client certificate required", "text/plain");
+    return false;
+  }
   if (expected_authorization_.empty()) {
-    if (is_loopback(req.remote_addr)) return true;
+    if (is_loopback(req.remote_addr) || certified) return true;
     res.status = 403;
     res.set_content("Access is denied (no restapi authentication configured: only loopback may POST)", "text/plain");
     return false;

@@ -15,6 +15,14 @@
 // arrived whole (within `limits.request_timeout` of the connect), and one peer address gets at
 // most `limits.workers_per_peer` of the workers at a time (see http_request_gate.h).
 //
+// HTTPS when options.tls.certfile is set (Patroni's restapi.certfile, keyfile, keyfile_password,
+// cafile, verify_client, ciphers); the context is built once, at start(). As Patroni does, with
+// verify_client "required" a client without a certificate from cafile is refused at the
+// handshake; with "optional" one is asked for, checked when sent, and needed for the unsafe
+// methods (POST, PATCH) only: 403 "client certificate required" without it. Basic auth applies on
+// top when configured; without it a verified client certificate also lets a non-loopback client
+// POST.
+//
 // Owned by the agent's main. start()/stop() from one thread; the callbacks are called on the
 // gate's worker threads, concurrently, so they must be thread-safe.
 #pragma once
@@ -29,6 +37,7 @@
 
 #include "election/http_request_gate.h"
 #include "election/node_status.h"
+#include "tls_context/tls_context.h"
 
 namespace httplib {
 struct Request;
@@ -60,6 +69,8 @@ struct RestApiOptions {
   std::chrono::milliseconds liveness_threshold{std::chrono::seconds(30)};
   // Request deadline, head and body sizes, workers and each peer's share of them.
   HttpRequestGateOptions limits;
+  // HTTPS when certfile is set.
+  tls::TlsFiles tls;
 };
 
 class RestApi {
@@ -81,7 +92,8 @@ class RestApi {
   RestApi& operator=(const RestApi&) = delete;
 
   // Binds and starts serving on threads of its own. Throws std::runtime_error naming the address
-  // (and the errno text) when it cannot bind, e.g. when the port is taken.
+  // (and the errno text) when it cannot bind, e.g. when the port is taken, or the file when the
+  // TLS context cannot be built.
   void start();
   // Stops accepting, closes requests still arriving, finishes those with a worker, joins.
   // Idempotent.

@@ -51,10 +51,10 @@ void load_own_certificate(ssl::context& context, const TlsFiles& files) {
   check(ec, "certificate", files.certfile);
   const std::string& keyfile = files.keyfile.empty() ? files.certfile : files.keyfile;
   require_regular_file(keyfile, "key");
-  if (!files.keyfile_password.empty()) {
-    const std::string password = files.keyfile_password;
-    context.set_password_callback([password](std::size_t, ssl::context::password_purpose) { return password; });
-  }
+  // Always a callback, an empty password included: OpenSSL's default one would prompt on the
+  // terminal for an encrypted key, and a service must fail instead.
+  const std::string password = files.keyfile_password;
+  context.set_password_callback([password](std::size_t, ssl::context::password_purpose) { return password; });
   context.use_private_key_file(keyfile, ssl::context::pem, ec);
   check(ec, "key", keyfile);
   if (::SSL_CTX_check_private_key(context.native_handle()) != 1) {
@@ -83,6 +83,9 @@ ssl::context make_server_context(const TlsFiles& files) {
   if (files.certfile.empty()) throw TlsConfigError("a TLS listener needs a certificate file");
   ssl::context context = new_context(ssl::context::tls_server);
   load_own_certificate(context, files);
+  if (!files.ciphers.empty() && ::SSL_CTX_set_cipher_list(context.native_handle(), files.ciphers.c_str()) != 1) {
+    throw TlsConfigError("ciphers '" + files.ciphers + "': " + reason_of(boost::system::error_code{}));
+  }
   if (files.verify == PeerVerification::kNone) {
     context.set_verify_mode(ssl::verify_none);
     if (!files.cafile.empty()) load_cafile(context, files.cafile);

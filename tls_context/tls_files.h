@@ -20,6 +20,7 @@ struct TlsFiles {
   std::string keyfile_password;  // for an encrypted key; empty = none
   std::string cafile;            // PEM CA bundle the peer's certificate must chain to
   PeerVerification verify = PeerVerification::kNone;
+  std::string ciphers;           // server only: OpenSSL's cipher list for TLS 1.2; empty = its defaults
 
   bool operator==(const TlsFiles&) const = default;
 };

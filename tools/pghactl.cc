@@ -11,7 +11,6 @@
 #include <optional>
 #include <sstream>
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "election/agent_config.h"
@@ -19,6 +18,7 @@
 #include "election/etcd_dcs.h"
 #include "election/etcd_client.h"
 #include "election/member_codec.h"
+#include "election/rest_client.h"
 
 using namespace pgha::election;
 
@@ -104,15 +104,17 @@ int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& c
     std::cerr << "pghactl: no member to ask (no leader: use failover --candidate NAME)\n";
     return 1;
   }
-  const std::string base = api_url.substr(0, api_url.find('/', api_url.find("//") + 2));
-  httplib::Client client(base);
-  client.set_connection_timeout(3, 0);
-  client.set_read_timeout(120, 0);  // the leader waits up to 60 s for its HA loop, then 30 s for the new leader
-  if (!config.rest_username.empty()) client.set_basic_auth(config.rest_username, config.rest_password);
+  // https when the member's key says so, with the config's ctl settings (else restapi's).
+  // The leader waits up to 60 s for its HA loop, then 30 s for the new leader.
+  RestClient client(api_url, config, std::chrono::seconds(3), std::chrono::seconds(120));
+  if (!client.ok()) {
+    std::cerr << "pghactl: " << client.error() << "\n";
+    return 1;
+  }
   nlohmann::json body{{"leader", view.leader.value_or("")}, {"candidate", candidate}};
-  auto res = client.Post(failover ? "/failover" : "/switchover", body.dump(), "application/json");
+  auto res = client.post(failover ? "/failover" : "/switchover", body.dump());
   if (!res) {
-    std::cerr << "pghactl: " << base << " did not answer: " << httplib::to_string(res.error()) << "\n";
+    std::cerr << "pghactl: " << client.base() << " did not answer: " << client.describe_failure(res) << "\n";
     return 1;
   }
   std::cout << res->body << (res->body.empty() || res->body.back() != '\n' ? "\n" : "");

@@ -84,6 +84,18 @@ TEST_F(AgentCommandLine, CheckReportsABrokenEtcdCertificate) {
   EXPECT_THAT(r.output, HasSubstr("pgha-agent: config error: " + path + ":7: etcd3.cert: certificate " + cert + ": "));
 }
 
+TEST_F(AgentCommandLine, CheckReportsABrokenRestCertificate) {
+  const std::string garbage = write("server.crt", "not a certificate\n");
+  std::string text = kConfig;
+  const std::string listen = "  listen: 127.0.0.1:1\n";
+  text.insert(text.find(listen) + listen.size(), "  certfile: " + garbage + "\n");  // line 5
+  const std::string path = write("agent.yml", text);
+  const test::ProgramResult r = run_agent({"--check", path});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("pgha-agent: config error: " + path + ":5: restapi.certfile: certificate " + garbage));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("is valid")));
+}
+
 TEST_F(AgentCommandLine, CheckRefusesWhatIsNotARegularFile) {
   const test::ProgramResult r = run_agent({"--check", "/dev/zero"});
   EXPECT_FALSE(r.timed_out);

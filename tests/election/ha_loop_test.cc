@@ -125,6 +125,23 @@ class HaLoopTest : public ::testing::Test {
   std::unique_ptr<HaLoop> loop_;
 };
 
+// As Patroni does, the member key tells the others (and pghactl) to use https once the REST API has
+// a certificate.
+TEST_F(HaLoopTest, MemberKeyAdvertisesHttpsWhenTheRestApiHasACertificate) {
+  const auto api_url_published = [this] {
+    loop().step();
+    const auto entry = dcs_.get(keys_.member("n2"));
+    EXPECT_TRUE(entry);
+    const auto member = entry ? decode_member("n2", entry->value) : std::nullopt;
+    return member ? member->api_url : "";
+  };
+  EXPECT_EQ(api_url_published(), "http://127.0.0.1:8009/patroni");
+  loop_.reset();
+  config_.rest_tls.certfile = "/etc/pgha/rest.crt";
+  EXPECT_EQ(api_url_published(), "https://127.0.0.1:8009/patroni");
+  EXPECT_EQ(loop().status()->api_url, "https://127.0.0.1:8009/patroni");
+}
+
 // The bug behind a lost write: after stepping down, with no leader known yet, the old leader's
 // PostgreSQL was started "as configured", i.e. as a primary, and took writes for a moment.
 TEST_F(HaLoopTest, FormerLeaderWithNoLeaderKnownStartsAsStandbyThenRewindsUnderTheNewLeader) {

@@ -1,7 +1,9 @@
 // HttpRequestGate on loopback: only whole requests reach a worker, one peer address gets at most
 // its share of the workers, a request trickled in (head or body) is closed at the deadline
 // without ever reaching a worker, the size limits are answered 431/413/411/400, and a full gate
-// closes its oldest waiting connection first.
+// closes its oldest waiting connection first. Over TLS: replies and refusals go through the TLS
+// stream, a stalled handshake is closed at the request deadline without a worker, and plain HTTP
+// to the TLS port is answered 400.
 #include "election/http_request_gate.h"
 
 #include <atomic>
@@ -12,9 +14,12 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include "tests/support/slow_clients.h"
+#include "tests/support/test_certs.h"
 #include "tests/support/test_servers.h"
+#include "tls_context/tls_context.h"
 
 namespace pgha::election {
 namespace {
@@ -29,8 +34,8 @@ constexpr const char* kHeld = "127.0.0.2";  // the peer whose requests the test 
 // A gate whose workers answer "200 <request bytes>" and hold requests from kHeld until released.
 class GateHarness {
  public:
-  explicit GateHarness(HttpRequestGateOptions options)
-      : gate_(options, [this](GatedRequest& request) { serve(request); }) {
+  explicit GateHarness(HttpRequestGateOptions options, std::shared_ptr<asio::ssl::context> tls = nullptr)
+      : gate_(options, [this](GatedRequest& request) { serve(request); }, std::move(tls)) {
     port_ = gate_.bind("127.0.0.1", 0);
     gate_.start();
   }
@@ -93,6 +98,26 @@ std::string exchange(std::uint16_t port, const std::string& request, std::chrono
 }
 
 std::string status_line(const std::string& reply) { return reply.substr(0, reply.find("\r\n")); }
+
+const test::TestCerts& certs() {
+  static const test::TestCerts made =
+      test::make_test_certs(std::filesystem::path(::testing::TempDir()) / "http_request_gate_test");
+  return made;
+}
+
+std::shared_ptr<asio::ssl::context> server_tls() {
+  return std::make_shared<asio::ssl::context>(tls::make_server_context({certs().server_cert, certs().server_key}));
+}
+
+// An HTTPS client that trusts the test CA, with a deadline on every step.
+std::unique_ptr<httplib::SSLClient> tls_client(std::uint16_t port) {
+  auto client = std::make_unique<httplib::SSLClient>("127.0.0.1", port);
+  client->set_ca_cert_path(certs().ca_cert);
+  client->enable_server_certificate_verification(true);
+  client->set_connection_timeout(2, 0);
+  client->set_read_timeout(2, 0);
+  return client;
+}
 
 TEST(HttpRequestGateTest, OnePeerGetsAtMostItsShareOfTheWorkers) {
   HttpRequestGateOptions options;
@@ -190,6 +215,46 @@ TEST(HttpRequestGateTest, BindFailsWithTheSystemsReason) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
   }
+}
+
+TEST(HttpRequestGateTest, OverTlsRepliesAndRefusalsGoThroughTheTlsStream) {
+  HttpRequestGateOptions options;
+  options.max_head_bytes = 1024;
+  GateHarness h(options, server_tls());
+  auto client = tls_client(h.port());
+  const httplib::Result res = client->Get("/liveness");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body.substr(0, res->body.find("\r\n")), "GET /liveness HTTP/1.1");  // the request, decrypted
+  const httplib::Result refused = tls_client(h.port())->Get("/", {{"X-Big", std::string(2000, 'a')}});
+  ASSERT_TRUE(refused) << httplib::to_string(refused.error());
+  EXPECT_EQ(refused->status, 431);
+  EXPECT_EQ(h.served(), 1);
+}
+
+TEST(HttpRequestGateTest, PlainHttpToTheTlsPortIsAnswered400InPlainText) {
+  GateHarness h(HttpRequestGateOptions{}, server_tls());
+  const std::string reply = exchange(h.port(), "GET /liveness HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(status_line(reply), "HTTP/1.1 400 Bad Request");
+  EXPECT_NE(reply.find("HTTPS"), std::string::npos) << reply;
+  EXPECT_EQ(h.served(), 0);
+}
+
+TEST(HttpRequestGateTest, StalledTlsHandshakesAreClosedAtTheDeadlineWithoutAWorker) {
+  HttpRequestGateOptions options;
+  options.request_timeout = 1s;
+  options.workers = 1;
+  GateHarness h(options, server_tls());
+  // A TLS record header announcing a 512-byte ClientHello, then one byte of it every 50 ms.
+  test::SlowClients stalled(h.port(), 20, std::string("\x16\x03\x01\x02\x00", 5), 50ms, "127.0.0.3");
+  // The one worker stays free for whole requests meanwhile.
+  for (int i = 0; i < 3; ++i) {
+    const httplib::Result res = tls_client(h.port())->Get("/liveness");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+  }
+  EXPECT_TRUE(eventually([&] { return stalled.closed_by_server() == 20; }, options.request_timeout + 5s));
+  EXPECT_EQ(h.served(), 3);
 }
 
 }  // namespace

@@ -1,0 +1,157 @@
+// See rest_client.h.
+#include "election/rest_client.h"
+
+#include <charconv>
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+namespace pgha::election {
+namespace {
+
+struct ApiAddress {
+  bool https = false;
+  std::string host;  // without the brackets of an IPv6 literal
+  int port = 0;
+};
+
+// "http[s]://host[:port][/path]" (IPv6 literals in brackets); the path is not needed.
+std::optional<ApiAddress> parse_api_url(std::string_view url) {
+  ApiAddress address;
+  if (url.starts_with("https://")) {
+    address.https = true;
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    return std::nullopt;
+  }
+  url = url.substr(0, url.find('/'));
+  std::string_view port;
+  if (url.starts_with('[')) {
+    const std::size_t close = url.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    address.host = url.substr(1, close - 1);
+    const std::string_view after = url.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return std::nullopt;
+    if (!after.empty()) port = after.substr(1);
+  } else {
+    const std::size_t colon = url.find(':');
+    address.host = url.substr(0, colon);
+    if (colon != std::string_view::npos) port = url.substr(colon + 1);
+  }
+  if (address.host.empty()) return std::nullopt;
+  address.port = address.https ? 443 : 80;
+  if (!port.empty()) {
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), address.port);
+    if (error != std::errc{} || end != port.data() + port.size() || address.port < 1 || address.port > 65535) {
+      return std::nullopt;
+    }
+  }
+  return address;
+}
+
+int give_password(char* buffer, int size, int, void* password) {
+  const std::size_t length = std::min(std::strlen(static_cast<const char*>(password)), static_cast<std::size_t>(size));
+  std::memcpy(buffer, password, length);
+  return static_cast<int>(length);
+}
+
+std::string openssl_reason() {
+  const unsigned long code = ERR_peek_last_error();
+  std::string reason = "unknown OpenSSL error";
+  if (code != 0) {
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    reason = text;
+  }
+  ERR_clear_error();
+  return reason;
+}
+
+// The client certificate (chain) and its key into cpp-httplib's context; "" or why not. The files
+// were proven when the config loaded; this says which one went wrong since.
+std::string use_client_certificate(SSL_CTX* context, const tls::TlsFiles& files) {
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(context, files.certfile.c_str()) != 1) {
+    return "certificate " + files.certfile + ": " + openssl_reason();
+  }
+  const std::string& keyfile = files.keyfile.empty() ? files.certfile : files.keyfile;
+  // Always a callback: OpenSSL's default one would prompt on the terminal for a password.
+  SSL_CTX_set_default_passwd_cb(context, give_password);
+  SSL_CTX_set_default_passwd_cb_userdata(context, const_cast<char*>(files.keyfile_password.c_str()));
+  const bool loaded = SSL_CTX_use_PrivateKey_file(context, keyfile.c_str(), SSL_FILETYPE_PEM) == 1 &&
+                      SSL_CTX_check_private_key(context) == 1;
+  SSL_CTX_set_default_passwd_cb_userdata(context, nullptr);
+  return loaded ? "" : "key " + keyfile + ": " + openssl_reason();
+}
+
+void set_timeout(std::chrono::milliseconds timeout, const auto& setter) {
+  setter(static_cast<time_t>(timeout.count() / 1000), static_cast<time_t>((timeout.count() % 1000) * 1000));
+}
+
+}  // namespace
+
+RestClient::RestClient(const std::string& api_url, const AgentConfig& config,
+                       std::chrono::milliseconds connect_timeout, std::chrono::milliseconds read_timeout) {
+  const std::optional<ApiAddress> address = parse_api_url(api_url);
+  if (!address) {
+    error_ = "no REST API address in '" + api_url + "'";
+    return;
+  }
+  const bool v6 = address->host.find(':') != std::string::npos;
+  base_ = (address->https ? "https://" : "http://") + (v6 ? "[" + address->host + "]" : address->host) + ":" +
+          std::to_string(address->port);
+  std::unique_ptr<httplib::ClientImpl> client;
+  if (address->https) {
+    auto https = std::make_unique<httplib::SSLClient>(address->host, address->port);
+    const tls::TlsFiles& files = config.ctl_tls;
+    if (!https->is_valid()) {
+      error_ = "cannot make a TLS client: " + openssl_reason();
+      return;
+    }
+    // cpp-httplib then checks the chain (SSL_get_verify_result) and the host name or address.
+    https->enable_server_certificate_verification(files.verify == tls::PeerVerification::kRequired);
+    if (!files.cafile.empty()) https->set_ca_cert_path(files.cafile);
+    if (!files.certfile.empty()) {
+      if (error_ = use_client_certificate(https->ssl_context(), files); !error_.empty()) return;
+    }
+    tls_ = https.get();
+    client = std::move(https);
+  } else {
+    client = std::make_unique<httplib::ClientImpl>(address->host, address->port);
+  }
+  set_timeout(connect_timeout, [&client](time_t s, time_t us) { client->set_connection_timeout(s, us); });
+  set_timeout(read_timeout, [&client](time_t s, time_t us) { client->set_read_timeout(s, us); });
+  set_timeout(read_timeout, [&client](time_t s, time_t us) { client->set_write_timeout(s, us); });
+  if (!config.ctl_username.empty()) client->set_basic_auth(config.ctl_username, config.ctl_password);
+  client_ = std::move(client);
+}
+
+httplib::Result RestClient::get(const std::string& path) { return client_->Get(path); }
+
+httplib::Result RestClient::post(const std::string& path, const std::string& json_body) {
+  return client_->Post(path, json_body, "application/json");
+}
+
+std::string RestClient::describe_failure(const httplib::Result& result) const {
+  switch (result.error()) {
+    case httplib::Error::SSLServerVerification: {
+      const long verify = tls_ != nullptr ? tls_->get_openssl_verify_result() : X509_V_OK;
+      return std::string("its TLS certificate was refused (") +
+             (verify == X509_V_OK ? "it does not name the host" : X509_verify_cert_error_string(verify)) + ")";
+    }
+    case httplib::Error::SSLConnection:
+      return "the TLS handshake failed (does it require a client certificate?)";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load the CA file to check its certificate";
+    default:
+      return httplib::to_string(result.error());
+  }
+}
+
+}  // namespace pgha::election
