@@ -1,5 +1,7 @@
 #include "tests/support/test_certs.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <stdexcept>
 #include <vector>
@@ -41,7 +43,10 @@ void make_leaf(const std::filesystem::path& dir, const std::string& ca, const st
 
 }  // namespace
 
-TestCerts make_test_certs(const std::filesystem::path& dir) {
+TestCerts make_test_certs(const std::filesystem::path& parent) {
+  // ctest runs each test of an executable as its own process, several at once: each writes its
+  // own set, or one would read a key another is rewriting.
+  const std::filesystem::path dir = parent / ("certs-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string server_ext =
       "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n";

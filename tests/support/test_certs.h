@@ -1,4 +1,5 @@
-// make_test_certs(): a throwaway PKI for TLS tests, written by the openssl command into `dir`:
+// make_test_certs(): a throwaway PKI for TLS tests, written by the openssl command into a
+// directory of this process's own under `dir`:
 // a CA, a server certificate for 127.0.0.1 / ::1 / localhost and a client certificate
 // (CN pgha-client), both signed by that CA, and a second, unrelated CA with its own server
 // certificate for "wrong CA" cases. Keys are unencrypted except encrypted_server_key (password
