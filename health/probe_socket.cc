@@ -175,15 +175,15 @@ std::string ProbeSocket::describe_failure(const char* what, const error_code& ec
     return std::string(what) + ": connection closed by the server";
   }
   std::string reason = ec.message();
-  if (ec.category() == asio::error::get_ssl_category() && state_->tls &&
-      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-    // "certificate verify failed" alone does not say what was wrong with the certificate.
-    const long verify_result = ::SSL_get_verify_result(state_->tls->native_handle());
-    if (verify_result != X509_V_OK) reason += std::string(" (") + ::X509_verify_cert_error_string(verify_result) + ")";
-  }
-  if (ec.category() == asio::error::get_ssl_category() &&
-      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER) {
-    reason += " (not a TLS server?)";  // what OpenSSL makes of a plain-text answer to its hello
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const int ssl_reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+    if (ssl_reason == SSL_R_CERTIFICATE_VERIFY_FAILED && state_->tls) {
+      // "certificate verify failed" alone does not say what was wrong with the certificate.
+      const long verify_result = ::SSL_get_verify_result(state_->tls->native_handle());
+      if (verify_result != X509_V_OK) reason += std::string(" (") + ::X509_verify_cert_error_string(verify_result) + ")";
+    } else if (ssl_reason == SSL_R_WRONG_VERSION_NUMBER) {
+      reason += " (not a TLS server?)";  // what OpenSSL makes of a plain-text answer to its hello
+    }
   }
   return std::string(what) + ": " + reason;
 }

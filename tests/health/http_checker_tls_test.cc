@@ -2,6 +2,7 @@
 // TLS, the server's certificate checked against the CA, its name (check-sni, verifyhost, else the
 // checked address), "verify none", client certificates, and servers that do not speak TLS.
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -66,6 +67,17 @@ class HttpCheckerTls : public ::testing::Test {
     return run_check(io, checker);
   }
 
+  // The check fails with `detail`, and passes once `fix` has changed the spec.
+  static void expect_fails_then_passes(CheckSpec spec, const std::string& detail,
+                                       const std::function<void(CheckSpec&)>& fix) {
+    const CheckResult failed = check(spec);
+    EXPECT_FALSE(failed.healthy);
+    EXPECT_EQ(failed.detail, detail);
+    fix(spec);
+    const CheckResult passed = check(spec);
+    EXPECT_TRUE(passed.healthy) << passed.detail;
+  }
+
   static std::filesystem::path dir_;
   static TestCerts certs_;
 };
@@ -112,13 +124,8 @@ TEST_F(HttpCheckerTls, VerifyhostNamesTheCertificateMustCarry) {
   auto server = endpoint(200);
   CheckSpec spec = tls_spec(server->port());
   spec.tls.verify_host = "db.example.com";
-  CheckResult result = check(spec);
-  EXPECT_FALSE(result.healthy);
-  EXPECT_EQ(result.detail, "TLS handshake: certificate verify failed (hostname mismatch)");
-
-  spec.tls.verify_host = "localhost";
-  result = check(spec);
-  EXPECT_TRUE(result.healthy) << result.detail;
+  expect_fails_then_passes(spec, "TLS handshake: certificate verify failed (hostname mismatch)",
+                           [](CheckSpec& s) { s.tls.verify_host = "localhost"; });
 }
 
 TEST_F(HttpCheckerTls, CheckSniIsTheNameVerifiedEvenWithVerifyhost) {
@@ -126,14 +133,10 @@ TEST_F(HttpCheckerTls, CheckSniIsTheNameVerifiedEvenWithVerifyhost) {
   CheckSpec spec = tls_spec(server->port());
   spec.tls.sni = "db.example.com";
   spec.tls.verify_host = "localhost";  // HAProxy checks the SNI when one is sent
-  CheckResult result = check(spec);
-  EXPECT_FALSE(result.healthy);
-  EXPECT_EQ(result.detail, "TLS handshake: certificate verify failed (hostname mismatch)");
-
-  spec.tls.sni = "localhost";
-  spec.tls.verify_host = "db.example.com";
-  result = check(spec);
-  EXPECT_TRUE(result.healthy) << result.detail;
+  expect_fails_then_passes(spec, "TLS handshake: certificate verify failed (hostname mismatch)", [](CheckSpec& s) {
+    s.tls.sni = "localhost";
+    s.tls.verify_host = "db.example.com";
+  });
 }
 
 TEST_F(HttpCheckerTls, WithoutANameTheCheckedAddressIsVerified) {
@@ -141,13 +144,8 @@ TEST_F(HttpCheckerTls, WithoutANameTheCheckedAddressIsVerified) {
   auto server = endpoint(200, false, false, "127.0.0.2");
   CheckSpec spec = tls_spec(server->port());
   spec.host = "127.0.0.2";
-  CheckResult result = check(spec);
-  EXPECT_FALSE(result.healthy);
-  EXPECT_EQ(result.detail, "TLS handshake: certificate verify failed (IP address mismatch)");
-
-  spec.tls.verify_host = "127.0.0.1";
-  result = check(spec);
-  EXPECT_TRUE(result.healthy) << result.detail;
+  expect_fails_then_passes(spec, "TLS handshake: certificate verify failed (IP address mismatch)",
+                           [](CheckSpec& s) { s.tls.verify_host = "127.0.0.1"; });
 }
 
 TEST_F(HttpCheckerTls, AServerThatRequiresAClientCertificatePassesOnlyWithCrt) {
