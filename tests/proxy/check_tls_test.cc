@@ -313,6 +313,7 @@ TEST_F(CheckTlsConfigTest, ChecksOverTlsDriveRoutingAndShowTheirDetail) {
             0u)
       << servers[0]["check"];
   EXPECT_EQ(servers[1]["check"]["detail"], "HTTP 200");
+  EXPECT_EQ(servers[1]["check"]["tls"], true);
   service.stop(0ms);
 }
 
