@@ -199,11 +199,10 @@ class Parser {
     if (sources > 1) fail(node, "admin", "give one of token, token_file and token_env");
     if (auto n = node["token"]) admin.token = admin_token(n, "admin.token", non_empty(n, "admin.token"));
     if (auto n = node["token_file"]) {
-      std::filesystem::path path = non_empty(n, "admin.token_file");
-      if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
+      const std::string path = beside_config(non_empty(n, "admin.token_file"));
       // Like the config file itself: a regular file, bounded (/dev/zero or a FIFO must not hang the load).
-      config_file::ConfigFileText read = config_file::read_config_file(path.string(), kMaxTokenFileBytes);
-      if (!read.ok()) fail(n, "admin.token_file", "cannot read " + path.string() + ": " + read.error);
+      config_file::ConfigFileText read = config_file::read_config_file(path, kMaxTokenFileBytes);
+      if (!read.ok()) fail(n, "admin.token_file", "cannot read " + path + ": " + read.error);
       std::string token = std::move(read.text);
       while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
       admin.token = admin_token(n, "admin.token_file", token);
@@ -397,7 +396,7 @@ class Parser {
     }
   }
 
-  // A relative path names a file beside the config file (as admin.token_file does).
+  // A relative path names a file beside the config file.
   std::string beside_config(const std::string& name) const {
     std::filesystem::path path = name;
     if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
