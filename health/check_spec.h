@@ -5,7 +5,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace pgha::health {
 
@@ -56,6 +61,32 @@ struct PgsqlCheckSpec {
   bool ssl_request = false;        // send SSLRequest first; 'S' or 'N' → healthy
 };
 
+// HAProxy's "check-ssl" and the server keywords that go with it: the check runs inside TLS (the
+// handshake is part of the check's deadline), then sends the protocol's probe as usual.
+struct CheckTlsSpec {
+  bool enabled = false;    // check-ssl
+  bool verify = true;      // verify required|none (HAProxy's default, from ssl-server-verify: required)
+  std::string ca_file;     // ca-file; "@system-ca": the system's CAs
+  std::string cert_file;   // crt: client certificate, presented when the server asks for one
+  std::string key_file;    // its key; empty → in cert_file (HAProxy's crt)
+  std::string sni;         // check-sni: sent as SNI, and the name verified
+  std::string verify_host; // verifyhost: the name verified when no check-sni is given
+  // Built once when the config is loaded, one per distinct (verify, ca_file, cert_file,
+  // key_file), shared read-only by the checkers that use those settings (each check makes its
+  // own stream from it). Set whenever `enabled` is.
+  std::shared_ptr<boost::asio::ssl::context> context;
+};
+
+// The name a TLS check sends as SNI and/or verifies in the server's certificate, HAProxy's way:
+// check-sni when given, else verifyhost; and, safer than HAProxy (which then checks no name),
+// the address checked when neither is given and the certificate is verified. Empty: no name.
+inline const std::string& check_tls_server_name(const CheckTlsSpec& tls, const std::string& checked_host) {
+  static const std::string kNone;
+  if (!tls.sni.empty()) return tls.sni;
+  if (!tls.verify) return kNone;
+  return tls.verify_host.empty() ? checked_host : tls.verify_host;
+}
+
 // What a failed client connect to the server does (HAProxy's "observe layer4" with "on-error"):
 // after `error_limit` consecutive failed connects (refused, reset, unreachable, timed out),
 //  - kFastinter: check the server at once, and at fastinter until its state is settled;
@@ -79,6 +110,7 @@ struct CheckSpec {
   InitialState initial_state = InitialState::kDownUntilFirstCheck;
   HttpCheckSpec http;
   PgsqlCheckSpec pgsql;
+  CheckTlsSpec tls;
   ObserveSpec observe;
 };
 

@@ -1,4 +1,5 @@
-// HttpChecker: HAProxy's "option httpchk": connect, send "METHOD PATH VERSION" (+ Host) with
+// HttpChecker: HAProxy's "option httpchk": connect (with check-ssl: and a TLS handshake, done by
+// ProbeChecker), send "METHOD PATH VERSION" (+ Host) with
 // "Connection: close", parse the reply header with Boost.Beast and compare the status with
 // "http-check expect status" (any 2xx/3xx by default). Owned by the server's health monitor;
 // used from one executor at a time.

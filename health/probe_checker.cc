@@ -57,6 +57,13 @@ asio::awaitable<CheckResult> ProbeChecker::connect_and_converse() {
     co_return not_run;
   }
   if (ec) co_return CheckResult{false, socket.describe_failure("connect", ec)};
+  if (spec_.tls.enabled) {
+    if (!spec_.tls.context) co_return CheckResult{false, "internal error: TLS check without a TLS context"};
+    const std::string& name = check_tls_server_name(spec_.tls, spec_.host);
+    if (const error_code tls_ec = co_await socket.handshake(*spec_.tls.context, name)) {
+      co_return CheckResult{false, socket.describe_failure("TLS handshake", tls_ec)};
+    }
+  }
   CheckResult result = co_await converse(socket);
   socket.close();
   co_return result;

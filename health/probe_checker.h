@@ -2,7 +2,9 @@
 // PgsqlChecker, TcpChecker). It owns what they share: the deadline (check_deadline(timing),
 // connect part bounded by timing.connect_timeout), connecting, reading a reply until a pure
 // judge decides, measuring the duration, logging, and turning any exception into an unhealthy
-// result. A protocol only fills converse(): send the probe, judge the reply, close.
+// result; with spec.tls.enabled (check-ssl) also the TLS handshake, inside the same deadline, so
+// that a protocol talks through TLS unawares. A protocol only fills converse(): send the probe,
+// judge the reply, close.
 // Used from one executor (an io thread or a strand) at a time, like every Checker.
 #pragma once
 

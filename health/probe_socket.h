@@ -5,7 +5,9 @@
 // The deadline covers resolve + connect + write + read: a steady_timer whose expiry cancels the
 // resolver and closes the socket, so every pending operation completes with an error and the
 // probe ends on time whatever the peer does (silence, one byte per second, ...). connect() is
-// additionally bounded by the connect timeout. Errors come back as values, never as exceptions.
+// additionally bounded by the connect timeout. After handshake(), the same deadline covers the TLS
+// handshake and every later read and write goes through TLS. Errors come back as values, never as
+// exceptions.
 #pragma once
 
 #include <chrono>
@@ -38,21 +40,28 @@ class ProbeSocket {
   // Resolves host (IP literals skip the resolver) and connects to the first address that
   // accepts.
   boost::asio::awaitable<boost::system::error_code> connect(const std::string& host, std::uint16_t port);
+  // On a connected socket: a TLS client handshake with a stream made from `context` (shared, not
+  // changed), sending `server_name` as SNI when it is a DNS name and, when the context verifies,
+  // requiring the certificate to name it (empty: no name). Later reads and writes use TLS.
+  boost::asio::awaitable<boost::system::error_code> handshake(boost::asio::ssl::context& context,
+                                                              const std::string& server_name);
   boost::asio::awaitable<boost::system::error_code> write_all(boost::asio::const_buffer data);
-  // One read of whatever is available; 0 bytes with ec == eof when the peer closed.
+  // One read of whatever is available; 0 bytes with ec == eof when the peer closed (over TLS also
+  // when it closed without a close_notify: a probe judges what it read, not how it ended).
   boost::asio::awaitable<std::size_t> read_some(boost::asio::mutable_buffer into,
                                                 boost::system::error_code& ec);
   // Ends the connection with a FIN and no RST: shutdown(send), then read and discard until the
   // peer closes (bounded by the deadline and by `max_drain` bytes), then close. A socket closed
-  // with unread bytes in its receive queue would send RST instead.
+  // with unread bytes in its receive queue would send RST instead. Plain TCP only.
   boost::asio::awaitable<void> close_gracefully(std::size_t max_drain = 64 * 1024);
   void close();
 
   // True once the deadline (or the connect timeout) fired and closed the socket.
   bool timed_out() const;
   Millis elapsed() const;
-  // "timeout after 300 ms" / "connect timeout after 100 ms" when timed out, else
-  // "<what>: <reason>" such as "connect: connection refused".
+  // "timeout after 300 ms" / "connect timeout after 100 ms" (" (connecting)" or " (TLS handshake)"
+  // when the deadline caught those) when timed out, else "<what>: <reason>" such as
+  // "connect: connection refused" or "TLS handshake: certificate verify failed (hostname mismatch)".
   std::string describe_failure(const char* what, const boost::system::error_code& ec) const;
 
  private:

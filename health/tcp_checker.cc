@@ -8,7 +8,7 @@ TcpChecker::TcpChecker(boost::asio::any_io_executor executor, CheckSpec spec)
 
 boost::asio::awaitable<CheckResult> TcpChecker::converse(ProbeSocket& socket) {
   socket.close();
-  co_return CheckResult{true, "TCP connect ok"};
+  co_return CheckResult{true, spec().tls.enabled ? "TLS handshake ok" : "TCP connect ok"};
 }
 
 }  // namespace pgha::health

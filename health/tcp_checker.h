@@ -1,5 +1,6 @@
 // TcpChecker: HAProxy's plain "check": healthy when a TCP connection to the server completes
-// within the deadline; the connection is closed at once. Used from one executor at a time.
+// within the deadline (with check-ssl: a TLS handshake too, HAProxy's SSL connect check); the
+// connection is closed at once. Used from one executor at a time.
 #pragma once
 
 #include "health/probe_checker.h"

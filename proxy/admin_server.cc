@@ -106,6 +106,7 @@ std::string render_status_json(const ProxyService& service) {
                                {"check",
                                 {{"type", check_type_name(s.check.type)},
                                  {"port", s.check.port},
+                                 {"tls", s.check.tls.enabled},
                                  {"checked", h.checked},
                                  {"health", h.health},
                                  {"rise", s.check.timing.rise},

@@ -315,6 +315,12 @@ health::OnError parse_on_error(std::string_view text, const Location& at) {
                "' (expected fastinter, fail-check, sudden-death or mark-down)");
 }
 
+bool parse_verify(std::string_view text, const Location& at) {
+  if (text == "required") return true;
+  if (text == "none") return false;
+  fail(at, "unknown verify '" + std::string(text) + "' (none or required)");
+}
+
 namespace {
 
 bool is_wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }

@@ -66,6 +66,8 @@ health::InitialState parse_init_state(std::string_view text, const Location& at)
 bool parse_observe(std::string_view text, const Location& at);
 // HAProxy's "on-error fastinter|fail-check|sudden-death|mark-down".
 health::OnError parse_on_error(std::string_view text, const Location& at);
+// HAProxy's "verify" / "ssl-server-verify" for a TLS check: required → true, none → false.
+bool parse_verify(std::string_view text, const Location& at);
 
 // Source locations of the entities of a loaded config, for cross-entity error messages.
 struct ListenerSource {

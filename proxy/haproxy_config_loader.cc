@@ -7,13 +7,16 @@
 #include <set>
 #include <vector>
 
+#include "proxy/check_tls_contexts.h"
 #include "proxy/config_loader.h"
+#include "proxy/haproxy_server_params.h"
 
 namespace pgha::proxy {
 
 namespace {
 
 using config_detail::ConfigSource;
+using config_detail::HaproxyServerParams;
 using config_detail::HostPort;
 using config_detail::ListenerSource;
 using config_detail::Location;
@@ -36,26 +39,10 @@ const char* kind_name(SectionKind kind) {
   }
 }
 
-// What "server" and "default-server" lines set.
-struct ServerParams {
-  bool check = false;
-  std::optional<uint16_t> check_port;
-  std::string check_addr;
-  health::CheckTiming timing;  // inter, fastinter, downinter, rise, fall
-  int weight = 1;
-  int maxconn = 0;
-  bool backup = false;
-  bool shutdown_sessions = false;
-  Millis shutdown_grace{0};  // pgha-shutdown-grace
-  health::InitialState initial_state = health::InitialState::kDownUntilFirstCheck;
-  health::ObserveSpec observe;
-  int observe_line = 0;
-};
-
 struct ParsedServer {
   std::string name;
   HostPort address;
-  ServerParams params;
+  HaproxyServerParams params;
   int line = 0;
 };
 
@@ -90,7 +77,7 @@ struct Section {
   std::string check_option;  // "option httpchk" / "option pgsql-check", for messages
   health::HttpCheckSpec http;
   std::string pgsql_user;
-  ServerParams server_defaults;
+  HaproxyServerParams server_defaults;
   std::vector<ParsedServer> servers;
 };
 
@@ -127,10 +114,6 @@ const std::set<std::string, std::less<>> kHarmlessTimeouts = {
 const std::set<std::string, std::less<>> kIgnoredSections = {
     "userlist", "peers", "resolvers", "mailers", "program", "http-errors", "ring", "cache",
     "log-forward", "crt-store", "traces", "acme"};
-const std::set<std::string, std::less<>> kServerParamKeywords = {
-    "check", "no-check", "port", "addr", "inter", "fastinter", "downinter", "rise", "fall",
-    "on-marked-down", "on-marked-up", "maxconn", "weight", "backup", "no-backup", "init-state"};
-
 class Parser {
  public:
   explicit Parser(const std::string& file) : file_(file) {}
@@ -316,6 +299,18 @@ class Parser {
       }
       return;
     }
+    if (kw == "ssl-server-verify") {
+      if (t.size() != 2) throw ConfigError(file_, line, kw, "'" + kw + "' needs one value (none or required)");
+      server_verify_ = config_detail::parse_verify(t[1], at(line, kw));
+      return;
+    }
+    if (kw == "ca-base" || kw == "crt-base") {
+      if (t.size() != 2 || t[1].empty()) throw ConfigError(file_, line, kw, "'" + kw + "' needs a directory");
+      std::string& base = kw == "ca-base" ? bases_.ca_base : bases_.crt_base;
+      if (!base.empty()) throw ConfigError(file_, line, kw, "'" + kw + "' is already set");
+      base = t[1];
+      return;
+    }
     if (kw == "stats") {
       warn(line, kw, "'stats " + (t.size() > 1 ? t[1] : std::string()) +
                          "' is not supported; pgha-proxy serves /status, /metrics and server "
@@ -405,7 +400,8 @@ class Parser {
                                          "check option gets a plain TCP connect check)");
     } else if (kw == "default-server") {
       if (!has_backend_side(kind)) throw ConfigError(file_, line, kw, "'default-server' is not allowed in a " + where);
-      parse_server_params(t, 1, current_.server_defaults, line);
+      config_detail::parse_server_params(t, 1, current_.server_defaults, at(line, "default-server"), bases_,
+                                         result_.warnings);
     } else if (kw == "server") {
       if (kind != SectionKind::kListen && kind != SectionKind::kBackend) {
         throw ConfigError(file_, line, kw, "'server' is not allowed in a " + where);
@@ -600,7 +596,7 @@ class Parser {
 
   void parse_server(const Tokens& t, int line) {
     if (t.size() < 2) throw ConfigError(file_, line, "server", "'server' needs a name and an address");
-    if (t.size() < 3 || (kServerParamKeywords.count(t[2]) != 0 && t[2].find(':') == std::string::npos)) {
+    if (t.size() < 3 || (config_detail::is_server_param_keyword(t[2]) && t[2].find(':') == std::string::npos)) {
       throw ConfigError(file_, line, "server",
                         "server '" + t[1] + "' has no address (expected 'server NAME ADDR:PORT')");
     }
@@ -609,81 +605,11 @@ class Parser {
     server.line = line;
     server.address = config_detail::parse_server_address(t[2], at(line, "server " + t[1]));
     server.params = current_.server_defaults;
-    parse_server_params(t, 3, server.params, line);
+    config_detail::parse_server_params(t, 3, server.params, at(line, "server"), bases_, result_.warnings);
     current_.servers.push_back(std::move(server));
   }
 
-  void parse_server_params(const Tokens& t, size_t first, ServerParams& p, int line) {
-    for (size_t i = first; i < t.size(); ++i) {
-      const std::string& kw = t[i];
-      auto value = [&]() -> const std::string& {
-        if (i + 1 >= t.size()) throw ConfigError(file_, line, kw, "'" + kw + "' needs a value");
-        return t[++i];
-      };
-      auto positive_duration = [&]() {
-        Millis d = config_detail::parse_duration(value(), at(line, kw));
-        if (d.count() == 0) throw ConfigError(file_, line, kw, "must be greater than 0");
-        return d;
-      };
-      if (kw == "check") {
-        p.check = true;
-      } else if (kw == "no-check") {
-        p.check = false;
-      } else if (kw == "port") {
-        p.check_port = config_detail::parse_port(value(), at(line, kw));
-      } else if (kw == "addr") {
-        const std::string& addr = value();
-        if (!config_detail::is_valid_host(addr)) {
-          throw ConfigError(file_, line, kw, "'" + addr + "' is neither an IP address nor a valid host name");
-        }
-        p.check_addr = addr;
-      } else if (kw == "inter") {
-        p.timing.inter = positive_duration();
-      } else if (kw == "fastinter") {
-        p.timing.fastinter = positive_duration();
-      } else if (kw == "downinter") {
-        p.timing.downinter = positive_duration();
-      } else if (kw == "rise") {
-        p.timing.rise = static_cast<int>(config_detail::parse_integer(value(), 1, 1'000'000, at(line, kw)));
-      } else if (kw == "fall") {
-        p.timing.fall = static_cast<int>(config_detail::parse_integer(value(), 1, 1'000'000, at(line, kw)));
-      } else if (kw == "on-marked-down") {
-        const std::string& action = value();
-        if (action != "shutdown-sessions") {
-          throw ConfigError(file_, line, kw, "unsupported action '" + action + "' (only shutdown-sessions)");
-        }
-        p.shutdown_sessions = true;
-      } else if (kw == "maxconn") {
-        p.maxconn = static_cast<int>(config_detail::parse_integer(value(), 0, kIntMax, at(line, kw)));
-      } else if (kw == "weight") {
-        p.weight = static_cast<int>(config_detail::parse_integer(value(), 0, 256, at(line, kw)));
-      } else if (kw == "backup") {
-        p.backup = true;
-      } else if (kw == "no-backup") {
-        p.backup = false;
-      } else if (kw == "init-state") {
-        p.initial_state = config_detail::parse_init_state(value(), at(line, kw));
-      } else if (kw == "observe") {
-        p.observe.layer4 = config_detail::parse_observe(value(), at(line, kw));
-        p.observe_line = line;
-      } else if (kw == "error-limit") {
-        p.observe.error_limit = static_cast<int>(config_detail::parse_integer(value(), 1, 1'000'000, at(line, kw)));
-      } else if (kw == "on-error") {
-        p.observe.on_error = config_detail::parse_on_error(value(), at(line, kw));
-      } else if (kw == "pgha-shutdown-grace") {
-        p.shutdown_grace = config_detail::parse_duration(value(), at(line, kw));
-      } else if (kw == "id" || kw == "cookie") {
-        value();
-        warn(line, kw, "server parameter '" + kw + "' is ignored by pgha-proxy");
-      } else {
-        throw ConfigError(file_, line, kw, "unsupported server parameter '" + kw +
-                                               "': ignoring it could change how pgha-proxy routes to or "
-                                               "talks to this server");
-      }
-    }
-  }
-
-  ServerConfig make_server(const Section& backend, const ParsedServer& parsed) const {
+  ServerConfig make_server(const Section& backend, const ParsedServer& parsed) {
     ServerConfig server;
     server.name = parsed.name;
     server.host = parsed.address.host;
@@ -713,6 +639,16 @@ class Parser {
     check.observe = parsed.params.observe;
     if (check.type == health::CheckType::kHttp) check.http = backend.http;
     if (check.type == health::CheckType::kPgsql) check.pgsql.user = backend.pgsql_user;
+    if (parsed.params.tls.enabled) {
+      check.tls = parsed.params.tls;
+      check.tls.verify = parsed.params.verify.value_or(server_verify_);
+      const Location crt = at(parsed.params.crt_line, "crt");
+      tls_contexts_.attach(check,
+                           config_detail::CheckTlsSource{at(parsed.line, "server " + parsed.name),
+                                                         at(parsed.params.ca_file_line, "ca-file"), crt, crt},
+                           "add 'ca-file FILE' (or 'ca-file @system-ca'), or 'verify none' to check without "
+                           "verifying, or 'ssl-server-verify none' in global (HAProxy refuses this too)");
+    }
     return server;
   }
 
@@ -788,6 +724,9 @@ class Parser {
   const std::string& file_;
   LoadedConfig result_;
   ConfigSource source_;
+  bool server_verify_ = true;  // global ssl-server-verify (HAProxy's default: required)
+  config_detail::ServerParamBases bases_;  // global ca-base, crt-base
+  config_detail::CheckTlsContexts tls_contexts_;
   Section defaults_;  // the latest defaults section (HAProxy's built-in values before any)
   Section current_;
   std::vector<Section> proxies_;  // listen and frontend sections, in file order

@@ -3,7 +3,8 @@
 // into a ProxyConfig, following HAProxy's inheritance rules (defaults → later sections,
 // default-server → later server lines). Keywords it cannot honour produce a warning when
 // ignoring them is harmless (logging, stats, tuning) and a ConfigError when ignoring them would
-// change routing (ACL routing, mode http, TLS, unknown server parameters).
+// change routing (ACL routing, mode http, TLS on forwarded connections, unknown server
+// parameters). TLS health checks (check-ssl) are supported.
 // One loader per file; not thread-safe, use it from the thread that loads the config.
 #pragma once
 

@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config_file/config_file_reader.h"
+#include "proxy/check_tls_contexts.h"
 #include "proxy/config_loader.h"
 
 namespace pgha::proxy {
@@ -40,7 +41,8 @@ const Keys kHoldKeys = {"timeout", "max_clients"};
 const Keys kTimeoutKeys = {"connect", "client", "server", "tunnel", "fin"};
 const Keys kCheckKeys = {"type", "port", "host", "method", "path", "version", "host_header", "expect_status",
                          "user", "ssl_request", "inter", "fastinter", "downinter", "fall", "rise", "timeout",
-                         "connect_timeout"};
+                         "connect_timeout", "tls"};
+const Keys kTlsKeys = {"enabled", "verify", "ca_file", "cert_file", "key_file", "sni", "verify_host"};
 
 std::string child(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
@@ -65,6 +67,7 @@ struct Inherited {
   Millis timeout_fin{ListenerConfig{}.timeout_fin};
   bool splice = false;
   health::CheckSpec check;  // type kNone unless a level sets check.type
+  config_detail::CheckTlsSource check_tls_source;  // where check.tls's files were named
   bool shutdown_sessions = false;
   Millis shutdown_grace{0};
   health::InitialState initial_state = health::InitialState::kDownUntilFirstCheck;
@@ -196,11 +199,10 @@ class Parser {
     if (sources > 1) fail(node, "admin", "give one of token, token_file and token_env");
     if (auto n = node["token"]) admin.token = admin_token(n, "admin.token", non_empty(n, "admin.token"));
     if (auto n = node["token_file"]) {
-      std::filesystem::path path = non_empty(n, "admin.token_file");
-      if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
+      const std::string path = beside_config(non_empty(n, "admin.token_file"));
       // Like the config file itself: a regular file, bounded (/dev/zero or a FIFO must not hang the load).
-      config_file::ConfigFileText read = config_file::read_config_file(path.string(), kMaxTokenFileBytes);
-      if (!read.ok()) fail(n, "admin.token_file", "cannot read " + path.string() + ": " + read.error);
+      config_file::ConfigFileText read = config_file::read_config_file(path, kMaxTokenFileBytes);
+      if (!read.ok()) fail(n, "admin.token_file", "cannot read " + path + ": " + read.error);
       std::string token = std::move(read.text);
       while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
       admin.token = admin_token(n, "admin.token_file", token);
@@ -240,7 +242,7 @@ class Parser {
       if (auto v = n["tunnel"]) out.timeout_tunnel = duration(v, child(tpath, "tunnel"));
       if (auto v = n["fin"]) out.timeout_fin = duration(v, child(tpath, "fin"));
     }
-    if (auto n = node["check"]) apply_check(n, child(path, "check"), out.check);
+    if (auto n = node["check"]) apply_check(n, child(path, "check"), out);
     if (auto n = node["splice"]) out.splice = boolean(n, child(path, "splice"));
     if (auto n = node["hold"]) apply_hold(n, child(path, "hold"), out);
     apply_server_defaults(node, path, out);
@@ -289,7 +291,8 @@ class Parser {
 
   // "check: false" disables, "check: true" enables (TCP unless a type is inherited), a mapping
   // overrides the inherited fields one by one.
-  void apply_check(const YAML::Node& node, const std::string& path, health::CheckSpec& check) const {
+  void apply_check(const YAML::Node& node, const std::string& path, Inherited& out) const {
+    health::CheckSpec& check = out.check;
     if (node.IsScalar()) {
       if (!boolean(node, path)) {
         check.type = health::CheckType::kNone;
@@ -351,6 +354,53 @@ class Parser {
     if (auto n = node["rise"]) timing.rise = integer(n, child(path, "rise"), 1, 1'000'000);
     if (auto n = node["timeout"]) timing.timeout = positive_duration(n, child(path, "timeout"));
     if (auto n = node["connect_timeout"]) timing.connect_timeout = positive_duration(n, child(path, "connect_timeout"));
+    if (auto n = node["tls"]) apply_tls(n, child(path, "tls"), check.tls, out.check_tls_source);
+  }
+
+  // "tls: true|false" (HAProxy's check-ssl / no-check-ssl), or a mapping, which turns TLS on
+  // unless it says "enabled: false" and overrides the inherited fields one by one.
+  void apply_tls(const YAML::Node& node, const std::string& path, health::CheckTlsSpec& tls,
+                 config_detail::CheckTlsSource& source) const {
+    if (node.IsScalar()) {
+      tls.enabled = boolean(node, path);
+      return;
+    }
+    expect_map(node, path, kTlsKeys);
+    tls.enabled = true;
+    if (auto n = node["enabled"]) tls.enabled = boolean(n, child(path, "enabled"));
+    if (auto n = node["verify"]) {
+      const std::string key = child(path, "verify");
+      tls.verify = config_detail::parse_verify(scalar(n, key), at(n, key));
+    }
+    if (auto n = node["ca_file"]) {
+      const std::string key = child(path, "ca_file");
+      tls.ca_file = non_empty(n, key);
+      if (tls.ca_file != config_detail::kSystemCa) tls.ca_file = beside_config(tls.ca_file);
+      source.ca_file = at(n, key);
+    }
+    if (auto n = node["cert_file"]) {
+      tls.cert_file = beside_config(non_empty(n, child(path, "cert_file")));
+      source.cert_file = at(n, child(path, "cert_file"));
+    }
+    if (auto n = node["key_file"]) {
+      tls.key_file = beside_config(non_empty(n, child(path, "key_file")));
+      source.key_file = at(n, child(path, "key_file"));
+    }
+    if (auto n = node["sni"]) {
+      tls.sni = non_empty(n, child(path, "sni"));
+      config_detail::check_tls_name(tls.sni, at(n, child(path, "sni")));
+    }
+    if (auto n = node["verify_host"]) {
+      tls.verify_host = non_empty(n, child(path, "verify_host"));
+      config_detail::check_tls_name(tls.verify_host, at(n, child(path, "verify_host")));
+    }
+  }
+
+  // A relative path names a file beside the config file.
+  std::string beside_config(const std::string& name) const {
+    std::filesystem::path path = name;
+    if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
+    return path.string();
   }
 
   // A check that is complete enough to run; NODE/PATH locate the level that produced it.
@@ -403,7 +453,7 @@ class Parser {
     source_.listeners_src.push_back(std::move(src));
   }
 
-  ServerConfig parse_server(const YAML::Node& node, const std::string& path, const Inherited& listener) const {
+  ServerConfig parse_server(const YAML::Node& node, const std::string& path, const Inherited& listener) {
     expect_map(node, path, kServerKeys);
     ServerConfig server;
     auto name = node["name"];
@@ -423,7 +473,7 @@ class Parser {
     server.shutdown_sessions_on_down = own.shutdown_sessions;
     server.shutdown_grace = own.shutdown_grace;
     if (auto n = node["check"]) {
-      apply_check(n, child(path, "check"), own.check);
+      apply_check(n, child(path, "check"), own);
       validate_check(own.check, n, child(path, "check"));
     }
     health::CheckSpec& check = server.check;
@@ -446,12 +496,22 @@ class Parser {
     check.observe = own.observe;
     if (check.type != health::CheckType::kHttp) check.http = health::HttpCheckSpec{};
     if (check.type != health::CheckType::kPgsql) check.pgsql = health::PgsqlCheckSpec{};
+    if (!check.tls.enabled) {
+      check.tls = health::CheckTlsSpec{};
+    } else {
+      config_detail::CheckTlsSource source = own.check_tls_source;
+      source.server = at(node, child(path, "check.tls"));
+      tls_contexts_.attach(check, source,
+                           "set check.tls.ca_file (a file, or @system-ca for the system's CAs), or check.tls.verify: "
+                           "none to check without verifying");
+    }
     return server;
   }
 
   const std::string& file_;
   LoadedConfig result_;
   ConfigSource source_;
+  config_detail::CheckTlsContexts tls_contexts_;
 };
 
 }  // namespace

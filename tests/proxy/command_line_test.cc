@@ -1,5 +1,6 @@
 // The pgha-proxy binary's command line: a malformed number or level is an error naming the
-// option and the value (exit 2), never an uncaught exception or logging silently turned off.
+// option and the value (exit 2), never an uncaught exception or logging silently turned off;
+// --check reports what a full load would (a TLS check's unreadable CA file).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -71,6 +72,17 @@ TEST(ProxyCommandLine, ConfigThatIsNotARegularFileIsRefused) {
   EXPECT_FALSE(r.timed_out);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("/dev/zero:0: file: cannot read: a character device, not a regular file"));
+}
+
+TEST(ProxyCommandLine, CheckReportsATlsCheckFileThatCannotBeRead) {
+  testing::TempDir dir;
+  const std::string missing = (dir.path() / "ca.pem").string();
+  const std::string config = dir.write("proxy.cfg", "listen db\n  bind 127.0.0.1:6000\n  option httpchk\n"
+                                                    "  server s1 127.0.0.1:6001 check check-ssl ca-file " +
+                                                        missing + "\n");
+  const test::ProgramResult r = run_proxy({"-c", "-f", config});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(config + ":4: ca-file: CA file " + missing + ": cannot open"));
 }
 
 }  // namespace

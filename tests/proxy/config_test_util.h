@@ -85,7 +85,10 @@ inline std::string dump(const ProxyConfig& c) {
         << k.observe.error_limit << "/" << static_cast<int>(k.observe.on_error) << "\n"
         << "    http " << k.http.method << " " << k.http.path << " " << k.http.version << " host="
         << k.http.host_header << " expect=" << k.http.expect_status << " pgsql user=" << k.pgsql.user
-        << " ssl=" << k.pgsql.ssl_request << "\n";
+        << " ssl=" << k.pgsql.ssl_request << "\n"
+        << "    tls " << k.tls.enabled << " verify=" << k.tls.verify << " ca=" << k.tls.ca_file
+        << " crt=" << k.tls.cert_file << " key=" << k.tls.key_file << " sni=" << k.tls.sni
+        << " verifyhost=" << k.tls.verify_host << " context=" << (k.tls.context != nullptr) << "\n";
     }
   }
   return o.str();

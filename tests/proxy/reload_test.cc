@@ -268,7 +268,9 @@ std::size_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
-TEST(ReloadTest, FiftyReloadsWithChecksInFlightLeakNoDescriptors) {
+// 50 reloads, each while the previous service's check is in flight; `check_extra` adds to the
+// listener's check mapping.
+void expect_fifty_reloads_leak_no_descriptors(const std::string& check_extra) {
   test::EchoServer backend;
   test::SilentServer hung_health;  // accepts each check and never answers: checks are always in flight
   const auto dir = std::filesystem::temp_directory_path() / ("pgha-reload-fds-" + std::to_string(::getpid()));
@@ -282,7 +284,7 @@ TEST(ReloadTest, FiftyReloadsWithChecksInFlightLeakNoDescriptors) {
                         << "  - name: write\n"
                         << "    bind: 127.0.0.1:" << port << "\n"
                         << "    check: { type: http, path: /primary, port: " << hung_health.port()
-                        << ", inter: 50ms, timeout: 10s }\n"
+                        << ", inter: 50ms, timeout: 10s" << check_extra << " }\n"
                         << "    servers: [{ name: pg, address: 127.0.0.1:" << backend.port() << " }]\n";
   ProxyProcess proxy(config, log);
   ASSERT_GT(proxy.pid(), 0);
@@ -302,6 +304,13 @@ TEST(ReloadTest, FiftyReloadsWithChecksInFlightLeakNoDescriptors) {
   EXPECT_TRUE(proxy.alive());
   EXPECT_EQ(proxy.terminate(), 0) << read_file(log);
   std::filesystem::remove_all(dir);
+}
+
+TEST(ReloadTest, FiftyReloadsWithChecksInFlightLeakNoDescriptors) { expect_fifty_reloads_leak_no_descriptors(""); }
+
+// Checks over TLS, each stuck in its handshake, and a TLS context built by each load.
+TEST(ReloadTest, FiftyReloadsWithTlsChecksInFlightLeakNoDescriptors) {
+  expect_fifty_reloads_leak_no_descriptors(", tls: { verify: none }");
 }
 
 }  // namespace

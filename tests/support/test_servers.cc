@@ -5,11 +5,13 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <boost/asio/ssl/stream.hpp>
+
 namespace pgha::test {
 
 namespace {
-tcp::acceptor make_acceptor(asio::io_context& io) {
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+tcp::acceptor make_acceptor(asio::io_context& io, const std::string& address = "127.0.0.1") {
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address(address), 0));
   return a;
 }
 void ignore_exception(std::exception_ptr) {}
@@ -68,7 +70,14 @@ asio::awaitable<void> SilentServer::accept_loop() {
   }
 }
 
-HealthEndpoint::HealthEndpoint(int status) : acceptor_(make_acceptor(io_)), status_(status) {
+HealthEndpoint::HealthEndpoint(int status) : acceptor_(make_acceptor(io_)), status_(status) { start(); }
+
+HealthEndpoint::HealthEndpoint(int status, asio::ssl::context tls, const std::string& address)
+    : tls_(std::move(tls)), acceptor_(make_acceptor(io_, address)), status_(status) {
+  start();
+}
+
+void HealthEndpoint::start() {
   port_ = acceptor_.local_endpoint().port();
   asio::co_spawn(io_, accept_loop(), ignore_exception);
   thread_ = std::thread([this] { io_.run(); });
@@ -87,17 +96,34 @@ asio::awaitable<void> HealthEndpoint::accept_loop() {
 }
 
 asio::awaitable<void> HealthEndpoint::answer(tcp::socket socket) {
+  if (!tls_) {
+    co_await reply(socket);
+    co_return;
+  }
+  asio::ssl::stream<tcp::socket> stream(std::move(socket), *tls_);
+  boost::system::error_code ec;
+  co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    ++failed_handshakes_;
+    co_return;
+  }
+  co_await reply(stream);
+}
+
+template <typename Stream>
+asio::awaitable<void> HealthEndpoint::reply(Stream& stream) {
   std::string request;
   boost::system::error_code ec;
-  co_await asio::async_read_until(socket, asio::dynamic_buffer(request), "\r\n\r\n",
+  co_await asio::async_read_until(stream, asio::dynamic_buffer(request), "\r\n\r\n",
                                   asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
   ++requests_;
   const int status = status_.load();
   std::string reply = "HTTP/1.0 " + std::to_string(status) + (status == 200 ? " OK" : " Service Unavailable") +
                       "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  co_await asio::async_write(socket, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
-  socket.shutdown(tcp::socket::shutdown_both, ec);
+  co_await asio::async_write(stream, asio::buffer(reply), asio::redirect_error(asio::use_awaitable, ec));
+  // No TLS close_notify: many servers end that way, and a check must not mind.
+  stream.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
 }
 
 tcp::socket connect_blocking(asio::io_context& io, std::uint16_t port) {

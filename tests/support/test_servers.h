@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 namespace pgha::test {
 
@@ -57,23 +58,33 @@ class SilentServer {
   std::thread thread_;
 };
 
-// Answers every request with the current status (200 or 503), HTTP/1.0, then closes.
+// Answers every request with the current status (200 or 503), HTTP/1.0, then closes. With a
+// TLS context (pgha::tls::make_server_context), every connection starts with a TLS handshake,
+// which may require a client certificate; a failed handshake closes the connection. `address`:
+// another loopback address (127.0.0.2) for a certificate that does not name it.
 class HealthEndpoint {
  public:
   explicit HealthEndpoint(int status = 200);
+  HealthEndpoint(int status, asio::ssl::context tls, const std::string& address = "127.0.0.1");
   ~HealthEndpoint();
   std::uint16_t port() const { return port_; }
   void set_status(int status) { status_.store(status); }
   int requests() const { return requests_.load(); }
+  int failed_handshakes() const { return failed_handshakes_.load(); }
 
  private:
+  void start();
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> answer(tcp::socket socket);
+  template <typename Stream>
+  asio::awaitable<void> reply(Stream& stream);
+  std::optional<asio::ssl::context> tls_;  // before io_: outlives the streams io_'s handlers hold
   asio::io_context io_;
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::atomic<int> status_;
   std::atomic<int> requests_{0};
+  std::atomic<int> failed_handshakes_{0};
   std::thread thread_;
 };
 
