@@ -155,3 +155,8 @@ class ClusterPki:
     def http_check_options(self):
         """What a `server ... check` line of an haproxy.cfg needs for a TLS REST API."""
         return f"check-ssl verify required ca-file {self.ca_cert} crt {self.client_pem}"
+
+    def yaml_check_tls(self):
+        """The same for pgha-proxy's YAML: the `tls` of a server's `check` (a flow mapping)."""
+        return (f"{{ verify: required, ca_file: {self.ca_cert}, cert_file: {self.client_cert}, "
+                f"key_file: {self.client_key} }}")
