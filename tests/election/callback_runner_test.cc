@@ -18,17 +18,6 @@ class CallbackRunnerTest : public ::testing::Test {
  protected:
   CommandRunner commands() const { return CommandRunner({"", CommandRunner::default_environment()}); }
   std::string log() const { return scripts_.path("callbacks.log"); }
-  // Polls until the PID a sleeper writes is there (0 on timeout).
-  pid_t wait_pid(const std::string& file) const {
-    const auto deadline = Clock::now() + 10s;
-    while (scripts_.pid_in(file) == 0 && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
-    return scripts_.pid_in(file);
-  }
-  bool wait_dead(pid_t pid) const {
-    const auto deadline = Clock::now() + 5s;
-    while (HookScripts::alive(pid) && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
-    return !HookScripts::alive(pid);
-  }
   HookScripts scripts_;
 };
 
@@ -48,13 +37,13 @@ TEST_F(CallbackRunnerTest, RunsTheCommandWithItsArgumentsAndLogsItsOutput) {
 TEST_F(CallbackRunnerTest, ANewerCallbackKillsTheOneStillRunningWithoutWaitingForIt) {
   CallbackRunner runner(commands(), log());
   runner.run("on_start", {scripts_.sleeper("slow.sh", "args", "slow.pid", 60), "on_start", "replica", "demo"}, 120s);
-  const pid_t slow = wait_pid("slow.pid");
+  const pid_t slow = scripts_.wait_pid("slow.pid");
   ASSERT_NE(slow, 0);
   const auto asked = Clock::now();
   runner.run("on_role_change", {scripts_.recorder("cb.sh", "args"), "on_role_change", "primary", "demo"}, 5s);
   EXPECT_LT(Clock::now() - asked, 100ms) << "run() waited for the callback it replaces";
   ASSERT_TRUE(scripts_.wait_lines("args", 2));
-  EXPECT_TRUE(wait_dead(slow)) << "the replaced callback is still running";
+  EXPECT_TRUE(HookScripts::wait_dead(slow)) << "the replaced callback is still running";
   ASSERT_TRUE(runner.wait_idle(10s));
   EXPECT_EQ(scripts_.lines("args"), (std::vector<std::string>{"on_start replica demo", "on_role_change primary demo"}));
   const auto done = runner.completed();
@@ -67,11 +56,11 @@ TEST_F(CallbackRunnerTest, AHungCallbackIsKilledAtItsDeadline) {
   CallbackRunner runner(commands(), log());
   const auto begun = Clock::now();
   runner.run("on_stop", {scripts_.sleeper("hung.sh", "args", "hung.pid", 60), "on_stop", "primary", "demo"}, 300ms);
-  const pid_t hung = wait_pid("hung.pid");
+  const pid_t hung = scripts_.wait_pid("hung.pid");
   ASSERT_NE(hung, 0);
   ASSERT_TRUE(runner.wait_idle(10s));
   EXPECT_LT(Clock::now() - begun, 5s);
-  EXPECT_TRUE(wait_dead(hung));
+  EXPECT_TRUE(HookScripts::wait_dead(hung));
   const auto done = runner.completed();
   ASSERT_EQ(done.size(), 1u);
   EXPECT_TRUE(done[0].result.timed_out) << done[0].result.describe;
@@ -94,11 +83,11 @@ TEST_F(CallbackRunnerTest, TheDestructorKillsACallbackStillRunning) {
   {
     CallbackRunner runner(commands(), log());
     runner.run("on_start", {scripts_.sleeper("slow.sh", "args", "slow.pid", 60)}, 120s);
-    slow = wait_pid("slow.pid");
+    slow = scripts_.wait_pid("slow.pid");
     ASSERT_NE(slow, 0);
   }
   EXPECT_LT(Clock::now() - begun, 5s);
-  EXPECT_TRUE(wait_dead(slow));
+  EXPECT_TRUE(HookScripts::wait_dead(slow));
 }
 
 }  // namespace

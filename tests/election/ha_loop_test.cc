@@ -805,17 +805,6 @@ class HaLoopHooksTest : public HaLoopTest {
     hooked_loop().step();
     return std::chrono::duration_cast<Millis>(Clock::now() - begun);
   }
-  pid_t wait_pid(const std::string& file) const {
-    const auto deadline = Clock::now() + 10s;
-    while (scripts_.pid_in(file) == 0 && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
-    return scripts_.pid_in(file);
-  }
-  bool wait_dead(pid_t pid) const {
-    const auto deadline = Clock::now() + 5s;
-    while (test::HookScripts::alive(pid) && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
-    return !test::HookScripts::alive(pid);
-  }
-
   test::HookScripts scripts_;
   std::unique_ptr<PostgresCallbacks> hooks_;
   std::size_t seen_ = 0;
@@ -884,7 +873,7 @@ TEST_F(HaLoopHooksTest, APrePromoteThatHangsIsKilledWithinRetryTimeoutAndCancels
   pg_.calls.clear();
   const Millis took = timed_step();
   EXPECT_LE(took, config_.retry_timeout + 500ms);
-  EXPECT_TRUE(wait_dead(scripts_.pid_in("pre.pid")));
+  EXPECT_TRUE(test::HookScripts::wait_dead(scripts_.pid_in("pre.pid")));
   EXPECT_FALSE(contains(pg_.calls, "promote"));
   EXPECT_FALSE(dcs_.get(keys_.leader()));
 }
@@ -932,10 +921,10 @@ TEST_F(HaLoopHooksTest, AHungCallbackIsKilledAtItsDeadlineAndDoesNotDelayTheLoop
   step_until_n2_leads();
   EXPECT_LT(timed_step(), 400ms);  // promotes and fires on_role_change
   ASSERT_TRUE(pg_.writable());
-  const pid_t hung = wait_pid("hung.pid");
+  const pid_t hung = scripts_.wait_pid("hung.pid");
   ASSERT_NE(hung, 0);
   EXPECT_LT(timed_step(), 400ms);
-  EXPECT_TRUE(wait_dead(hung)) << "the hung callback outlived its deadline";
+  EXPECT_TRUE(test::HookScripts::wait_dead(hung)) << "the hung callback outlived its deadline";
   ASSERT_TRUE(hooks_->wait_idle(5s));
   ASSERT_EQ(hooks_->completed().size(), 1u);
   EXPECT_TRUE(hooks_->completed().front().result.timed_out);

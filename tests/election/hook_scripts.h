@@ -76,11 +76,27 @@ class HookScripts {
     in >> pid;
     return pid;
   }
-  // Whether PID is alive: neither gone nor a zombie.
+  // Polls until a sleeper has written its PID to FILE (0 after 10 s).
+  pid_t wait_pid(const std::string& file) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (pid_in(file) == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return pid_in(file);
+  }
+  // Whether PID is alive: neither gone nor a zombie (its new parent, init, reaps it when it likes).
   static bool alive(pid_t pid) {
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string id, comm, state;
     return static_cast<bool>(stat >> id >> comm >> state) && state != "Z";
+  }
+  // Polls until PID is dead (false if it still lives after 5 s).
+  static bool wait_dead(pid_t pid) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (alive(pid) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return !alive(pid);
   }
 
  private:
