@@ -5,8 +5,9 @@
 // runuser(1), because PostgreSQL's tools refuse root. The child leads its own process group; on
 // the deadline the whole group is killed with SIGKILL and the result says so; so it is when the
 // caller's cancel descriptor (an eventfd or a pipe's read end) becomes readable meanwhile.
-// Blocking: call only from the agent's HA thread (never an io or REST thread). Thread-safe in the
-// sense that run() keeps no state between calls; concurrent runs may share a log file.
+// Blocking: call only from the agent's HA thread or a callback thread of its own (never an io or
+// REST thread). Thread-safe in the sense that run() keeps no state between calls; concurrent runs
+// may share a log file.
 #pragma once
 
 #include <chrono>
