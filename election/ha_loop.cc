@@ -152,7 +152,7 @@ Millis HaLoop::step() {
 void HaLoop::step_down_on_exit() {
   log().info("{}: stopping: {}stopping PostgreSQL", config_.name, holds_lock_ ? "releasing the leader lock, " : "");
   const NodeStatusPtr last = status();
-  const bool was_running = !last || last->state != "stopped";
+  const bool was_running = last && last->state != "stopped";  // as the last iteration saw it
   if (was_running && callbacks_->has_before_stop()) {
     if (holds_lock_) (void)keep_lease_alive();  // the hook's deadline counts from a fresh refresh
     callbacks_->before_stop(hook_timeout());
