@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config_file/config_file_reader.h"
+#include "election/command_words.h"
 #include "election/yaml_json.h"
 #include "tls_context/tls_context.h"
 
@@ -24,7 +25,7 @@ namespace {
 enum class Support {
   kRead,     // implemented
   kWarn,     // Patroni's, harmless without it: ignored with a warning
-  kReject,   // Patroni's, but ignoring it would change behaviour (TLS, callbacks, other DCSs...)
+  kReject,   // Patroni's, but ignoring it would change behaviour (TLS, other DCSs...)
 };
 
 struct KeyRule {
@@ -36,7 +37,7 @@ using Rules = std::initializer_list<KeyRule>;
 
 constexpr std::string_view kOnlyEtcd3 = "pgha-agent elects through etcd v3 only: configure etcd3";
 constexpr std::string_view kIgnored = "ignored by pgha-agent";
-constexpr std::string_view kNoScripts = "scripts and callbacks are not supported: nothing would run them";
+constexpr std::string_view kNoScripts = "bootstrap scripts are not supported: nothing would run them";
 constexpr std::string_view kSslIgnored = "ignored: pgha-agent connects without client SSL settings";
 
 const Rules kTopRules = {
@@ -117,10 +118,9 @@ const Rules kPostgresqlRules = {
     {"config_dir", Support::kReject, "not supported: postgresql.conf is kept in data_dir"},
     {"custom_conf", Support::kReject, "not supported: postgresql.conf is generated from parameters"},
     {"recovery_conf", Support::kReject, "not supported: pgha-agent writes primary_conninfo itself"},
-    {"callbacks", Support::kReject, kNoScripts},
-    {"pre_promote", Support::kReject, kNoScripts},
-    {"before_stop", Support::kReject, kNoScripts},
+    {"callbacks"}, {"pre_promote"}, {"before_stop"}, {"callback_timeout"},
 };
+const Rules kCallbackRules = {{"on_start"}, {"on_stop"}, {"on_restart"}, {"on_reload"}, {"on_role_change"}};
 const Rules kAuthenticationRules = {
     {"superuser"}, {"replication"},
     {"rewind", Support::kWarn, "ignored: pg_rewind connects as the superuser"},
@@ -859,6 +859,27 @@ class Parser {
       for (auto& [key, value] : string_map(n, "postgresql.parameters")) config_.parameters[key] = value;
     }
     if (auto n = node["pg_hba"]) local_pg_hba_ = string_list(n, "postgresql.pg_hba");
+    if (auto n = node["callbacks"]) {
+      check_map(n, "postgresql.callbacks", kCallbackRules);
+      for (const KeyRule& rule : kCallbackRules) {
+        const std::string event(rule.key);
+        if (auto v = n[event]) config_.callbacks[event] = command(v, "postgresql.callbacks." + event);
+      }
+    }
+    if (auto n = node["pre_promote"]) config_.pre_promote = command(n, "postgresql.pre_promote");
+    if (auto n = node["before_stop"]) config_.before_stop = command(n, "postgresql.before_stop");
+    if (auto n = node["callback_timeout"]) {
+      config_.callback_timeout = decimal_seconds(n, "postgresql.callback_timeout", 100, 3600 * 1000);
+    }
+  }
+
+  // A command line split into words as Patroni splits it (no shell).
+  std::vector<std::string> command(const YAML::Node& node, const std::string& path) const {
+    std::string error;
+    auto words = split_command_words(scalar(node, path), &error);
+    if (!words) fail(node, path, "cannot split '" + node.Scalar() + "' into words: " + error);
+    if (words->empty() || words->front().empty()) fail(node, path, "expected a command (leave the key out for none)");
+    return std::move(*words);
   }
 
   void parse_pg_user(const YAML::Node& node, const std::string& path, PgUser& user) {

@@ -13,7 +13,7 @@
 // - a dead leader is replaced within ttl (plus one watch event), 3x faster than Patroni's 30 s.
 // Patroni's keys we do not implement are either ignored with a warning (harmless ones: log,
 // watchdog, postgresql.pg_ctl_timeout...) or rejected (their absence would change behaviour:
-// TLS, callbacks, other DCSs...); unknown keys are errors, so a typo never goes unnoticed.
+// TLS, other DCSs...); unknown keys are errors, so a typo never goes unnoticed.
 #pragma once
 
 #include <chrono>
@@ -117,6 +117,15 @@ struct AgentConfig {
   // bootstrap.initdb as initdb arguments, in order: "- encoding: UTF8" → "--encoding=UTF8",
   // "- data-checksums" → "--data-checksums".
   std::vector<std::string> initdb_options;
+  // postgresql.callbacks (by event: on_start, on_stop, on_restart, on_reload, on_role_change),
+  // postgresql.pre_promote and postgresql.before_stop: commands split into words as Patroni
+  // splits them (command_words.h) and run without a shell; empty: none. See postgres_callbacks.h.
+  std::map<std::string, std::vector<std::string>> callbacks;
+  std::vector<std::string> pre_promote;
+  std::vector<std::string> before_stop;
+  // postgresql.callback_timeout (pgha-agent's own): a callback still running after this long is
+  // killed (Patroni lets one run for ever). Decimal seconds, 0.1..3600.
+  std::chrono::milliseconds callback_timeout{60000};
 
   // switchover_grace (top level, pgha-agent's own): in a planned switchover, once /primary answers
   // 503 the leader waits up to this long for client sessions to finish their transactions before

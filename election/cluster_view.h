@@ -87,6 +87,9 @@ struct LocalState {
   std::chrono::milliseconds since_last_refresh{0};
   bool nofailover = false;
   int failover_priority = 1;
+  // pre_promote refused our promotion: the lock is to be let go, and for ttl after that we stay
+  // out of the leader race (Patroni's backoff), so that another member takes over.
+  bool promotion_refused = false;
 };
 
 }  // namespace pgha::election

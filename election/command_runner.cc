@@ -66,28 +66,31 @@ std::string timestamp() {
   return buf;
 }
 
-// Waits for the child up to `deadline`. Returns true when it exited (status filled).
-bool wait_until(pid_t pid, Clock::time_point deadline, int* status) {
+enum class Waited { kExited, kDeadline, kCancelled };
+
+// Waits for the child up to `deadline`, or until `cancel_fd` (if >= 0) is readable. kExited: status
+// filled.
+Waited wait_until(pid_t pid, Clock::time_point deadline, int cancel_fd, int* status) {
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  Waited outcome = Waited::kExited;
   for (;;) {
     const pid_t done = ::waitpid(pid, status, WNOHANG);
-    if (done == pid || (done < 0 && errno != EINTR)) {
-      if (pidfd >= 0) ::close(pidfd);
-      return true;
-    }
+    if (done == pid || (done < 0 && errno != EINTR)) break;
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
-      if (pidfd >= 0) ::close(pidfd);
-      return false;
+      outcome = Waited::kDeadline;
+      break;
     }
-    if (pidfd >= 0) {
-      pollfd pfd{pidfd, POLLIN, 0};
-      ::poll(&pfd, 1, static_cast<int>(left));
-    } else {
-      // No pidfd (old kernel): poll the child every 10 ms.
-      ::poll(nullptr, 0, static_cast<int>(left < 10 ? left : 10));
+    // No pidfd (old kernel): poll the child every 10 ms.
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};  // negative fds are ignored
+    const int timeout = pidfd >= 0 ? static_cast<int>(left) : static_cast<int>(left < 10 ? left : 10);
+    if (::poll(fds, 2, timeout) > 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
+      outcome = Waited::kCancelled;
+      break;
     }
   }
+  if (pidfd >= 0) ::close(pidfd);
+  return outcome;
 }
 
 }  // namespace
@@ -99,7 +102,7 @@ std::vector<std::string> CommandRunner::default_environment() {
 }
 
 CommandResult CommandRunner::run(const std::vector<std::string>& argv, milliseconds timeout,
-                                 const std::string& log_path) const {
+                                 const std::string& log_path, int cancel_fd) const {
   CommandResult result;
   const auto started_at = Clock::now();
   const auto deadline = started_at + timeout;
@@ -182,8 +185,10 @@ CommandResult CommandRunner::run(const std::vector<std::string>& argv, milliseco
   result.started = got == 0;
 
   int status = 0;
-  if (!wait_until(pid, deadline, &status)) {
-    result.timed_out = true;
+  const Waited waited = wait_until(pid, deadline, cancel_fd, &status);
+  if (waited != Waited::kExited) {
+    result.timed_out = waited == Waited::kDeadline;
+    result.cancelled = waited == Waited::kCancelled;
     ::kill(-pid, SIGKILL);
     ::kill(pid, SIGKILL);
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -197,6 +202,8 @@ CommandResult CommandRunner::run(const std::vector<std::string>& argv, milliseco
   std::string verdict;
   if (!result.started) {
     verdict = "could not be executed: " + std::string(std::strerror(exec_errno));
+  } else if (result.cancelled) {
+    verdict = "was cancelled after " + ms + " and killed";
   } else if (result.timed_out) {
     verdict = "timed out after " + ms + " (deadline " + std::to_string(timeout.count()) + " ms) and was killed";
   } else if (result.term_signal != 0) {

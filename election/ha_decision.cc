@@ -13,7 +13,8 @@
 //                                                     anyone but the lock holder is a standby's
 //  5. we lead                                         switchover to a running eligible member →
 //                                                     kReleaseLock (a request we ignore is answered in
-//                                                     refused_request); in recovery → kPromote; else
+//                                                     refused_request); in recovery → kPromote, or
+//                                                     kReleaseLock when pre_promote refused it; else
 //                                                     kRefreshLock
 //  6. /leader names us, lease not ours                primary → kDemote; else kNothing (wait for expiry)
 //  7. another leader                                  primary → kRewindAndFollow (kDemote if the leader
@@ -22,14 +23,15 @@
 //                                                     kFollowLeader
 //  8. no leader                                       may campaign → kAcquireLock; else primary → kDemote,
 //                                                     replica → kNothing
-// Campaign (rule 8): never with nofailover; never behind a switchover's handover position (the
+// Campaign (rule 8): never with nofailover; never within ttl of letting the lock go because
+// pre_promote refused our promotion (nor on a failover request); never behind a switchover's handover position (the
 // old leader's shutdown checkpoint: whoever takes over must have all of its WAL); a failover
 // request naming us → yes within maximum_lag_on_failover (a switchover candidate behind the
 // handover position → kDropFailoverRequest); naming another running eligible member → no; a
 // switchover away from us with another eligible member → no; otherwise is_healthiest().
 // Maintenance mode (the /config key says "pause": true), after rules 1-2 (fencing stays on):
 //  P. we lead → kRefreshLock (PostgreSQL up or down: no start, no failover), kPromote only after a
-//     manual failover named us; a switchover request is honoured only with a named candidate;
+//     manual failover named us (kReleaseLock when pre_promote refused it); a switchover request is honoured only with a named candidate;
 //     /leader names us under an old lease → kNothing; another leader → a primary still rejoins it
 //     (never two primaries), anything else kNothing; no leader → a running primary takes the lock
 //     back (agent restarted during maintenance), a failover request naming us is honoured, else
@@ -123,6 +125,9 @@ Verdict healthiest(const ClusterView& cluster, const LocalState& local, const Ha
 // Whether we may try to take a free lock (rule 8), pending failover requests included.
 Verdict may_campaign(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
   if (local.nofailover) return {false, "tag nofailover: this member never campaigns"};
+  if (local.promotion_refused) {
+    return {false, "backing off: pre_promote refused our promotion less than ttl ago"};
+  }
   if (!sync_allows(cluster, settings, local.name)) return {false, not_synchronous(cluster, local.name)};
   if (cluster.handover_wal_position > local.wal_position) {
     return {false, "the last leader handed over at WAL " + std::to_string(cluster.handover_wal_position) +
@@ -180,6 +185,12 @@ Decision make(Action action, std::string target, std::string reason) {
   return Decision{action, std::move(target), std::move(reason)};
 }
 
+// We hold the lock in recovery, but pre_promote said no: let the lock go so that another member
+// takes over.
+Decision refused_promotion() {
+  return make(Action::kReleaseLock, "", "pre_promote refused our promotion: releasing the lock");
+}
+
 // Rule P: maintenance mode. The operator runs PostgreSQL; the agent keeps the lock where it is and
 // only acts when asked (a named switchover or failover), or to keep a second primary from running.
 Decision decide_paused(const ClusterView& cluster, const LocalState& local, const HaSettings& settings) {
@@ -189,6 +200,7 @@ Decision decide_paused(const ClusterView& cluster, const LocalState& local, cons
   const bool we_lead = local.holds_lock && leader_is_me;
   if (we_lead) {
     if (local.postgres_running && local.in_recovery) {
+      if (local.promotion_refused) return refused_promotion();
       return make(Action::kPromote, "", "maintenance mode: we took the lock on request and are in recovery: promoting");
     }
     Decision d = make(Action::kRefreshLock, "",
@@ -319,6 +331,7 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
       if (step_down.yes && !local.in_recovery) return make(Action::kReleaseLock, candidate, step_down.why);
       refused = step_down.yes ? "ignoring a switchover request: we are not primary yet" : step_down.why;
     }
+    if (local.in_recovery && local.promotion_refused) return refused_promotion();
     Decision d = local.in_recovery
                      ? make(Action::kPromote, "", "we hold the lock and PostgreSQL is in recovery: promoting")
                      : make(Action::kRefreshLock, "", "leader: refreshing the lock");

@@ -38,7 +38,8 @@ enum class Action {
   kFollowLeader,       // replica not following the current leader: point primary_conninfo at it, restart
   kRewindAndFollow,    // former primary with another leader: pg_rewind (fallback basebackup), then follow
   kReleaseLock,        // a switchover asks us to step down (target: the candidate, "" = the healthiest):
-                       // the switchover protocol; or we hold the lock without data: delete the key
+                       // the switchover protocol; or we hold the lock without data, or in recovery
+                       // after pre_promote refused the promotion: delete the key
   kDropFailoverRequest,  // a failover request names us but we cannot honour it safely: delete it so
                          // that the ordinary rules choose
   kNothing,            // healthy replica following the leader, or waiting for a better candidate

@@ -48,16 +48,29 @@ std::string grace_text(Millis grace) { return seconds_text(grace, grace.count() 
 
 std::string sessions_text(int count) { return std::to_string(count) + (count == 1 ? " session" : " sessions"); }
 
+// The hooks of a loop that was given none: nothing to run, the events only tracked.
+std::unique_ptr<PostgresCallbacks> hooks_unless(PostgresCallbacks* given, const AgentConfig& config) {
+  if (given != nullptr) return nullptr;
+  if (!config.callbacks.empty() || !config.pre_promote.empty() || !config.before_stop.empty()) {
+    log().warn("{}: callbacks, pre_promote and before_stop are configured but will not run", config.name);
+  }
+  AgentConfig none;
+  none.scope = config.scope;
+  return std::make_unique<PostgresCallbacks>(none, PostgresCallbacksOptions{});
+}
+
 }  // namespace
 
 HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, PeerClient& peers,
-               FenceWatchdog* watchdog, SwitchoverTimings timings)
+               FenceWatchdog* watchdog, SwitchoverTimings timings, PostgresCallbacks* callbacks)
     : config_(config),
       dcs_(dcs),
       postgres_(postgres),
       peers_(peers),
       watchdog_(watchdog),
       timings_(timings),
+      no_callbacks_(hooks_unless(callbacks, config)),
+      callbacks_(callbacks != nullptr ? callbacks : no_callbacks_.get()),
       keys_(config.namespace_, config.scope),
       slots_(config.member_slots_ttl, config.permanent_slots) {
   settings_.ttl = config.ttl;
@@ -117,6 +130,10 @@ void HaLoop::run() {
   }
   watch_.reset();
   step_down_on_exit();
+  // The stop's callback (a virtual IP let go...) gets a bounded moment to finish.
+  if (!callbacks_->wait_idle(std::min<Millis>(config_.callback_timeout, settings_.ttl))) {
+    log().warn("{}: exiting with a callback still running: it is killed", config_.name);
+  }
 }
 
 Millis HaLoop::step() {
@@ -134,6 +151,12 @@ Millis HaLoop::step() {
 
 void HaLoop::step_down_on_exit() {
   log().info("{}: stopping: {}stopping PostgreSQL", config_.name, holds_lock_ ? "releasing the leader lock, " : "");
+  const NodeStatusPtr last = status();
+  const bool was_running = last && last->state != "stopped";  // as the last iteration saw it
+  if (was_running && callbacks_->has_before_stop()) {
+    if (holds_lock_) (void)keep_lease_alive();  // the hook's deadline counts from a fresh refresh
+    callbacks_->before_stop(hook_timeout());
+  }
   PgStatus stopped = postgres_.stop(LocalPostgres::StopMode::kFast, kStopTimeout);
   if (!stopped.ok()) {
     log().error("{}: stopping PostgreSQL failed ({}): stopping it immediately", config_.name, stopped.message());
@@ -147,6 +170,7 @@ void HaLoop::step_down_on_exit() {
                    config_.name, stopped.message());
     return;
   }
+  if (was_running) callbacks_->stopped();
   if (holds_lock_ && !release_lock()) {
     log().warn("{}: the leader key will go when the lease expires or is revoked", config_.name);
   }
@@ -228,12 +252,55 @@ bool HaLoop::release_lock() {
   if (deleted.ok() || deleted.status().code() == EtcdStatus::Code::kTxnFailed) {
     // kTxnFailed: the key is gone or names someone else; either way we do not hold it.
     holds_lock_ = false;
+    if (promotion_refused_at_) promotion_refused_at_ = Clock::now();  // the backoff counts from here
     log().warn("{}: released the leader lock", config_.name);
     return true;
   }
   // Unknown: the delete may or may not have been applied. The next iteration's read tells.
   log().error("{}: releasing the leader lock failed: {}", config_.name, deleted.status().to_string());
   return false;
+}
+
+Millis HaLoop::hook_timeout() const {
+  Millis timeout = settings_.retry_timeout;
+  if (holds_lock_) {
+    timeout = std::min(timeout, std::chrono::duration_cast<Millis>(fencing_deadline() - Clock::now()) / 2);
+  }
+  return std::max(timeout, 0ms);
+}
+
+bool HaLoop::promotion_refused() {
+  if (!promotion_refused_at_) return false;
+  if (holds_lock_ || Clock::now() - *promotion_refused_at_ < settings_.ttl) return true;
+  log().info("{}: the backoff after pre_promote's refusal is over: campaigning again", config_.name);
+  promotion_refused_at_.reset();
+  return false;
+}
+
+bool HaLoop::pre_promote_allows() {
+  if (!callbacks_->has_pre_promote()) return true;
+  const Millis timeout = hook_timeout();
+  if (timeout <= 0ms) return false;  // too close to the fencing deadline: decide again first
+  const PgStatus verdict = callbacks_->pre_promote(timeout);
+  if (!verdict.ok()) {
+    log().error("{}: promotion cancelled because {}: releasing the leader lock and staying out of the leader race "
+                "for ttl ({})",
+                config_.name, verdict.message(), seconds_text(settings_.ttl));
+    promotion_refused_at_ = Clock::now();
+    // Not released (etcd did not answer): the next iteration tries again (decide() says
+    // kReleaseLock while the refusal holds), and never promotes meanwhile.
+    if (!release_lock()) immediate_ = true;
+    return false;
+  }
+  log().info("{}: {}", config_.name, verdict.message());
+  // The hook took time: promote only under a lease refreshed since, so that no one else can have
+  // been elected meanwhile.
+  if (!keep_lease_alive() || !holds_lock_) {
+    log().warn("{}: not promoting: the leader lease could not be refreshed after pre_promote", config_.name);
+    return false;
+  }
+  update_watchdog();
+  return true;
 }
 
 bool HaLoop::delete_failover_request(const char* why) {
@@ -271,6 +338,7 @@ void HaLoop::iteration() {
   }
 
   PgProbe probe = postgres_.probe(kProbeTimeout);
+  callbacks_->observed(probe);
   if (probe.running && !probe.accepting) {
     // PostgreSQL runs but did not answer (starting, shutting down, overloaded): its role is
     // unknown, and acting on a guess could rewind a healthy replica or promote a stale one.
@@ -286,6 +354,7 @@ void HaLoop::iteration() {
   local.name = config_.name;
   local.nofailover = config_.nofailover || watchdog_lost_;
   local.failover_priority = config_.failover_priority;
+  local.promotion_refused = promotion_refused();
   probe.apply_to(local, view.members);
   local.holds_lock = holds_lock_;
   if (view.dcs_reachable) {
@@ -393,6 +462,7 @@ void HaLoop::update_watchdog() {
     log().critical("{}: demote failed: {}; keeping the lock until PostgreSQL is down", config_.name, s.message());
     return;
   }
+  callbacks_->stopped();
   if (!release_lock()) immediate_ = true;
 }
 
@@ -402,6 +472,7 @@ void HaLoop::bootstrap() {
   auto won = dcs_.create_if_absent(keys_.initialize(), "", 0);
   if (!won.ok()) return;  // another member bootstraps; we clone from it later
   log().warn("{}: won the initialize race: bootstrapping a new cluster", config_.name);
+  callbacks_->starting(/*as_primary=*/true, /*running=*/false);
   PgStatus s = postgres_.bootstrap(kBootstrapTimeout);
   // initdb and the first start take seconds, a short ttl's worth: the watchdog is armed from the
   // last refresh when the lock is taken, so refresh first or it fences the new primary at once.
@@ -424,6 +495,8 @@ void HaLoop::bootstrap() {
     log().error("{}: bootstrapped but could not take the leader lock: stopping PostgreSQL", config_.name);
     if (PgStatus demoted = postgres_.demote(settings_.retry_timeout); !demoted.ok()) {
       log().critical("{}: stopping the new primary failed: {}", config_.name, demoted.message());
+    } else {
+      callbacks_->stopped();
     }
   }
   immediate_ = true;
@@ -546,6 +619,7 @@ void HaLoop::prepare_slots_for_promotion(const ClusterView& view) {
 void HaLoop::start_as_standby(const Decision& d, const ClusterView& view) {
   std::optional<PgUpstream> upstream;
   if (!d.target.empty()) upstream = upstream_of(view, d.target);
+  callbacks_->starting(/*as_primary=*/false, /*running=*/false);
   PgStatus s;
   if (upstream && postgres_.may_have_diverged()) {
     // Our WAL may hold what the leader never had: rewind first (nothing is changed unless the
@@ -571,12 +645,14 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       auto up = upstream_of(view, d.target);
       if (!up) return;
       PgStatus s = postgres_.clone_from(*up, kCloneTimeout);
+      callbacks_->starting(/*as_primary=*/false, /*running=*/false);
       if (s.ok()) s = postgres_.start_standby(kStartTimeout, up, /*in_sync_with_upstream=*/true);
       if (!s.ok()) log().error("{}: cloning from {} failed: {}", config_.name, d.target, s.message());
       immediate_ = true;
       return;
     }
     case Action::kStartAsPrimary: {
+      callbacks_->starting(/*as_primary=*/true, /*running=*/false);
       PgStatus s = postgres_.start_primary(kStartTimeout);
       if (!s.ok()) log().error("{}: starting PostgreSQL as the primary failed: {}", config_.name, s.message());
       immediate_ = true;
@@ -592,6 +668,9 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       }
       return;
     case Action::kPromote: {
+      // pre_promote first: a refusal leaves /sync as it is, so that the synchronous standbys it
+      // names (not only us) may still take over.
+      if (!pre_promote_allows()) return;
       // Synchronous mode: /sync names us alone before we take writes, or we do not promote yet.
       if (sync_ && !sync_->prepare_promotion()) {
         log().error("{}: not promoting yet: synchronous replication could not be prepared", config_.name);
@@ -603,6 +682,7 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       } else {
         log().warn("{}: promoted to primary", config_.name);
         checkpoint_after_promotion_ = true;
+        callbacks_->promoted();
       }
       immediate_ = true;
       return;
@@ -628,6 +708,8 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
         immediate_ = true;
         return;
       }
+      // No before_stop here: a fencing stop waits for no script (see docs/agent.md, Callbacks).
+      callbacks_->stopped();
       if (holds_lock_ && view.dcs_reachable && !release_lock()) immediate_ = true;
       return;
     }
@@ -638,16 +720,24 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       // A node that was a primary must be rewound before it can follow anyone: its WAL may have
       // diverged from the new leader's.
       const bool rewind = d.action == Action::kRewindAndFollow || postgres_.may_have_diverged();
+      // A running replica only reloads to follow another upstream; anything else (re)starts.
+      const bool reload_only = !rewind && local.postgres_running && local.in_recovery;
+      const bool was_primary = local.postgres_running && !local.in_recovery;
+      if (!reload_only) callbacks_->starting(/*as_primary=*/false, local.postgres_running);
       PgStatus s = rewind ? postgres_.rewind_and_follow(*up, kCloneTimeout) : postgres_.follow(*up, kStartTimeout);
       if (!s.ok()) log().error("{}: rejoining {} failed: {}", config_.name, d.target, s.message());
       else log().warn("{}: following {} {}", config_.name, d.target, s.message());
+      if (s.ok() && reload_only) callbacks_->reloaded();
+      // A former primary stopped on the way (the rejoin, or a rewind that failed after the stop):
+      // on_stop now, on_role_change once it answers as a standby.
+      if (was_primary && (s.ok() || !postgres_.probe(kProbeTimeout).running)) callbacks_->stopped();
       // No immediate re-run: the WAL receiver needs a moment to connect, and re-deciding at once
       // would reload again in a tight loop.
       return;
     }
     case Action::kReleaseLock:
-      if (!local.postgres_running) {
-        // No data directory: nothing to hand over.
+      if (!local.postgres_running || local.in_recovery) {
+        // No data directory, or pre_promote refused the promotion: nothing to hand over.
         log().warn("{}: releasing the lock ({})", config_.name, d.reason);
         if (!release_lock()) immediate_ = true;
         return;
@@ -697,6 +787,7 @@ void HaLoop::abandon_switchover(const std::string& why, int http_status, bool re
   drop_failover_request("abandoned");
   if (restart_postgres && holds_lock_) {
     // We still hold the lock: be the primary again rather than leave the cluster without one.
+    callbacks_->starting(/*as_primary=*/true, /*running=*/false);
     if (PgStatus s = postgres_.start_primary(kStartTimeout); !s.ok()) {
       log().error("{}: restarting PostgreSQL as the primary failed: {}", config_.name, s.message());
     }
@@ -756,9 +847,14 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
 
   // 4. Stop fast (it ends the sessions left), read the shutdown checkpoint.
   keep_lock_during_switchover();  // a lost lease is caught below, before anything is published
+  if (callbacks_->has_before_stop()) {
+    callbacks_->before_stop(hook_timeout());
+    keep_lock_during_switchover();
+  }
   if (PgStatus s = postgres_.stop(LocalPostgres::StopMode::kFast, kStopTimeout); !s.ok()) {
     return abandon_switchover("stopping PostgreSQL failed: " + s.message(), 503, true);
   }
+  callbacks_->stopped();
   std::int64_t checkpoint = 0;
   if (PgStatus s = postgres_.shutdown_checkpoint_lsn(kProbeTimeout, &checkpoint); !s.ok()) {
     return abandon_switchover("cannot read the shutdown checkpoint: " + s.message(), 503, true);
@@ -802,6 +898,7 @@ void HaLoop::switch_over(const ClusterView& view, const LocalState& local, const
 
   // 7. Follow the candidate. It has all our WAL, so no rewind is needed.
   if (auto up = upstream_of(view, name)) {
+    callbacks_->starting(/*as_primary=*/false, /*running=*/false);
     if (PgStatus s = postgres_.start_standby(kStartTimeout, *up, /*in_sync_with_upstream=*/true); !s.ok()) {
       log().error("{}: starting as a standby of {} failed: {}", config_.name, name, s.message());
     }

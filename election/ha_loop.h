@@ -21,6 +21,12 @@
 // PostgreSQL as the primary. The outcome (LSNs, how long writes were refused, what the grace
 // waited for, or why it failed) goes back to the REST request that asked for it.
 //
+// Patroni's hooks (PostgresCallbacks) fire around what the loop does to PostgreSQL: a callback
+// per start, stop, promotion, demotion or reload, never waited for; before_stop before a planned
+// stop; pre_promote before a promotion, with a deadline within retry_timeout and the fencing
+// deadline. When pre_promote says no, the loop does not promote, releases the lock and stays out
+// of the leader race for ttl; when it says yes, the lease is refreshed again before the promotion.
+//
 // Threads: run() (or step()) on the agent's HA thread: blocking etcd and PostgreSQL calls live
 // only there. status(), request_switchover() and stop() are thread-safe (REST and signal threads).
 #pragma once
@@ -42,6 +48,7 @@
 #include "election/member_codec.h"
 #include "election/node_status.h"
 #include "election/peer_client.h"
+#include "election/postgres_callbacks.h"
 #include "election/replication_slots.h"
 #include "election/rest_api.h"
 #include "election/sync_replication.h"
@@ -71,9 +78,10 @@ class HaLoop {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `watchdog` (optional) is kept armed just inside our lease while we lead.
+  // `watchdog` (optional) is kept armed just inside our lease while we lead. `callbacks`
+  // (optional; none runs without it) fires the configured hooks.
   HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, PeerClient& peers,
-         FenceWatchdog* watchdog = nullptr, SwitchoverTimings timings = {});
+         FenceWatchdog* watchdog = nullptr, SwitchoverTimings timings = {}, PostgresCallbacks* callbacks = nullptr);
   ~HaLoop();
   HaLoop(const HaLoop&) = delete;
   HaLoop& operator=(const HaLoop&) = delete;
@@ -144,6 +152,15 @@ class HaLoop {
   void drop_failover_request(const char* why);
   bool take_lock();
   [[nodiscard]] bool release_lock();
+  // Runs pre_promote (if any): true when the promotion may go ahead under a freshly refreshed
+  // lease; false after a refusal (the lock is released, the leader race left for ttl) or when
+  // the lease could not be refreshed after it.
+  bool pre_promote_allows();
+  // The deadline of a synchronous hook: retry_timeout, and while we hold the lock no more than
+  // half the time left before the fencing deadline, so that the loop refreshes the lease in time.
+  std::chrono::milliseconds hook_timeout() const;
+  // Whether pre_promote's refusal still holds: until the lock is let go, then for ttl.
+  bool promotion_refused();
   void publish(const ClusterView& view, const LocalState& local, const PgProbe& probe, const Decision& decision);
   void publish_stepping_down();
   std::optional<PgUpstream> upstream_of(const ClusterView& view, const std::string& member) const;
@@ -164,6 +181,8 @@ class HaLoop {
   PeerClient& peers_;
   FenceWatchdog* watchdog_;
   SwitchoverTimings timings_;
+  std::unique_ptr<PostgresCallbacks> no_callbacks_;  // when none was given
+  PostgresCallbacks* callbacks_;
   KeyLayout keys_;
   HaSettings settings_;
   std::string conn_url_;
@@ -175,6 +194,8 @@ class HaLoop {
   std::optional<Clock::time_point> doubt_since_;  // first failed refresh after the last success
   std::optional<Clock::time_point> not_streaming_since_;  // replica of the leader, receiver not streaming
   bool checkpoint_after_promotion_ = false;  // promoted: CHECKPOINT once the new role is published
+  // pre_promote refused a promotion: when, or when the lock was let go after it.
+  std::optional<Clock::time_point> promotion_refused_at_;
   bool holds_lock_ = false;
   bool immediate_ = false;                      // run the next iteration without waiting
   bool initialize_key_stale_ = false;           // a failed bootstrap's initialize key still to delete

@@ -18,6 +18,7 @@
 #include "election/ha_loop.h"
 #include "election/log.h"
 #include "election/peer_client.h"
+#include "election/postgres_callbacks.h"
 #include "election/postgres_control.h"
 #include "election/rest_api.h"
 
@@ -108,7 +109,10 @@ int main(int argc, char** argv) {
     HttpPeerClient peers(config);
     SwitchoverTimings switchover_timings;
     switchover_timings.grace = config.switchover_grace;
-    HaLoop loop(config, dcs, postgres, peers, watchdog.get(), switchover_timings);
+    PostgresCallbacksOptions callback_options;
+    callback_options.log_path = postgres.log_dir() + "/callbacks.log";
+    PostgresCallbacks callbacks(config, callback_options);
+    HaLoop loop(config, dcs, postgres, peers, watchdog.get(), switchover_timings, &callbacks);
 
     RestApiOptions rest_options;
     rest_options.listen = config.rest_listen;

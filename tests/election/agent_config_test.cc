@@ -332,8 +332,26 @@ std::vector<ErrorRow> error_rows() {
        "out of range 1..65535"},
       {"pg_wildcard_listen_without_connect_address", head + "  listen: '*:5434'\n",
        "agent.yml:8: postgresql.connect_address: ", "wildcard"},
-      {"pg_callbacks_rejected", head + "  callbacks:\n    on_role_change: /bin/true\n",
-       "agent.yml:9: postgresql.callbacks: ", "not supported"},
+      {"callback_unknown_event", head + "  callbacks:\n    on_role_chnage: /bin/true\n",
+       "agent.yml:10: postgresql.callbacks.on_role_chnage: ", "unknown key 'on_role_chnage'"},
+      {"callbacks_not_a_mapping", head + "  callbacks: /bin/true\n", "agent.yml:9: postgresql.callbacks: ",
+       "expected a mapping"},
+      {"callback_unclosed_quote", head + "  callbacks:\n    on_start: /bin/echo 'a b\n",
+       "agent.yml:10: postgresql.callbacks.on_start: ", "no closing quotation"},
+      {"callback_blank", head + "  callbacks:\n    on_stop: ' '\n", "agent.yml:10: postgresql.callbacks.on_stop: ",
+       "expected a command"},
+      {"callback_list", head + "  callbacks:\n    on_stop: [/bin/true]\n",
+       "agent.yml:10: postgresql.callbacks.on_stop: ", "single value"},
+      {"pre_promote_empty", head + "  pre_promote: ''\n", "agent.yml:9: postgresql.pre_promote: ",
+       "expected a command"},
+      {"pre_promote_empty_program", head + "  pre_promote: \"'' x\"\n", "agent.yml:9: postgresql.pre_promote: ",
+       "expected a command"},
+      {"before_stop_trailing_backslash", head + "  before_stop: '/bin/echo a\\'\n",
+       "agent.yml:9: postgresql.before_stop: ", "no escaped character"},
+      {"callback_timeout_with_unit", head + "  callback_timeout: 5s\n", "agent.yml:9: postgresql.callback_timeout: ",
+       "not a number of seconds"},
+      {"callback_timeout_too_long", head + "  callback_timeout: 3601\n", "agent.yml:9: postgresql.callback_timeout: ",
+       "out of range"},
       {"pg_config_dir_rejected", head + "  config_dir: /etc/postgresql\n", "agent.yml:9: postgresql.config_dir: ",
        "not supported"},
       {"parameters_nested", head + "  parameters:\n    shared_buffers:\n      size: 1GB\n",
@@ -498,6 +516,30 @@ TEST(AgentConfig, UnimplementedPatroniKeysWarnWithLocation) {
   EXPECT_THAT(c.warnings[3], StartsWith("agent.yml:9: postgresql.pg_ctl_timeout: ignored"));
   EXPECT_TRUE(c.nofailover);
   EXPECT_EQ(c.custom_tags, (std::map<std::string, std::string>{{"zone", "a"}}));  // kept, for /replica?tag_zone=
+}
+
+TEST(AgentConfig, CallbacksAndHooksAreSplitIntoWordsAsPatroniDoes) {
+  const AgentConfig c = parse(kMinimal + R"(  callbacks:
+    on_start: /usr/local/bin/cb.sh
+    on_role_change: "/usr/bin/env  'a b' \"c \\\" d\" e\\ f '' #g"
+  pre_promote: /usr/local/bin/fence --really
+  before_stop: /bin/sh -c 'pgbouncer-pause; sleep 1'
+  callback_timeout: 2.5
+)");
+  EXPECT_EQ(c.callbacks.size(), 2u);
+  EXPECT_EQ(c.callbacks.at("on_start"), std::vector<std::string>{"/usr/local/bin/cb.sh"});
+  EXPECT_EQ(c.callbacks.at("on_role_change"),
+            (std::vector<std::string>{"/usr/bin/env", "a b", "c \" d", "e f", "", "#g"}));
+  EXPECT_EQ(c.pre_promote, (std::vector<std::string>{"/usr/local/bin/fence", "--really"}));
+  EXPECT_EQ(c.before_stop, (std::vector<std::string>{"/bin/sh", "-c", "pgbouncer-pause; sleep 1"}));
+  EXPECT_EQ(c.callback_timeout, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(c.warnings.empty());
+
+  const AgentConfig none = parse(kMinimal);
+  EXPECT_TRUE(none.callbacks.empty());
+  EXPECT_TRUE(none.pre_promote.empty());
+  EXPECT_TRUE(none.before_stop.empty());
+  EXPECT_EQ(none.callback_timeout, std::chrono::seconds(60));
 }
 
 TEST(AgentConfig, FailoverPriorityAndCustomTags) {

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/election/hook_scripts.h"
+
 namespace pgha::election {
 namespace {
 
@@ -79,15 +81,31 @@ TEST_F(CommandRunnerTest, KillsTheProcessGroupAtTheDeadline) {
   std::ifstream in(pid_file);
   pid_t sleeper = 0;
   ASSERT_TRUE(in >> sleeper);
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
-  // Dead means gone or a zombie (its new parent, init, reaps it when it likes).
-  auto alive = [&] {
-    std::ifstream stat("/proc/" + std::to_string(sleeper) + "/stat");
-    std::string pid, comm, state;
-    return static_cast<bool>(stat >> pid >> comm >> state) && state != "Z";
-  };
-  while (alive() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
-  EXPECT_FALSE(alive()) << "the grandchild survived the deadline";
+  EXPECT_TRUE(test::HookScripts::wait_dead(sleeper)) << "the grandchild survived the deadline";
+}
+
+TEST_F(CommandRunnerTest, ACancelDescriptorThatBecomesReadableKillsTheRun) {
+  CommandRunner runner({"", CommandRunner::default_environment()});
+  int cancel[2];
+  ASSERT_EQ(::pipe(cancel), 0);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(::write(cancel[1], "x", 1), 1);
+  });
+  const auto begun = std::chrono::steady_clock::now();
+  const CommandResult r = runner.run({"/bin/sleep", "60"}, 30s, log_, cancel[0]);
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, 5s);
+  EXPECT_TRUE(r.started);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.describe.find("cancelled"), std::string::npos) << r.describe;
+  // Readable before the run: it is cancelled at once.
+  const CommandResult again = runner.run({"/bin/sleep", "60"}, 30s, log_, cancel[0]);
+  EXPECT_TRUE(again.cancelled);
+  ::close(cancel[0]);
+  ::close(cancel[1]);
 }
 
 TEST_F(CommandRunnerTest, ReportsAProgramThatCannotBeExecuted) {

@@ -258,6 +258,23 @@ std::vector<Row> rows() {
       {"failover_naming_me_while_other_leads_follows", with_failover(three("n1"), "n1", "n2"), replica("n1"),
        Action::kNothing, "n1", "following"},
 
+      // --- pre_promote refused our promotion ---
+      {"refused_promotion_holding_the_lock_releases_it", three("n2"), [] {
+         LocalState l = holding(replica(""));
+         l.promotion_refused = true;
+         return l;
+       }(), Action::kReleaseLock, "", "pre_promote refused"},
+      {"refused_promotion_backs_off_from_the_race", leaderless(kWal - 10), [] {
+         LocalState l = replica("");
+         l.promotion_refused = true;
+         return l;
+       }(), Action::kNothing, "", "backing off"},
+      {"refused_promotion_backs_off_from_a_failover_naming_us", with_failover(leaderless(kWal - 10), "", "n2"), [] {
+         LocalState l = replica("");
+         l.promotion_refused = true;
+         return l;
+       }(), Action::kNothing, "", "backing off"},
+
       // --- etcd unreachable ---
       {"dcs_down_primary_with_lock_within_retry_refreshes", unreachable(three("n2")), primary(true, milliseconds{3999}),
        Action::kRefreshLock, "", "etcd unreachable"},
@@ -474,7 +491,8 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                     for (FailoverCase failover_case : {kNoRequest, kNamesMe, kNamesOther, kSwitchoverFromMe, kSwitchoverToMe})
                       for (std::int64_t other_wal : {kWal - 1, kWal, kWal + 1, kWal + 2 * kMiB})
                       for (std::int64_t handover : {std::int64_t{0}, kWal, kWal + 1})
-                      for (bool paused : {false, true}) {
+                      for (bool paused : {false, true})
+                      for (bool refused : {false, true}) {
                         if (running && !data) continue;  // PostgreSQL cannot run without a data directory
                         if (!running && in_recovery) continue;
                         ++combinations;
@@ -516,6 +534,7 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                         l.holds_lock = holds_lock;
                         l.since_last_refresh = overdue ? s.retry_timeout : s.retry_timeout - milliseconds{1};
                         l.nofailover = no_failover;
+                        l.promotion_refused = refused;
 
                         const Decision d = decide(c, l, s);
                         const bool primary = running && !in_recovery;
@@ -526,7 +545,7 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                                      << " data=" << data << " running=" << running << " recovery=" << in_recovery
                                      << " lock=" << holds_lock << " overdue=" << overdue << " nofailover=" << no_failover
                                      << " failover=" << failover_case << " other_wal=" << other_wal
-                                     << " handover=" << handover << " paused=" << paused << " -> "
+                                     << " handover=" << handover << " paused=" << paused << " refused=" << refused << " -> "
                                      << action_name(d.action) << " '" << d.target << "': " << d.reason);
                         EXPECT_FALSE(d.reason.empty());
                         EXPECT_NE(d.action, Action::kBootstrap);  // the loop's, after winning the race
@@ -605,8 +624,17 @@ TEST(Decide, ExhaustiveSafetyInvariants) {
                         }
                         if (d.action == Action::kFollowLeader) { EXPECT_TRUE(running && in_recovery && d.target == "n1"); }
                         if (d.action == Action::kReleaseLock) { EXPECT_TRUE(we_lead); }
+                        // pre_promote refused: never promote; let the lock go; no campaign (but
+                        // a running primary taking the lock back in maintenance mode).
+                        if (refused) {
+                          EXPECT_NE(d.action, Action::kPromote);
+                          if (d.action == Action::kAcquireLock) { EXPECT_TRUE(paused && primary); }
+                          if (dcs && we_lead && running && in_recovery && !overdue) {
+                            EXPECT_EQ(d.action, Action::kReleaseLock);
+                          }
+                        }
                       }
-  EXPECT_EQ(combinations, 76800);
+  EXPECT_EQ(combinations, 153600);
 }
 
 }  // namespace

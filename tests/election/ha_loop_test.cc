@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/election/ha_loop_fakes.h"
+#include "tests/election/hook_scripts.h"
 
 namespace pgha::election {
 namespace {
@@ -80,7 +81,7 @@ class HaLoopTest : public ::testing::Test {
   }
 
   HaLoop& loop() {
-    if (!loop_) loop_ = std::make_unique<HaLoop>(config_, dcs_, pg_, peers_, nullptr, timings_);
+    if (!loop_) loop_ = std::make_unique<HaLoop>(config_, dcs_, pg_, peers_, nullptr, timings_, callbacks_);
     return *loop_;
   }
   void set_member(const std::string& name, int port, const std::string& role, const std::string& state,
@@ -122,6 +123,7 @@ class HaLoopTest : public ::testing::Test {
   FakePostgres pg_;
   FakePeers peers_;
   std::int64_t others_lease_ = 0;
+  PostgresCallbacks* callbacks_ = nullptr;  // set before loop() is first called
   std::unique_ptr<HaLoop> loop_;
 };
 
@@ -760,6 +762,224 @@ TEST_F(HaLoopTest, NoSequenceOfViewsMakesAMemberWithoutTheLockWritable) {
     ASSERT_TRUE(pg_.violations.empty()) << "round " << round << ": " << pg_.violations.front();
   }
   EXPECT_GT(checked, 2000);
+}
+
+// Patroni's hooks around the loop's actions, run as real scripts that record their arguments.
+class HaLoopHooksTest : public HaLoopTest {
+ protected:
+  ~HaLoopHooksTest() override { loop_.reset(); }  // the loop uses hooks_ until it goes
+
+  // The loop with the hooks of config_ (set them before the first call).
+  HaLoop& hooked_loop() {
+    if (!hooks_) {
+      PostgresCallbacksOptions options;
+      options.log_path = scripts_.path("callbacks.log");
+      options.run_as = "";  // the scripts' directory is private, also when the test runs as root
+      hooks_ = std::make_unique<PostgresCallbacks>(config_, options);
+      callbacks_ = hooks_.get();
+    }
+    return loop();
+  }
+  // n2 runs a replica of n1, which is gone: no leader, n2 is the healthiest member.
+  void n2_replica_without_leader() {
+    pg_.running = true;
+    pg_.in_recovery = pg_.standby_signal = true;
+    pg_.following = "127.0.0.1:5434";
+    replicas_n1_n3(kWal - 100);
+  }
+  void step_until_n2_leads() {
+    for (int i = 0; i < 5 && !dcs_.leads(keys_.leader(), "n2"); ++i) hooked_loop().step();
+    ASSERT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  }
+  // The next line a callback wrote to "events", waited for.
+  std::string next_event() {
+    if (!scripts_.wait_lines("events", seen_ + 1)) return "(none)";
+    return scripts_.lines("events")[seen_++];
+  }
+  bool no_more_events() {
+    EXPECT_TRUE(hooks_->wait_idle(10s));
+    return scripts_.lines("events").size() == seen_;
+  }
+  Millis timed_step() {
+    const auto begun = Clock::now();
+    hooked_loop().step();
+    return std::chrono::duration_cast<Millis>(Clock::now() - begun);
+  }
+  test::HookScripts scripts_;
+  std::unique_ptr<PostgresCallbacks> hooks_;
+  std::size_t seen_ = 0;
+};
+
+// pre_promote says no: no promotion, the lock is released at once so that another member can take
+// over, and n2 stays out of the race for ttl (it does not take the lock back and ask again at
+// every iteration); after that it campaigns again, and promotes once pre_promote agrees.
+TEST_F(HaLoopHooksTest, PrePromoteRefusalCancelsThePromotionReleasesTheLockAndBacksOffForTtl) {
+  config_.ttl = std::chrono::seconds(2);
+  config_.pre_promote = {scripts_.recorder("pre.sh", "pre", 1)};
+  n2_replica_without_leader();
+  step_until_n2_leads();
+  pg_.calls.clear();
+  hooked_loop().step();
+  const auto released = Clock::now();
+  EXPECT_EQ(scripts_.lines("pre").size(), 1u);
+  EXPECT_FALSE(contains(pg_.calls, "promote")) << ::testing::PrintToString(pg_.calls);
+  EXPECT_TRUE(pg_.in_recovery);
+  EXPECT_FALSE(dcs_.get(keys_.leader())) << "the lock is still held after pre_promote refused";
+  EXPECT_TRUE(contains(dcs_.deletes(), keys_.leader()));
+  for (int i = 0; i < 3; ++i) hooked_loop().step();
+  EXPECT_FALSE(dcs_.get(keys_.leader())) << "took the lock back within ttl";
+  EXPECT_EQ(scripts_.lines("pre").size(), 1u) << "asked pre_promote again within ttl";
+  EXPECT_NE(hooked_loop().status()->last_action.find("backing off"), std::string::npos)
+      << hooked_loop().status()->last_action;
+
+  scripts_.recorder("pre.sh", "pre", 0);  // the fencing condition has cleared
+  std::optional<Clock::time_point> retaken;
+  while (!pg_.writable() && Clock::now() < released + 10s) {
+    hooked_loop().step();
+    if (!retaken && dcs_.leads(keys_.leader(), "n2")) retaken = Clock::now();
+    std::this_thread::sleep_for(20ms);  // polling: the backoff runs on the clock
+  }
+  ASSERT_TRUE(retaken.has_value());
+  EXPECT_GE(*retaken - released, std::chrono::seconds(2) - 100ms);
+  EXPECT_TRUE(pg_.writable());
+  EXPECT_EQ(scripts_.lines("pre").size(), 2u);
+  EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
+}
+
+// The release after a refusal fails (etcd did not answer): n2 holds the lock as a standby, so it
+// retries the release at the next iteration, and never promotes or asks pre_promote again.
+TEST_F(HaLoopHooksTest, AReleaseThatFailsAfterARefusalIsRetriedWithoutPromoting) {
+  config_.pre_promote = {scripts_.recorder("pre.sh", "pre", 1)};
+  n2_replica_without_leader();
+  step_until_n2_leads();
+  dcs_.fail_delete = 1;
+  pg_.calls.clear();
+  hooked_loop().step();
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  hooked_loop().step();
+  EXPECT_FALSE(dcs_.get(keys_.leader()));
+  for (int i = 0; i < 2; ++i) hooked_loop().step();
+  EXPECT_FALSE(contains(pg_.calls, "promote")) << ::testing::PrintToString(pg_.calls);
+  EXPECT_EQ(scripts_.lines("pre").size(), 1u);
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+// A pre_promote that hangs is killed at its deadline, within retry_timeout: the loop goes on, and
+// the promotion is cancelled as for a refusal.
+TEST_F(HaLoopHooksTest, APrePromoteThatHangsIsKilledWithinRetryTimeoutAndCancelsThePromotion) {
+  config_.pre_promote = {scripts_.sleeper("pre.sh", "pre", "pre.pid", 60)};
+  n2_replica_without_leader();
+  step_until_n2_leads();
+  pg_.calls.clear();
+  const Millis took = timed_step();
+  EXPECT_LE(took, config_.retry_timeout + 500ms);
+  EXPECT_TRUE(test::HookScripts::wait_dead(scripts_.pid_in("pre.pid")));
+  EXPECT_FALSE(contains(pg_.calls, "promote"));
+  EXPECT_FALSE(dcs_.get(keys_.leader()));
+}
+
+// on_role_change fires once per change, with `<action> <role> <scope>`: after the promotion (and
+// after pre_promote, which runs before it), and when the former primary, fenced by a new leader,
+// comes back as its standby (on_stop first, as the primary it was).
+TEST_F(HaLoopHooksTest, CallbacksFireOnceWithTheRightArgumentsOnPromotionAndDemotion) {
+  const std::string cb = scripts_.recorder("cb.sh", "events");
+  for (const char* event : {"on_start", "on_stop", "on_restart", "on_role_change"}) config_.callbacks[event] = {cb};
+  config_.pre_promote = {scripts_.recorder("pre.sh", "pre")};
+  std::size_t pre_runs_at_promote = 0;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "promote") pre_runs_at_promote = scripts_.lines("pre").size();
+  };
+  n2_replica_without_leader();
+  step_until_n2_leads();
+  EXPECT_EQ(next_event(), "on_start replica postgres");  // found running when the agent started
+  hooked_loop().step();
+  ASSERT_TRUE(pg_.writable());
+  EXPECT_EQ(pre_runs_at_promote, 1u);
+  EXPECT_EQ(next_event(), "on_role_change primary postgres");
+  for (int i = 0; i < 3; ++i) hooked_loop().step();
+  EXPECT_TRUE(no_more_events());
+
+  // n2's lease runs out; n1 leads: n2 is fenced and rejoins as n1's standby.
+  dcs_.expire(dcs_.get(keys_.leader())->lease);
+  set_member("n1", 5434, "primary", "running", kWal + 100);
+  dcs_.set(keys_.leader(), "n1", others_lease_);
+  hooked_loop().step();
+  ASSERT_TRUE(pg_.in_recovery);
+  EXPECT_EQ(next_event(), "on_stop primary postgres");
+  hooked_loop().step();
+  EXPECT_EQ(next_event(), "on_role_change replica postgres");
+  for (int i = 0; i < 3; ++i) hooked_loop().step();
+  EXPECT_TRUE(no_more_events());
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+// A callback that hangs never holds the loop up, and is killed at callback_timeout.
+TEST_F(HaLoopHooksTest, AHungCallbackIsKilledAtItsDeadlineAndDoesNotDelayTheLoop) {
+  config_.callback_timeout = 500ms;
+  config_.callbacks["on_role_change"] = {scripts_.sleeper("hung.sh", "events", "hung.pid", 60)};
+  n2_replica_without_leader();
+  step_until_n2_leads();
+  EXPECT_LT(timed_step(), 400ms);  // promotes and fires on_role_change
+  ASSERT_TRUE(pg_.writable());
+  const pid_t hung = scripts_.wait_pid("hung.pid");
+  ASSERT_NE(hung, 0);
+  EXPECT_LT(timed_step(), 400ms);
+  EXPECT_TRUE(test::HookScripts::wait_dead(hung)) << "the hung callback outlived its deadline";
+  ASSERT_TRUE(hooks_->wait_idle(5s));
+  ASSERT_EQ(hooks_->completed().size(), 1u);
+  EXPECT_TRUE(hooks_->completed().front().result.timed_out);
+}
+
+// before_stop runs, and ends, before the switchover's stop.
+TEST_F(HaLoopHooksTest, BeforeStopRunsBeforeTheSwitchoverStops) {
+  config_.before_stop = {scripts_.recorder("before.sh", "before")};
+  hooked_loop();
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  std::size_t before_runs_at_stop = 0;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "stop fast") before_runs_at_stop = scripts_.lines("before").size();
+  };
+  const SwitchoverResult r = switchover_to("n3");
+  EXPECT_EQ(r.http_status, 200) << r.message;
+  EXPECT_EQ(before_runs_at_stop, 1u);
+  EXPECT_EQ(scripts_.lines("before"), std::vector<std::string>{""}) << "before_stop takes no arguments";
+}
+
+// ... and before the agent's own stop on exit; the stop's callback is let finish.
+TEST_F(HaLoopHooksTest, BeforeStopRunsBeforeTheStopOnExitAndOnStopFires) {
+  config_.before_stop = {scripts_.recorder("before.sh", "before")};
+  config_.callbacks["on_stop"] = {scripts_.recorder("cb.sh", "events")};
+  hooked_loop();
+  make_n2_leader();
+  std::size_t before_runs_at_stop = 0;
+  pg_.on_call = [&](const std::string& call) {
+    if (call == "stop fast") before_runs_at_stop = scripts_.lines("before").size();
+  };
+  hooked_loop().step_down_on_exit();
+  EXPECT_EQ(before_runs_at_stop, 1u);
+  EXPECT_FALSE(pg_.running);
+  EXPECT_EQ(next_event(), "on_stop primary postgres");
+}
+
+// A fencing stop waits for no script: a leader that cannot refresh its lease demotes at once.
+TEST_F(HaLoopHooksTest, AFencingDemoteDoesNotWaitForBeforeStop) {
+  config_.loop_wait = std::chrono::seconds(0);
+  config_.retry_timeout = 30ms;
+  config_.before_stop = {scripts_.sleeper("before.sh", "before", "before.pid", 60)};
+  config_.callbacks["on_stop"] = {scripts_.recorder("cb.sh", "events")};
+  hooked_loop();
+  make_n2_leader();
+  dcs_.fail_keepalive = 1000;
+  hooked_loop().step();  // first failed refresh: doubt starts
+  const auto deadline = Clock::now() + 5s;
+  while (pg_.running && Clock::now() < deadline) {
+    std::this_thread::sleep_for(40ms);  // age the last refresh past retry_timeout
+    hooked_loop().step();
+  }
+  EXPECT_FALSE(pg_.running);
+  EXPECT_TRUE(scripts_.lines("before").empty());
+  EXPECT_EQ(next_event(), "on_stop primary postgres");
 }
 
 }  // namespace
