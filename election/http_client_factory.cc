@@ -11,49 +11,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "election/http_url.h"
 #include "tls_context/tls_context.h"
 
 namespace pgha::election {
 namespace {
-
-struct Url {
-  bool https = false;
-  std::string host;  // without the brackets of an IPv6 literal
-  int port = 0;
-};
-
-std::optional<Url> parse_url(std::string_view text) {
-  Url url;
-  if (text.starts_with("https://")) {
-    url.https = true;
-    text.remove_prefix(8);
-  } else if (text.starts_with("http://")) {
-    text.remove_prefix(7);
-  }
-  while (text.ends_with('/')) text.remove_suffix(1);
-  std::string_view port;
-  if (text.starts_with('[')) {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    url.host = std::string(text.substr(1, close - 1));
-    const std::string_view rest = text.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return std::nullopt;
-    if (!rest.empty()) port = rest.substr(1);
-  } else {
-    const auto colon = text.find(':');
-    url.host = std::string(text.substr(0, colon));
-    if (colon != std::string_view::npos) port = text.substr(colon + 1);
-    if (port.empty() && colon != std::string_view::npos) return std::nullopt;
-  }
-  if (url.host.empty() || url.host.find_first_of("/?#@ ") != std::string::npos) return std::nullopt;
-  url.port = url.https ? 443 : 80;
-  if (!port.empty()) {
-    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
-    url.port = std::stoi(std::string(port));
-    if (url.port < 1 || url.port > 65535) return std::nullopt;
-  }
-  return url;
-}
 
 // An https client that remembers why OpenSSL refused the server's certificate (the handshake
 // itself only says "certificate verify failed").
@@ -112,7 +74,7 @@ HttpClientFactory::HttpClientFactory(const tls::TlsFiles& files)
 HttpClientFactory::~HttpClientFactory() = default;
 
 std::unique_ptr<httplib::ClientImpl> HttpClientFactory::make(const std::string& url) const {
-  const std::optional<Url> parsed = parse_url(url);
+  const std::optional<HttpUrl> parsed = parse_http_url(url, UrlKind::kEtcdEndpoint);
   if (!parsed) return nullptr;
   std::unique_ptr<httplib::ClientImpl> made;
   if (!parsed->https) {

@@ -1,7 +1,6 @@
 // See rest_client.h.
 #include "election/rest_client.h"
 
-#include <charconv>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -10,50 +9,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "election/http_url.h"
+
 namespace pgha::election {
 namespace {
-
-struct ApiAddress {
-  bool https = false;
-  std::string host;  // without the brackets of an IPv6 literal
-  int port = 0;
-};
-
-// "http[s]://host[:port][/path]" (IPv6 literals in brackets); the path is not needed.
-std::optional<ApiAddress> parse_api_url(std::string_view url) {
-  ApiAddress address;
-  if (url.starts_with("https://")) {
-    address.https = true;
-    url.remove_prefix(8);
-  } else if (url.starts_with("http://")) {
-    url.remove_prefix(7);
-  } else {
-    return std::nullopt;
-  }
-  url = url.substr(0, url.find('/'));
-  std::string_view port;
-  if (url.starts_with('[')) {
-    const std::size_t close = url.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    address.host = url.substr(1, close - 1);
-    const std::string_view after = url.substr(close + 1);
-    if (!after.empty() && after.front() != ':') return std::nullopt;
-    if (!after.empty()) port = after.substr(1);
-  } else {
-    const std::size_t colon = url.find(':');
-    address.host = url.substr(0, colon);
-    if (colon != std::string_view::npos) port = url.substr(colon + 1);
-  }
-  if (address.host.empty()) return std::nullopt;
-  address.port = address.https ? 443 : 80;
-  if (!port.empty()) {
-    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), address.port);
-    if (error != std::errc{} || end != port.data() + port.size() || address.port < 1 || address.port > 65535) {
-      return std::nullopt;
-    }
-  }
-  return address;
-}
 
 int give_password(char* buffer, int size, int, void* password) {
   const std::size_t length = std::min(std::strlen(static_cast<const char*>(password)), static_cast<std::size_t>(size));
@@ -98,7 +57,7 @@ void set_timeout(std::chrono::milliseconds timeout, const auto& setter) {
 
 RestClient::RestClient(const std::string& api_url, const AgentConfig& config,
                        std::chrono::milliseconds connect_timeout, std::chrono::milliseconds read_timeout) {
-  const std::optional<ApiAddress> address = parse_api_url(api_url);
+  const std::optional<HttpUrl> address = parse_http_url(api_url, UrlKind::kApiUrl);
   if (!address) {
     error_ = "no REST API address in '" + api_url + "'";
     return;
