@@ -15,6 +15,7 @@
 #include "config_file/config_file_reader.h"
 #include "election/command_words.h"
 #include "election/yaml_json.h"
+#include "election/bounded_json.h"
 #include "tls_context/tls_context.h"
 
 namespace pgha::election {
@@ -671,7 +672,7 @@ class Parser {
 
   void parse_dcs(const YAML::Node& node) {
     check_map(node, "bootstrap.dcs", kDcsRules);
-    config_.bootstrap_dcs_json = yaml_to_json(node).dump();
+    config_.bootstrap_dcs_json = json_text(yaml_to_json(node));
     if (auto n = node["ttl"]) {
       config_.ttl = seconds(n, "bootstrap.dcs.ttl");
       ttl_line_ = line_of(n);

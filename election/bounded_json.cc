@@ -49,4 +49,6 @@ json parse_bounded_json(std::string_view text, const JsonLimits& limits) {
   return json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
+std::string json_text(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 }  // namespace pgha::election

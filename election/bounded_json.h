@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -25,5 +26,9 @@ struct JsonLimits {
 
 // `text` as JSON, or a discarded value when it is not JSON or exceeds `limits`.
 nlohmann::json parse_bounded_json(std::string_view text, const JsonLimits& limits = {});
+
+// `value` as compact JSON text. Strings from a config file or a command line may hold bytes
+// that are not UTF-8, on which nlohmann's dump() throws: they become U+FFFD instead.
+std::string json_text(const nlohmann::json& value);
 
 }  // namespace pgha::election

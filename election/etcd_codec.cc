@@ -419,7 +419,7 @@ std::string watch_create_request(std::string_view key, std::string_view range_en
 }
 
 std::string authenticate_request(std::string_view name, std::string_view password) {
-  return json{{"name", std::string(name)}, {"password", std::string(password)}}.dump();
+  return json_text(json{{"name", std::string(name)}, {"password", std::string(password)}});
 }
 
 EtcdResult<RangeResponse> parse_range_response(std::string_view body) {

@@ -59,7 +59,7 @@ std::string encode_member(const MemberStatus& m) {
   if (m.nosync) tags["nosync"] = true;
   if (m.failover_priority != 1) tags["failover_priority"] = m.failover_priority;
   if (!tags.empty()) j["tags"] = std::move(tags);
-  return j.dump();
+  return json_text(j);
 }
 
 std::optional<MemberStatus> decode_member(const std::string& name, const std::string& text, std::string* error) {
@@ -102,7 +102,7 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
   return m;
 }
 
-std::string encode_failover(const FailoverRequest& r) { return json{{"leader", r.leader}, {"member", r.candidate}}.dump(); }
+std::string encode_failover(const FailoverRequest& r) { return json_text(json{{"leader", r.leader}, {"member", r.candidate}}); }
 
 std::optional<FailoverRequest> decode_failover(const std::string& text) {
   json j = parse_bounded_json(text);
@@ -118,7 +118,7 @@ std::optional<FailoverRequest> decode_failover(const std::string& text) {
 std::string encode_leader_optime(std::int64_t wal_position, const std::set<std::string>& retain_slots) {
   json j{{"optime", wal_position}};
   if (!retain_slots.empty()) j["retain_slots"] = retain_slots;
-  return j.dump();
+  return json_text(j);
 }
 
 std::set<std::string> decode_retained_slots(const std::string& text) {

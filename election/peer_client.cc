@@ -70,7 +70,7 @@ SwitchoverResult HttpPeerClient::forward_switchover(const MemberStatus& member, 
   if (!client.ok()) return {503, "cannot forward to " + member.name + ": " + client.error()};
   nlohmann::json body{{"leader", request.leader}, {"candidate", request.candidate}};
   if (request.scheduled_at) body["scheduled_at"] = *request.scheduled_at;
-  auto res = client.post(failover ? "/failover" : "/switchover", body.dump());
+  auto res = client.post(failover ? "/failover" : "/switchover", json_text(body));
   if (!res) {
     return {503, "forwarding to the leader " + member.name + " (" + client.base() +
                      ") failed: " + client.describe_failure(res)};

@@ -27,7 +27,7 @@ std::string encode_sync_state(const SyncState& state) {
     for (const std::string& name : state.standbys) joined += (joined.empty() ? "" : ",") + name;
     j["sync_standby"] = joined;
   }
-  return j.dump();
+  return json_text(j);
 }
 
 std::optional<SyncState> decode_sync_state(const std::string& text, std::string* error) {

@@ -64,7 +64,7 @@ std::optional<std::string> updated_history(const std::string& history_file, cons
     last.push_back(promoted_at);
     last.push_back(new_leader);
   }
-  return history.dump();
+  return json_text(history);
 }
 
 std::string history_timestamp(std::int64_t unix_micros) {

@@ -718,3 +718,16 @@ TEST(AgentConfig, ValuesAndNormalisation) {
 
 }  // namespace
 }  // namespace pgha::election
+
+namespace pgha::election {
+namespace {
+
+TEST(AgentConfig, BootstrapDcsBecomesJsonEvenWithBytesThatAreNotUtf8) {
+  const AgentConfig c = parse(kMinimal + "bootstrap:\n  dcs:\n    ttl: 30\n    postgresql:\n      parameters:\n"
+                                         "        application_name: \"a\xff\xfe\"\n");
+  EXPECT_NE(c.bootstrap_dcs_json.find("\"ttl\":30"), std::string::npos) << c.bootstrap_dcs_json;
+  EXPECT_NE(c.bootstrap_dcs_json.find("a\xef\xbf\xbd"), std::string::npos) << "replaced by U+FFFD";
+}
+
+}  // namespace
+}  // namespace pgha::election
