@@ -34,11 +34,7 @@ class CheckTlsConfigTest : public ::testing::Test {
     certs_dir_ = std::make_unique<TempDir>();
     certs_ = test::make_test_certs(certs_dir_->path());
     // HAProxy's crt: certificate and key in one file.
-    client_pem_ = certs_dir_->write("client.pem", read(certs_.client_cert) + read(certs_.client_key));
-  }
-  static std::string read(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    client_pem_ = certs_.client_pem;
   }
   static void TearDownTestSuite() { certs_dir_.reset(); }
 

@@ -58,8 +58,14 @@ TestCerts make_test_certs(const std::filesystem::path& parent) {
   const std::string encrypted = (dir / "server-encrypted.key").string();
   openssl({"pkey", "-in", (dir / "server.key").string(), "-aes256", "-passout", "pass:secret", "-out", encrypted});
   auto path = [&](const char* name) { return (dir / name).string(); };
-  return TestCerts{path("ca.crt"), path("server.crt"), path("server.key"), encrypted, path("client.crt"),
-                   path("client.key"), path("other-ca.crt"), path("other-server.crt"), path("other-server.key")};
+  {
+    std::ofstream pem(path("client.pem"));
+    pem << std::ifstream(path("client.crt")).rdbuf() << std::ifstream(path("client.key")).rdbuf();
+    if (!pem) throw std::runtime_error("test certificates: cannot write " + path("client.pem"));
+  }
+  return TestCerts{path("ca.crt"),     path("server.crt"),   path("server.key"),       encrypted,
+                   path("client.crt"), path("client.key"),   path("client.pem"),       path("other-ca.crt"),
+                   path("other-server.crt"), path("other-server.key")};
 }
 
 }  // namespace pgha::test

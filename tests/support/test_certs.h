@@ -19,6 +19,7 @@ struct TestCerts {
   std::string encrypted_server_key;  // server_key under the password "secret"
   std::string client_cert;
   std::string client_key;
+  std::string client_pem;  // client_cert and client_key in one file, as HAProxy's `crt` takes them
   std::string other_ca_cert;      // a CA that signed nothing above
   std::string other_server_cert;  // for 127.0.0.1, signed by other_ca_cert
   std::string other_server_key;
