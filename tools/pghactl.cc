@@ -3,6 +3,10 @@
 //   pghactl -c CONFIG switchover [--candidate NAME]
 //   pghactl -c CONFIG failover --candidate NAME
 //   pghactl -c CONFIG pause | resume             maintenance mode ("pause" in the /config key)
+//   pghactl -c CONFIG history                    the /history key: timeline switches, when, to whom
+//   pghactl -c CONFIG show-config                the /config key (dynamic configuration) as YAML
+//   pghactl -c CONFIG edit-config --set K=V ...  changes /config (K dotted, V YAML; null deletes)
+//   pghactl -c CONFIG dsn [--member NAME]        a libpq connection string for the leader (or NAME)
 // Reads the cluster straight from etcd (Patroni's key layout) with a deadline on every call, so
 // it never hangs while etcd is down (patronictl does); switchover/failover go through the
 // leader's (or any member's) REST API.
@@ -12,13 +16,16 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "election/agent_config.h"
+#include "election/bounded_json.h"
 #include "election/dynamic_config.h"
 #include "election/etcd_dcs.h"
 #include "election/etcd_client.h"
 #include "election/member_codec.h"
 #include "election/rest_client.h"
+#include "election/yaml_json.h"
 
 using namespace pgha::election;
 
@@ -26,7 +33,7 @@ namespace {
 
 int usage() {
   std::cerr << "usage: pghactl -c CONFIG list | switchover [--candidate NAME] | failover --candidate NAME | pause | "
-               "resume\n";
+               "resume | history | show-config | edit-config --set KEY=VALUE... | dsn [--member NAME]\n";
   return 2;
 }
 
@@ -91,6 +98,109 @@ int set_pause(const AgentConfig& config, EtcdClient& etcd, bool pause) {
   return 0;
 }
 
+// patronictl history: one row per timeline switch.
+int history(const AgentConfig& config, EtcdClient& etcd) {
+  const std::optional<ClusterView> read = read_cluster(config, etcd);
+  if (!read) return 1;
+  const nlohmann::json lines = parse_bounded_json(read->history);
+  std::cout << std::left << std::setw(5) << "TL" << std::setw(12) << "LSN" << std::setw(31) << "Reason"
+            << std::setw(35) << "Timestamp" << "New Leader\n";
+  if (!lines.is_array()) return 0;
+  for (const nlohmann::json& line : lines) {
+    if (!line.is_array()) continue;
+    for (std::size_t i = 0; i < 5; ++i) {
+      const std::string cell = i < line.size() ? (line[i].is_string() ? line[i].get<std::string>() : line[i].dump()) : "";
+      std::cout << std::setw(i == 0 ? 5 : i == 1 ? 12 : i == 2 ? 31 : i == 3 ? 35 : 0) << cell;
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+YAML::Node yaml_of(const nlohmann::json& value) {
+  YAML::Node node;
+  if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) node[key] = yaml_of(item);
+  } else if (value.is_array()) {
+    for (const nlohmann::json& item : value) node.push_back(yaml_of(item));
+  } else if (value.is_string()) {
+    node = value.get<std::string>();
+  } else if (!value.is_null()) {
+    node = value.dump();
+  }
+  return node;
+}
+
+int show_config(const AgentConfig& config, EtcdClient& etcd) {
+  EtcdDcs dcs(etcd);
+  const ConfigResult result = read_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope));
+  if (result.http_status != 200) {
+    std::cerr << "pghactl: " << result.body << "\n";
+    return 1;
+  }
+  const nlohmann::json current = parse_bounded_json(result.body);
+  if (current.is_object() && !current.empty()) std::cout << yaml_of(current) << "\n";
+  return 0;
+}
+
+// patronictl edit-config --set: "a.b.c=VALUE", VALUE read as YAML (so 200 is a number, true a
+// boolean), null removing the key; applied as one merge patch (compare-and-swap).
+int edit_config(const AgentConfig& config, EtcdClient& etcd, const std::vector<std::string>& settings) {
+  if (settings.empty()) {
+    std::cerr << "pghactl: edit-config needs at least one --set KEY=VALUE\n";
+    return 2;
+  }
+  nlohmann::json patch = nlohmann::json::object();
+  for (const std::string& setting : settings) {
+    const auto equals = setting.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      std::cerr << "pghactl: --set " << setting << ": expected KEY=VALUE\n";
+      return 2;
+    }
+    nlohmann::json value;
+    try {
+      value = yaml_to_json(YAML::Load(setting.substr(equals + 1)));
+    } catch (const YAML::Exception& e) {
+      std::cerr << "pghactl: --set " << setting << ": " << e.what() << "\n";
+      return 2;
+    }
+    nlohmann::json* at = &patch;
+    std::istringstream path(setting.substr(0, equals));
+    std::vector<std::string> keys;
+    for (std::string key; std::getline(path, key, '.');) keys.push_back(key);
+    for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+      if (!(*at)[keys[i]].is_object()) (*at)[keys[i]] = nlohmann::json::object();
+      at = &(*at)[keys[i]];
+    }
+    (*at)[keys.back()] = value;
+  }
+  EtcdDcs dcs(etcd);
+  const ConfigResult result = patch_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope), json_text(patch));
+  if (result.http_status != 200) {
+    std::cerr << "pghactl: " << result.body << "\n";
+    return 1;
+  }
+  std::cout << "Configuration changed\n";
+  return show_config(config, etcd);
+}
+
+// patronictl dsn: "host=H port=P" of the leader (or of `member`).
+int dsn(const AgentConfig& config, EtcdClient& etcd, const std::string& member) {
+  const std::optional<ClusterView> read = read_cluster(config, etcd);
+  if (!read) return 1;
+  const std::string wanted = member.empty() ? read->leader.value_or("") : member;
+  for (const MemberStatus& m : read->members) {
+    if (m.name != wanted) continue;
+    const std::string host_port = host_port_of_conn_url(m.conn_url);
+    const auto colon = host_port.rfind(':');
+    if (colon == std::string::npos) break;
+    std::cout << "host=" << host_port.substr(0, colon) << " port=" << host_port.substr(colon + 1) << "\n";
+    return 0;
+  }
+  std::cerr << "pghactl: " << (wanted.empty() ? std::string("no leader") : "no member " + wanted) << "\n";
+  return 1;
+}
+
 int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& candidate, bool failover) {
   const std::optional<ClusterView> read = read_cluster(config, etcd);
   if (!read) return 1;
@@ -124,11 +234,14 @@ int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& c
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path, command, candidate;
+  std::string config_path, command, candidate, member;
+  std::vector<std::string> settings;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if ((arg == "-c" || arg == "--config") && i + 1 < argc) config_path = argv[++i];
     else if (arg == "--candidate" && i + 1 < argc) candidate = argv[++i];
+    else if (arg == "--member" && i + 1 < argc) member = argv[++i];
+    else if ((arg == "--set" || arg == "-s") && i + 1 < argc) settings.push_back(argv[++i]);
     else if (command.empty() && arg[0] != '-') command = arg;
     else return usage();
   }
@@ -153,6 +266,10 @@ int main(int argc, char** argv) {
   EtcdClient& etcd = *client;
   if (command == "list") return list(config, etcd);
   if (command == "pause" || command == "resume") return set_pause(config, etcd, command == "pause");
+  if (command == "history") return history(config, etcd);
+  if (command == "show-config") return show_config(config, etcd);
+  if (command == "edit-config") return edit_config(config, etcd, settings);
+  if (command == "dsn") return dsn(config, etcd, member);
   if (command == "switchover") return switchover(config, etcd, candidate, false);
   if (command == "failover") {
     if (candidate.empty()) return usage();

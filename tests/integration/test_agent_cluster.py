@@ -8,7 +8,8 @@ that Patroni reads), pgha-proxy with conf/pgha-proxy-tuned.yaml in front. Profil
 - a table created through :5432 is visible on both replicas;
 - kill -9 the leader's agent and postmaster: a replica is promoted and writes through :5432
   succeed on it (time recorded); the killed node, restarted, rejoins as a streaming replica
-  (pg_rewind) holding the rows written while it was gone.
+  (pg_rewind) holding the rows written while it was gone;
+- pghactl list, switchover, history, show-config, edit-config and dsn.
 """
 import signal
 import re
@@ -144,6 +145,32 @@ def test_pghactl_switchover_moves_the_leader_and_writes_follow(cluster):
     cluster.wait_for(lambda: cluster.write_through_proxy("after switchover") == cluster.node(candidate).pg_port,
                      30, "writes through :5432 on the new leader", 0.1)
     cluster.wait_for(cluster.node(old).is_replica, REJOIN_TIMEOUT, f"{old} to rejoin as a replica", 0.2)
+
+
+def test_pghactl_history_show_config_edit_config_and_dsn(cluster):
+    """After the failover and the switchover above: pghactl (and patronictl, reading the same
+    keys) show the timeline switches and the dynamic configuration, and edit-config changes it."""
+    import subprocess
+    ensure_healthy(cluster, REJOIN_TIMEOUT)
+    leader = cluster.leader()
+    cluster.wait_for(lambda: len(cluster.node(leader).rest_json("/history") or []) >= 2, 30,
+                     "two timeline switches in /history", 0.2)
+    rc, out = pghactl(cluster, "history")
+    assert rc == 0, out
+    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    assert [r[0] for r in rows][:2] == ["1", "2"] and rows[-1][-1] == leader, out
+    rc, out = pghactl(cluster, "show-config")
+    assert rc == 0 and re.search(r"^ttl: 10$", out, re.M) and re.search(r"^loop_wait: 2$", out, re.M), out
+    rc, out = pghactl(cluster, "edit-config", "--set", "postgresql.parameters.work_mem=8MB", "--set", "pgha_note=1")
+    assert rc == 0 and "work_mem: 8MB" in out and "pgha_note: 1" in out, out
+    rc, out = pghactl(cluster, "edit-config", "--set", "pgha_note=null")
+    assert rc == 0 and "pgha_note" not in out and "ttl: 10" in out, out
+    patronictl = subprocess.run(["patronictl", "-c", str(cluster.node("node1").config_path), "show-config"],
+                                capture_output=True, text=True, timeout=60)
+    assert patronictl.returncode == 0 and "work_mem: 8MB" in patronictl.stdout, patronictl.stdout + patronictl.stderr
+    rc, out = pghactl(cluster, "dsn")
+    node = cluster.node(leader)
+    assert rc == 0 and out.strip() == f"host={node.host} port={node.pg_port}", out
 
 
 def post(node, path, body, timeout=100):
