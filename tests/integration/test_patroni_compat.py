@@ -99,7 +99,7 @@ def run_cluster(manager):
         cluster.wait_for(lambda: cluster.leader() == candidate and cluster.healthy(), 120,
                          f"{manager}: {candidate} leads, 2 streaming replicas", 0.25)
         # /history and the members' keys are written by the next loops: wait for the switch to show.
-        cluster.wait_for(lambda: (cluster.node(candidate).rest_json("/history") or [None])[-1:] != [None] and
+        cluster.wait_for(lambda: len(cluster.node(candidate).rest_json("/history") or []) >= 1 and
                          all(m.get("timeline") == 2 for m in (cluster.cluster_view() or {}).get("members", [{}])),
                          60, f"{manager}: /history and every member on timeline 2", 0.25)
         return collect(cluster)
