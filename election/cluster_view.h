@@ -25,6 +25,7 @@ struct MemberStatus {
   int timeline = 0;
   bool nofailover = false;
   bool nosync = false;  // never made a synchronous standby
+  bool pending_restart = false;  // a changed setting waits for a restart (shown by pghactl list)
   int failover_priority = 1;  // among members equally far ahead, the higher one takes over
 };
 

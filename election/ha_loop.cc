@@ -1003,6 +1003,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.system_identifier = probe.system_identifier;
   s.replayed_timestamp = probe.replayed_timestamp;
   s.server_version = probe.server_version;
+  s.pending_restart = probe.pending_restart;
   if (probe.in_recovery) s.received_location = s.replayed_location = probe.wal_position;
   s.following = local.following;
   s.holds_lock = holds_lock_;
@@ -1051,6 +1052,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.api_url = api_url_;
     me.wal_position = s.wal_position;
     me.timeline = s.timeline;
+    me.pending_restart = s.pending_restart && s.postgres_running;
     me.nofailover = config_.nofailover;
     me.nosync = config_.nosync;
     me.failover_priority = config_.failover_priority;

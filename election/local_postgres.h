@@ -48,6 +48,7 @@ struct PgProbe {
   std::string system_identifier;
   std::string replayed_timestamp;
   std::int64_t server_version = 0;  // server_version_num, e.g. 150018
+  bool pending_restart = false;      // a changed setting takes effect only after a restart
   std::string error;                  // why it is not accepting, when running
 
   // Fills LocalState's PostgreSQL fields. `following` becomes the member whose conn_url

@@ -59,6 +59,7 @@ std::string encode_member(const MemberStatus& m) {
   if (m.nosync) tags["nosync"] = true;
   if (m.failover_priority != 1) tags["failover_priority"] = m.failover_priority;
   if (!tags.empty()) j["tags"] = std::move(tags);
+  if (m.pending_restart) j["pending_restart"] = true;
   return json_text(j);
 }
 
@@ -73,6 +74,7 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
   auto str = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
   m.conn_url = str("conn_url");
   m.api_url = str("api_url");
+  m.pending_restart = j.contains("pending_restart") && j["pending_restart"].is_boolean() && j["pending_restart"].get<bool>();
   m.state = str("state");
   m.role = str("role");
   if (m.role == "master") m.role = "primary";  // Patroni before 3.0 wrote "master"

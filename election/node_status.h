@@ -45,6 +45,7 @@ struct NodeStatus {
   std::string postmaster_start_time;      // as PostgreSQL prints it
   std::string system_identifier;          // pg_control system identifier
   std::string replayed_timestamp;         // of the last replayed transaction; "" when none
+  bool pending_restart = false;           // a changed setting waits for a restart
   std::vector<ReplicationRow> replication;
 
   // Election

@@ -134,14 +134,15 @@ PgProbe PostgresControl::probe(Millis timeout) {
   }
   probe.in_recovery = *recovery == "t";
   PgRows rows;
-  // Columns 0-3 whatever the role: start time, system id, replay time (Patroni's formats) and
-  // the server's version number.
-  constexpr std::size_t kCommonColumnCount = 4;
+  // Columns 0-4 whatever the role: start time, system id, replay time (Patroni's formats), the
+  // server's version number and whether a setting waits for a restart.
+  constexpr std::size_t kCommonColumnCount = 5;
   constexpr const char* kCommonColumns =
       "SELECT to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US\"+00:00\"'),"
       " (SELECT system_identifier FROM pg_control_system())::text,"
       " to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US\"+00:00\"'),"
-      " current_setting('server_version_num'),";
+      " current_setting('server_version_num'),"
+      " EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),";
   if (!probe.in_recovery) {
     // The WAL file name of the insert position starts with the current timeline (hex): unlike
     // pg_control_checkpoint() it is right at once after a promotion.
@@ -174,6 +175,7 @@ PgProbe PostgresControl::probe(Millis timeout) {
   probe.system_identifier = column(1);
   probe.replayed_timestamp = column(2);
   probe.server_version = std::atoll(column(3).c_str());
+  probe.pending_restart = column(4) == "t";
   probe.wal_position = std::atoll(text(0).c_str());
   probe.timeline = std::atoi(text(1).c_str());
   if (probe.in_recovery) {

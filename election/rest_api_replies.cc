@@ -217,6 +217,7 @@ std::string render_patroni_json(const NodeStatus& s) {
   if (s.is_sync_standby()) j["sync_standby"] = true;
   if (!effective_leader(s)) j["cluster_unlocked"] = true;
   if (s.cluster.paused) j["pause"] = true;
+  if (s.postgres_running && s.pending_restart) j["pending_restart"] = true;
   j["dcs_last_seen"] = s.dcs_last_seen_unix;
   if (auto tags = tags_json(s); !tags.empty()) j["tags"] = std::move(tags);
   if (!s.system_identifier.empty()) j["database_system_identifier"] = s.system_identifier;
@@ -317,7 +318,8 @@ std::string render_patroni_metrics(const NodeStatus& s) {
          num(s.postgres_running ? s.timeline : 0));
   metric("patroni_dcs_last_seen", "gauge", "Epoch timestamp when DCS was last contacted successfully by Patroni.",
          num(s.dcs_last_seen_unix));
-  metric("patroni_pending_restart", "gauge", "Value is 1 if the node needs a restart, 0 otherwise.", "0");
+  metric("patroni_pending_restart", "gauge", "Value is 1 if the node needs a restart, 0 otherwise.",
+         num(int(s.postgres_running && s.pending_restart)));
   metric("patroni_is_paused", "gauge", "Value is 1 if auto failover is disabled, 0 otherwise.",
          num(int(s.cluster.paused)));
   return out;

@@ -10,6 +10,7 @@
 // Reads the cluster straight from etcd (Patroni's key layout) with a deadline on every call, so
 // it never hangs while etcd is down (patronictl does); switchover/failover go through the
 // leader's (or any member's) REST API.
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -57,8 +58,10 @@ int list(const AgentConfig& config, EtcdClient& etcd) {
     if (view.leader && m.name == *view.leader) leader_position = std::max(leader_position, m.wal_position);
   }
   std::cout << "+ Cluster: " << config.scope << (view.initialized ? "" : " (not initialized)") << "\n";
+  const bool any_pending = std::any_of(view.members.begin(), view.members.end(),
+                                       [](const MemberStatus& m) { return m.pending_restart; });
   std::cout << std::left << std::setw(10) << "Member" << std::setw(18) << "Host" << std::setw(14) << "Role"
-            << std::setw(11) << "State" << std::setw(4) << "TL" << "Lag in MB\n";
+            << std::setw(11) << "State" << std::setw(4) << "TL" << (any_pending ? "Lag in MB  Pending restart\n" : "Lag in MB\n");
   for (const MemberStatus& m : view.members) {
     const bool leader = view.leader && *view.leader == m.name;
     std::string lag;
@@ -70,8 +73,14 @@ int list(const AgentConfig& config, EtcdClient& etcd) {
     const bool synchronous = view.sync && view.sync->leader == view.leader.value_or("") &&
                              view.sync->is_standby(m.name);
     std::cout << std::setw(10) << m.name << std::setw(18) << host_port_of_conn_url(m.conn_url) << std::setw(14)
-              << (leader ? "Leader" : synchronous ? "Sync Standby" : "Replica") << std::setw(11) << m.state << std::setw(4) << m.timeline << lag
-              << "\n";
+              << (leader ? "Leader" : synchronous ? "Sync Standby" : "Replica") << std::setw(11) << m.state << std::setw(4)
+              << m.timeline;
+    if (any_pending) {
+      std::cout << std::setw(11) << lag << (m.pending_restart ? "*" : "");
+    } else {
+      std::cout << lag;
+    }
+    std::cout << "\n";
   }
   if (!view.leader) std::cout << "(no leader)\n";
   if (view.paused) std::cout << " Maintenance mode: on\n";

@@ -23,7 +23,12 @@ TEST(MemberCodec, RoundTrip) {
   EXPECT_EQ(decoded->timeline, 3);
   EXPECT_TRUE(decoded->nofailover);
   EXPECT_EQ(decoded->role, "replica");
+  EXPECT_FALSE(decoded->pending_restart);
+  m.pending_restart = true;
+  EXPECT_TRUE(decode_member("n1", encode_member(m))->pending_restart);
   EXPECT_EQ(decode_leader_optime(encode_leader_optime(42)), 42);
+  EXPECT_EQ(decode_retained_slots(encode_leader_optime(42, {"node2", "node3"})), (std::set<std::string>{"node2", "node3"}));
+  EXPECT_TRUE(decode_retained_slots(R"({"optime":1,"retain_slots":"node2"})").empty());
   EXPECT_EQ(decode_handover_optime(encode_handover_optime(43)), 43);
 }
 

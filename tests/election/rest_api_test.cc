@@ -259,6 +259,12 @@ TEST(RestApiTest, SynchronousStandbyEndpointsFollowTheSyncKey) {
   EXPECT_EQ(code(async, "/async"), 200);
   EXPECT_EQ(code(primary(), "/read-only-sync"), 200);
   EXPECT_EQ(code(primary(), "/sync"), 503);
+  NodeStatus pending = primary();
+  pending.pending_restart = true;
+  EXPECT_TRUE(json::parse(render_patroni_json(pending)).value("pending_restart", false));
+  EXPECT_FALSE(json::parse(render_patroni_json(primary())).contains("pending_restart"));
+  EXPECT_NE(render_patroni_metrics(pending).find("patroni_pending_restart{scope=\"batman\",name=\"node1\"} 1"),
+            std::string::npos);
   EXPECT_EQ(json::parse(render_patroni_json(sync)).value("sync_standby", false), true);
   EXPECT_FALSE(json::parse(render_patroni_json(async)).contains("sync_standby"));
   EXPECT_NE(render_patroni_metrics(sync).find("patroni_sync_standby{scope=\"batman\",name=\"node1\"} 1"),

@@ -9,7 +9,8 @@ that Patroni reads), pgha-proxy with conf/pgha-proxy-tuned.yaml in front. Profil
 - kill -9 the leader's agent and postmaster: a replica is promoted and writes through :5432
   succeed on it (time recorded); the killed node, restarted, rejoins as a streaming replica
   (pg_rewind) holding the rows written while it was gone;
-- pghactl list, switchover, history, show-config, edit-config and dsn.
+- pghactl list, switchover, history, show-config, edit-config and dsn;
+- a setting that needs a restart is flagged (/patroni, /metrics, pghactl list) as pg_settings says.
 """
 import signal
 import re
@@ -171,6 +172,30 @@ def test_pghactl_history_show_config_edit_config_and_dsn(cluster):
     rc, out = pghactl(cluster, "dsn")
     node = cluster.node(leader)
     assert rc == 0 and out.strip() == f"host={node.host} port={node.pg_port}", out
+
+
+def test_a_setting_that_needs_a_restart_is_flagged(cluster):
+    ensure_healthy(cluster, REJOIN_TIMEOUT)
+    node = cluster.node(cluster.leader())
+    query(node, "ALTER SYSTEM SET max_wal_senders = 13")
+    query(node, "SELECT pg_reload_conf()")
+    try:
+        cluster.wait_for(lambda: (node.rest_json("/patroni") or {}).get("pending_restart") is True, 30,
+                         f"{node.name}'s /patroni to say pending_restart", 0.2)
+        cluster.wait_for(lambda: any(line.rstrip().endswith("*") for line in pghactl(cluster, "list")[1].splitlines()),
+                         30, "pghactl list to flag it", 0.2)
+        rc, out = pghactl(cluster, "list")
+        assert rc == 0 and "Pending restart" in out, out
+        flagged = [line.split()[0] for line in out.splitlines() if line.rstrip().endswith("*")]
+        assert flagged == [node.name], out
+        assert f'patroni_pending_restart{{scope="postgres",name="{node.name}"}} 1' in node.rest("/metrics")[1]
+    finally:
+        query(node, "ALTER SYSTEM RESET max_wal_senders")
+        query(node, "SELECT pg_reload_conf()")
+    # PostgreSQL 15 keeps pg_settings.pending_restart once set, until a restart: the flag follows it.
+    still = query(node, "SELECT EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart)")[0][0]
+    cluster.wait_for(lambda: ("pending_restart" in (node.rest_json("/patroni") or {})) == still, 30,
+                     f"/patroni's pending_restart to follow pg_settings ({still})", 0.2)
 
 
 def post(node, path, body, timeout=100):
