@@ -216,7 +216,9 @@ PgStatus PostgresControl::write_standby_config(const std::optional<PgUpstream>& 
   std::ostringstream conf;
   conf << "# Managed by pgha-agent: the upstream this node follows (empty on a primary, and on a standby\n"
        << "# while no leader is known).\n";
-  if (standby) conf << "recovery_target_timeline = 'latest'\n";
+  // Written on a primary too: it can only change at a restart, and leaving it out after a
+  // promotion made PostgreSQL report pending_restart for its (equal) default.
+  conf << "recovery_target_timeline = 'latest'\n";
   if (upstream) {
     const std::string conninfo = "host=" + conninfo_quote(upstream->host) + " port=" + std::to_string(upstream->port) +
                                  " user=" + conninfo_quote(config_.replication.username) +
