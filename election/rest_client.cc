@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "election/http_url.h"
+#include "tls_context/tls_context.h"
 
 namespace pgha::election {
 namespace {
@@ -21,15 +22,8 @@ int give_password(char* buffer, int size, int, void* password) {
 }
 
 std::string openssl_reason() {
-  const unsigned long code = ERR_peek_last_error();
-  std::string reason = "unknown OpenSSL error";
-  if (code != 0) {
-    char text[256];
-    ERR_error_string_n(code, text, sizeof text);
-    reason = text;
-  }
-  ERR_clear_error();
-  return reason;
+  const std::string reason = tls::take_openssl_error();
+  return reason.empty() ? "unknown OpenSSL error" : reason;
 }
 
 // The client certificate (chain) and its key into cpp-httplib's context; "" or why not. The files

@@ -15,15 +15,8 @@ namespace {
 
 // OpenSSL's reason for the last failure, or the error code's message; the queue is cleared.
 std::string reason_of(const boost::system::error_code& ec) {
-  std::string reason;
-  if (unsigned long code = ::ERR_peek_last_error(); code != 0) {
-    char buffer[256];
-    ::ERR_error_string_n(code, buffer, sizeof buffer);
-    reason = buffer;
-  }
-  ::ERR_clear_error();
-  if (reason.empty()) reason = ec.message();
-  return reason;
+  std::string reason = take_openssl_error();
+  return reason.empty() ? ec.message() : reason;
 }
 
 // A file that is not there or not a regular file gets a plain message before OpenSSL's.
@@ -71,6 +64,17 @@ void load_cafile(ssl::context& context, const std::string& cafile) {
 }
 
 }  // namespace
+
+std::string take_openssl_error() {
+  std::string reason;
+  if (unsigned long code = ::ERR_peek_last_error(); code != 0) {
+    char buffer[256];
+    ::ERR_error_string_n(code, buffer, sizeof buffer);
+    reason = buffer;
+  }
+  ::ERR_clear_error();
+  return reason;
+}
 
 PeerVerification parse_peer_verification(const std::string& text) {
   if (text == "none") return PeerVerification::kNone;

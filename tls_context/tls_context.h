@@ -23,6 +23,9 @@ class TlsConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// OpenSSL's reason for its last failure ("" when it recorded none); its error queue is cleared.
+std::string take_openssl_error();
+
 // "none", "optional", "required" (Patroni's restapi.verify_client) → the mode; throws
 // TlsConfigError otherwise.
 PeerVerification parse_peer_verification(const std::string& text);
