@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -55,6 +56,11 @@ struct ClusterView {
   // Maintenance mode: "pause": true in the /config key (pghactl pause). No automatic failover,
   // start, stop or rejoin; see decide().
   bool paused = false;
+  // Failsafe mode ("failsafe_mode": true in /config; failsafe.h) and the /failsafe key, the
+  // members (name → api_url) a leader must hear from to stay primary while etcd is unreachable
+  // (nullopt when absent or unreadable).
+  bool failsafe_mode = false;
+  std::optional<std::map<std::string, std::string>> failsafe;
   // The /sync key (synchronous replication), if it exists.
   std::optional<SyncState> sync;
   // Keys whose value could not be read ("<key>: <why>"): such a member is left out.
@@ -91,6 +97,9 @@ struct LocalState {
   // pre_promote refused our promotion: the lock is to be let go, and for ttl after that we stay
   // out of the leader race (Patroni's backoff), so that another member takes over.
   bool promotion_refused = false;
+  // Failsafe mode: the leader we confirmed (POST /failsafe) within ttl, "" when none. We do not
+  // campaign meanwhile: it stays primary on the strength of our confirmation.
+  std::string failsafe_leader;
 };
 
 }  // namespace pgha::election

@@ -36,6 +36,9 @@
 //     (never two primaries), anything else kNothing; no leader → a running primary takes the lock
 //     back (agent restarted during maintenance), a failover request naming us is honoured, else
 //     kNothing. PostgreSQL is never started, stopped or rewound automatically otherwise.
+// Failsafe mode (failsafe.h): rule 1 counts a round of confirmations from every member as a
+// refresh (the HA loop folds it into since_last_refresh); a member that confirmed a leader within
+// ttl, or that is missing from a non-empty /failsafe key, does not campaign.
 // Synchronous mode, while /sync names a leader: only that leader and its synchronous standbys
 // campaign or are switched over to, and they compare their WAL only with each other.
 #include "election/ha_decision.h"
@@ -127,6 +130,14 @@ Verdict may_campaign(const ClusterView& cluster, const LocalState& local, const 
   if (local.nofailover) return {false, "tag nofailover: this member never campaigns"};
   if (local.promotion_refused) {
     return {false, "backing off: pre_promote refused our promotion less than ttl ago"};
+  }
+  if (cluster.failsafe_mode && !local.failsafe_leader.empty() && local.failsafe_leader != local.name) {
+    return {false, "failsafe mode: we confirmed " + local.failsafe_leader +
+                       " as the running primary less than ttl ago (POST /failsafe)"};
+  }
+  if (cluster.failsafe_mode && cluster.failsafe && !cluster.failsafe->empty() &&
+      cluster.failsafe->count(local.name) == 0) {
+    return {false, "failsafe mode: we are not in the /failsafe key, so no leader would ask us to confirm it"};
   }
   if (!sync_allows(cluster, settings, local.name)) return {false, not_synchronous(cluster, local.name)};
   if (cluster.handover_wal_position > local.wal_position) {

@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
           const ConfigResult r = patch_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope), patch);
           return SwitchoverResult{r.http_status, r.body};
         });
+    rest.set_failsafe_handler([&loop](const std::string& body) { return loop.accept_failsafe(body); });
     rest.start();
     log().info("{}: REST API on {}", config.name, config.rest_listen);
 

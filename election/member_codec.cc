@@ -4,8 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "election/json_integer.h"
 #include "election/bounded_json.h"
+#include "election/failsafe.h"
+#include "election/json_integer.h"
 
 namespace pgha::election {
 
@@ -169,10 +170,18 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
       const json config = parse_bounded_json(kv.value);
       if (!config.is_object()) {
         view.unreadable.push_back(kv.key + ": not a JSON object");
-      } else if (config.contains("pause") && !config["pause"].is_null()) {
-        if (config["pause"].is_boolean()) view.paused = config["pause"].get<bool>();
-        else view.unreadable.push_back(kv.key + ": 'pause' is not a boolean");
+      } else {
+        for (auto [field, flag] : {std::pair{"pause", &view.paused}, {"failsafe_mode", &view.failsafe_mode}}) {
+          const auto it = config.find(field);
+          if (it == config.end() || it->is_null()) continue;
+          if (it->is_boolean()) *flag = it->get<bool>();
+          else view.unreadable.push_back(kv.key + ": '" + field + "' is not a boolean");
+        }
       }
+    } else if (kv.key == layout.failsafe()) {
+      std::string error;
+      view.failsafe = decode_failsafe_topology(kv.value, &error);
+      if (!view.failsafe) view.unreadable.push_back(kv.key + ": " + error);
     } else if (kv.key == layout.sync()) {
       std::string error;
       view.sync = decode_sync_state(kv.value, &error);

@@ -234,6 +234,20 @@ void RestApi::install_routes() {
     log().info("received PATCH /config from {}: {}", req.remote_addr, printable_excerpt(req.body, kMaxLoggedField));
     config_reply(res, patch_config_(req.body));
   });
+  server.Get("/failsafe", [this](const httplib::Request&, httplib::Response& res) {
+    const NodeStatusPtr status = status_source_();
+    if (!status) return reply_starting(res, true);
+    const std::optional<std::string> body = render_failsafe_json(*status);
+    res.status = body ? kOk : 502;
+    res.set_content(body.value_or("failsafe mode is not enabled"), body ? "application/json" : "text/plain");
+  });
+  server.Post("/failsafe", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!check_access(req, res)) return;
+    const SwitchoverResult result =
+        on_failsafe_ ? on_failsafe_(req.body) : SwitchoverResult{502, "failsafe mode is not enabled"};
+    res.status = result.http_status >= 100 && result.http_status <= 599 ? result.http_status : 500;
+    res.set_content(result.message, "text/plain");
+  });
   // Everything else is a health check, routed as Patroni's do_GET does. cpp-httplib answers HEAD
   // through the GET handlers and leaves the body out.
   server.Get(".*", [this](const httplib::Request& req, httplib::Response& res) { serve_health(req, res, true); });
