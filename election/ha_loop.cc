@@ -321,10 +321,21 @@ void HaLoop::drop_failover_request(const char* why) {
 
 void HaLoop::iteration() {
   const auto now = Clock::now();
-  if (!keep_lease_alive()) log().info("{}: lease refresh failed; the lock is in doubt", config_.name);
+  etcd_write_failed_ = false;
+  bool skip_read = false;
+  if (!keep_lease_alive()) {
+    log().info("{}: lease refresh failed; the lock is in doubt", config_.name);
+    // Failsafe mode: every etcd call that times out brings the fencing deadline closer, so ask the
+    // members first, and do not wait for a read that would most likely time out too.
+    if (failsafe_applies()) {
+      (void)confirm_failsafe_round();
+      skip_read = true;
+    }
+  }
   ClusterView view;
   KeyValue leader_kv;
-  auto range = dcs_.range_prefix(keys_.prefix());
+  auto range = skip_read ? EtcdResult<RangeResponse>(EtcdStatus(EtcdStatus::Code::kUnavailable, "not read: etcd did not refresh the lease"))
+                         : dcs_.range_prefix(keys_.prefix());
   if (range.ok()) {
     view = decode_cluster(keys_, range.value(), &leader_kv);
     if (view.unreadable != logged_unreadable_) {  // once per change, not every loop
@@ -368,9 +379,6 @@ void HaLoop::iteration() {
   }
   if (view.failsafe_mode) {
     local.failsafe_leader = witness_.confirmed_leader(settings_.ttl).value_or("");
-  }
-  if (holds_lock_ && doubt_since_ && failsafe_mode_ && local.postgres_running && !local.in_recovery) {
-    (void)confirm_failsafe_round();
   }
   // Fencing counts from the last refresh that succeeded, not from the first that failed: time
   // spent blocked in etcd calls counts too, because the lease runs out regardless. As in
@@ -440,6 +448,12 @@ void HaLoop::iteration() {
     }
   }
   publish(view, local, probe, decision);
+  if ((!view.dcs_reachable || etcd_write_failed_) && failsafe_applies() && !skip_read) {
+    // etcd failed us during this iteration: a round now, so that the next one's timeouts do not
+    // run past the fencing deadline before it asks.
+    (void)confirm_failsafe_round();
+    extend_published_lock();
+  }
   if (checkpoint_after_promotion_ && holds_lock_ && local.postgres_running && !local.in_recovery) {
     // Once /primary answers 200 (published above): pg_rewind reads a source's timeline from its
     // control file, which shows the new timeline only after this checkpoint. Asked for with a
@@ -461,6 +475,11 @@ HaLoop::Clock::time_point HaLoop::fencing_deadline() const {
 
 HaLoop::Clock::time_point HaLoop::last_confirmed() const {
   return failsafe_confirmed_at_ ? std::max(last_refresh_, *failsafe_confirmed_at_) : last_refresh_;
+}
+
+bool HaLoop::failsafe_applies() const {
+  const NodeStatusPtr s = status();
+  return failsafe_mode_ && holds_lock_ && s && s->postgres_running && !s->in_recovery;
 }
 
 bool HaLoop::failsafe_active() const {
@@ -817,6 +836,7 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       if (auto put = dcs_.put(keys_.status(), encode_leader_optime(local.wal_position, slots_.retained(Clock::now())), 0);
           !put.ok()) {
         log().warn("{}: publishing the leader optime failed: {}", config_.name, put.status().to_string());
+        etcd_write_failed_ = true;
       }
       if (view.failover && view.failover->candidate == config_.name) drop_failover_request("honoured");
       return;
@@ -1182,6 +1202,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.failover_priority = config_.failover_priority;
     if (auto put = dcs_.put(keys_.member(config_.name), encode_member(me), lease_id_); !put.ok()) {
       log().warn("{}: publishing the member key failed: {}", config_.name, put.status().to_string());
+      etcd_write_failed_ = true;
     }
   }
   std::lock_guard lock(mutex_);

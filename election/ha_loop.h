@@ -147,6 +147,8 @@ class HaLoop {
   // A round of POST /failsafe to every other member of the key; true when all accepted (the
   // round's start then counts as a refresh).
   bool confirm_failsafe_round();
+  // Failsafe mode is on, and we hold the lock over a running primary (as last published).
+  bool failsafe_applies() const;
   // A round that every member accepted since the last lease refresh: we lead on its strength.
   bool failsafe_active() const;
   // The later of the last lease refresh and the start of the last round every member accepted.
@@ -229,6 +231,7 @@ class HaLoop {
   FailsafeTopology failsafe_topology_;
   std::optional<Clock::time_point> failsafe_confirmed_at_;
   std::string failsafe_refusal_logged_;
+  bool etcd_write_failed_ = false;  // a put of this iteration failed
   FailsafeWitness witness_;
   int history_recorded_for_ = 0;                // the timeline /history was last brought up to date for
   std::string logged_identifier_mismatch_;      // the /initialize value last reported as another cluster's

@@ -474,6 +474,9 @@ class Campaign:
         if self.failsafe and kind_name in FAILSAFE_KINDS and write_gap > FAILSAFE_GAP_BOUND:
             violations.append(f"failsafe mode: writes stopped for {write_gap:.2f} s (bound {FAILSAFE_GAP_BOUND:.1f} s) "
                               "although every member could still confirm the leader")
+        if self.failsafe and kind_name in FAILSAFE_KINDS and new_leader != leader:
+            violations.append(f"failsafe mode: the leader changed from {leader} to {new_leader} although every "
+                              "member could still confirm it")
         if kind_name in self.no_failed_connections and failed_connections:
             violations.append(f"{len(failed_connections)} client(s) could not connect through the proxy: "
                               f"{count_by(f.error for f in failed_connections)}")

@@ -235,8 +235,8 @@ def run_pghactl(cluster, command, candidate, timeout=30):
 
 
 # Failsafe mode (--failsafe): the fault kinds in which the leader loses etcd but not its members;
-# there writes must go on (longest gap under FAILSAFE_GAP_BOUND s) instead of stopping until
-# etcd is back and a leader is elected again.
+# there writes must go on (longest gap under FAILSAFE_GAP_BOUND s) on the same leader instead of
+# stopping until etcd is back and a leader is elected again.
 FAILSAFE_KINDS = ("etcd-quorum-loss", "partition-leader-etcd")
 FAILSAFE_GAP_BOUND = 2.0
 
