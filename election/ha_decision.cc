@@ -18,9 +18,10 @@
 //                                                     kRefreshLock
 //  6. /leader names us, lease not ours                primary → kDemote; else kNothing (wait for expiry)
 //  7. another leader                                  primary → kRewindAndFollow (kDemote if the leader
-//                                                     has no member status); replica following it →
-//                                                     kNothing; without member status → kNothing; else
-//                                                     kFollowLeader
+//                                                     has no member status); replica following its
+//                                                     upstream (the leader, or the running member its
+//                                                     replicatefrom tag names) → kNothing; without
+//                                                     member status → kNothing; else kFollowLeader
 //  8. no leader                                       may campaign → kAcquireLock; else primary → kDemote,
 //                                                     replica → kNothing
 // Campaign (rule 8): never with nofailover; never within ttl of letting the lock go because
@@ -376,9 +377,12 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
     if (leader == nullptr) {
       return make(Action::kNothing, name, "leader " + name + " has no member status yet: nothing to follow");
     }
-    if (local.following == name) return make(Action::kNothing, name, "replica following leader " + name);
-    return make(Action::kFollowLeader, name,
-                "following leader " + name + " instead of " + (local.following.empty() ? "nobody" : local.following));
+    // Cascading replication: the member named by our replicatefrom tag, when it can serve.
+    const std::string upstream = upstream_of_member(cluster, me, local.replicatefrom);
+    const std::string whom = upstream == name ? "leader " + name : upstream + " (replicatefrom; leader " + name + ")";
+    if (local.following == upstream) return make(Action::kNothing, upstream, "replica following " + whom);
+    return make(Action::kFollowLeader, upstream,
+                "following " + whom + " instead of " + (local.following.empty() ? "nobody" : local.following));
   }
 
   // 8. Nobody leads.

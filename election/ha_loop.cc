@@ -367,6 +367,7 @@ void HaLoop::iteration() {
   LocalState local;
   local.name = config_.name;
   local.nofailover = config_.nofailover || watchdog_lost_;
+  local.replicatefrom = config_.replicatefrom;
   local.failover_priority = config_.failover_priority;
   local.promotion_refused = promotion_refused();
   probe.apply_to(local, view.members);
@@ -715,9 +716,13 @@ void HaLoop::keep_replication_slots(const ClusterView& view, const PgProbe& prob
   for (const PgRow& row : rows) {
     if (row.size() >= 2 && row[0]) existing.push_back({*row[0], row[1].value_or("") == "t"});
   }
+  // A slot for each member that streams from us: not for one that cascades from another member
+  // (that member keeps its slot, below), as Patroni does.
   std::set<std::string> members;
   for (const MemberStatus& m : view.members) {
-    if (m.name != config_.name) members.insert(slot_name_for_member(m.name));
+    if (m.name != config_.name && upstream_of_member(view, m.name, m.replicatefrom) == config_.name) {
+      members.insert(slot_name_for_member(m.name));
+    }
   }
   std::set<std::string> retained = view.retained_slots;
   retained.erase(slot_name_for_member(config_.name));  // a former leader's slot for us is of no use here
@@ -1162,6 +1167,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.cluster = view;
   s.nofailover = config_.nofailover;
   s.failover_priority = config_.failover_priority;
+  s.replicatefrom = config_.replicatefrom;
   s.custom_tags = config_.custom_tags;
   s.noloadbalance = config_.noloadbalance;
   s.last_action = std::string(action_name(decision.action)) + ": " + decision.reason;
@@ -1200,6 +1206,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.nofailover = config_.nofailover;
     me.nosync = config_.nosync;
     me.failover_priority = config_.failover_priority;
+    me.replicatefrom = config_.replicatefrom;
     if (auto put = dcs_.put(keys_.member(config_.name), encode_member(me), lease_id_); !put.ok()) {
       log().warn("{}: publishing the member key failed: {}", config_.name, put.status().to_string());
       etcd_write_failed_ = true;

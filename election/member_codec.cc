@@ -59,6 +59,7 @@ std::string encode_member(const MemberStatus& m) {
   if (m.nofailover) tags["nofailover"] = true;
   if (m.nosync) tags["nosync"] = true;
   if (m.failover_priority != 1) tags["failover_priority"] = m.failover_priority;
+  if (!m.replicatefrom.empty()) tags["replicatefrom"] = m.replicatefrom;
   if (!tags.empty()) j["tags"] = std::move(tags);
   if (m.pending_restart) j["pending_restart"] = true;
   return json_text(j);
@@ -93,6 +94,9 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
     auto tag = [&](const char* key) { return tags.contains(key) && tags[key].is_boolean() && tags[key].get<bool>(); };
     m.nofailover = tag("nofailover");
     m.nosync = tag("nosync");
+    if (tags.contains("replicatefrom") && tags["replicatefrom"].is_string()) {
+      m.replicatefrom = tags["replicatefrom"].get<std::string>();
+    }
     // An unreadable priority keeps the default: the member still counts (leaving it out could
     // let a member behind it campaign).
     if (tags.contains("failover_priority")) {

@@ -71,6 +71,7 @@ struct NodeStatus {
   bool nofailover = false;
   bool noloadbalance = false;
   int failover_priority = 1;
+  std::string replicatefrom;              // tag: cascading replication from this member
   std::map<std::string, std::string> custom_tags;  // as written in patroni.yml
   std::string last_action;                // decide()'s last action and reason, for operators
 

@@ -61,6 +61,7 @@ ordered_json tags_json(const NodeStatus& s) {
   if (s.nofailover) tags["nofailover"] = true;
   if (s.noloadbalance) tags["noloadbalance"] = true;
   if (s.failover_priority != 1) tags["failover_priority"] = s.failover_priority;
+  if (!s.replicatefrom.empty()) tags["replicatefrom"] = s.replicatefrom;
   for (const auto& [name, value] : s.custom_tags) tags[name] = value;
   return tags;
 }
