@@ -691,9 +691,10 @@ class Parser {
     }
     if (auto n = node["synchronous_mode"]) {
       if (n.IsScalar() && n.Scalar() == "quorum") {
-        fail(n, "bootstrap.dcs.synchronous_mode", "quorum commit is not supported (on or off)");
+        config_.synchronous_mode = config_.synchronous_quorum = true;
+      } else {
+        config_.synchronous_mode = boolean(n, "bootstrap.dcs.synchronous_mode");
       }
-      config_.synchronous_mode = boolean(n, "bootstrap.dcs.synchronous_mode");
     }
     if (auto n = node["synchronous_mode_strict"]) {
       config_.synchronous_mode_strict = boolean(n, "bootstrap.dcs.synchronous_mode_strict");

@@ -85,6 +85,7 @@ struct AgentConfig {
   std::int64_t maximum_lag_on_failover = 1048576;  // bytes
   bool synchronous_mode = false;         // commits wait for a synchronous standby (sync_state.h)
   bool synchronous_mode_strict = false;  // never run without one: commits wait until one connects
+  bool synchronous_quorum = false;       // synchronous_mode: quorum ('ANY k (...)', sync_state.h)
   int synchronous_node_count = 1;
   std::int64_t maximum_lag_on_syncnode = -1;  // bytes; -1: no limit
   bool use_pg_rewind = true;                       // postgresql.use_pg_rewind wins over bootstrap.dcs.postgresql's

@@ -85,6 +85,7 @@ HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, Pee
     SyncSettings sync;
     sync.node_count = config.synchronous_node_count;
     sync.strict = config.synchronous_mode_strict;
+    sync.quorum = config.synchronous_quorum;
     sync.max_lag_on_syncnode = config.maximum_lag_on_syncnode;
     sync_.emplace(config.name, keys_, sync, dcs, postgres, std::min<Millis>(config.retry_timeout / 2, 2000ms));
   }
@@ -433,6 +434,11 @@ void HaLoop::iteration() {
     // A leader that cannot reach etcd asked us to confirm it after this iteration read the
     // cluster: it stays primary on the strength of that, so we must not take over.
     decision = Decision{Action::kNothing, "", "failsafe mode: a leader was confirmed meanwhile: not campaigning", {}};
+  }
+  if (decision.action == Action::kAcquireLock) {
+    if (std::string why = quorum_refuses(view, local); !why.empty()) {
+      decision = Decision{Action::kNothing, "", "quorum commit: " + why + ": not campaigning", {}};
+    }
   }
   // Armed (or disarmed) for what this iteration found before acting: a member that lost the lock
   // starts its PostgreSQL as a standby without the watchdog stopping it.

@@ -147,6 +147,11 @@ class HaLoop {
   // A round of POST /failsafe to every other member of the key; true when all accepted (the
   // round's start then counts as a refresh).
   bool confirm_failsafe_round();
+  // Quorum commit (sync_state.h): before taking the lock, the /sync key's quorum of other voters
+  // must answer (their received WAL, asked directly) and none may be ahead of us. "" when we may
+  // campaign (or quorum mode does not apply), else why not. Skipped after a switchover's handover,
+  // whose candidate has all of the old leader's WAL.
+  std::string quorum_refuses(const ClusterView& view, const LocalState& local);
   // Failsafe mode is on, and we hold the lock over a running primary (as last published).
   bool failsafe_applies() const;
   // A round that every member accepted since the last lease refresh: we lead on its strength.

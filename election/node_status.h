@@ -85,8 +85,10 @@ struct NodeStatus {
     return holds_lock && std::chrono::steady_clock::now() < lock_valid_until && !lock_in_doubt && !stepping_down;
   }
   bool is_replica() const { return postgres_running && in_recovery; }
-  // A running replica that the /sync key lists as a synchronous standby of the current leader.
-  bool is_sync_standby() const { return is_replica() && lists_sync_standby(name); }
+  // A running replica that the /sync key lists as a synchronous standby of the current leader
+  // (quorum mode: a voter, is_quorum_standby()).
+  bool is_sync_standby() const { return is_replica() && lists_sync_standby(name) && !cluster.sync->quorum; }
+  bool is_quorum_standby() const { return is_replica() && lists_sync_standby(name) && cluster.sync->quorum; }
   // Whether the /sync key names `member` a synchronous standby of the current leader.
   bool lists_sync_standby(const std::string& member) const {
     return cluster.sync && leader && cluster.sync->leader == *leader && cluster.sync->is_standby(member);

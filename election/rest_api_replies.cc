@@ -128,6 +128,7 @@ int health_status_code(const NodeStatus& s, std::string_view path, const HealthQ
   const int leader_code = s.lock_confirmed() ? kOk : kUnavailable;
   const int standby_leader_code = kUnavailable;  // no standby clusters
   const bool is_synchronous = s.is_sync_standby();
+  const bool is_quorum = s.is_quorum_standby();
 
   int code = kUnavailable;
   bool ignore_tags = false;
@@ -142,14 +143,17 @@ int health_status_code(const NodeStatus& s, std::string_view path, const HealthQ
     ignore_tags = true;
   } else if (contains(path, "replica")) {
     code = replica_code;
-  } else if (contains(path, "read-only") && !contains(path, "sync")) {
+  } else if (contains(path, "read-only") && !contains(path, "sync") && !contains(path, "quorum")) {
     code = primary_code == kOk ? kOk : replica_code;
   } else if (contains(path, "health")) {
     code = s.postgres_running ? kOk : kUnavailable;
   } else if ((path == "/sync" || path == "/synchronous") && is_synchronous) {
     code = replica_code;
+  } else if ((path == "/quorum" || path == "/read-only-quorum") && (is_quorum || primary_code == kOk)) {
+    // As Patroni's later releases: a voter of quorum commit; /read-only-quorum takes the primary too.
+    code = path == "/quorum" ? (is_quorum ? replica_code : kUnavailable) : (primary_code == kOk ? kOk : replica_code);
   } else if (path == "/async" || path == "/asynchronous") {
-    code = is_synchronous ? kUnavailable : replica_code;
+    code = is_synchronous || is_quorum ? kUnavailable : replica_code;
   } else if (path == "/read-only-sync" || path == "/read-only-synchronous") {
     code = primary_code == kOk ? kOk : is_synchronous ? replica_code : kUnavailable;
   }
@@ -255,7 +259,10 @@ std::string render_cluster_json(const NodeStatus& s) {
     const bool is_leader = leader && m->name == *leader;
     ordered_json row;
     row["name"] = m->name;
-    row["role"] = is_leader ? "leader" : s.lists_sync_standby(m->name) ? "sync_standby" : "replica";
+    row["role"] = is_leader                          ? "leader"
+                  : !s.lists_sync_standby(m->name) ? "replica"
+                  : s.cluster.sync->quorum         ? "quorum_standby"
+                                                   : "sync_standby";
     row["state"] = m->state;
     row["api_url"] = m->api_url;
     if (auto [host, port] = host_port_of_url(m->conn_url); !host.empty()) {
@@ -307,6 +314,8 @@ std::string render_patroni_metrics(const NodeStatus& s) {
   metric("patroni_replica", "gauge", "Value is 1 if this node is a replica, 0 otherwise.", num(int(replica)));
   metric("patroni_sync_standby", "gauge", "Value is 1 if this node is a sync standby replica, 0 otherwise.",
          num(int(s.is_sync_standby())));
+  metric("patroni_quorum_standby", "gauge", "Value is 1 if this node is a quorum standby replica, 0 otherwise.",
+         num(int(s.is_quorum_standby())));
   metric("patroni_xlog_received_location", "counter",
          "Current location of the received Postgres transaction log, 0 if this node is not a replica.",
          num(replica ? (s.received_location != 0 ? s.received_location : s.replayed_location) : 0));

@@ -8,6 +8,17 @@
 //    seen (the commits acknowledged before it became synchronous);
 //  - before a promotion, /sync is made to name the new leader alone and synchronous_standby_names
 //    is reset ('*' in strict mode, so no commit is acknowledged before a standby has it).
+// In quorum mode (sync_state.h) the key lists voters with a quorum, and a change goes in three
+// steps, each keeping "any quorum + 1 voters include one with every acknowledged commit" true:
+//  1. /sync widens to cover both the old and the new setting (the union of the voters, with the
+//     quorum of the smaller commit count);
+//  2. synchronous_standby_names becomes 'ANY k (new standbys)';
+//  3. once every walsender reports the new setting ("quorum" in pg_stat_replication), the leader's
+//     flush LSN at that moment is noted, and when k of the new standbys have flushed past it
+//     (every commit acknowledged under the old setting is on k of them) /sync narrows to the new
+//     standbys with quorum |S| - k.
+// Going to no standby (or coming from none), /sync lists nobody while the setting changes, so no
+// member may be promoted meanwhile.
 // Every /sync write is a transaction that succeeds only while the leader key names this member.
 // Thread-safety: the HA thread only.
 #pragma once
@@ -47,6 +58,8 @@ class SyncReplication {
 
  private:
   bool write_sync(const SyncState& state, const char* why);
+  void maintain_quorum(SyncState key, const std::vector<SyncCandidate>& replicas, std::int64_t leader_lsn,
+                       const std::vector<std::string>& desired);
   bool apply_standby_names(const std::string& value);
 
   std::string name_;
@@ -57,6 +70,9 @@ class SyncReplication {
   Millis timeout_;
   std::optional<std::string> applied_;            // synchronous_standby_names we set (unknown at start)
   std::map<std::string, std::int64_t> seen_sync_;  // standby → leader's flush LSN when first seen synchronous
+  // Quorum mode: the leader's flush LSN when every walsender was first seen applying the current
+  // setting (commits acknowledged under the previous one are at or before it).
+  std::optional<std::int64_t> settled_lsn_;
   std::string last_change_;
 };
 

@@ -27,6 +27,7 @@ std::string encode_sync_state(const SyncState& state) {
     for (const std::string& name : state.standbys) joined += (joined.empty() ? "" : ",") + name;
     j["sync_standby"] = joined;
   }
+  if (state.quorum) j["quorum"] = *state.quorum;
   return json_text(j);
 }
 
@@ -55,6 +56,13 @@ std::optional<SyncState> decode_sync_state(const std::string& text, std::string*
       start = comma + 1;
     }
   }
+  if (j.contains("quorum") && !j["quorum"].is_null()) {
+    if (!j["quorum"].is_number_integer() || j["quorum"].get<std::int64_t>() < 0 ||
+        j["quorum"].get<std::int64_t>() > 1000) {
+      return refuse("'quorum' is not a count of members");
+    }
+    state.quorum = static_cast<int>(j["quorum"].get<std::int64_t>());
+  }
   return state;
 }
 
@@ -81,9 +89,11 @@ std::vector<std::string> choose_sync_standbys(const std::vector<SyncCandidate>& 
   });
   std::vector<std::string> chosen;
   for (const SyncCandidate* r : usable) {
-    if (static_cast<int>(chosen.size()) >= settings.node_count) break;
+    if (!settings.quorum && static_cast<int>(chosen.size()) >= settings.node_count) break;
     chosen.push_back(r->name);
   }
+  // 'ANY k' does not care about order: by name, so that the setting changes only when the set does.
+  if (settings.quorum) std::sort(chosen.begin(), chosen.end());
   return chosen;
 }
 
@@ -95,8 +105,14 @@ std::string standby_names_setting(const std::vector<std::string>& standbys, cons
     for (char c : name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
     list += (list.empty() ? "" : ", ") + quoted + "\"";
   }
+  if (settings.quorum) return "ANY " + std::to_string(quorum_commit_count(standbys.size(), settings)) + " (" + list + ")";
   const int n = std::min<int>(settings.node_count, static_cast<int>(standbys.size()));
   return "FIRST " + std::to_string(n) + " (" + list + ")";
+}
+
+int quorum_commit_count(std::size_t standbys, const SyncSettings& settings) {
+  if (standbys == 0) return 0;
+  return std::clamp(settings.node_count, 1, static_cast<int>(standbys));
 }
 
 }  // namespace pgha::election

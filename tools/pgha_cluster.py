@@ -225,10 +225,11 @@ def render_patroni_config(name, pg_port, rest_port, node_dir, profile, host=LOOP
                           etcd_host=LOOPBACK, subnet=None, synchronous=None, pki=None):
     """A node's patroni.yml. Loopback by default; in netns mode `host` is the node's address,
     `etcd_host` the bridge's and `subnet` (e.g. "10.77.0.0/24") gets the same pg_hba rules as
-    127.0.0.1. `synchronous`: None (asynchronous replication), "on" (synchronous_mode) or
-    "strict" (synchronous_mode_strict too). `pki`: a ClusterPki for TLS everywhere (REST API,
+    127.0.0.1. `synchronous`: None (asynchronous replication), "on" (synchronous_mode),
+    "strict" (synchronous_mode_strict too) or "quorum" (quorum commit, pgha-agent only). `pki`: a ClusterPki for TLS everywhere (REST API,
     etcd, the tools' `ctl` section) and etcd's password authentication; None for plain HTTP."""
-    synchronous_dcs = "" if synchronous is None else "    synchronous_mode: true\n" + (
+    synchronous_dcs = "" if synchronous is None else "    synchronous_mode: {}\n".format(
+        "quorum" if synchronous == "quorum" else "true") + (
         "    synchronous_mode_strict: true\n" if synchronous == "strict" else "")
     subnet_pg_hba = "".join(f"\n  - host {rule.format(subnet=subnet)}" for rule in (
         "replication patroni_replicator {subnet} md5", "all pgha_bench {subnet} trust",
@@ -245,7 +246,7 @@ def render_patroni_config(name, pg_port, rest_port, node_dir, profile, host=LOOP
 
 
 # Replication modes of `up --synchronous`: None is asynchronous.
-SYNCHRONOUS_MODES = (None, "on", "strict")
+SYNCHRONOUS_MODES = (None, "on", "strict", "quorum")
 
 
 # ---- nodes -----------------------------------------------------------------------------------
@@ -519,7 +520,9 @@ class Cluster:
         if profile not in PROFILES:
             raise ClusterError(f"unknown Patroni profile {profile!r} (choose from {', '.join(PROFILES)})")
         if synchronous not in SYNCHRONOUS_MODES:
-            raise ClusterError(f"unknown synchronous mode {synchronous!r} (choose from on, strict)")
+            raise ClusterError(f"unknown synchronous mode {synchronous!r} (choose from on, strict, quorum)")
+        if synchronous == "quorum" and manager != "pgha-agent":
+            raise ClusterError("quorum commit needs --manager pgha-agent (Patroni 3.0 has no quorum mode)")
         self.synchronous = synchronous
         self.dir = Path(dir).resolve()
         # TLS everywhere (etcd with client certificates and passwords, REST APIs, HTTP checks).
@@ -822,7 +825,8 @@ class Cluster:
             return False
         if self.synchronous:
             view = self.nodes[leader].rest_json("/cluster") or {}
-            return any(m.get("role") == "sync_standby" for m in view.get("members", []))
+            wanted = "quorum_standby" if self.synchronous == "quorum" else "sync_standby"
+            return any(m.get("role") == wanted for m in view.get("members", []))
         return True
 
     # ---- proxy ----

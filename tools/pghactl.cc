@@ -73,7 +73,7 @@ int list(const AgentConfig& config, EtcdClient& etcd) {
     const bool synchronous = view.sync && view.sync->leader == view.leader.value_or("") &&
                              view.sync->is_standby(m.name);
     std::cout << std::setw(10) << m.name << std::setw(18) << host_port_of_conn_url(m.conn_url) << std::setw(14)
-              << (leader ? "Leader" : synchronous ? "Sync Standby" : "Replica") << std::setw(11) << m.state << std::setw(4)
+              << (leader ? "Leader" : !synchronous ? "Replica" : view.sync->quorum ? "Quorum Standby" : "Sync Standby") << std::setw(11) << m.state << std::setw(4)
               << m.timeline;
     if (any_pending) {
       std::cout << std::setw(11) << lag << (m.pending_restart ? "*" : "");

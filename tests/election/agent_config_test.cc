@@ -405,8 +405,6 @@ std::vector<ErrorRow> error_rows() {
        "agent.yml:11: bootstrap.dcs.loop_wait: ", "loop_wait 3 + 2*retry_timeout 4 (default) = 11 > ttl 10 (default)"},
       {"synchronous_mode_not_boolean", head + "bootstrap:\n  dcs:\n    synchronous_mode: maybe\n",
        "agent.yml:11: bootstrap.dcs.synchronous_mode: ", "not a boolean"},
-      {"quorum_sync_rejected", head + "bootstrap:\n  dcs:\n    synchronous_mode: quorum\n",
-       "agent.yml:11: bootstrap.dcs.synchronous_mode: ", "quorum commit is not supported"},
       {"sync_node_count_zero", head + "bootstrap:\n  dcs:\n    synchronous_node_count: 0\n",
        "agent.yml:11: bootstrap.dcs.synchronous_node_count: ", "1"},
       {"standby_cluster_rejected", head + "bootstrap:\n  dcs:\n    standby_cluster:\n      host: x\n",
@@ -705,6 +703,7 @@ TEST(AgentConfig, ValuesAndNormalisation) {
   EXPECT_EQ(c.bin_dir, "/opt/pg/bin");
   EXPECT_TRUE(c.synchronous_mode);
   EXPECT_TRUE(c.synchronous_mode_strict);
+  EXPECT_FALSE(c.synchronous_quorum);
   EXPECT_EQ(c.synchronous_node_count, 2);
   EXPECT_EQ(c.maximum_lag_on_syncnode, 1048576);
   EXPECT_EQ(c.maximum_lag_on_failover, 0);
@@ -712,6 +711,9 @@ TEST(AgentConfig, ValuesAndNormalisation) {
   EXPECT_TRUE(c.noloadbalance);
   EXPECT_TRUE(c.clonefrom);
   EXPECT_TRUE(c.nosync);
+  const AgentConfig quorum = parse(kMinimal + "bootstrap:\n  dcs:\n    synchronous_mode: quorum\n");
+  EXPECT_TRUE(quorum.synchronous_mode);
+  EXPECT_TRUE(quorum.synchronous_quorum);
   EXPECT_EQ(parse("scope: demo\nname: n1\nnamespace: /pgha/\n" + kMinimal.substr(kMinimal.find("restapi"))).namespace_,
             "/pgha");
 }

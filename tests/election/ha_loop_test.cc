@@ -246,6 +246,110 @@ TEST_F(HaLoopTest, SynchronousLeaderConfirmsAStandbyBeforeListingItAndUnlistsItF
   EXPECT_TRUE(pg_.violations.empty());
 }
 
+// Quorum commit: "any quorum + 1 voters of /sync include one with every acknowledged commit" must
+// hold for the setting in force and for the one before it, at every change of either. A standby
+// joins (the key is narrowed only once the walsenders use the new setting and it has what was
+// acknowledged before), then leaves.
+TEST_F(HaLoopTest, QuorumLeaderChangesTheSettingAndTheKeyInAnOrderThatCoversEveryCommit) {
+  config_.synchronous_mode = config_.synchronous_quorum = true;
+  auto sync_key = [this] { return dcs_.get(keys_.sync()) ? dcs_.get(keys_.sync())->value : std::string("absent"); };
+  // "ANY k (...)" → (k, names); "" → (0, {}).
+  auto parse_setting = [](const std::string& value) {
+    std::pair<int, std::set<std::string>> out{0, {}};
+    if (value.rfind("ANY ", 0) != 0) return out;
+    out.first = std::atoi(value.c_str() + 4);
+    for (std::size_t at = value.find('"'); at != std::string::npos; at = value.find('"', value.find('"', at + 1) + 1)) {
+      const std::size_t end = value.find('"', at + 1);
+      out.second.insert(value.substr(at + 1, end - at - 1));
+    }
+    return out;
+  };
+  // The key covers a setting (k, S): S within the voters and quorum >= |V| - k; a key without
+  // voters lets nobody be promoted, which is safe for any setting.
+  auto covers = [&](const std::string& key_text, const std::string& setting) {
+    const auto key = decode_sync_state(key_text);
+    if (!key || key->standbys.empty()) return true;
+    const auto [k, names] = parse_setting(setting);
+    if (k == 0) return false;  // asynchronous commits are on no standby
+    for (const std::string& n : names) {
+      if (!key->is_standby(n)) return false;
+    }
+    return key->quorum.value_or(0) >= static_cast<int>(key->standbys.size()) - k;
+  };
+  std::string previous_setting;
+  std::vector<std::string> violations;
+  pg_.on_call = [&](const std::string& call) {
+    if (call.rfind("synchronous_standby_names '", 0) != 0) return;
+    const std::string setting = call.substr(27, call.size() - 28);
+    if (!covers(sync_key(), setting)) violations.push_back("set '" + setting + "' under " + sync_key());
+    if (!previous_setting.empty() && !covers(sync_key(), previous_setting)) {
+      violations.push_back("left '" + previous_setting + "' uncovered under " + sync_key());
+    }
+    previous_setting = setting;
+  };
+  pg_.replication = {{"n1", true, "async", kWal - 100}, {"n3", true, "async", kWal - 100}};
+  make_n2_leader();
+  EXPECT_EQ(pg_.standby_names, R"(ANY 1 ("n1", "n3"))");
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":0,"sync_standby":null})") << "no voter before they have it all";
+  for (auto& r : pg_.replication) r.sync_state = "quorum";
+  pg_.wal = kWal + 500;
+  loop().step();  // the walsenders use the setting: note the leader's flush LSN
+  loop().step();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":0,"sync_standby":null})") << "not before one has flushed it";
+  pg_.replication[1].flush = kWal + 500;
+  loop().step();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":1,"sync_standby":"n1,n3"})");
+  // n1 stops streaming: the setting names n3 alone first (still covered), then the key follows.
+  pg_.replication[0].streaming = false;
+  loop().step();
+  EXPECT_EQ(pg_.standby_names, R"(ANY 1 ("n3"))");
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":1,"sync_standby":"n1,n3"})");
+  for (int i = 0; i < 3; ++i) loop().step();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":0,"sync_standby":"n3"})");
+  // n1 streams again: the key widens to both (quorum 1) before the setting names n1.
+  pg_.replication[0].streaming = true;
+  loop().step();
+  EXPECT_EQ(pg_.standby_names, R"(ANY 1 ("n1", "n3"))");
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":1,"sync_standby":"n3,n1"})");
+  pg_.wal = kWal + 900;
+  for (int i = 0; i < 3; ++i) loop().step();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":1,"sync_standby":"n3,n1"})") << "n1 and n3 lack " << kWal + 900;
+  pg_.replication[0].flush = kWal + 900;
+  loop().step();
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":1,"sync_standby":"n1,n3"})");
+  // Both go: nobody is a voter before commits stop waiting.
+  pg_.replication[0].streaming = pg_.replication[1].streaming = false;
+  loop().step();
+  EXPECT_EQ(pg_.standby_names, "");
+  EXPECT_EQ(sync_key(), R"({"leader":"n2","quorum":0,"sync_standby":null})");
+  EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
+  EXPECT_TRUE(pg_.violations.empty());
+}
+
+// Quorum commit, leader lost: a voter takes the lock only once the quorum of other voters answered
+// and none of them has received more WAL than it has.
+TEST_F(HaLoopTest, AQuorumVoterCampaignsOnlyWhenTheQuorumAnswersAndNobodyIsAhead) {
+  config_.synchronous_mode = config_.synchronous_quorum = true;
+  pg_.running = true;
+  pg_.in_recovery = pg_.standby_signal = true;
+  set_member("n3", 5436, "replica", "streaming", kWal - 100);
+  dcs_.set(keys_.sync(), R"({"leader":"n1","quorum":1,"sync_standby":"n2,n3"})");
+  peers_.fail_received = true;
+  for (int i = 0; i < 2; ++i) loop().step();
+  EXPECT_FALSE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_NE(loop().status()->last_action.find("only 0 of the 1 other voters"), std::string::npos)
+      << loop().status()->last_action;
+  peers_.fail_received = false;
+  peers_.received = kWal + 10;  // n3 has more than its member key said
+  loop().step();
+  EXPECT_FALSE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_NE(loop().status()->last_action.find("n3 has received WAL"), std::string::npos)
+      << loop().status()->last_action;
+  peers_.received = kWal - 10;
+  for (int i = 0; i < 3 && !dcs_.leads(keys_.leader(), "n2"); ++i) loop().step();
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+}
+
 // A synchronous standby that takes the lock makes /sync name it alone, and resets
 // synchronous_standby_names ('*' when strict), before it promotes; if /sync cannot be written it
 // does not promote.

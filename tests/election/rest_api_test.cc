@@ -286,6 +286,44 @@ TEST(RestApiTest, SynchronousStandbyEndpointsFollowTheSyncKey) {
                                                        {"node3", "sync_standby"}}));
 }
 
+// Quorum commit: a voter answers 200 on /quorum and /read-only-quorum, 503 on /sync and /async;
+// /cluster calls it "quorum_standby", /metrics counts it.
+TEST(RestApiTest, QuorumVotersAnswerOnQuorumEndpoints) {
+  const auto now = std::chrono::steady_clock::now();
+  const HealthQuery none;
+  auto code = [&](const NodeStatus& s, const char* path) {
+    return health_status_code(s, path, none, now, std::chrono::seconds(30));
+  };
+  NodeStatus voter = replica(0);
+  voter.cluster.sync = SyncState{"node2", {"node1", "node3"}, false};
+  voter.cluster.sync->quorum = 1;
+  NodeStatus other = replica(0);
+  other.cluster.sync = SyncState{"node2", {"node3"}, false};
+  other.cluster.sync->quorum = 0;
+  EXPECT_EQ(code(voter, "/quorum"), 200);
+  EXPECT_EQ(code(voter, "/read-only-quorum"), 200);
+  EXPECT_EQ(code(voter, "/sync"), 503);
+  EXPECT_EQ(code(voter, "/async"), 503);
+  EXPECT_EQ(code(other, "/quorum"), 503);
+  EXPECT_EQ(code(other, "/read-only-quorum"), 503);
+  EXPECT_EQ(code(other, "/async"), 200);
+  EXPECT_EQ(code(primary(), "/read-only-quorum"), 200);
+  EXPECT_EQ(code(primary(), "/quorum"), 503);
+  EXPECT_NE(render_patroni_metrics(voter).find("patroni_quorum_standby{scope=\"batman\",name=\"node1\"} 1"),
+            std::string::npos);
+  EXPECT_NE(render_patroni_metrics(voter).find("patroni_sync_standby{scope=\"batman\",name=\"node1\"} 0"),
+            std::string::npos);
+  NodeStatus leader_view = primary();
+  leader_view.cluster.members = {MemberStatus{"node1", "primary", "running", "postgres://127.0.0.1:5434/postgres",
+                                              "http://127.0.0.1:8008/patroni", kLeaderWal, 3, false, false},
+                                 MemberStatus{"node2", "replica", "streaming", "postgres://127.0.0.1:5435/postgres",
+                                              "http://127.0.0.1:8009/patroni", kLeaderWal, 3, false, false}};
+  leader_view.cluster.sync = SyncState{"node1", {"node2"}, false};
+  leader_view.cluster.sync->quorum = 0;
+  const json cluster = json::parse(render_cluster_json(leader_view));
+  EXPECT_EQ(cluster["members"][1]["role"], "quorum_standby");
+}
+
 TEST(RestApiTest, StatusCodeOfEveryEndpointForEverySnapshotAndMethod) {
   Harness h;
   for (const CodesCase& c : kCodes) {

@@ -62,5 +62,32 @@ TEST(StandbyNamesSetting, FirstNQuotedOrStrictStar) {
   EXPECT_EQ(standby_names_setting({}, s), "*");
 }
 
+// Quorum commit: the key carries "quorum" (other voters a candidate must reach), the setting is
+// 'ANY k (...)' over every healthy standby.
+TEST(QuorumCommit, KeySettingAndStandbys) {
+  SyncState key{"n1", {"n2", "n3"}, false};
+  key.quorum = 1;
+  EXPECT_EQ(encode_sync_state(key), R"({"leader":"n1","quorum":1,"sync_standby":"n2,n3"})");
+  const auto back = decode_sync_state(encode_sync_state(key));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->quorum, 1);
+  EXPECT_FALSE(decode_sync_state(R"({"leader":"n1","sync_standby":"n2","quorum":-1})"));
+  EXPECT_FALSE(decode_sync_state(R"({"leader":"n1","sync_standby":"n2","quorum":"1"})"));
+  EXPECT_FALSE(decode_sync_state(R"({"leader":"n1","sync_standby":"n2"})")->quorum) << "FIRST mode";
+
+  SyncSettings s;
+  s.quorum = true;
+  EXPECT_EQ(standby_names_setting({"n2", "n3"}, s), R"(ANY 1 ("n2", "n3"))");
+  s.node_count = 5;
+  EXPECT_EQ(standby_names_setting({"n2", "n3"}, s), R"(ANY 2 ("n2", "n3"))") << "k is at most the standbys";
+  EXPECT_EQ(standby_names_setting({}, s), "");
+  EXPECT_EQ(quorum_commit_count(0, s), 0);
+  EXPECT_EQ(quorum_commit_count(3, s), 3);
+  s.node_count = 1;
+  const std::vector<SyncCandidate> replicas{replica("n2", 100), replica("n3", 300), replica("n4", 200, false)};
+  EXPECT_EQ(choose_sync_standbys(replicas, {"n2", "n3", "n4"}, {}, 300, s), (std::vector<std::string>{"n2", "n3"}))
+      << "every healthy standby votes, not node_count of them";
+}
+
 }  // namespace
 }  // namespace pgha::election

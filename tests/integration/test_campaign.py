@@ -3,7 +3,8 @@ order drawn from a seed, judged from the outside (acknowledged writes kept, neve
 nodes at once, timelines never back, the cluster whole again within the bound), and no client that
 cannot connect through the proxy across a switchover or a failover (it must be held). Then 6
 faults with synchronous replication, where no fault may lose an acknowledged write, the loss of
-the leader node included; and the loss of etcd in failsafe mode, where writes must go on.
+the leader node included, and the same with quorum commit; and the loss of etcd in failsafe
+mode, where writes must go on.
 
 Netns mode (partitions included; PGHA_CAMPAIGN_NET_ID picks its subnet, default the launcher's)
 unless PGHA_CAMPAIGN_NETNS is "0", then loopback (the fixed ports must be free). PGHA_CAMPAIGN_SEED
@@ -89,6 +90,18 @@ def test_synchronous_replication_loses_no_acknowledged_write():
     assert all(not r["loss_allowed"] for r in results["runs"])
     refused = [r["extra"] for r in results["runs"] if r["kind"] == "switchover" and r["extra"].get("rc") != 0]
     assert not refused, f"switchovers to the synchronous standby failed: {refused}"
+
+
+def test_quorum_commit_loses_no_acknowledged_write():
+    # Quorum commit ('ANY 1' over both replicas): a lost acknowledged write is a violation in every
+    # fault, the loss of the leader node included; a voter is promoted only after hearing from the
+    # other voter and finding it no further ahead.
+    results = run_campaign("test_campaign_quorum", [
+        "--synchronous", "quorum", "--faults", "6", "--kinds",
+        "leader-node-loss,leader-agent-kill,switchover,replica-node-loss",
+        "--no-failed-connections", "switchover"])
+    assert all(not r["loss_allowed"] for r in results["runs"])
+    assert sum(r["acknowledged"] for r in results["runs"]) > 0
 
 
 def test_failsafe_mode_keeps_the_leader_writable_while_etcd_is_lost():
