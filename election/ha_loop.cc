@@ -88,6 +88,7 @@ HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, Pee
     sync.quorum = config.synchronous_quorum;
     sync.max_lag_on_syncnode = config.maximum_lag_on_syncnode;
     sync_.emplace(config.name, keys_, sync, dcs, postgres, std::min<Millis>(config.retry_timeout / 2, 2000ms));
+    sync_->set_reload_hook([this] { callbacks_->reloaded(); });
   }
   conn_url_ = "postgres://" + address_or(config.pg_connect_address, config.pg_listen) + "/postgres";
   // As Patroni does: the scheme others must use, https when the API has a certificate.

@@ -45,6 +45,7 @@ bool SyncReplication::apply_standby_names(const std::string& value) {
   applied_ = value;
   seen_sync_.clear();
   settled_lsn_.reset();
+  if (on_reload_) on_reload_();
   return true;
 }
 

@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,6 +53,9 @@ class SyncReplication {
   void maintain(const ClusterView& view);
   // This member no longer leads: forget what it had applied.
   void reset();
+  // Called after each change of synchronous_standby_names took effect (a reload of PostgreSQL's
+  // configuration): Patroni's on_reload fires then.
+  void set_reload_hook(std::function<void()> hook) { on_reload_ = std::move(hook); }
 
   // What the last step did, for the log and GET /patroni ("" when nothing changed).
   const std::string& last_change() const { return last_change_; }
@@ -74,6 +78,7 @@ class SyncReplication {
   // setting (commits acknowledged under the previous one are at or before it).
   std::optional<std::int64_t> settled_lsn_;
   std::string last_change_;
+  std::function<void()> on_reload_;
 };
 
 }  // namespace pgha::election

@@ -1128,6 +1128,24 @@ TEST_F(HaLoopHooksTest, CallbacksFireOnceWithTheRightArgumentsOnPromotionAndDemo
   EXPECT_TRUE(pg_.violations.empty());
 }
 
+// As Patroni's: on_reload fires when the leader changes synchronous_standby_names (a reload).
+TEST_F(HaLoopHooksTest, OnReloadFiresWhenSynchronousStandbyNamesChange) {
+  config_.synchronous_mode = true;
+  config_.callbacks["on_reload"] = {scripts_.recorder("cb.sh", "events")};
+  pg_.replication = {{"n1", true, "async", kWal - 100}, {"n3", true, "async", kWal}};
+  hooks_.reset();
+  (void)hooked_loop();
+  make_n2_leader();
+  ASSERT_EQ(pg_.standby_names, R"(FIRST 1 ("n3"))");
+  EXPECT_EQ(next_event(), "on_reload primary postgres");
+  pg_.replication.erase(pg_.replication.begin() + 1);
+  hooked_loop().step();
+  ASSERT_EQ(pg_.standby_names, R"(FIRST 1 ("n1"))");
+  EXPECT_EQ(next_event(), "on_reload primary postgres");
+  hooked_loop().step();
+  EXPECT_TRUE(no_more_events());
+}
+
 // A callback that hangs never holds the loop up, and is killed at callback_timeout.
 TEST_F(HaLoopHooksTest, AHungCallbackIsKilledAtItsDeadlineAndDoesNotDelayTheLoop) {
   config_.callback_timeout = 500ms;
