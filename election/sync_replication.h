@@ -41,6 +41,12 @@ class SyncReplication {
   void maintain(const ClusterView& view);
   // This member no longer leads: forget what it had applied.
   void reset();
+  // The dynamic configuration changed synchronous_node_count, synchronous_mode_strict,
+  // maximum_lag_on_syncnode or retry_timeout: the next maintain() applies them.
+  void set_settings(SyncSettings settings, Millis timeout) {
+    settings_ = settings;
+    timeout_ = timeout;
+  }
 
   // What the last step did, for the log and GET /patroni ("" when nothing changed).
   const std::string& last_change() const { return last_change_; }
