@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::int64_t kMaxSeconds = 24 * 3600;  // as the local file allows
 constexpr std::int64_t kMinDecimalMs = 100;
+constexpr const char* kTimingKeys[] = {"ttl", "loop_wait", "retry_timeout"};
 
 std::string shown(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -179,9 +180,13 @@ class Decoder {
     (void)field("retry_timeout", retry_timeout, previous_.retry_timeout, "a number of seconds, 0.1..86400",
                        decimal_seconds);
     // A bad value already stands for its previous one; the mix must still fit, or the three
-    // values in effect stay together.
+    // values in effect stay together. Without any of them in /config, the local ones apply as
+    // they are (the local file was checked when it was loaded).
+    const bool timing_set = std::any_of(std::begin(kTimingKeys), std::end(kTimingKeys), [this](const char* key) {
+      return config_.contains(key) && !config_[key].is_null();
+    });
     const Millis ttl_ms = ttl;
-    if (loop_wait + 2 * retry_timeout > ttl_ms) {
+    if (timing_set && loop_wait + 2 * retry_timeout > ttl_ms) {
       out_.errors.push_back("loop_wait + 2*retry_timeout <= ttl is violated: " + duration_text(loop_wait) + " + 2*" +
                             duration_text(retry_timeout) + " > " + duration_text(ttl_ms));
     } else {

@@ -37,10 +37,16 @@ class FakeDcs final : public Dcs {
   int fail_delete = 0;
   int fail_create = 0;
   int fail_keepalive = 0;
+  int fail_grant = 0;
+  int fail_revoke = 0;
   std::string fail_put_key;  // when set, only puts of this key fail (fail_put times)
 
   EtcdResult<LeaseGrant> grant_lease(std::chrono::seconds ttl) override {
     std::lock_guard lock(mutex_);
+    if (fail_grant > 0) {
+      --fail_grant;
+      return unreachable();
+    }
     const std::int64_t id = ++next_lease_;
     leases_.insert(id);
     granted_ttls_.push_back(ttl.count());
@@ -57,6 +63,10 @@ class FakeDcs final : public Dcs {
   }
   EtcdStatus revoke_lease(std::int64_t lease_id) override {
     std::lock_guard lock(mutex_);
+    if (fail_revoke > 0) {
+      --fail_revoke;
+      return unreachable();
+    }
     revoked_.push_back(lease_id);
     expire_locked(lease_id);
     return {};
