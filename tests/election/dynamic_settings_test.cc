@@ -58,6 +58,14 @@ TEST_P(DecodeDynamicSettings, AppliesWhatIsValidAndKeepsWhatIsNot) {
 
 // Each key absent from /config takes the local value.
 void all_local(DynamicSettings& s) { s = local_settings(); }
+// The same, but the three timing values in effect stay together.
+void local_but_timing_kept(DynamicSettings& s) {
+  const DynamicSettings was = s;
+  all_local(s);
+  s.ttl = was.ttl;
+  s.loop_wait = was.loop_wait;
+  s.retry_timeout = was.retry_timeout;
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Table, DecodeDynamicSettings,
@@ -88,22 +96,10 @@ INSTANTIATE_TEST_SUITE_P(
              },
              {"loop_wait: 0.01 is not a number of seconds, 0.1..86400"}},
         Case{"ConstraintKeepsTheThreeInEffect", R"({"ttl": 10, "loop_wait": 4, "retry_timeout": 4})",
-             [](DynamicSettings& s) {
-               const DynamicSettings was = s;
-               all_local(s);
-               s.ttl = was.ttl;
-               s.loop_wait = was.loop_wait;
-               s.retry_timeout = was.retry_timeout;
-             },
+             local_but_timing_kept,
              {"loop_wait + 2*retry_timeout <= ttl is violated: 4 s + 2*4 s > 10 s"}},
         Case{"ConstraintCountsLocalValuesForAbsentKeys", R"({"ttl": 9})",
-             [](DynamicSettings& s) {
-               const DynamicSettings was = s;
-               all_local(s);
-               s.ttl = was.ttl;
-               s.loop_wait = was.loop_wait;
-               s.retry_timeout = was.retry_timeout;
-             },
+             local_but_timing_kept,
              {"loop_wait + 2*retry_timeout <= ttl is violated: 2 s + 2*4 s > 9 s"}},
         Case{"Synchronous",
              R"({"synchronous_mode": "on", "synchronous_mode_strict": true, "synchronous_node_count": 3,
