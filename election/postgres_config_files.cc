@@ -168,6 +168,8 @@ PgStatus PostgresControl::write_managed_config() {
     if (!valid_parameter_name(name)) return PgStatus::error("invalid PostgreSQL parameter name: '" + name + "'");
     conf << name << " = " << conf_quote(value) << "\n";
   }
+  if (!standby_floors_.empty()) conf << "# a standby needs at least what its primary had (its control file)\n";
+  for (const auto& [name, value] : standby_floors_) conf << name << " = " << conf_quote(value) << "\n";
   conf << "# owned by the agent (these win over postgresql.parameters)\n"
        << "listen_addresses = " << conf_quote(listen_host_) << "\n"
        << "port = '" << port_ << "'\n"

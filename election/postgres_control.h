@@ -147,6 +147,9 @@ class PostgresControl final : public LocalPostgres {
 
   // postgres_process.cc
   PgStatus start_until(Deadline deadline);
+  PgStatus read_control_data(Deadline deadline, std::string* text) const;
+  // Before a standby starts: standby_floors_ from its control file (see the .cc).
+  void raise_to_control_data(Deadline deadline);
   PgStatus stop_until(StopMode mode, Deadline deadline);
 
   // postgres_bootstrap.cc
@@ -172,6 +175,9 @@ class PostgresControl final : public LocalPostgres {
   // The parameter names the running server knew when apply_parameters() last asked (lower case;
   // empty until then): a name it does not know would stop it from starting.
   std::set<std::string> known_parameters_;
+  // Settings a standby runs with above the configured value, because its control file records a
+  // larger one from the primary (cleared at each start; pending_restart while any is set).
+  std::map<std::string, std::string> standby_floors_;
 };
 
 }  // namespace pgha::election
