@@ -137,7 +137,7 @@ const Rules kPgUserRules = {
 const Rules kBootstrapUserRules = {{"password"}, {"options"}};
 const Rules kTagRules = {
     {"nofailover"}, {"noloadbalance"}, {"clonefrom"}, {"nosync"},
-    {"replicatefrom", Support::kReject, "cascading replication is not supported"},
+    {"replicatefrom"},
     {"nostream", Support::kReject, "replicas without streaming are not supported"},
     {"failover_priority"},
 };
@@ -924,6 +924,10 @@ class Parser {
     if (auto n = node["noloadbalance"]) config_.noloadbalance = boolean(n, "tags.noloadbalance");
     if (auto n = node["clonefrom"]) config_.clonefrom = boolean(n, "tags.clonefrom");
     if (auto n = node["nosync"]) config_.nosync = boolean(n, "tags.nosync");
+    if (auto n = node["replicatefrom"]) {
+      if (!n.IsScalar() || n.Scalar().empty()) fail(n, "tags.replicatefrom", "must name a member");
+      config_.replicatefrom = n.Scalar();
+    }
     if (auto n = node["failover_priority"]) {
       config_.failover_priority = static_cast<int>(integer(n, "tags.failover_priority", 0, 1000000, "a priority"));
       if (config_.failover_priority == 0) config_.nofailover = true;  // Patroni: priority 0 never takes over

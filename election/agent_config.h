@@ -140,6 +140,8 @@ struct AgentConfig {
   bool nofailover = false;
   bool noloadbalance = false;
   bool clonefrom = false;
+  // tags.replicatefrom: stream from this member instead of the leader (cascading replication).
+  std::string replicatefrom;
   bool nosync = false;
   // tags.failover_priority: among members equally far ahead, the higher one campaigns (0: never,
   // like nofailover). Patroni's default is 1.

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,6 +28,7 @@ struct MemberStatus {
   bool nosync = false;  // never made a synchronous standby
   bool pending_restart = false;  // a changed setting waits for a restart (shown by pghactl list)
   int failover_priority = 1;  // among members equally far ahead, the higher one takes over
+  std::string replicatefrom;  // tag: streams from this member instead of the leader
 };
 
 // A pending switchover/failover request (Patroni's /failover key).
@@ -55,6 +57,11 @@ struct ClusterView {
   // Maintenance mode: "pause": true in the /config key (pghactl pause). No automatic failover,
   // start, stop or rejoin; see decide().
   bool paused = false;
+  // Failsafe mode ("failsafe_mode": true in /config; failsafe.h) and the /failsafe key, the
+  // members (name → api_url) a leader must hear from to stay primary while etcd is unreachable
+  // (nullopt when absent or unreadable).
+  bool failsafe_mode = false;
+  std::optional<std::map<std::string, std::string>> failsafe;
   // The /sync key (synchronous replication), if it exists.
   std::optional<SyncState> sync;
   // Keys whose value could not be read ("<key>: <why>"): such a member is left out.
@@ -75,6 +82,12 @@ inline bool is_running_state(const std::string& state) { return state == "runnin
 // A member that could take over: running PostgreSQL, no nofailover tag.
 inline bool is_eligible(const MemberStatus& member) { return !member.nofailover && is_running_state(member.state); }
 
+// The member `name` streams from: the leader, or with a replicatefrom tag the member it names
+// (cascading replication) when that member runs PostgreSQL and its own upstream does not lead
+// back to `name`; otherwise the leader ("" when there is none). As Patroni does, but Patroni
+// also follows a named member that is down, or that follows us.
+std::string upstream_of_member(const ClusterView& cluster, const std::string& name, const std::string& replicatefrom);
+
 struct LocalState {
   std::string name;
   bool data_dir_initialized = false;       // PG_VERSION exists
@@ -91,6 +104,10 @@ struct LocalState {
   // pre_promote refused our promotion: the lock is to be let go, and for ttl after that we stay
   // out of the leader race (Patroni's backoff), so that another member takes over.
   bool promotion_refused = false;
+  // Failsafe mode: the leader we confirmed (POST /failsafe) within ttl, "" when none. We do not
+  // campaign meanwhile: it stays primary on the strength of our confirmation.
+  std::string failsafe_leader;
+  std::string replicatefrom;  // tag: the member to stream from instead of the leader
 };
 
 }  // namespace pgha::election

@@ -51,6 +51,9 @@ json merge_config_patch(const json& current, const json& patch) {
 std::string config_error(const json& config, const DynamicSettings& local) {
   if (!config.is_object()) return "the configuration must be a JSON object";
   if (config.contains("pause") && !config["pause"].is_boolean()) return "'pause' must be true or false";
+  if (config.contains("failsafe_mode") && !config["failsafe_mode"].is_boolean()) {
+    return "'failsafe_mode' must be true or false";
+  }
   return dynamic_settings_error(config, local);
 }
 

@@ -18,9 +18,10 @@
 //                                                     kRefreshLock
 //  6. /leader names us, lease not ours                primary → kDemote; else kNothing (wait for expiry)
 //  7. another leader                                  primary → kRewindAndFollow (kDemote if the leader
-//                                                     has no member status); replica following it →
-//                                                     kNothing; without member status → kNothing; else
-//                                                     kFollowLeader
+//                                                     has no member status); replica following its
+//                                                     upstream (the leader, or the running member its
+//                                                     replicatefrom tag names) → kNothing; without
+//                                                     member status → kNothing; else kFollowLeader
 //  8. no leader                                       may campaign → kAcquireLock; else primary → kDemote,
 //                                                     replica → kNothing
 // Campaign (rule 8): never with nofailover; never within ttl of letting the lock go because
@@ -36,6 +37,9 @@
 //     (never two primaries), anything else kNothing; no leader → a running primary takes the lock
 //     back (agent restarted during maintenance), a failover request naming us is honoured, else
 //     kNothing. PostgreSQL is never started, stopped or rewound automatically otherwise.
+// Failsafe mode (failsafe.h): rule 1 counts a round of confirmations from every member as a
+// refresh (the HA loop folds it into since_last_refresh); a member that confirmed a leader within
+// ttl, or that is missing from a non-empty /failsafe key, does not campaign.
 // Synchronous mode, while /sync names a leader: only that leader and its synchronous standbys
 // campaign or are switched over to, and they compare their WAL only with each other.
 #include "election/ha_decision.h"
@@ -127,6 +131,14 @@ Verdict may_campaign(const ClusterView& cluster, const LocalState& local, const 
   if (local.nofailover) return {false, "tag nofailover: this member never campaigns"};
   if (local.promotion_refused) {
     return {false, "backing off: pre_promote refused our promotion less than ttl ago"};
+  }
+  if (cluster.failsafe_mode && !local.failsafe_leader.empty() && local.failsafe_leader != local.name) {
+    return {false, "failsafe mode: we confirmed " + local.failsafe_leader +
+                       " as the running primary less than ttl ago (POST /failsafe)"};
+  }
+  if (cluster.failsafe_mode && cluster.failsafe && !cluster.failsafe->empty() &&
+      cluster.failsafe->count(local.name) == 0) {
+    return {false, "failsafe mode: we are not in the /failsafe key, so no leader would ask us to confirm it"};
   }
   if (!sync_allows(cluster, settings, local.name)) return {false, not_synchronous(cluster, local.name)};
   if (cluster.handover_wal_position > local.wal_position) {
@@ -365,9 +377,12 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
     if (leader == nullptr) {
       return make(Action::kNothing, name, "leader " + name + " has no member status yet: nothing to follow");
     }
-    if (local.following == name) return make(Action::kNothing, name, "replica following leader " + name);
-    return make(Action::kFollowLeader, name,
-                "following leader " + name + " instead of " + (local.following.empty() ? "nobody" : local.following));
+    // Cascading replication: the member named by our replicatefrom tag, when it can serve.
+    const std::string upstream = upstream_of_member(cluster, me, local.replicatefrom);
+    const std::string whom = upstream == name ? "leader " + name : upstream + " (replicatefrom; leader " + name + ")";
+    if (local.following == upstream) return make(Action::kNothing, upstream, "replica following " + whom);
+    return make(Action::kFollowLeader, upstream,
+                "following " + whom + " instead of " + (local.following.empty() ? "nobody" : local.following));
   }
 
   // 8. Nobody leads.

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <thread>
+#include <vector>
 
 #include "election/log.h"
 #include "election/replication_slots.h"
 #include "election/timeline_history.h"
+#include "printable/printable_excerpt.h"
 
 namespace pgha::election {
 
@@ -328,10 +331,21 @@ void HaLoop::drop_failover_request(const char* why) {
 void HaLoop::iteration() {
   const auto now = Clock::now();
   retire_replaced_lease();
-  if (!keep_lease_alive()) log().info("{}: lease refresh failed; the lock is in doubt", config_.name);
+  etcd_write_failed_ = false;
+  bool skip_read = false;
+  if (!keep_lease_alive()) {
+    log().info("{}: lease refresh failed; the lock is in doubt", config_.name);
+    // Failsafe mode: every etcd call that times out brings the fencing deadline closer, so ask the
+    // members first, and do not wait for a read that would most likely time out too.
+    if (failsafe_applies()) {
+      (void)confirm_failsafe_round();
+      skip_read = true;
+    }
+  }
   ClusterView view;
   KeyValue leader_kv;
-  auto range = dcs_.range_prefix(keys_.prefix());
+  auto range = skip_read ? EtcdResult<RangeResponse>(EtcdStatus(EtcdStatus::Code::kUnavailable, "not read: etcd did not refresh the lease"))
+                         : dcs_.range_prefix(keys_.prefix());
   if (range.ok()) {
     view = decode_cluster(keys_, range.value(), &leader_kv);
     if (view.unreadable != logged_unreadable_) {  // once per change, not every loop
@@ -364,6 +378,7 @@ void HaLoop::iteration() {
   LocalState local;
   local.name = config_.name;
   local.nofailover = config_.nofailover || watchdog_lost_;
+  local.replicatefrom = config_.replicatefrom;
   local.failover_priority = config_.failover_priority;
   local.promotion_refused = promotion_refused();
   probe.apply_to(local, view.members);
@@ -372,13 +387,18 @@ void HaLoop::iteration() {
     record_system_identifier(view, probe);
     record_history(view, probe);
     keep_replication_slots(view, probe);
+    keep_failsafe_key(view);
+  }
+  if (view.failsafe_mode) {
+    local.failsafe_leader = witness_.confirmed_leader(settings_.ttl).value_or("");
   }
   // Fencing counts from the last refresh that succeeded, not from the first that failed: time
   // spent blocked in etcd calls counts too, because the lease runs out regardless. As in
   // Patroni, a leader gets loop_wait (the normal refresh period) plus retry_timeout of retries;
   // loop_wait + 2 * retry_timeout <= ttl keeps that well inside the lease.
+  // In failsafe mode a round of confirmations from every member counts as a refresh.
   local.since_last_refresh =
-      doubt_since_ ? std::max(0ms, std::chrono::duration_cast<Millis>(Clock::now() - last_refresh_) - settings_.loop_wait)
+      doubt_since_ ? std::max(0ms, std::chrono::duration_cast<Millis>(Clock::now() - last_confirmed()) - settings_.loop_wait)
                    : 0ms;
 
   Decision decision = decide(view, local, settings_);
@@ -419,11 +439,18 @@ void HaLoop::iteration() {
     decision = Decision{Action::kNothing, "", "the lease may have run out during this iteration", {}};
     immediate_ = true;
   }
+  const bool campaigns = decision.action == Action::kAcquireLock || decision.action == Action::kRaceToInitialize;
+  if (campaigns && !witness_.begin_campaign(settings_.ttl)) {
+    // A leader that cannot reach etcd asked us to confirm it after this iteration read the
+    // cluster: it stays primary on the strength of that, so we must not take over.
+    decision = Decision{Action::kNothing, "", "failsafe mode: a leader was confirmed meanwhile: not campaigning", {}};
+  }
   // Armed (or disarmed) for what this iteration found before acting: a member that lost the lock
   // starts its PostgreSQL as a standby without the watchdog stopping it.
   update_watchdog();
   act(decision, view, local);
   update_watchdog();
+  if (!holds_lock_ && !campaigns) witness_.stand_down();
   if (sync_) {
     if (decision.action == Action::kRefreshLock && holds_lock_ && view.dcs_reachable && local.postgres_running &&
         !local.in_recovery) {
@@ -433,6 +460,12 @@ void HaLoop::iteration() {
     }
   }
   publish(view, local, probe, decision);
+  if ((!view.dcs_reachable || etcd_write_failed_) && failsafe_applies() && !skip_read) {
+    // etcd failed us during this iteration: a round now, so that the next one's timeouts do not
+    // run past the fencing deadline before it asks.
+    (void)confirm_failsafe_round();
+    extend_published_lock();
+  }
   if (checkpoint_after_promotion_ && holds_lock_ && local.postgres_running && !local.in_recovery) {
     // Once /primary answers 200 (published above): pg_rewind reads a source's timeline from its
     // control file, which shows the new timeline only after this checkpoint. Asked for with a
@@ -451,8 +484,122 @@ HaLoop::Clock::time_point HaLoop::fencing_deadline() const {
   // The lease actually held decides, not settings_.ttl: after a ttl change the leader key stays
   // on the old lease until it has moved onto one of the new ttl.
   const Millis margin = std::min<Millis>(1000ms, held_lease_ttl_ / 4);
-  const Clock::time_point held = last_refresh_ + held_lease_ttl_ - margin;
-  return unsure_lease_ == 0 ? held : std::min(held, unsure_lease_fence_);
+  Clock::time_point deadline = last_refresh_ + held_lease_ttl_ - margin;
+  if (failsafe_confirmed_at_) {
+    // The members confirmed they hold back for their ttl: while it changes, count the shorter.
+    const Millis ttl = std::min<Millis>(held_lease_ttl_, settings_.ttl);
+    deadline = std::max(deadline, *failsafe_confirmed_at_ + ttl - std::min<Millis>(1000ms, ttl / 4));
+  }
+  return unsure_lease_ == 0 ? deadline : std::min(deadline, unsure_lease_fence_);
+}
+
+HaLoop::Clock::time_point HaLoop::last_confirmed() const {
+  return failsafe_confirmed_at_ ? std::max(last_refresh_, *failsafe_confirmed_at_) : last_refresh_;
+}
+
+bool HaLoop::failsafe_applies() const {
+  const NodeStatusPtr s = status();
+  return failsafe_mode_ && holds_lock_ && s && s->postgres_running && !s->in_recovery;
+}
+
+bool HaLoop::failsafe_active() const {
+  return holds_lock_ && doubt_since_ && failsafe_confirmed_at_ && *failsafe_confirmed_at_ > last_refresh_;
+}
+
+void HaLoop::keep_failsafe_key(const ClusterView& view) {
+  failsafe_mode_ = view.failsafe_mode;
+  failsafe_topology_ = view.failsafe.value_or(FailsafeTopology{});
+  if (!holds_lock_) return;
+  if (!view.failsafe_mode) {
+    if (view.failsafe) {
+      if (EtcdStatus deleted = dcs_.delete_key(keys_.failsafe()); !deleted.ok()) {
+        log().warn("{}: deleting the /failsafe key failed: {}", config_.name, deleted.to_string());
+      }
+    }
+    return;
+  }
+  FailsafeTopology members;
+  for (const MemberStatus& m : view.members) members[m.name] = m.api_url;
+  members[config_.name] = api_url_;
+  if (view.failsafe == members) return;
+  if (auto put = dcs_.put(keys_.failsafe(), encode_failsafe_topology(members), 0); !put.ok()) {
+    log().warn("{}: writing the /failsafe key failed: {}", config_.name, put.status().to_string());
+    return;
+  }
+  // A member may have read either version: a round asks everyone in both.
+  failsafe_topology_.insert(members.begin(), members.end());
+}
+
+bool HaLoop::confirm_failsafe_round() {
+  if (failsafe_topology_.count(config_.name) == 0) {
+    failsafe_confirmed_at_.reset();
+    // As Patroni: a leader missing from the key never wrote it, so the others may not know whom to
+    // hold back for.
+    if (failsafe_refusal_logged_ != "absent") {
+      failsafe_refusal_logged_ = "absent";
+      log().warn("{}: failsafe mode: we are not in the /failsafe key: not staying primary without etcd", config_.name);
+    }
+    return false;
+  }
+  const auto started = Clock::now();
+  const Millis timeout = std::max<Millis>(100ms, std::min<Millis>(2000ms, settings_.retry_timeout / 2));
+  const FailsafeBody body{config_.name, conn_url_, api_url_};
+  std::vector<std::pair<std::string, std::future<FailsafeAnswer>>> calls;
+  std::string refused;
+  for (const auto& [name, api_url] : failsafe_topology_) {
+    if (name == config_.name) continue;
+    try {
+      calls.emplace_back(name, std::async(std::launch::async, [this, url = api_url, &body, timeout] {
+                           return peers_.confirm_failsafe(url, body, timeout);
+                         }));
+    } catch (const std::system_error& e) {
+      refused += (refused.empty() ? "" : "; ") + name + ": no thread to ask it (" + e.what() + ")";
+    }
+  }
+  for (auto& [name, call] : calls) {
+    const FailsafeAnswer answer = call.get();
+    if (answer.http_status == 200 && answer.message == "Accepted") continue;
+    refused += (refused.empty() ? "" : "; ") + name + ": " + std::to_string(answer.http_status) + " " +
+               printable_excerpt(answer.message, 200);
+  }
+  if (!refused.empty()) {
+    // Whatever an earlier round confirmed no longer holds (a member may even run a primary now):
+    // fencing counts from the last lease refresh again, and /primary stops answering 200.
+    failsafe_confirmed_at_.reset();
+    if (failsafe_refusal_logged_ != refused) {
+      failsafe_refusal_logged_ = refused;
+      log().error("{}: failsafe mode: not every member confirmed us ({}): fencing as without failsafe mode",
+                  config_.name, refused);
+    }
+    return false;
+  }
+  if (!failsafe_active()) {
+    log().warn("{}: failsafe mode: etcd unreachable, but all {} other members confirmed us: staying primary",
+               config_.name, calls.size());
+  }
+  failsafe_refusal_logged_.clear();
+  failsafe_confirmed_at_ = started;
+  extend_published_lock();
+  return true;
+}
+
+SwitchoverResult HaLoop::accept_failsafe(const std::string& body_text) {
+  if (!failsafe_mode_) return {502, "failsafe mode is not enabled"};
+  std::string error;
+  const std::optional<FailsafeBody> body = decode_failsafe_body(body_text, &error);
+  if (!body) return {400, "Bad request: " + error};
+  const NodeStatusPtr s = status();
+  const bool running_primary = s && s->postgres_running && !s->in_recovery;
+  const bool had_confirmed = witness_.confirmed_leader(settings_.ttl).has_value();
+  const FailsafeAnswer answer = witness_.confirm(*body, running_primary);
+  if (answer.http_status != 200) {
+    log().warn("{}: failsafe mode: refused to confirm {} as the leader: {}", config_.name,
+               printable_excerpt(body->name, 100), answer.message);
+  } else if (!had_confirmed) {
+    log().warn("{}: failsafe mode: confirmed {} as the leader; not campaigning while it keeps asking",
+               config_.name, printable_excerpt(body->name, 100));
+  }
+  return {answer.http_status, answer.message};
 }
 
 void HaLoop::update_watchdog() {
@@ -588,9 +735,13 @@ void HaLoop::keep_replication_slots(const ClusterView& view, const PgProbe& prob
   for (const PgRow& row : rows) {
     if (row.size() >= 2 && row[0]) existing.push_back({*row[0], row[1].value_or("") == "t"});
   }
+  // A slot for each member that streams from us: not for one that cascades from another member
+  // (that member keeps its slot, below), as Patroni does.
   std::set<std::string> members;
   for (const MemberStatus& m : view.members) {
-    if (m.name != config_.name) members.insert(slot_name_for_member(m.name));
+    if (m.name != config_.name && upstream_of_member(view, m.name, m.replicatefrom) == config_.name) {
+      members.insert(slot_name_for_member(m.name));
+    }
   }
   std::set<std::string> retained = view.retained_slots;
   retained.erase(slot_name_for_member(config_.name));  // a former leader's slot for us is of no use here
@@ -709,6 +860,7 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       if (auto put = dcs_.put(keys_.status(), encode_leader_optime(local.wal_position, slots_.retained(Clock::now())), 0);
           !put.ok()) {
         log().warn("{}: publishing the leader optime failed: {}", config_.name, put.status().to_string());
+        etcd_write_failed_ = true;
       }
       if (view.failover && view.failover->candidate == config_.name) drop_failover_request("honoured");
       return;
@@ -1022,7 +1174,9 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.following = local.following;
   s.holds_lock = holds_lock_;
   if (holds_lock_) s.lock_valid_until = fencing_deadline();
-  s.lock_in_doubt = doubt_since_.has_value();
+  s.failsafe_active = failsafe_active() || !local.failsafe_leader.empty();
+  s.lock_in_doubt = doubt_since_.has_value() && !failsafe_active();
+  s.failsafe = failsafe_mode_ ? std::optional<FailsafeTopology>(failsafe_topology_) : std::nullopt;
   s.dcs_reachable = view.dcs_reachable;
   {
     std::lock_guard lock(mutex_);
@@ -1032,6 +1186,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.cluster = view;
   s.nofailover = config_.nofailover;
   s.failover_priority = config_.failover_priority;
+  s.replicatefrom = config_.replicatefrom;
   s.custom_tags = config_.custom_tags;
   s.noloadbalance = config_.noloadbalance;
   s.last_action = std::string(action_name(decision.action)) + ": " + decision.reason;
@@ -1070,8 +1225,10 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.nofailover = config_.nofailover;
     me.nosync = config_.nosync;
     me.failover_priority = config_.failover_priority;
+    me.replicatefrom = config_.replicatefrom;
     if (auto put = dcs_.put(keys_.member(config_.name), encode_member(me), lease_id_); !put.ok()) {
       log().warn("{}: publishing the member key failed: {}", config_.name, put.status().to_string());
+      etcd_write_failed_ = true;
     }
   }
   std::lock_guard lock(mutex_);

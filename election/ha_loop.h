@@ -27,6 +27,13 @@
 // deadline. When pre_promote says no, the loop does not promote, releases the lock and stays out
 // of the leader race for ttl; when it says yes, the lease is refreshed again before the promotion.
 //
+// Failsafe mode (failsafe.h): while we lead and the lease cannot be refreshed, each iteration asks
+// every member of the /failsafe key to confirm us (POST /failsafe, in parallel, bounded); a round
+// that every member accepted counts as a refresh from the moment it started, for fencing, the
+// watchdog and /primary alike. The leader keeps /failsafe up to date while etcd answers. As a
+// member, accept_failsafe() gives or refuses the confirmation, and a member that gave one within
+// ttl does not campaign.
+//
 // Threads: run() (or step()) on the agent's HA thread: blocking etcd and PostgreSQL calls live
 // only there. status(), request_switchover() and stop() are thread-safe (REST and signal threads).
 #pragma once
@@ -44,6 +51,7 @@
 #include "election/agent_config.h"
 #include "election/dcs.h"
 #include "election/dynamic_settings.h"
+#include "election/failsafe.h"
 #include "election/fence_watchdog.h"
 #include "election/ha_decision.h"
 #include "election/local_postgres.h"
@@ -107,6 +115,9 @@ class HaLoop {
   // another member, a switchover is forwarded to the leader; a failover without a leader writes
   // the key and waits for the named candidate.
   SwitchoverResult request_switchover(const SwitchoverRequest& request, bool failover);
+  // POST /failsafe from a leader that cannot reach etcd: 200 "Accepted" when we confirm it, 500
+  // when we run a primary or campaign, 502 when failsafe mode is off, 400 for a bad body.
+  SwitchoverResult accept_failsafe(const std::string& body);
 
  private:
   // What the HA loop did with a switchover request; the REST thread waiting for it reads it.
@@ -132,6 +143,18 @@ class HaLoop {
   void record_history(const ClusterView& view, const PgProbe& probe);
   // The leader's replication slots, one per member (replication_slots.h).
   void keep_replication_slots(const ClusterView& view, const PgProbe& probe);
+  // Failsafe mode, as the leader: keeps the /failsafe key naming every member (deletes it when
+  // failsafe mode is off), and remembers whom a round must ask.
+  void keep_failsafe_key(const ClusterView& view);
+  // A round of POST /failsafe to every other member of the key; true when all accepted (the
+  // round's start then counts as a refresh).
+  bool confirm_failsafe_round();
+  // Failsafe mode is on, and we hold the lock over a running primary (as last published).
+  bool failsafe_applies() const;
+  // A round that every member accepted since the last lease refresh: we lead on its strength.
+  bool failsafe_active() const;
+  // The later of the last lease refresh and the start of the last round every member accepted.
+  Clock::time_point last_confirmed() const;
   // A standby makes (unreserved) slots for the other members, so that when it is promoted they
   // exist before the replicas reconnect: a replica whose slot is missing waits 5 s to retry.
   void prepare_slots_for_promotion(const ClusterView& view);
@@ -221,6 +244,15 @@ class HaLoop {
   bool initialize_key_stale_ = false;           // a failed bootstrap's initialize key still to delete
   std::vector<std::string> logged_unreadable_;  // the etcd keys last reported as unreadable
   MemberSlots slots_;                           // the leader's replication slots
+  // Failsafe mode: as last read from /config (read by REST threads too); the members a round
+  // asks (the /failsafe key as last read, with what we last wrote); the start of the last round
+  // that every one of them accepted; what this member confirmed to others.
+  std::atomic<bool> failsafe_mode_{false};
+  FailsafeTopology failsafe_topology_;
+  std::optional<Clock::time_point> failsafe_confirmed_at_;
+  std::string failsafe_refusal_logged_;
+  bool etcd_write_failed_ = false;  // a put of this iteration failed
+  FailsafeWitness witness_;
   int history_recorded_for_ = 0;                // the timeline /history was last brought up to date for
   std::string logged_identifier_mismatch_;      // the /initialize value last reported as another cluster's
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again

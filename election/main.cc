@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
                                                       local_dynamic_settings(config));
           return SwitchoverResult{r.http_status, r.body};
         });
+    rest.set_failsafe_handler([&loop](const std::string& body) { return loop.accept_failsafe(body); });
     rest.start();
     log().info("{}: REST API on {}", config.name, config.rest_listen);
 

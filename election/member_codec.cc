@@ -4,8 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "election/json_integer.h"
 #include "election/bounded_json.h"
+#include "election/failsafe.h"
+#include "election/json_integer.h"
 
 namespace pgha::election {
 
@@ -58,6 +59,7 @@ std::string encode_member(const MemberStatus& m) {
   if (m.nofailover) tags["nofailover"] = true;
   if (m.nosync) tags["nosync"] = true;
   if (m.failover_priority != 1) tags["failover_priority"] = m.failover_priority;
+  if (!m.replicatefrom.empty()) tags["replicatefrom"] = m.replicatefrom;
   if (!tags.empty()) j["tags"] = std::move(tags);
   if (m.pending_restart) j["pending_restart"] = true;
   return json_text(j);
@@ -92,6 +94,9 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
     auto tag = [&](const char* key) { return tags.contains(key) && tags[key].is_boolean() && tags[key].get<bool>(); };
     m.nofailover = tag("nofailover");
     m.nosync = tag("nosync");
+    if (tags.contains("replicatefrom") && tags["replicatefrom"].is_string()) {
+      m.replicatefrom = tags["replicatefrom"].get<std::string>();
+    }
     // An unreadable priority keeps the default: the member still counts (leaving it out could
     // let a member behind it campaign).
     if (tags.contains("failover_priority")) {
@@ -169,10 +174,18 @@ ClusterView decode_cluster(const KeyLayout& layout, const RangeResponse& range, 
       const json config = parse_bounded_json(kv.value);
       if (!config.is_object()) {
         view.unreadable.push_back(kv.key + ": not a JSON object");
-      } else if (config.contains("pause") && !config["pause"].is_null()) {
-        if (config["pause"].is_boolean()) view.paused = config["pause"].get<bool>();
-        else view.unreadable.push_back(kv.key + ": 'pause' is not a boolean");
+      } else {
+        for (auto [field, flag] : {std::pair{"pause", &view.paused}, {"failsafe_mode", &view.failsafe_mode}}) {
+          const auto it = config.find(field);
+          if (it == config.end() || it->is_null()) continue;
+          if (it->is_boolean()) *flag = it->get<bool>();
+          else view.unreadable.push_back(kv.key + ": '" + field + "' is not a boolean");
+        }
       }
+    } else if (kv.key == layout.failsafe()) {
+      std::string error;
+      view.failsafe = decode_failsafe_topology(kv.value, &error);
+      if (!view.failsafe) view.unreadable.push_back(kv.key + ": " + error);
     } else if (kv.key == layout.sync()) {
       std::string error;
       view.sync = decode_sync_state(kv.value, &error);

@@ -24,6 +24,7 @@ class KeyLayout {
   std::string sync() const { return prefix_ + "sync"; }
   std::string config() const { return prefix_ + "config"; }
   std::string history() const { return prefix_ + "history"; }
+  std::string failsafe() const { return prefix_ + "failsafe"; }
   std::string members_prefix() const { return prefix_ + "members/"; }
   std::string member(const std::string& name) const { return members_prefix() + name; }
 

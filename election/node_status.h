@@ -57,6 +57,11 @@ struct NodeStatus {
   // lead, so those answers must not say "primary".
   std::chrono::steady_clock::time_point lock_valid_until{};
   bool lock_in_doubt = false;             // fencing: cannot confirm the lock (→ 503 on /primary)
+  // Failsafe mode: we lead on the confirmations of every member while etcd is unreachable, or
+  // (as a member) we confirmed a leader within ttl. Patroni's failsafe_mode_is_active.
+  bool failsafe_active = false;
+  // The members a failsafe round asks (the /failsafe key); nullopt when failsafe mode is off.
+  std::optional<std::map<std::string, std::string>> failsafe;
   bool stepping_down = false;             // a switchover hands the lock over (→ 503 on /primary)
   bool dcs_reachable = false;
   std::int64_t dcs_last_seen_unix = 0;
@@ -66,6 +71,7 @@ struct NodeStatus {
   bool nofailover = false;
   bool noloadbalance = false;
   int failover_priority = 1;
+  std::string replicatefrom;              // tag: cascading replication from this member
   std::map<std::string, std::string> custom_tags;  // as written in patroni.yml
   std::string last_action;                // decide()'s last action and reason, for operators
 

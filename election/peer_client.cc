@@ -78,4 +78,13 @@ SwitchoverResult HttpPeerClient::forward_switchover(const MemberStatus& member, 
   return {res->status, res->body};
 }
 
+FailsafeAnswer HttpPeerClient::confirm_failsafe(const std::string& api_url, const FailsafeBody& body,
+                                                Millis timeout) {
+  RestClient client(api_url, config_, timeout, timeout);
+  if (!client.ok()) return {503, client.error()};
+  auto res = client.post("/failsafe", encode_failsafe_body(body));
+  if (!res) return {503, client.base() + " did not answer: " + client.describe_failure(res)};
+  return {res->status, res->body};
+}
+
 }  // namespace pgha::election

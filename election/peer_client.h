@@ -1,6 +1,7 @@
 // PeerClient: what one agent asks of another member during a switchover — its REST API (is it
 // there, what does it say of itself, does it answer 200 on /primary yet), the WAL its PostgreSQL
-// has received, and forwarding a switchover request to the leader. HttpPeerClient is the real one
+// has received, forwarding a switchover request to the leader, and asking it to confirm us as
+// the leader in failsafe mode. HttpPeerClient is the real one
 // (cpp-httplib and libpq, every call bounded by its timeout); HA loop tests use a fake.
 //
 // Blocking: call from the HA thread or a REST worker thread, never an io thread. Thread-safe
@@ -13,6 +14,7 @@
 
 #include "election/agent_config.h"
 #include "election/cluster_view.h"
+#include "election/failsafe.h"
 #include "election/pg_status.h"
 #include "election/rest_api.h"
 
@@ -40,6 +42,9 @@ class PeerClient {
   // POST /switchover (or /failover) to `member`, returning its answer; 503 when it did not answer.
   virtual SwitchoverResult forward_switchover(const MemberStatus& member, const SwitchoverRequest& request,
                                               bool failover, Millis timeout) = 0;
+  // POST /failsafe (failsafe.h) to the REST API at `api_url`: its answer, 503 when it did not
+  // answer.
+  virtual FailsafeAnswer confirm_failsafe(const std::string& api_url, const FailsafeBody& body, Millis timeout) = 0;
 };
 
 class HttpPeerClient final : public PeerClient {
@@ -52,6 +57,7 @@ class HttpPeerClient final : public PeerClient {
   bool answers_primary(const MemberStatus& member, Millis timeout) override;
   SwitchoverResult forward_switchover(const MemberStatus& member, const SwitchoverRequest& request, bool failover,
                                       Millis timeout) override;
+  FailsafeAnswer confirm_failsafe(const std::string& api_url, const FailsafeBody& body, Millis timeout) override;
 
  private:
   const AgentConfig& config_;

@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <stdexcept>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "election/http_url.h"
 #include "election/log.h"
 #include "election/rest_api_replies.h"
 #include "printable/printable_excerpt.h"
@@ -30,6 +33,16 @@ constexpr std::size_t kMaxLoggedField = 200;
 bool is_loopback(std::string_view addr) {
   if (addr.starts_with("::ffff:")) addr.remove_prefix(7);
   return addr.starts_with("127.") || addr == "::1";
+}
+
+// Whether `addr` is the address of a member's REST API in the /failsafe key (api_urls that name
+// their host by IP address).
+bool is_failsafe_member(const std::map<std::string, std::string>& members, std::string_view addr) {
+  if (addr.starts_with("::ffff:")) addr.remove_prefix(7);
+  return std::any_of(members.begin(), members.end(), [addr](const auto& member) {
+    const std::optional<HttpUrl> url = parse_http_url(member.second, UrlKind::kApiUrl);
+    return url && url->host == addr;
+  });
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -233,6 +246,25 @@ void RestApi::install_routes() {
     if (!patch_config_) return config_reply(res, {501, "PATCH /config is not supported by this agent"});
     log().info("received PATCH /config from {}: {}", req.remote_addr, printable_excerpt(req.body, kMaxLoggedField));
     config_reply(res, patch_config_(req.body));
+  });
+  server.Get("/failsafe", [this](const httplib::Request&, httplib::Response& res) {
+    const NodeStatusPtr status = status_source_();
+    if (!status) return reply_starting(res, true);
+    const std::optional<std::string> body = render_failsafe_json(*status);
+    res.status = body ? kOk : 502;
+    res.set_content(body.value_or("failsafe mode is not enabled"), body ? "application/json" : "text/plain");
+  });
+  server.Post("/failsafe", [this](const httplib::Request& req, httplib::Response& res) {
+    // Without credentials configured, a POST is taken from loopback only; a leader asking for
+    // confirmation comes from another node, so the members of the /failsafe key may too.
+    const NodeStatusPtr status = status_source_();
+    const bool member = expected_authorization_.empty() && options_.tls.verify == tls::PeerVerification::kNone &&
+                        status && status->failsafe && is_failsafe_member(*status->failsafe, req.remote_addr);
+    if (!member && !check_access(req, res)) return;
+    const SwitchoverResult result =
+        on_failsafe_ ? on_failsafe_(req.body) : SwitchoverResult{502, "failsafe mode is not enabled"};
+    res.status = result.http_status >= 100 && result.http_status <= 599 ? result.http_status : 500;
+    res.set_content(result.message, "text/plain");
   });
   // Everything else is a health check, routed as Patroni's do_GET does. cpp-httplib answers HEAD
   // through the GET handlers and leaves the body out.

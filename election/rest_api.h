@@ -1,8 +1,8 @@
 // RestApi: pgha-agent's Patroni-compatible REST API (cpp-httplib's parser and router behind an
 // HttpRequestGate, which reads each whole request under one deadline before a worker takes it). HAProxy's `option httpchk`, pgha-proxy and tools written for Patroni 3.0 talk to
 // it unchanged: GET/HEAD/OPTIONS health endpoints (/, /primary, /replica?lag=, /read-only,
-// /health, /liveness, /readiness, ...), GET /patroni, /cluster, /metrics, and authenticated
-// POST /switchover and /failover.
+// /health, /liveness, /readiness, ...), GET /patroni, /cluster, /history, /metrics, /config,
+// /failsafe, and authenticated POST /switchover, /failover, /failsafe and PATCH /config.
 //
 // It only reads the latest NodeStatus snapshot (status_source) and never touches etcd or
 // PostgreSQL, so a hung etcd or database cannot stall a health check. Stricter than Patroni where
@@ -88,6 +88,10 @@ class RestApi {
   ~RestApi();  // stop()s
   // Before start(); without them GET and PATCH /config answer 501.
   void set_config_handlers(ConfigReader read, ConfigPatcher patch);
+  // Before start(); POST /failsafe (failsafe mode) with the same credentials as a POST; without
+  // it, 502 as Patroni's when failsafe mode is off.
+  using FailsafeHandler = std::function<SwitchoverResult(const std::string& body)>;
+  void set_failsafe_handler(FailsafeHandler handler) { on_failsafe_ = std::move(handler); }
   RestApi(const RestApi&) = delete;
   RestApi& operator=(const RestApi&) = delete;
 
@@ -118,6 +122,7 @@ class RestApi {
   SwitchoverHandler on_failover_;
   ConfigReader read_config_;
   ConfigPatcher patch_config_;
+  FailsafeHandler on_failsafe_;
   std::string expected_authorization_;  // "Basic base64(user:password)", empty when no auth
   std::atomic<bool> post_in_flight_{false};
   std::unique_ptr<Router> router_;

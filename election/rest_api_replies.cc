@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "election/bounded_json.h"
+#include "election/failsafe.h"
 #include "prometheus_text/prometheus_text.h"
 
 namespace pgha::election {
@@ -60,6 +61,7 @@ ordered_json tags_json(const NodeStatus& s) {
   if (s.nofailover) tags["nofailover"] = true;
   if (s.noloadbalance) tags["noloadbalance"] = true;
   if (s.failover_priority != 1) tags["failover_priority"] = s.failover_priority;
+  if (!s.replicatefrom.empty()) tags["replicatefrom"] = s.replicatefrom;
   for (const auto& [name, value] : s.custom_tags) tags[name] = value;
   return tags;
 }
@@ -218,11 +220,17 @@ std::string render_patroni_json(const NodeStatus& s) {
   if (!effective_leader(s)) j["cluster_unlocked"] = true;
   if (s.cluster.paused) j["pause"] = true;
   if (s.postgres_running && s.pending_restart) j["pending_restart"] = true;
+  if (s.failsafe_active) j["failsafe_mode_is_active"] = true;
   j["dcs_last_seen"] = s.dcs_last_seen_unix;
   if (auto tags = tags_json(s); !tags.empty()) j["tags"] = std::move(tags);
   if (!s.system_identifier.empty()) j["database_system_identifier"] = s.system_identifier;
   j["patroni"] = {{"version", kAgentVersion}, {"scope", s.scope}};
   return json_text(j);
+}
+
+std::optional<std::string> render_failsafe_json(const NodeStatus& s) {
+  if (!s.failsafe) return std::nullopt;
+  return encode_failsafe_topology(*s.failsafe);
 }
 
 std::string render_history_json(const NodeStatus& s) {
@@ -313,7 +321,9 @@ std::string render_patroni_metrics(const NodeStatus& s) {
          num(s.postgres_running ? s.server_version : 0));
   metric("patroni_cluster_unlocked", "gauge", "Value is 1 if the cluster is unlocked, 0 if locked.",
          num(int(!effective_leader(s))));
-  metric("patroni_failsafe_mode_is_active", "gauge", "Value is 1 if the cluster is unlocked, 0 if locked.", "0");
+  // Patroni's help text, word for word (it repeats cluster_unlocked's).
+  metric("patroni_failsafe_mode_is_active", "gauge", "Value is 1 if the cluster is unlocked, 0 if locked.",
+         num(int(s.failsafe_active)));
   metric("patroni_postgres_timeline", "counter", "Postgres timeline of this node (if running), 0 otherwise.",
          num(s.postgres_running ? s.timeline : 0));
   metric("patroni_dcs_last_seen", "gauge", "Epoch timestamp when DCS was last contacted successfully by Patroni.",

@@ -36,6 +36,8 @@ std::string patroni_role(const NodeStatus& status);
 
 std::string render_patroni_json(const NodeStatus& status);  // GET /patroni
 std::string render_cluster_json(const NodeStatus& status);  // GET /cluster
+// GET /failsafe: the /failsafe key (member → api_url); nullopt when failsafe mode is off.
+std::optional<std::string> render_failsafe_json(const NodeStatus& status);
 std::string render_history_json(const NodeStatus& status);  // GET /history: the /history key, or []
 std::string render_patroni_metrics(const NodeStatus& status);  // GET /metrics
 

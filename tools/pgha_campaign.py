@@ -35,7 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pgha_cluster as pc  # noqa: E402
-from pgha_campaign_faults import FAULT_KINDS, CampaignError, ClusterOps, FaultContext, heal, inject  # noqa: E402
+from pgha_campaign_faults import (FAILSAFE_GAP_BOUND, FAILSAFE_KINDS, FAULT_KINDS, CampaignError,  # noqa: E402
+                                  ClusterOps, FaultContext, heal, inject)
 from pgha_campaign_judge import (SAMPLE_INTERVAL, RunObservation, WriteInterval, count_by,  # noqa: E402
                                  dual_writable_windows, judge_run, longest_gap, lost_ids, summarize)
 
@@ -244,8 +245,10 @@ class Campaign:
     """Runs `plan` (a list of fault kind names) against a running cluster; see the module comment."""
 
     def __init__(self, cluster, plan, seed, writers=4, rejoin_bound=REJOIN_BOUND, log=print,
-                 no_failed_connections=(), synchronous=False):
+                 no_failed_connections=(), synchronous=False, failsafe=False):
         self.ops = ClusterOps(cluster)
+        # Failsafe mode: in FAILSAFE_KINDS the writes must go on.
+        self.failsafe = failsafe
         # With synchronous replication no fault may lose an acknowledged write, leader loss included.
         self.synchronous = synchronous
         # Fault kinds in which a client that cannot connect through the proxy is a violation.
@@ -467,6 +470,13 @@ class Campaign:
         fails = [f for f in self.failures() if t_inject <= f.t_send <= t_end]
         violations = judge_run(obs)
         failed_connections = [f for f in fails if f.connecting]
+        write_gap = longest_gap(window_acks, t_inject, t_end)
+        if self.failsafe and kind_name in FAILSAFE_KINDS and write_gap > FAILSAFE_GAP_BOUND:
+            violations.append(f"failsafe mode: writes stopped for {write_gap:.2f} s (bound {FAILSAFE_GAP_BOUND:.1f} s) "
+                              "although every member could still confirm the leader")
+        if self.failsafe and kind_name in FAILSAFE_KINDS and new_leader != leader:
+            violations.append(f"failsafe mode: the leader changed from {leader} to {new_leader} although every "
+                              "member could still confirm it")
         if kind_name in self.no_failed_connections and failed_connections:
             violations.append(f"{len(failed_connections)} client(s) could not connect through the proxy: "
                               f"{count_by(f.error for f in failed_connections)}")
@@ -475,7 +485,7 @@ class Campaign:
             "leader_after": new_leader, "inject_s": self.rel(t_inject), "inject_wall": self.wall(t_inject),
             "held_s": round(t_heal - t_inject, 3), "rejoin_s": obs.rejoin_s,
             "window_s": round(t_end - t_inject, 3),
-            "write_gap_s": round(longest_gap(window_acks, t_inject, t_end), 3),
+            "write_gap_s": round(write_gap, 3), "failsafe": self.failsafe,
             "acknowledged": len(window_acks), "failed_attempts": len(fails),
             "failed_connections": len(failed_connections),
             "broken_sessions": len(fails) - len(failed_connections),
@@ -530,7 +540,7 @@ class Campaign:
         acks, fails = self.acks(), self.failures()
         return {
             "seed": self.seed, "plan": self.plan, "ttl": self.ops.ttl, "netns": self.ops.netns,
-            "profile": self.cluster.profile, "dir": str(self.cluster.dir),
+            "profile": self.cluster.profile, "dir": str(self.cluster.dir), "failsafe": self.failsafe,
             "started_wall": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.wall0)),
             "duration_s": round(time.monotonic() - self.t0, 1),
             "acknowledged": len(acks), "failed_attempts": len(fails),

@@ -234,6 +234,34 @@ def run_pghactl(cluster, command, candidate, timeout=30):
     return {"command": " ".join(argv), "rc": rc, "output": text[-2000:]}
 
 
+# Failsafe mode (--failsafe): the fault kinds in which the leader loses etcd but not its members;
+# there writes must go on (longest gap under FAILSAFE_GAP_BOUND s) on the same leader instead of
+# stopping until etcd is back and a leader is elected again.
+FAILSAFE_KINDS = ("etcd-quorum-loss", "partition-leader-etcd")
+FAILSAFE_GAP_BOUND = 2.0
+
+
+def enable_failsafe(cluster, timeout=30):
+    """`pghactl edit-config --set failsafe_mode=true`, then waits until the leader's GET /failsafe
+    names every node (the leader has written the /failsafe key). Raises CampaignError."""
+    config = next((n.config_path for n in cluster.nodes.values() if n.patroni_running()),
+                  cluster.node("node1").config_path)
+    argv = [str(pghactl_binary(cluster)), "-c", str(config), "edit-config", "--set", "failsafe_mode=true"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise CampaignError(f"enabling failsafe mode failed (rc {out.returncode}): {out.stdout}{out.stderr}")
+    cluster.event("campaign: failsafe_mode enabled")
+
+    def listed():
+        leader = cluster.leader()
+        failsafe = cluster.node(leader).rest_json("/failsafe") if leader else None
+        return isinstance(failsafe, dict) and set(failsafe) == set(cluster.nodes)
+    try:
+        cluster.wait_for(listed, timeout, "the leader's /failsafe key to name every node", 0.2)
+    except TimeoutError as e:
+        raise CampaignError(str(e)) from e
+
+
 # Run inside a node's namespace: POST with source address 127.0.0.1 to the node's own REST
 # address (a local destination, so the kernel routes it over lo). Without restapi authentication
 # the agent accepts POSTs from loopback only, which is what an operator on the node would use.

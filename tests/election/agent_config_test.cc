@@ -428,8 +428,8 @@ std::vector<ErrorRow> error_rows() {
       {"user_without_settings", head + "bootstrap:\n  users:\n    admin:\n", "agent.yml:11: bootstrap.users.admin: ",
        "no settings"},
       {"tag_not_boolean", head + "tags:\n  nofailover: maybe\n", "agent.yml:10: tags.nofailover: ", "not a boolean"},
-      {"tag_replicatefrom_rejected", head + "tags:\n  replicatefrom: n2\n", "agent.yml:10: tags.replicatefrom: ",
-       "cascading"},
+      {"tag_replicatefrom_empty", head + "tags:\n  replicatefrom: ''\n", "agent.yml:10: tags.replicatefrom: ",
+       "must name a member"},
       {"citus_rejected", head + "citus:\n  group: 0\n", "agent.yml:9: citus: ", "not supported"},
   };
 }

@@ -342,6 +342,42 @@ TEST(IsHealthiest, RulesAndEdges) {
   EXPECT_FALSE(is_healthiest(leaderless(kWal + 1, false, "streaming"), replica(""), s));
 }
 
+// Cascading replication: a replicatefrom tag names the member to stream from, as long as it runs
+// PostgreSQL and its own chain does not come back to us; otherwise the leader.
+TEST(UpstreamOfMember, FollowsTheNamedRunningMemberUnlessItIsDownOrACycle) {
+  ClusterView view = three("n1");
+  EXPECT_EQ(upstream_of_member(view, "n2", ""), "n1");
+  EXPECT_EQ(upstream_of_member(view, "n2", "n3"), "n3");
+  EXPECT_EQ(upstream_of_member(view, "n2", "n1"), "n1");
+  EXPECT_EQ(upstream_of_member(view, "n2", "n2"), "n1") << "itself";
+  EXPECT_EQ(upstream_of_member(view, "n2", "n9"), "n1") << "not a member";
+  view.members[2].replicatefrom = "n2";
+  EXPECT_EQ(upstream_of_member(view, "n2", "n3"), "n1") << "n3 streams from n2: a cycle";
+  view.members[2].replicatefrom = "";
+  view.members[2].state = "stopped";
+  EXPECT_EQ(upstream_of_member(view, "n2", "n3"), "n1") << "n3 is down";
+  view.members[2].state = "streaming";
+  view.members.push_back(member("n4", "replica", "running", kWal));
+  view.members.back().replicatefrom = "n3";
+  EXPECT_EQ(upstream_of_member(view, "n2", "n4"), "n4") << "a chain n2 <- n4 <- n3 <- n1";
+  EXPECT_EQ(upstream_of_member(cluster(std::nullopt, view.members), "n2", "n3"), "n3");
+}
+
+TEST(Decide, AReplicaWithReplicatefromFollowsThatMemberAndFallsBackToTheLeader) {
+  LocalState n2 = replica("n1");
+  n2.replicatefrom = "n3";
+  ClusterView view = three("n1");
+  Decision d = decide(view, n2, settings());
+  EXPECT_EQ(d.action, Action::kFollowLeader) << d.reason;
+  EXPECT_EQ(d.target, "n3");
+  n2.following = "n3";
+  EXPECT_EQ(decide(view, n2, settings()).action, Action::kNothing);
+  view.members[2].state = "stopped";
+  d = decide(view, n2, settings());
+  EXPECT_EQ(d.action, Action::kFollowLeader) << d.reason;
+  EXPECT_EQ(d.target, "n1");
+}
+
 // Synchronous mode: while /sync names a leader, only it and its synchronous standbys may take over
 // (they have every acknowledged commit); an asynchronous replica never does, even when it is ahead.
 TEST(DecideSynchronous, OnlyTheSynchronousStandbyTakesOver) {

@@ -485,9 +485,22 @@ class FakePeers final : public PeerClient {
     forwarded_to = member.name;
     return {200, "forwarded"};
   }
+  // POST /failsafe: the answer set for the api_url (default: no answer), recorded.
+  FailsafeAnswer confirm_failsafe(const std::string& api_url, const FailsafeBody& body, Millis) override {
+    std::lock_guard lock(mutex_);
+    failsafe_asked.push_back(api_url + " by " + body.name);
+    const auto it = failsafe_answers.find(api_url);
+    return it != failsafe_answers.end() ? it->second : FailsafeAnswer{503, "fake: no answer"};
+  }
 
   int received_polls = 0;
   std::string forwarded_to;
+  std::map<std::string, FailsafeAnswer> failsafe_answers;  // by api_url; set before the loop runs
+  std::vector<std::string> failsafe_asked;
+  std::size_t failsafe_asks() {
+    std::lock_guard lock(mutex_);
+    return failsafe_asked.size();
+  }
 
  private:
   std::mutex mutex_;

@@ -281,6 +281,117 @@ TEST_F(HaLoopTest, AsynchronousReplicaDoesNotTakeTheLockInSynchronousMode) {
   EXPECT_FALSE(contains(pg_.calls, "promote"));
 }
 
+// Failsafe mode: the leader names every member in /failsafe; with etcd gone it stays primary
+// (no demote, /primary still 200) for as long as every member confirms it, and fences as without
+// failsafe mode the moment one does not.
+TEST_F(HaLoopTest, FailsafeLeaderStaysPrimaryWhileEveryMemberConfirmsItAndFencesWhenOneRefuses) {
+  config_.retry_timeout = 60ms;
+  config_.loop_wait = std::chrono::seconds(0);
+  make_n2_leader();
+  dcs_.set(keys_.config(), R"({"failsafe_mode": true})");
+  loop().step();
+  const auto key = dcs_.get(keys_.failsafe());
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->value, R"({"n1":"http://127.0.0.1:8008/patroni","n2":"http://127.0.0.1:8009/patroni",)"
+                  R"("n3":"http://127.0.0.1:8010/patroni"})");
+  peers_.failsafe_answers["http://127.0.0.1:8008/patroni"] = {200, "Accepted"};
+  peers_.failsafe_answers["http://127.0.0.1:8010/patroni"] = {200, "Accepted"};
+  dcs_.fail_keepalive = dcs_.fail_range = 100000;  // etcd is gone
+  pg_.calls.clear();
+  const auto until = Clock::now() + 5 * config_.retry_timeout;
+  while (Clock::now() < until) {
+    loop().step();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(contains(pg_.calls, "demote")) << ::testing::PrintToString(pg_.calls);
+  EXPECT_TRUE(loop().status()->is_primary()) << loop().status()->last_action;
+  EXPECT_TRUE(loop().status()->failsafe_active);
+  EXPECT_GE(peers_.failsafe_asks(), 4u);
+  EXPECT_TRUE(contains(peers_.failsafe_asked, "http://127.0.0.1:8008/patroni by n2"));
+
+  peers_.failsafe_answers["http://127.0.0.1:8010/patroni"] = {500, "Running as a leader"};
+  const auto fenced_by = Clock::now() + 5 * config_.retry_timeout;
+  while (Clock::now() < fenced_by && !contains(pg_.calls, "demote")) {
+    loop().step();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(contains(pg_.calls, "demote")) << "a refusal must end the failsafe";
+  EXPECT_FALSE(loop().status()->is_primary());
+}
+
+// Without failsafe mode in /config the same outage fences at retry_timeout, and nobody is asked.
+TEST_F(HaLoopTest, WithoutFailsafeModeALeaderCutFromEtcdFencesWithoutAskingAnyone) {
+  config_.retry_timeout = 60ms;
+  config_.loop_wait = std::chrono::seconds(0);
+  make_n2_leader();
+  peers_.failsafe_answers["http://127.0.0.1:8008/patroni"] = {200, "Accepted"};
+  peers_.failsafe_answers["http://127.0.0.1:8010/patroni"] = {200, "Accepted"};
+  dcs_.fail_keepalive = dcs_.fail_range = 100000;
+  const auto fenced_by = Clock::now() + 5 * config_.retry_timeout;
+  while (Clock::now() < fenced_by && !contains(pg_.calls, "demote")) {
+    loop().step();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(contains(pg_.calls, "demote"));
+  EXPECT_EQ(peers_.failsafe_asks(), 0u);
+}
+
+// A member that confirmed a leader (POST /failsafe) does not take the lock for ttl after, even
+// though etcd shows no leader; then it does. Once it campaigns it refuses to confirm anyone.
+TEST_F(HaLoopTest, AMemberThatConfirmedALeaderHoldsBackForTtlAndRefusesOnceItCampaigns) {
+  config_.ttl = std::chrono::seconds(1);
+  config_.loop_wait = std::chrono::seconds(0);
+  config_.retry_timeout = 100ms;
+  pg_.running = true;
+  pg_.in_recovery = pg_.standby_signal = true;
+  set_member("n3", 5436, "replica", "streaming", kWal - 100);
+  dcs_.set(keys_.config(), R"({"failsafe_mode": true})");
+  dcs_.set(keys_.failsafe(), R"({"n1":"http://127.0.0.1:8008/patroni","n2":"http://127.0.0.1:8009/patroni",)"
+                             R"("n3":"http://127.0.0.1:8010/patroni"})");
+  set_member("n1", 5434, "primary", "running", kWal);
+  dcs_.set(keys_.leader(), "n1", others_lease_);
+  loop().step();  // follows n1; learns that failsafe mode is on
+  const std::string ping = R"({"name":"n1","conn_url":"postgres://127.0.0.1:5434/postgres",)"
+                           R"("api_url":"http://127.0.0.1:8008/patroni"})";
+  EXPECT_EQ(loop().accept_failsafe("{").http_status, 400);
+  const SwitchoverResult accepted = loop().accept_failsafe(ping);
+  EXPECT_EQ(accepted.http_status, 200);
+  EXPECT_EQ(accepted.message, "Accepted");
+  const auto confirmed_at = Clock::now();
+  dcs_.erase(keys_.leader());  // n1's lease ran out in etcd: n1 cannot reach it
+  dcs_.erase(keys_.member("n1"));
+  loop().step();
+  EXPECT_FALSE(dcs_.leads(keys_.leader(), "n2")) << loop().status()->last_action;
+  EXPECT_NE(loop().status()->last_action.find("confirmed n1"), std::string::npos) << loop().status()->last_action;
+  EXPECT_TRUE(loop().status()->failsafe_active);
+  while (!dcs_.leads(keys_.leader(), "n2") && Clock::now() < confirmed_at + 10 * config_.ttl) {
+    loop().step();
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_GE(Clock::now() - confirmed_at, config_.ttl) << "took the lock within ttl of confirming another leader";
+  const SwitchoverResult refused = loop().accept_failsafe(ping);
+  EXPECT_EQ(refused.http_status, 500) << refused.message;
+}
+
+// A member missing from a non-empty /failsafe key never campaigns in failsafe mode: no leader
+// would ask it to confirm, so it could not know to hold back.
+TEST_F(HaLoopTest, AMemberMissingFromTheFailsafeKeyDoesNotCampaign) {
+  pg_.running = true;
+  pg_.in_recovery = pg_.standby_signal = true;
+  set_member("n3", 5436, "replica", "streaming", kWal - 100);
+  dcs_.set(keys_.config(), R"({"failsafe_mode": true})");
+  dcs_.set(keys_.failsafe(), R"({"n1":"http://127.0.0.1:8008/patroni","n3":"http://127.0.0.1:8010/patroni"})");
+  for (int i = 0; i < 3; ++i) loop().step();
+  EXPECT_FALSE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_NE(loop().status()->last_action.find("not in the /failsafe key"), std::string::npos)
+      << loop().status()->last_action;
+  EXPECT_EQ(loop().accept_failsafe(R"({"name":"n1"})").http_status, 200);
+  dcs_.set(keys_.config(), R"({"failsafe_mode": false})");
+  loop().step();
+  EXPECT_EQ(loop().accept_failsafe(R"({"name":"n1"})").http_status, 502);
+}
+
 // Maintenance mode from the /config key: a leader whose PostgreSQL stopped keeps the lock and
 // does not start it; once resumed it does.
 TEST_F(HaLoopTest, PausedLeaderKeepsTheLockWithoutStartingPostgresUntilResumed) {

@@ -37,11 +37,14 @@ TEST(MemberCodec, TagsRoundTripAndAnUnreadablePriorityKeepsTheDefault) {
   m.name = "n1";
   m.nosync = true;
   m.failover_priority = 5;
+  m.replicatefrom = "n2";
   const auto back = decode_member("n1", encode_member(m));
   ASSERT_TRUE(back);
   EXPECT_TRUE(back->nosync);
   EXPECT_EQ(back->failover_priority, 5);
-  EXPECT_EQ(json::parse(encode_member(m))["tags"], json::parse(R"({"nosync": true, "failover_priority": 5})"));
+  EXPECT_EQ(back->replicatefrom, "n2");
+  EXPECT_EQ(json::parse(encode_member(m))["tags"],
+            json::parse(R"({"nosync": true, "failover_priority": 5, "replicatefrom": "n2"})"));
   EXPECT_FALSE(json::parse(encode_member(MemberStatus{})).contains("tags")) << "only the tags that are set";
   const auto zero = decode_member("n1", R"({"tags": {"failover_priority": 0}})");
   ASSERT_TRUE(zero);

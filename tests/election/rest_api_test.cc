@@ -5,6 +5,7 @@
 // HTTP/1.0 socket client, as HAProxy's checks are.
 #include "election/rest_api.h"
 #include "election/rest_api_replies.h"
+#include "election/peer_client.h"
 
 #include <algorithm>
 #include <map>
@@ -760,6 +761,69 @@ TEST(RestApiTest, ConfigIsReadFreelyAndPatchedOnlyWithCredentials) {
   without.start();
   EXPECT_EQ(request(without.port(), "GET", "/config").status, 501);
   EXPECT_EQ(request(without.port(), "PATCH", "/config", body, {length}).status, 501);
+}
+
+// Failsafe mode: GET /failsafe shows the /failsafe key (502 when failsafe mode is off, as
+// Patroni); POST /failsafe needs a POST's credentials, and a leader's HttpPeerClient gets the
+// handler's answer back.
+TEST(RestApiTest, FailsafeIsShownFreelyAndConfirmedOnlyWithCredentials) {
+  RestApiOptions options;
+  options.listen = "127.0.0.1:0";
+  options.username = "admin";
+  options.password = "secret";
+  NodeStatus status = replica(0);
+  std::mutex mutex;
+  std::vector<std::string> bodies;
+  RestApi api(options, [&] { return std::make_shared<const NodeStatus>(status); }, nullptr, nullptr);
+  api.set_failsafe_handler([&](const std::string& body) {
+    std::lock_guard lock(mutex);
+    bodies.push_back(body);
+    return SwitchoverResult{200, "Accepted"};
+  });
+  api.start();
+  EXPECT_EQ(request(api.port(), "GET", "/failsafe").status, 502);
+  status.failsafe = std::map<std::string, std::string>{{"node1", "http://127.0.0.1:8008/patroni"}};
+  const Reply shown = request(api.port(), "GET", "/failsafe");
+  EXPECT_EQ(shown.status, 200);
+  EXPECT_EQ(shown.body, R"({"node1":"http://127.0.0.1:8008/patroni"})");
+
+  const std::string body = R"({"name":"node2"})";
+  const std::string length = "Content-Length: " + std::to_string(body.size());
+  EXPECT_EQ(request(api.port(), "POST", "/failsafe", body, {length}).status, 401);
+  EXPECT_TRUE(bodies.empty());
+
+  AgentConfig config;
+  config.ctl_username = "admin";
+  config.ctl_password = "secret";
+  const std::string url = "http://127.0.0.1:" + std::to_string(api.port()) + "/patroni";
+  const FailsafeAnswer answer =
+      HttpPeerClient(config).confirm_failsafe(url, {"node2", "postgres://127.0.0.1:5435/postgres", url}, 2s);
+  EXPECT_EQ(answer.http_status, 200);
+  EXPECT_EQ(answer.message, "Accepted");
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(decode_failsafe_body(bodies[0])->name, "node2");
+  config.ctl_password = "wrong";
+  EXPECT_EQ(HttpPeerClient(config).confirm_failsafe(url, {"node2", "", ""}, 2s).http_status, 401);
+  EXPECT_EQ(HttpPeerClient(config).confirm_failsafe("http://127.0.0.1:1/patroni", {"node2", "", ""}, 500ms).http_status,
+            503);
+
+  RestApiOptions plain;
+  plain.listen = "127.0.0.1:0";
+  RestApi without(plain, [] { return std::make_shared<const NodeStatus>(replica(0)); }, nullptr, nullptr);
+  without.start();
+  EXPECT_EQ(request(without.port(), "POST", "/failsafe", body, {length}).status, 502);
+}
+
+// Patroni's failsafe_mode_is_active, in /patroni and /metrics.
+TEST(RestApiTest, FailsafeActivityIsReported) {
+  NodeStatus active = primary();
+  active.failsafe_active = true;
+  EXPECT_TRUE(json::parse(render_patroni_json(active)).value("failsafe_mode_is_active", false));
+  EXPECT_FALSE(json::parse(render_patroni_json(primary())).contains("failsafe_mode_is_active"));
+  EXPECT_NE(render_patroni_metrics(active).find("patroni_failsafe_mode_is_active{scope=\"batman\",name=\"node1\"} 1"),
+            std::string::npos);
+  EXPECT_NE(render_patroni_metrics(primary()).find("patroni_failsafe_mode_is_active{scope=\"batman\",name=\"node1\"} 0"),
+            std::string::npos);
 }
 
 TEST(RestApiTest, RejectsAMalformedListenAddress) {

@@ -3,7 +3,7 @@ order drawn from a seed, judged from the outside (acknowledged writes kept, neve
 nodes at once, timelines never back, the cluster whole again within the bound), and no client that
 cannot connect through the proxy across a switchover or a failover (it must be held). Then 6
 faults with synchronous replication, where no fault may lose an acknowledged write, the loss of
-the leader node included.
+the leader node included; and the loss of etcd in failsafe mode, where writes must go on.
 
 Netns mode (partitions included; PGHA_CAMPAIGN_NET_ID picks its subnet, default the launcher's)
 unless PGHA_CAMPAIGN_NETNS is "0", then loopback (the fixed ports must be free). PGHA_CAMPAIGN_SEED
@@ -89,3 +89,15 @@ def test_synchronous_replication_loses_no_acknowledged_write():
     assert all(not r["loss_allowed"] for r in results["runs"])
     refused = [r["extra"] for r in results["runs"] if r["kind"] == "switchover" and r["extra"].get("rc") != 0]
     assert not refused, f"switchovers to the synchronous standby failed: {refused}"
+
+
+def test_failsafe_mode_keeps_the_leader_writable_while_etcd_is_lost():
+    # Failsafe mode on (pghactl edit-config): with 2 of 3 etcd members down, and (netns) with the
+    # leader cut from etcd alone, every member still confirms the leader over REST, so writes go
+    # on (a gap over the campaign's bound is a violation) and no second primary appears.
+    kinds = [k for k in pgha_campaign_faults.FAILSAFE_KINDS if k in pgha_campaign_faults.kinds_for(netns_wanted())]
+    results = run_campaign("test_campaign_failsafe", ["--failsafe", "--every-kind", "--kinds", ",".join(kinds)], kinds)
+    assert results["failsafe"]
+    for r in results["runs"]:
+        assert r["write_gap_s"] <= pgha_campaign_faults.FAILSAFE_GAP_BOUND, r
+        assert r["acknowledged"] > 0, r

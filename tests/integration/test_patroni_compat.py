@@ -3,7 +3,7 @@ with a real Patroni 3.0 cluster's.
 
 The same steps run on two clusters in turn, one of Patroni (profile "fast") and one of
 pgha-agent: up, a switchover to a replica by `patronictl switchover` (Patroni's own tool drives
-both), wait until healthy, then collect from the leader and from a replica every REST endpoint
+both), wait until healthy, turn failsafe mode on (`patronictl edit-config`), then collect from the leader and from a replica every REST endpoint
 both serve (status code and JSON body) and every key under /service/postgres/ (the JSON value).
 The comparison requires, for each endpoint and key:
   - the same HTTP status code;
@@ -27,7 +27,7 @@ from conftest import fresh_cluster_dir, stop_cluster
 PROFILE = "fast"  # whole seconds: Patroni takes no decimals
 ENDPOINTS = ["/patroni", "/cluster", "/history", "/config", "/primary", "/replica", "/health", "/read-only",
              "/leader", "/standby-leader", "/sync", "/async", "/asynchronous", "/replica?lag=1MB", "/read-write",
-             "/master", "/read-only-sync", "/synchronous", "/liveness", "/readiness", "/metrics"]
+             "/master", "/read-only-sync", "/synchronous", "/liveness", "/readiness", "/metrics", "/failsafe"]
 # Fields pgha-agent adds that Patroni 3.0.2 lacks (both are in later Patroni releases).
 EXTRA_FIELDS = {"scope", "replication_state"}
 # Endpoints whose body Patroni leaves empty and pgha-agent fills with /patroni's JSON: only the
@@ -102,6 +102,12 @@ def run_cluster(manager):
         cluster.wait_for(lambda: len(cluster.node(candidate).rest_json("/history") or []) >= 1 and
                          all(m.get("timeline") == 2 for m in (cluster.cluster_view() or {}).get("members", [{}])),
                          60, f"{manager}: /history and every member on timeline 2", 0.25)
+        # Failsafe mode on, by Patroni's own tool: the leader writes /failsafe, GET /failsafe shows it.
+        result = subprocess.run(["patronictl", "-c", str(cluster.node("node1").config_path), "edit-config",
+                                 "--set", "failsafe_mode=true", "--force"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        cluster.wait_for(lambda: all(len(cluster.node(n).rest_json("/failsafe") or {}) == 3 for n in cluster.nodes),
+                         60, f"{manager}: every member's GET /failsafe names the 3 members", 0.25)
         return collect(cluster)
     finally:
         stop_cluster(cluster)

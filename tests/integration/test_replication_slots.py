@@ -94,3 +94,52 @@ def test_a_replica_lost_while_wal_is_recycled_comes_back_by_streaming(cluster):
     print(f"[test_replication_slots] {lost.name} streaming again {time.monotonic() - started:.1f} s after its start")
     assert clone_count(lost) == clones_before, f"{lost.name} was cloned again instead of streaming"
     ensure_healthy(c)
+
+
+def streaming_from(node):
+    return {name for name, state in query(node, "SELECT application_name, state FROM pg_stat_replication")
+            if state == "streaming"}
+
+
+def set_replicatefrom(c, node, upstream):
+    """Restarts `node`'s agent with tags.replicatefrom set to `upstream` (None: removed)."""
+    node.stop()
+    text = node.config_path.read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("  replicatefrom:")]
+    if upstream:
+        lines.insert(lines.index("tags:") + 1, f"  replicatefrom: {upstream}")
+    node.config_path.write_text("\n".join(lines) + "\n")
+    node.start_patroni()
+
+
+def test_a_replica_with_replicatefrom_cascades_and_falls_back_to_the_leader(cluster):
+    # Cascading replication: a replica tagged replicatefrom streams from that member, not from the
+    # leader, and gets the leader's writes through it; the leader keeps no slot in use for it.
+    # When the member it names is lost, it streams from the leader again.
+    c = cluster
+    ensure_healthy(c)
+    leader = c.node(c.leader())
+    middle, cascaded = (c.node(n) for n in c.replicas())
+    try:
+        set_replicatefrom(c, cascaded, middle.name)
+        c.wait_for(lambda: cascaded.name in streaming_from(middle), 90,
+                   f"{cascaded.name} streaming from {middle.name}", 0.3)
+        assert cascaded.name not in streaming_from(leader)
+        assert (cascaded.rest_json("/patroni") or {}).get("tags", {}).get("replicatefrom") == middle.name
+        query(leader, "CREATE TABLE IF NOT EXISTS cascade_probe (id int PRIMARY KEY)")
+        query(leader, "INSERT INTO cascade_probe VALUES (1)")
+        c.wait_for(lambda: query(cascaded, "SELECT count(*) FROM cascade_probe")[0][0] == 1, 30,
+                   f"the leader's write to reach {cascaded.name} through {middle.name}", 0.2)
+        c.wait_for(lambda: not slots_on(leader).get(cascaded.name, (False,))[0], 30,
+                   f"the leader's slot for {cascaded.name} unused", 0.2)
+        middle.kill_all()
+        c.wait_for(lambda: cascaded.name in streaming_from(leader), 60,
+                   f"{cascaded.name} back on the leader once {middle.name} is gone", 0.3)
+        query(leader, "INSERT INTO cascade_probe VALUES (2)")
+        c.wait_for(lambda: query(cascaded, "SELECT count(*) FROM cascade_probe")[0][0] == 2, 30,
+                   f"the leader's write to reach {cascaded.name} directly", 0.2)
+    finally:
+        if not middle.patroni_running():
+            middle.start_patroni()
+        set_replicatefrom(c, cascaded, None)
+    ensure_healthy(c)
