@@ -716,7 +716,10 @@ class Parser {
       if (auto v = n["use_slots"]) config_.use_slots = boolean(v, child(path, "use_slots"));
       parse_data_removal(n, path);
       if (auto v = n["parameters"]) {
-        for (auto& [key, value] : string_map(v, child(path, "parameters"))) config_.parameters[key] = value;
+        for (auto& [key, value] : string_map(v, child(path, "parameters"))) {
+          config_.parameters[key] = value;
+          config_.bootstrap_parameters[key] = value;
+        }
       }
       if (auto v = n["pg_hba"]) dcs_pg_hba_ = string_list(v, child(path, "pg_hba"));
     }
@@ -858,7 +861,10 @@ class Parser {
       if (auto v = n["replication"]) parse_pg_user(v, "postgresql.authentication.replication", config_.replication);
     }
     if (auto n = node["parameters"]) {
-      for (auto& [key, value] : string_map(n, "postgresql.parameters")) config_.parameters[key] = value;
+      for (auto& [key, value] : string_map(n, "postgresql.parameters")) {
+        config_.parameters[key] = value;
+        config_.local_parameters[key] = value;
+      }
     }
     if (auto n = node["pg_hba"]) local_pg_hba_ = string_list(n, "postgresql.pg_hba");
     if (auto n = node["callbacks"]) {

@@ -110,7 +110,11 @@ struct AgentConfig {
   PgUser replication{"replicator", ""};
   std::map<std::string, PgUser> extra_users;    // bootstrap.users (e.g. admin for pgsql-check)
   // bootstrap.dcs.postgresql.parameters overlaid by postgresql.parameters (local wins) → postgresql.conf
+  // until the /config key is read; then /config's postgresql.parameters replace the bootstrap ones
+  // (dynamic_settings.h).
   std::map<std::string, std::string> parameters;
+  std::map<std::string, std::string> bootstrap_parameters;  // bootstrap.dcs.postgresql.parameters alone
+  std::map<std::string, std::string> local_parameters;      // postgresql.parameters alone
   // The first that is set of postgresql.pg_hba, bootstrap.dcs.postgresql.pg_hba, bootstrap.pg_hba;
   // written as the whole pg_hba.conf (never appended to initdb's trust lines, which would let any
   // local user in without a password).

@@ -39,6 +39,10 @@ class Dcs {
   // kTxnFailed otherwise.
   virtual EtcdResult<std::int64_t> put_if_value(const std::string& key, const std::string& value,
                                                 const std::string& guard_key, const std::string& guard_value) = 0;
+  // put(key, new_value, lease) only while `key` holds `expected` (the leader key moved onto a
+  // new lease): kTxnFailed otherwise (or if absent).
+  virtual EtcdResult<std::int64_t> compare_and_swap(const std::string& key, const std::string& expected,
+                                                    const std::string& new_value, std::int64_t lease) = 0;
   // kTxnFailed when the key is absent or holds another value.
   virtual EtcdResult<std::int64_t> delete_if_value(const std::string& key, const std::string& expected) = 0;
   // Deleting an absent key succeeds.

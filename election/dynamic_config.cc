@@ -48,13 +48,13 @@ json merge_config_patch(const json& current, const json& patch) {
   return out;
 }
 
-std::string config_error(const json& config) {
+std::string config_error(const json& config, const DynamicSettings& local) {
   if (!config.is_object()) return "the configuration must be a JSON object";
   if (config.contains("pause") && !config["pause"].is_boolean()) return "'pause' must be true or false";
   if (config.contains("failsafe_mode") && !config["failsafe_mode"].is_boolean()) {
     return "'failsafe_mode' must be true or false";
   }
-  return "";
+  return dynamic_settings_error(config, local);
 }
 
 ConfigResult read_dynamic_config(Dcs& dcs, const KeyLayout& keys) {
@@ -64,7 +64,8 @@ ConfigResult read_dynamic_config(Dcs& dcs, const KeyLayout& keys) {
   return {200, dump(stored.value)};
 }
 
-ConfigResult patch_dynamic_config(Dcs& dcs, const KeyLayout& keys, const std::string& patch_text) {
+ConfigResult patch_dynamic_config(Dcs& dcs, const KeyLayout& keys, const std::string& patch_text,
+                                  const DynamicSettings& local) {
   const json patch = parse_bounded_json(patch_text);
   if (!patch.is_object()) return {400, "Bad request: expected a JSON object"};
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -72,7 +73,7 @@ ConfigResult patch_dynamic_config(Dcs& dcs, const KeyLayout& keys, const std::st
     if (!stored.status.ok()) return {503, "cannot read " + keys.config() + " from etcd: " + stored.status.to_string()};
     if (!stored.value.is_object()) return {409, keys.config() + " does not hold a JSON object; not changing it"};
     const json merged = merge_config_patch(stored.value, patch);
-    if (const std::string why = config_error(merged); !why.empty()) return {400, "Bad request: " + why};
+    if (const std::string why = config_error(merged, local); !why.empty()) return {400, "Bad request: " + why};
     const std::string text = dump(merged);
     auto written = stored.text ? dcs.put_if_value(keys.config(), text, keys.config(), *stored.text)
                                : dcs.create_if_absent(keys.config(), text, 0);

@@ -24,6 +24,11 @@ EtcdResult<std::int64_t> EtcdDcs::put_if_value(const std::string& key, const std
   return etcd_.put_if_value(key, value, guard_key, guard_value);
 }
 
+EtcdResult<std::int64_t> EtcdDcs::compare_and_swap(const std::string& key, const std::string& expected,
+                                                    const std::string& new_value, std::int64_t lease) {
+  return etcd_.compare_and_swap(key, expected, new_value, lease);
+}
+
 EtcdResult<std::int64_t> EtcdDcs::delete_if_value(const std::string& key, const std::string& expected) {
   return etcd_.delete_if_value(key, expected);
 }

@@ -20,6 +20,8 @@ class EtcdDcs final : public Dcs {
                                             std::int64_t lease) override;
   EtcdResult<std::int64_t> put_if_value(const std::string& key, const std::string& value, const std::string& guard_key,
                                         const std::string& guard_value) override;
+  EtcdResult<std::int64_t> compare_and_swap(const std::string& key, const std::string& expected,
+                                            const std::string& new_value, std::int64_t lease) override;
   EtcdResult<std::int64_t> delete_if_value(const std::string& key, const std::string& expected) override;
   EtcdStatus delete_key(const std::string& key) override;
   std::unique_ptr<EtcdWatch> watch(const std::string& prefix, WatchCallback on_change) override;

@@ -90,6 +90,11 @@ HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, Pee
     sync_.emplace(config.name, keys_, sync, dcs, postgres, std::min<Millis>(config.retry_timeout / 2, 2000ms));
     sync_->set_reload_hook([this] { callbacks_->reloaded(); });
   }
+  local_dynamic_ = local_dynamic_settings(config);
+  dynamic_ = local_dynamic_;
+  held_lease_ttl_ = settings_.ttl;
+  applied_parameters_ = config.parameters;
+  applied_sync_file_ = config.synchronous_mode;
   conn_url_ = "postgres://" + address_or(config.pg_connect_address, config.pg_listen) + "/postgres";
   // As Patroni does: the scheme others must use, https when the API has a certificate.
   api_url_ = (config.rest_tls.certfile.empty() ? "http://" : "https://") +
@@ -179,6 +184,7 @@ void HaLoop::step_down_on_exit() {
   if (holds_lock_ && !release_lock()) {
     log().warn("{}: the leader key will go when the lease expires or is revoked", config_.name);
   }
+  retire_replaced_lease();
   if (lease_id_ != 0) {
     if (EtcdStatus revoked = dcs_.revoke_lease(lease_id_); !revoked.ok()) {
       log().warn("{}: revoking lease {:x} failed: {} (it expires after ttl)", config_.name, lease_id_,
@@ -198,6 +204,7 @@ bool HaLoop::keep_lease_alive() {
       auto grant = dcs_.grant_lease(ttl);
       if (!grant.ok()) break;
       lease_id_ = grant.value().id;
+      held_lease_ttl_ = ttl;
       if (grant.value().ttl != ttl.count() && !warned_granted_ttl_) {
         // etcd grants at least 1.5 x its election timeout (rounded up to whole seconds): a longer
         // lease keeps fencing safe (it is timed from ttl) but delays every failover.
@@ -210,6 +217,8 @@ bool HaLoop::keep_lease_alive() {
       doubt_since_.reset();
       return true;
     }
+    // The dynamic configuration changed ttl: a lease of the new ttl (ha_loop_dynamic_config.cc).
+    if (held_lease_ttl_ != settings_.ttl && renew_lease_for_new_ttl()) return true;
     auto ttl_left = dcs_.keep_lease_alive(lease_id_);
     if (!ttl_left.ok()) break;
     if (ttl_left.value() > 0) {
@@ -323,6 +332,7 @@ void HaLoop::drop_failover_request(const char* why) {
 
 void HaLoop::iteration() {
   const auto now = Clock::now();
+  retire_replaced_lease();
   etcd_write_failed_ = false;
   bool skip_read = false;
   if (!keep_lease_alive()) {
@@ -345,6 +355,7 @@ void HaLoop::iteration() {
       logged_unreadable_ = view.unreadable;
     }
     holds_lock_ = lease_id_ != 0 && view.leader == config_.name && leader_kv.lease == lease_id_;
+    apply_dynamic_config(range.value());
   } else {
     view.dcs_reachable = false;  // keep believing what we last knew; the doubt clock runs
     if (!doubt_since_) doubt_since_ = now;
@@ -477,8 +488,16 @@ void HaLoop::iteration() {
 }
 
 HaLoop::Clock::time_point HaLoop::fencing_deadline() const {
-  const Millis margin = std::min<Millis>(1000ms, settings_.ttl / 4);
-  return last_confirmed() + settings_.ttl - margin;
+  // The lease actually held decides, not settings_.ttl: after a ttl change the leader key stays
+  // on the old lease until it has moved onto one of the new ttl.
+  const Millis margin = std::min<Millis>(1000ms, held_lease_ttl_ / 4);
+  Clock::time_point deadline = last_refresh_ + held_lease_ttl_ - margin;
+  if (failsafe_confirmed_at_) {
+    // The members confirmed they hold back for their ttl: while it changes, count the shorter.
+    const Millis ttl = std::min<Millis>(held_lease_ttl_, settings_.ttl);
+    deadline = std::max(deadline, *failsafe_confirmed_at_ + ttl - std::min<Millis>(1000ms, ttl / 4));
+  }
+  return unsure_lease_ == 0 ? deadline : std::min(deadline, unsure_lease_fence_);
 }
 
 HaLoop::Clock::time_point HaLoop::last_confirmed() const {

@@ -42,6 +42,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +50,7 @@
 
 #include "election/agent_config.h"
 #include "election/dcs.h"
+#include "election/dynamic_settings.h"
 #include "election/failsafe.h"
 #include "election/fence_watchdog.h"
 #include "election/ha_decision.h"
@@ -203,6 +205,24 @@ class HaLoop {
   void sleep_until_next_iteration(std::chrono::milliseconds delay);
   SwitchoverResult await_switchover(std::uint64_t after_sequence, const std::string& old_leader, bool failover);
 
+  // ha_loop_dynamic_config.cc: the dynamic configuration (/config) applied at run time. Each
+  // iteration, from the keys read with the cluster, the HA settings, synchronous replication and
+  // PostgreSQL's parameters follow /config; each change (or refusal) is logged once.
+  void apply_dynamic_config(const RangeResponse& range);
+  // ttl, loop_wait, retry_timeout, maximum_lag_on_failover. loop_wait and retry_timeout take
+  // effect only once they fit the lease actually held (a lease of the new ttl is asked for at once).
+  void apply_timing(const DynamicSettings& wanted);
+  // synchronous_mode and its settings; off: the leader deletes /sync, then (only then) the
+  // agent's synchronous_standby_names goes. Returns whether that file is still to be kept.
+  bool apply_synchronous_mode(const DynamicSettings& wanted, const RangeResponse& range);
+  void apply_postgresql_parameters(const DynamicSettings& wanted, bool keep_sync_file);
+  // A lease of settings_.ttl replaces ours; while we lead, the leader key moves onto it first
+  // (the watchdog already armed for the earlier of both leases). False: the old lease stays.
+  bool renew_lease_for_new_ttl();
+  // Revokes the lease a ttl change replaced (its member key has moved by now), and lets go of a
+  // new lease whose leader-key move went unanswered.
+  void retire_replaced_lease();
+
   const AgentConfig& config_;
   Dcs& dcs_;
   LocalPostgres& postgres_;
@@ -242,6 +262,22 @@ class HaLoop {
   std::string logged_identifier_mismatch_;      // the /initialize value last reported as another cluster's
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again
   bool warned_granted_ttl_ = false;             // etcd's granted TTL differed from ttl (said once)
+  // The dynamic configuration: what applies where /config says nothing, what was last applied,
+  // and the refusals last logged.
+  DynamicSettings local_dynamic_;
+  DynamicSettings dynamic_;
+  std::vector<std::string> logged_config_errors_;
+  bool logged_timing_wait_ = false;
+  // The ttl of the lease we hold: fencing follows it, not settings_.ttl.
+  std::chrono::milliseconds held_lease_ttl_{0};
+  std::int64_t replaced_lease_ = 0;  // revoked at the next iteration
+  // A new lease the leader key may have moved onto (the move went unanswered), and when it
+  // expires: fencing also counts from it until it is revoked or expired.
+  std::int64_t unsure_lease_ = 0;
+  Clock::time_point unsure_lease_expiry_{};
+  Clock::time_point unsure_lease_fence_{};  // its expiry less the fencing margin
+  std::map<std::string, std::string> applied_parameters_;  // what PostgreSQL was last given
+  bool applied_sync_file_ = false;
   std::unique_ptr<EtcdWatch> watch_;
 
   mutable std::mutex mutex_;  // guards status_, outcome_, woken_ (with cv_)

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -109,6 +110,14 @@ class LocalPostgres {
   virtual PgStatus set_synchronous_standby_names(const std::string& value, Millis timeout) = 0;
   // SQL on the local server as the superuser.
   virtual PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows) = 0;
+
+  // The dynamic configuration (dynamic_settings.h): `parameters` become the postgresql.parameters
+  // in effect and, without `synchronous_mode`, the agent's synchronous_standby_names goes. If
+  // PostgreSQL runs, its managed file is rewritten and reloaded (a name the server does not know
+  // is left out, logged); otherwise the next start writes it. A setting that needs a restart then
+  // shows as pending_restart in probe().
+  virtual PgStatus apply_parameters(const std::map<std::string, std::string>& parameters, bool synchronous_mode,
+                                    Millis timeout) = 0;
 };
 
 // "0/5000028" ↔ bytes.

@@ -130,8 +130,10 @@ int main(int argc, char** argv) {
           return SwitchoverResult{r.http_status, r.body};
         },
         [&dcs, &config](const std::string& patch) {
-          // The loop's etcd watch sees the change and acts on it (pause/resume) at once.
-          const ConfigResult r = patch_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope), patch);
+          // The loop's etcd watch sees the change and acts on it at once. A value the agents
+          // would refuse is not stored (400).
+          const ConfigResult r = patch_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope), patch,
+                                                      local_dynamic_settings(config));
           return SwitchoverResult{r.http_status, r.body};
         });
     rest.set_failsafe_handler([&loop](const std::string& body) { return loop.accept_failsafe(body); });

@@ -168,6 +168,8 @@ PgStatus PostgresControl::write_managed_config() {
     if (!valid_parameter_name(name)) return PgStatus::error("invalid PostgreSQL parameter name: '" + name + "'");
     conf << name << " = " << conf_quote(value) << "\n";
   }
+  if (!standby_floors_.empty()) conf << "# a standby needs at least what its primary had (its control file)\n";
+  for (const auto& [name, value] : standby_floors_) conf << name << " = " << conf_quote(value) << "\n";
   conf << "# owned by the agent (these win over postgresql.parameters)\n"
        << "listen_addresses = " << conf_quote(listen_host_) << "\n"
        << "port = '" << port_ << "'\n"
@@ -264,6 +266,45 @@ PgStatus PostgresControl::set_synchronous_standby_names(const std::string& value
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return PgStatus::error("synchronous_standby_names still '" + seen + "', not '" + value + "', after the reload");
+}
+
+PgStatus PostgresControl::apply_parameters(const std::map<std::string, std::string>& parameters, bool synchronous_mode,
+                                          Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  const bool running = postmaster_pid() != 0;
+  if (running) {
+    PgConnection conn;
+    PgRows rows;
+    if (PgStatus s = connect_local(conn, deadline); !s.ok()) return s;
+    if (PgStatus s = conn.query("SELECT lower(name) FROM pg_settings", deadline, &rows); !s.ok()) return s;
+    known_parameters_.clear();
+    for (const PgRow& row : rows) {
+      if (!row.empty() && row[0]) known_parameters_.insert(*row[0]);
+    }
+  }
+  // As Patroni does: a name PostgreSQL does not know (and that is not an extension's, with a dot)
+  // is left out, or the next start would fail on it.
+  std::map<std::string, std::string> kept;
+  std::string left_out;
+  for (const auto& [name, value] : parameters) {
+    std::string key = name;
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!known_parameters_.empty() && key.find('.') == std::string::npos && known_parameters_.count(key) == 0) {
+      left_out += (left_out.empty() ? "" : ", ") + name;
+      continue;
+    }
+    kept[name] = value;
+  }
+  config_.parameters = std::move(kept);
+  config_.synchronous_mode = synchronous_mode;
+  const std::string note = left_out.empty() ? "" : "; unknown to PostgreSQL, left out: " + left_out;
+  if (!running) return PgStatus::success("PostgreSQL is not running: its next start uses them" + note);
+  if (PgStatus s = write_managed_config(); !s.ok()) return s;
+  PgConnection conn;
+  if (PgStatus s = connect_local(conn, deadline); !s.ok()) return s;
+  if (PgStatus s = conn.query("SELECT pg_reload_conf()", deadline); !s.ok()) return s;
+  record("postgresql.parameters applied; configuration reloaded" + note);
+  return PgStatus::success("reloaded" + note);
 }
 
 }  // namespace pgha::election

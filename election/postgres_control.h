@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,8 @@ class PostgresControl final : public LocalPostgres {
   // Runs SQL on the local PostgreSQL as the superuser through the socket (for the HA loop's
   // extra queries, e.g. pg_stat_replication for GET /patroni, and for tests).
   PgStatus set_synchronous_standby_names(const std::string& value, Millis timeout) override;
+  PgStatus apply_parameters(const std::map<std::string, std::string>& parameters, bool synchronous_mode,
+                            Millis timeout) override;
   PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows = nullptr) override;
 
   const AgentConfig& config() const { return config_; }
@@ -144,6 +147,9 @@ class PostgresControl final : public LocalPostgres {
 
   // postgres_process.cc
   PgStatus start_until(Deadline deadline);
+  PgStatus read_control_data(Deadline deadline, std::string* text) const;
+  // Before a standby starts: standby_floors_ from its control file (see the .cc).
+  void raise_to_control_data(Deadline deadline);
   PgStatus stop_until(StopMode mode, Deadline deadline);
 
   // postgres_bootstrap.cc
@@ -166,6 +172,12 @@ class PostgresControl final : public LocalPostgres {
   CommandRunner runner_;
   int os_uid_ = -1;  // the OS user's ids when the agent is root, else -1
   int os_gid_ = -1;
+  // The parameter names the running server knew when apply_parameters() last asked (lower case;
+  // empty until then): a name it does not know would stop it from starting.
+  std::set<std::string> known_parameters_;
+  // Settings a standby runs with above the configured value, because its control file records a
+  // larger one from the primary (cleared at each start; pending_restart while any is set).
+  std::map<std::string, std::string> standby_floors_;
 };
 
 }  // namespace pgha::election

@@ -48,6 +48,15 @@ std::optional<PgUpstream> upstream_of_conninfo(const std::string& conninfo) {
   return upstream;
 }
 
+// One "Name:   value" line of pg_controldata's output ("" when absent).
+std::string control_data_field(const std::string& text, const std::string& name) {
+  const auto at = text.find(name + ":");
+  if (at == std::string::npos) return {};
+  const auto begin = text.find_first_not_of(" \t", at + name.size() + 1);
+  const auto end = text.find('\n', at);
+  return begin == std::string::npos ? std::string() : text.substr(begin, end == std::string::npos ? end : end - begin);
+}
+
 }  // namespace
 
 int PostgresControl::postmaster_pid() const { return static_cast<int>(postmaster_of(config_.data_dir)); }
@@ -59,6 +68,7 @@ PgStatus PostgresControl::start_until(Deadline deadline) {
   }
   if (PgStatus s = prepare_runtime_dirs(); !s.ok()) return s;
   if (PgStatus s = write_pgpass(); !s.ok()) return s;
+  raise_to_control_data(deadline);
   if (PgStatus s = write_managed_config(); !s.ok()) return s;
   const CommandResult r = run_tool("pg_ctl", {"start", "-D", config_.data_dir, "-l", server_log(), "-w", "-t",
                                               seconds_left(deadline)},
@@ -175,7 +185,7 @@ PgProbe PostgresControl::probe(Millis timeout) {
   probe.system_identifier = column(1);
   probe.replayed_timestamp = column(2);
   probe.server_version = std::atoll(column(3).c_str());
-  probe.pending_restart = column(4) == "t";
+  probe.pending_restart = column(4) == "t" || !standby_floors_.empty();
   probe.wal_position = std::atoll(text(0).c_str());
   probe.timeline = std::atoi(text(1).c_str());
   if (probe.in_recovery) {
@@ -276,25 +286,63 @@ PgStatus PostgresControl::demote(Millis timeout) {
   return PgStatus::success("stopped (SIGQUIT)");
 }
 
-PgStatus PostgresControl::shutdown_checkpoint_lsn(Millis timeout, std::int64_t* lsn) {
-  const Deadline deadline = Clock::now() + timeout;
-  if (postmaster_pid() != 0) return PgStatus::error("pg_controldata: PostgreSQL still runs");
+PgStatus PostgresControl::read_control_data(Deadline deadline, std::string* text) const {
   // Through the runner (as the OS user, clean environment); the output goes to a file of ours.
   const std::string out_path = runtime_dir_ + "/controldata.out";
   std::error_code ignored;
   fs::remove(out_path, ignored);
   const CommandResult r = runner_.run({tool("pg_controldata"), "-D", config_.data_dir},
                                       milliseconds(std::max<std::int64_t>(1, ms_left(deadline))), out_path);
-  const std::string text = read_text(out_path);
+  *text = read_text(out_path);
   fs::remove(out_path, ignored);
   if (!r.ok()) return PgStatus::error("pg_controldata failed: " + r.describe);
-  auto field = [&](const std::string& name) -> std::string {
-    const auto at = text.find(name + ":");
-    if (at == std::string::npos) return {};
-    const auto begin = text.find_first_not_of(" \t", at + name.size() + 1);
-    const auto end = text.find('\n', at);
-    return begin == std::string::npos ? std::string() : text.substr(begin, end == std::string::npos ? end : end - begin);
+  return PgStatus::success();
+}
+
+void PostgresControl::raise_to_control_data(Deadline deadline) {
+  standby_floors_.clear();
+  if (!fs::exists(fs::path(config_.data_dir) / "standby.signal")) return;
+  // As Patroni does: a standby cannot run with less than the primary had when it wrote the WAL
+  // being replayed (PostgreSQL records those settings in the control file). A /config that lowered
+  // one must not stop a replica restarted before the primary: it starts with the recorded value,
+  // and reports pending_restart until it runs with the configured one.
+  std::string text;
+  if (PgStatus s = read_control_data(deadline, &text); !s.ok()) {
+    record("start: " + s.message() + "; the configured settings are used as they are");
+    return;
+  }
+  struct Floor {
+    const char* parameter;
+    const char* control_field;
+    std::int64_t server_default;
   };
+  static constexpr Floor kFloors[] = {{"max_connections", "max_connections setting", 100},
+                                      {"max_worker_processes", "max_worker_processes setting", 8},
+                                      {"max_wal_senders", "max_wal_senders setting", 10},
+                                      {"max_prepared_transactions", "max_prepared_xacts setting", 0},
+                                      {"max_locks_per_transaction", "max_locks_per_xact setting", 64}};
+  for (const Floor& floor : kFloors) {
+    const std::string recorded_text = control_data_field(text, floor.control_field);
+    const auto configured_at = config_.parameters.find(floor.parameter);
+    const std::string configured_text =
+        configured_at != config_.parameters.end() ? configured_at->second : std::to_string(floor.server_default);
+    char* end = nullptr;
+    const long long recorded = std::strtoll(recorded_text.c_str(), &end, 10);
+    if (recorded_text.empty() || *end != '\0') continue;
+    const long long configured = std::strtoll(configured_text.c_str(), &end, 10);
+    if (*end != '\0' || recorded <= configured) continue;
+    standby_floors_[floor.parameter] = std::to_string(recorded);
+    record(std::string("start: ") + floor.parameter + " " + configured_text + " is below the primary's " +
+           recorded_text + " (control file): starting with " + recorded_text + ", a restart is pending");
+  }
+}
+
+PgStatus PostgresControl::shutdown_checkpoint_lsn(Millis timeout, std::int64_t* lsn) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (postmaster_pid() != 0) return PgStatus::error("pg_controldata: PostgreSQL still runs");
+  std::string text;
+  if (PgStatus s = read_control_data(deadline, &text); !s.ok()) return s;
+  auto field = [&text](const std::string& name) { return control_data_field(text, name); };
   const std::string state = field("Database cluster state");
   if (state != "shut down") {
     return PgStatus::error("pg_controldata: cluster state is '" + state + "', not 'shut down' (no clean shutdown checkpoint)");

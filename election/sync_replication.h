@@ -56,6 +56,12 @@ class SyncReplication {
   // Called after each change of synchronous_standby_names took effect (a reload of PostgreSQL's
   // configuration): Patroni's on_reload fires then.
   void set_reload_hook(std::function<void()> hook) { on_reload_ = std::move(hook); }
+  // The dynamic configuration changed synchronous_node_count, synchronous_mode_strict,
+  // maximum_lag_on_syncnode or retry_timeout: the next maintain() applies them.
+  void set_settings(SyncSettings settings, Millis timeout) {
+    settings_ = settings;
+    timeout_ = timeout;
+  }
 
   // What the last step did, for the log and GET /patroni ("" when nothing changed).
   const std::string& last_change() const { return last_change_; }

@@ -98,7 +98,8 @@ int set_pause(const AgentConfig& config, EtcdClient& etcd, bool pause) {
     std::cout << "Cluster is " << (pause ? "already paused" : "not paused") << "\n";
     return 0;
   }
-  const ConfigResult result = patch_dynamic_config(dcs, keys, nlohmann::json{{"pause", pause}}.dump());
+  const ConfigResult result = patch_dynamic_config(dcs, keys, nlohmann::json{{"pause", pause}}.dump(),
+                                                   local_dynamic_settings(config));
   if (result.http_status != 200) {
     std::cerr << "pghactl: " << result.body << "\n";
     return 1;
@@ -184,7 +185,8 @@ int edit_config(const AgentConfig& config, EtcdClient& etcd, const std::vector<s
     (*at)[keys.back()] = value;
   }
   EtcdDcs dcs(etcd);
-  const ConfigResult result = patch_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope), json_text(patch));
+  const ConfigResult result = patch_dynamic_config(dcs, KeyLayout(config.namespace_, config.scope), json_text(patch),
+                                                   local_dynamic_settings(config));
   if (result.http_status != 200) {
     std::cerr << "pghactl: " << result.body << "\n";
     return 1;

@@ -685,6 +685,11 @@ TEST(AgentConfig, LocalPostgresqlSettingsWinOverBootstrapDcs) {
   EXPECT_FALSE(c.use_pg_rewind);
   EXPECT_EQ(c.parameters, (std::map<std::string, std::string>{
                               {"hot_standby", "on"}, {"max_connections", "200"}, {"wal_log_hints", "on"}}));
+  // Kept apart too: once /config is read, its parameters replace the bootstrap ones.
+  EXPECT_EQ(c.bootstrap_parameters,
+            (std::map<std::string, std::string>{{"hot_standby", "on"}, {"max_connections", "100"}}));
+  EXPECT_EQ(c.local_parameters,
+            (std::map<std::string, std::string>{{"max_connections", "200"}, {"wal_log_hints", "on"}}));
 }
 
 TEST(AgentConfig, ValuesAndNormalisation) {

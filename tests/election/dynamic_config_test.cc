@@ -46,5 +46,30 @@ TEST(DynamicConfig, PatchCreatesThenSwapsTheKeyAndRefusesBadInput) {
   EXPECT_EQ(patch_dynamic_config(dcs, keys, R"({"pause": true})").http_status, 503);
 }
 
+// A PATCH whose result the agents would refuse is not stored: 400 with the reason, the key as it
+// was. The constraint counts the agent's local values for what /config does not set.
+TEST(DynamicConfig, PatchWithAValueTheAgentsWouldRefuseIsNotStored) {
+  test::FakeDcs dcs;
+  const KeyLayout keys("/service", "demo");
+  dcs.set(keys.config(), R"({"ttl":30})");
+  DynamicSettings local;  // ttl 10, loop_wait 2, retry_timeout 4
+  ConfigResult r = patch_dynamic_config(dcs, keys, R"({"ttl": "soon"})", local);
+  EXPECT_EQ(r.http_status, 400);
+  EXPECT_EQ(r.body, R"(Bad request: ttl: "soon" is not a whole number of seconds, 1..86400)");
+  r = patch_dynamic_config(dcs, keys, R"({"loop_wait": 10, "retry_timeout": 15})", local);
+  EXPECT_EQ(r.http_status, 400);
+  EXPECT_EQ(r.body, "Bad request: loop_wait + 2*retry_timeout <= ttl is violated: 10 s + 2*15 s > 30 s");
+  r = patch_dynamic_config(dcs, keys, R"({"postgresql": {"parameters": {"max_connections": 10}}})", local);
+  EXPECT_EQ(r.http_status, 400);
+  EXPECT_EQ(r.body, "Bad request: postgresql.parameters.max_connections: '10' is not an integer >= 25");
+  EXPECT_EQ(dcs.get(keys.config())->value, R"({"ttl":30})") << "nothing refused was stored";
+  // A value the agents ignore as Patroni does (the agent sets the port) is stored.
+  r = patch_dynamic_config(dcs, keys, R"({"loop_wait": 10, "postgresql": {"parameters": {"port": 5}}})", local);
+  EXPECT_EQ(r.http_status, 200) << r.body;
+  local.retry_timeout = std::chrono::seconds(11);
+  EXPECT_EQ(config_error(json::parse(R"({"loop_wait": 10})"), local),
+            "loop_wait + 2*retry_timeout <= ttl is violated: 10 s + 2*11 s > 10 s");
+}
+
 }  // namespace
 }  // namespace pgha::election

@@ -37,12 +37,19 @@ class FakeDcs final : public Dcs {
   int fail_delete = 0;
   int fail_create = 0;
   int fail_keepalive = 0;
+  int fail_grant = 0;
+  int fail_revoke = 0;
   std::string fail_put_key;  // when set, only puts of this key fail (fail_put times)
 
   EtcdResult<LeaseGrant> grant_lease(std::chrono::seconds ttl) override {
     std::lock_guard lock(mutex_);
+    if (fail_grant > 0) {
+      --fail_grant;
+      return unreachable();
+    }
     const std::int64_t id = ++next_lease_;
     leases_.insert(id);
+    granted_ttls_.push_back(ttl.count());
     return LeaseGrant{id, ttl.count()};
   }
   EtcdResult<std::int64_t> keep_lease_alive(std::int64_t lease_id) override {
@@ -56,6 +63,10 @@ class FakeDcs final : public Dcs {
   }
   EtcdStatus revoke_lease(std::int64_t lease_id) override {
     std::lock_guard lock(mutex_);
+    if (fail_revoke > 0) {
+      --fail_revoke;
+      return unreachable();
+    }
     revoked_.push_back(lease_id);
     expire_locked(lease_id);
     return {};
@@ -114,6 +125,19 @@ class FakeDcs final : public Dcs {
     }
     puts_.push_back(key + "=" + value);
     put_locked(key, value, 0);
+    return revision_;
+  }
+  EtcdResult<std::int64_t> compare_and_swap(const std::string& key, const std::string& expected,
+                                            const std::string& new_value, std::int64_t lease) override {
+    std::lock_guard lock(mutex_);
+    if (fail_put > 0 && (fail_put_key.empty() || fail_put_key == key)) {
+      --fail_put;
+      return unreachable();
+    }
+    auto it = kv_.find(key);
+    if (it == kv_.end() || it->second.value != expected) return EtcdStatus(EtcdStatus::Code::kTxnFailed, "differs");
+    puts_.push_back(key + "=" + new_value);
+    put_locked(key, new_value, lease);
     return revision_;
   }
   EtcdResult<std::int64_t> delete_if_value(const std::string& key, const std::string& expected) override {
@@ -187,6 +211,11 @@ class FakeDcs final : public Dcs {
     std::lock_guard lock(mutex_);
     return keepalives_;
   }
+  // The ttl asked for by each grant, in order.
+  std::vector<std::int64_t> granted_ttls() const {
+    std::lock_guard lock(mutex_);
+    return granted_ttls_;
+  }
   std::vector<std::int64_t> revoked() const {
     std::lock_guard lock(mutex_);
     return revoked_;
@@ -217,6 +246,7 @@ class FakeDcs final : public Dcs {
   std::vector<std::string> puts_;
   std::vector<std::string> deletes_;
   std::vector<std::int64_t> revoked_;
+  std::vector<std::int64_t> granted_ttls_;
 };
 
 // PostgreSQL as a state machine. `may_be_writable` is asked whenever it would end recovery.
@@ -392,6 +422,17 @@ class FakePostgres final : public LocalPostgres {
     if (replication.empty()) rows->push_back({std::nullopt, std::nullopt, std::nullopt, std::nullopt, format_lsn(wal)});
     return PgStatus::success();
   }
+  PgStatus apply_parameters(const std::map<std::string, std::string>& parameters, bool synchronous_mode,
+                            Millis) override {
+    std::string text;
+    for (const auto& [name, value] : parameters) text += (text.empty() ? "" : ",") + name + "=" + value;
+    record("apply_parameters " + text + (synchronous_mode ? " sync" : ""));
+    applied_parameters = parameters;
+    if (!synchronous_mode) standby_names.clear();
+    return PgStatus::success();
+  }
+  std::map<std::string, std::string> applied_parameters;
+
   struct Replica {
     std::string name;
     bool streaming = true;

@@ -389,6 +389,55 @@ TEST_F(PostgresControlTest, FormerPrimaryStartsAsStandbyAndShutdownCheckpointIsR
   EXPECT_TRUE(a.stop(PostgresControl::StopMode::kFast, 30s).ok());
 }
 
+// The dynamic configuration's parameters on a running server: a reloadable one is in effect for
+// new sessions, one that needs a restart shows as pending_restart, a name PostgreSQL does not
+// know is left out (it would stop the next start), and the next start runs with what was applied.
+TEST_F(PostgresControlTest, AppliedParametersAreReloadedAndARestartOneIsPending) {
+  const int port = free_port(ports_);
+  PostgresControl& a = node("a", port);
+  ASSERT_TRUE(a.bootstrap(120s).ok());
+  ASSERT_FALSE(a.probe(5s).pending_restart);
+  std::map<std::string, std::string> parameters = a.config().parameters;
+  parameters["work_mem"] = "7MB";
+  parameters["max_connections"] = "30";
+  parameters["no_such_setting"] = "1";
+  const PgStatus applied = a.apply_parameters(parameters, false, 10s);
+  ASSERT_TRUE(applied.ok()) << applied.message();
+  EXPECT_NE(applied.message().find("left out: no_such_setting"), std::string::npos) << applied.message();
+  EXPECT_TRUE(wait_for([&] { return tcp_value(port, "SHOW work_mem") == std::optional<std::string>("7MB"); }, 10s));
+  EXPECT_TRUE(wait_for([&] { return a.probe(5s).pending_restart; }, 10s));
+  EXPECT_EQ(tcp_value(port, "SHOW max_connections"), std::optional<std::string>("20"));
+  ASSERT_TRUE(a.stop(LocalPostgres::StopMode::kFast, 30s).ok());
+  ASSERT_TRUE(a.start_primary(60s).ok());
+  EXPECT_EQ(tcp_value(port, "SHOW max_connections"), std::optional<std::string>("30"));
+  EXPECT_FALSE(a.probe(5s).pending_restart);
+}
+
+// A standby configured with less than its primary ran with (a /config that lowered
+// max_connections, the replica restarted first) starts with the primary's value from its control
+// file, as Patroni does, and reports pending_restart; with the values equal again, it does not.
+TEST_F(PostgresControlTest, StandbyStartsWithAtLeastThePrimarysRecordedSettings) {
+  const int port_a = free_port(ports_);
+  const int port_b = free_port(ports_);
+  PostgresControl& a = node("a", port_a, [](AgentConfig& c) { c.parameters["max_connections"] = "30"; });
+  PostgresControl& b = node("b", port_b);  // max_connections 20
+  ASSERT_TRUE(a.bootstrap(120s).ok());
+  const PgUpstream upstream_a{"127.0.0.1", port_a};
+  PgStatus s = b.clone_from(upstream_a, 60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  s = b.start_standby(60s, upstream_a, /*in_sync_with_upstream=*/true);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(tcp_value(port_b, "SHOW max_connections"), std::optional<std::string>("30"));
+  EXPECT_TRUE(b.probe(5s).pending_restart);
+  std::map<std::string, std::string> parameters = b.config().parameters;
+  parameters["max_connections"] = "30";
+  ASSERT_TRUE(b.apply_parameters(parameters, false, 10s).ok());
+  ASSERT_TRUE(b.stop(LocalPostgres::StopMode::kFast, 30s).ok());
+  ASSERT_TRUE(b.start_standby(60s, upstream_a, /*in_sync_with_upstream=*/true).ok());
+  EXPECT_EQ(tcp_value(port_b, "SHOW max_connections"), std::optional<std::string>("30"));
+  EXPECT_FALSE(b.probe(5s).pending_restart);
+}
+
 TEST(LsnTest, FormatsAndParses) {
   EXPECT_EQ(format_lsn(0x5000028), "0/5000028");
   EXPECT_EQ(format_lsn((std::int64_t{0x1A} << 32) | 0xFF), "1A/FF");
