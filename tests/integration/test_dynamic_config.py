@@ -8,7 +8,8 @@ etcd (profile "quick": ttl 3 s, loop_wait 0.5 s, retry_timeout 1.25 s):
   4. `--set ttl=...`: every member key, and the leader key, move to an etcd lease of the new ttl;
      `--set loop_wait=...`: every agent takes it (its log says so once);
   5. `--set synchronous_mode=true`: the /sync key appears and the leader's
-     synchronous_standby_names names a standby; `false`: both go, and writes go on.
+     synchronous_standby_names names a standby; `quorum`: 'ANY 1' over both standbys, /sync lists
+     both with quorum 1 and they answer 200 on /quorum; `false`: both go, and writes go on.
 """
 import base64
 import json
@@ -140,6 +141,17 @@ def test_dynamic_configuration_reaches_every_agent_and_postgres():
             return state.get("leader") == leader.name and state.get("sync_standby") and \
                 state["sync_standby"] in (show(leader, "synchronous_standby_names") or "")
         c.wait_for(synchronous, DEADLINE, "/sync and synchronous_standby_names", 0.2)
+        # Quorum commit at run time: 'ANY 1' over both standbys, /sync lists both with quorum 1.
+        edit_config(c, "synchronous_mode=quorum")
+
+        def quorum():
+            kv = etcd_key(c, "sync")
+            state = json.loads(kv[0]) if kv else {}
+            return state.get("leader") == leader.name and state.get("quorum") == 1 and \
+                sorted((state.get("sync_standby") or "").split(",")) == sorted(c.replicas()) and \
+                (show(leader, "synchronous_standby_names") or "").startswith("ANY 1 (")
+        c.wait_for(quorum, DEADLINE, "/sync with both voters and quorum 1, synchronous_standby_names ANY 1", 0.2)
+        assert all(c.node(r).rest("/quorum")[0] == 200 for r in c.replicas())
         edit_config(c, "synchronous_mode=false")
         c.wait_for(lambda: etcd_key(c, "sync") is None and show(leader, "synchronous_standby_names") == "",
                    DEADLINE, "/sync and synchronous_standby_names gone", 0.2)
