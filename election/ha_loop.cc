@@ -394,6 +394,7 @@ void HaLoop::iteration() {
   if (view.failsafe_mode) {
     local.failsafe_leader = witness_.confirmed_leader(settings_.ttl).value_or("");
   }
+  witness_ttl_ms_ = Millis(settings_.ttl).count();  // for accept_failsafe(), on REST threads
   // Fencing counts from the last refresh that succeeded, not from the first that failed: time
   // spent blocked in etcd calls counts too, because the lease runs out regardless. As in
   // Patroni, a leader gets loop_wait (the normal refresh period) plus retry_timeout of retries;
@@ -597,7 +598,7 @@ SwitchoverResult HaLoop::accept_failsafe(const std::string& body_text) {
   if (!body) return {400, "Bad request: " + error};
   const NodeStatusPtr s = status();
   const bool running_primary = s && s->postgres_running && !s->in_recovery;
-  const bool had_confirmed = witness_.confirmed_leader(settings_.ttl).has_value();
+  const bool had_confirmed = witness_.confirmed_leader(Millis(witness_ttl_ms_.load())).has_value();
   const FailsafeAnswer answer = witness_.confirm(*body, running_primary);
   if (answer.http_status != 200) {
     log().warn("{}: failsafe mode: refused to confirm {} as the leader: {}", config_.name,

@@ -258,6 +258,7 @@ class HaLoop {
   std::string failsafe_refusal_logged_;
   bool etcd_write_failed_ = false;  // a put of this iteration failed
   FailsafeWitness witness_;
+  std::atomic<std::chrono::milliseconds::rep> witness_ttl_ms_{10000};  // settings_.ttl, as REST threads may read it
   int history_recorded_for_ = 0;                // the timeline /history was last brought up to date for
   std::string logged_identifier_mismatch_;      // the /initialize value last reported as another cluster's
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again
