@@ -154,6 +154,7 @@ Millis HaLoop::step() {
   }
   Millis delay = settings_.loop_wait;
   if (doubt_since_) delay = std::min<Millis>(1s, settings_.retry_timeout / 4);
+  delay = std::min(delay, until_scheduled_restart());
   if (immediate_) delay = 0ms;
   immediate_ = false;
   return delay;
@@ -452,6 +453,7 @@ void HaLoop::iteration() {
       decision = Decision{Action::kNothing, "", "quorum commit: " + why + ": not campaigning", {}};
     }
   }
+  if (run_planned_work(view, probe, decision)) return;
   // Armed (or disarmed) for what this iteration found before acting: a member that lost the lock
   // starts its PostgreSQL as a standby without the watchdog stopping it.
   update_watchdog();
@@ -816,10 +818,9 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
     case Action::kCloneFromLeader: {
       auto up = upstream_of(view, d.target);
       if (!up) return;
-      PgStatus s = postgres_.clone_from(*up, kCloneTimeout);
-      callbacks_->starting(/*as_primary=*/false, /*running=*/false);
-      if (s.ok()) s = postgres_.start_standby(kStartTimeout, up, /*in_sync_with_upstream=*/true);
-      if (!s.ok()) log().error("{}: cloning from {} failed: {}", config_.name, d.target, s.message());
+      if (PgStatus s = clone_and_start_standby(*up); !s.ok()) {
+        log().error("{}: cloning from {} failed: {}", config_.name, d.target, s.message());
+      }
       immediate_ = true;
       return;
     }
@@ -925,6 +926,13 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
     case Action::kNothing:
       return;
   }
+}
+
+PgStatus HaLoop::clone_and_start_standby(const PgUpstream& upstream) {
+  PgStatus s = postgres_.clone_from(upstream, kCloneTimeout);
+  callbacks_->starting(/*as_primary=*/false, /*running=*/false);
+  if (s.ok()) s = postgres_.start_standby(kStartTimeout, upstream, /*in_sync_with_upstream=*/true);
+  return s;
 }
 
 void HaLoop::answer_request(const SwitchoverOutcome& outcome) {
@@ -1177,6 +1185,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.replayed_timestamp = probe.replayed_timestamp;
   s.server_version = probe.server_version;
   s.pending_restart = probe.pending_restart;
+  if (auto scheduled = planned_.scheduled()) s.scheduled_restart = scheduled->request;
   if (probe.in_recovery) s.received_location = s.replayed_location = probe.wal_position;
   s.following = local.following;
   s.holds_lock = holds_lock_;
@@ -1229,6 +1238,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.wal_position = s.wal_position;
     me.timeline = s.timeline;
     me.pending_restart = s.pending_restart && s.postgres_running;
+    me.scheduled_restart = scheduled_restart_for_member_key();
     me.nofailover = config_.nofailover;
     me.nosync = config_.nosync;
     me.failover_priority = config_.failover_priority;
