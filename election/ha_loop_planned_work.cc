@@ -207,9 +207,10 @@ bool HaLoop::reinitialize(const ClusterView& view, std::uint64_t job) {
   const std::string leader = *view.leader;
   const std::optional<PgUpstream> upstream = upstream_of(view, leader);
   if (!upstream) return refuse("the leader " + leader + " publishes no usable conn_url, can not reinitialize");
+  // Shown before the answer, so that a client polling GET /patroni after it sees the work.
+  publish_interim("creating replica", "reinitialize: cloning from the leader " + leader);
   planned_.answer(job, {200, "reinitialize started"});
   log().warn("{}: reinitializing: wiping the data directory and cloning from the leader {}", config_.name, leader);
-  publish_interim("creating replica", "reinitialize: cloning from the leader " + leader);
   // As Patroni: an immediate stop, the data directory is about to go anyway.
   const bool was_running = postgres_.probe(kProbeTimeout).running;
   if (PgStatus s = postgres_.stop(LocalPostgres::StopMode::kImmediate, kStopTimeout); !s.ok()) {
