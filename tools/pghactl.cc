@@ -388,6 +388,9 @@ int restart(const AgentConfig& config, EtcdClient& etcd, const PlannedOptions& o
     } else if (reply.status == 409) {
       std::cerr << "Failed: another restart is already scheduled on member " << m.name << "\n";
       all_ok = false;
+    } else if (reply.status == 503 && reply.body == "restart conditions are not satisfied") {
+      // What was asked for (--pending, --role, --pg-version) does not apply there: not a failure.
+      std::cout << "Skipped: restart for member " << m.name << " (restart conditions are not satisfied)\n";
     } else {
       all_ok = report(reply, m.name, "restart") && all_ok;
     }
