@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "election/ha_loop_bounds.h"
 #include "election/log.h"
 #include "election/replication_slots.h"
 #include "election/timeline_history.h"
@@ -16,17 +17,9 @@ namespace pgha::election {
 using namespace std::chrono_literals;
 using Millis = std::chrono::milliseconds;
 
-namespace {
+using namespace ha_loop_bounds;
 
-// Bounds of the PostgreSQL operations (the HA thread waits for them; the REST API keeps
-// answering from the last snapshot meanwhile).
-constexpr Millis kProbeTimeout = 3s;
-constexpr Millis kStartTimeout = 120s;
-constexpr Millis kStopTimeout = 60s;
-constexpr Millis kCheckpointTimeout = 60s;
-constexpr Millis kPromoteTimeout = 60s;
-constexpr Millis kCloneTimeout = 900s;
-constexpr Millis kBootstrapTimeout = 300s;
+namespace {
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -38,12 +31,6 @@ std::string address_or(const std::string& preferred, const std::string& fallback
   if (a.rfind("0.0.0.0:", 0) == 0) a = "127.0.0.1:" + a.substr(8);
   if (a.rfind("*:", 0) == 0) a = "127.0.0.1:" + a.substr(2);
   return a;
-}
-
-std::string seconds_text(Millis value, int decimals = 1) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f s", decimals, static_cast<double>(value.count()) / 1000.0);
-  return text;
 }
 
 // A configured grace as written: "2.0 s", "0.15 s".

@@ -9,29 +9,20 @@
 #include <nlohmann/json.hpp>
 
 #include "election/ha_loop.h"
+#include "election/ha_loop_bounds.h"
 #include "election/log.h"
 
 namespace pgha::election {
 
 using namespace std::chrono_literals;
+using namespace ha_loop_bounds;
 using Millis = std::chrono::milliseconds;
 
 namespace {
 
-// Bounds of a restart's steps (the REST request waits for them all) and of a reinitialize's
-// start (its clone is bounded by the clone's own timeout).
-constexpr Millis kStopTimeout = 60s;
-constexpr Millis kStartTimeout = 120s;
-constexpr Millis kProbeTimeout = 3s;
 constexpr Millis kReloadTimeout = 10s;
 constexpr Millis kAcceptingPoll = 100ms;
 constexpr Millis kReinitializeStartWait = 30s;  // until the HA loop has taken the job
-
-std::string seconds_text(Millis value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(value.count()) / 1000.0);
-  return text;
-}
 
 }  // namespace
 
@@ -47,7 +38,7 @@ SwitchoverResult HaLoop::request_restart(const RestartRequest& request) {
   }
   const Millis start = request.timeout ? Millis(*request.timeout) : kStartTimeout;
   // A leader's CHECKPOINT before the stop (bounded by retry_timeout slices), the stop, the start.
-  const Millis wait = settings_.loop_wait + 60s + kStopTimeout + start;
+  const Millis wait = settings_.loop_wait + kCheckpointTimeout + kStopTimeout + start;
   return planned_.submit(PlannedWork::Kind::kRestart, request, /*force=*/false, wait, [this] { wake(); });
 }
 
