@@ -246,6 +246,9 @@ class HaLoop {
   std::chrono::milliseconds until_scheduled_restart() const;
   // The member key's "scheduled_restart" (JSON text, "" when none).
   std::string scheduled_restart_for_member_key() const;
+  // GET /patroni shows a scheduled restart at once, as Patroni's does (the member key follows at
+  // the next iteration). Any thread.
+  void publish_schedule();
   // Between iterations, while a long planned step runs: /primary and /replica answer 503 and
   // GET /patroni shows `state` (Patroni's "restarting", "creating replica").
   void publish_interim(const std::string& state, const std::string& action);

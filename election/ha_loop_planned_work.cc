@@ -33,7 +33,8 @@ SwitchoverResult HaLoop::request_restart(const RestartRequest& request) {
     if (now->cluster.paused) return {500, "Can't schedule restart in the paused state"};
     if (!planned_.schedule({request, now->postmaster_start_time})) return {409, "Another restart is already scheduled"};
     log().warn("{}: restart scheduled at {}", config_.name, format_iso8601(*request.schedule));
-    wake();  // the member key shows it at once
+    publish_schedule();
+    wake();  // the member key shows it at the next iteration, at once
     return {202, "Restart scheduled"};
   }
   const Millis start = request.timeout ? Millis(*request.timeout) : kStartTimeout;
@@ -45,6 +46,7 @@ SwitchoverResult HaLoop::request_restart(const RestartRequest& request) {
 SwitchoverResult HaLoop::cancel_scheduled_restart() {
   if (!planned_.cancel_schedule()) return {404, "no restarts are scheduled"};
   log().warn("{}: scheduled restart deleted", config_.name);
+  publish_schedule();
   wake();
   return {200, "scheduled restart deleted"};
 }
@@ -268,6 +270,16 @@ std::string HaLoop::scheduled_restart_for_member_key() const {
   nlohmann::ordered_json j = scheduled_restart_json(scheduled->request);
   j["postmaster_start_time"] = scheduled->postmaster_start_time;
   return j.dump();
+}
+
+void HaLoop::publish_schedule() {
+  const auto scheduled = planned_.scheduled();
+  std::lock_guard lock(mutex_);
+  if (!status_) return;
+  auto copy = std::make_shared<NodeStatus>(*status_);
+  copy->scheduled_restart.reset();
+  if (scheduled) copy->scheduled_restart = scheduled->request;
+  status_ = std::move(copy);
 }
 
 void HaLoop::publish_interim(const std::string& state, const std::string& action) {

@@ -226,6 +226,7 @@ TEST_F(PlannedWorkTest, ScheduledRestartFiresAtItsTimeAndNotBefore) {
   SwitchoverResult result = loop().request_restart(at);
   EXPECT_EQ(result.http_status, 202);
   EXPECT_EQ(result.message, "Restart scheduled");
+  ASSERT_TRUE(loop().status()->scheduled_restart) << "GET /patroni does not show the schedule at once";
   result = loop().request_restart(at);
   EXPECT_EQ(result.http_status, 409);
   EXPECT_EQ(result.message, "Another restart is already scheduled");
@@ -268,6 +269,7 @@ TEST_F(PlannedWorkTest, ACancelledScheduledRestartNeverRuns) {
   SwitchoverResult result = loop().cancel_scheduled_restart();
   EXPECT_EQ(result.http_status, 200);
   EXPECT_EQ(result.message, "scheduled restart deleted");
+  EXPECT_FALSE(loop().status()->scheduled_restart);
   result = loop().cancel_scheduled_restart();
   EXPECT_EQ(result.http_status, 404);
   EXPECT_EQ(result.message, "no restarts are scheduled");
