@@ -232,6 +232,8 @@ class HaLoop {
   // (true: it replaced the decision's action; the next iteration runs at once).
   bool run_planned_work(const ClusterView& view, const PgProbe& probe, const Decision& decision);
   SwitchoverResult restart_postgres(const ClusterView& view, const PgProbe& probe, const RestartRequest& request);
+  // A leader's restart: the lease refreshed now (not merely still believed) and the lock held.
+  bool lease_refreshed_for_restart();
   // Polls until PostgreSQL answers, keeping the lease alive when we lead; false at the deadline
   // or when the postmaster is gone.
   bool wait_until_accepting(Clock::time_point deadline);

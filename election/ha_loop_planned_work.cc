@@ -130,9 +130,13 @@ SwitchoverResult HaLoop::restart_postgres(const ClusterView& view, const PgProbe
   log().warn("{}: restarting PostgreSQL as {}", config_.name,
              primary ? "the primary (the lock is kept)" : "a replica");
   if (primary) {
+    // A leader stops only under a lease just refreshed (not one in doubt: etcd unreachable), and
+    // starts again as the primary only if the refresh after the stop succeeds too.
+    if (!lease_refreshed_for_restart()) {
+      return {503, "restart failed, nothing was stopped: the leader lease could not be refreshed"};
+    }
     // As before a switchover: the shutdown checkpoint after it is quick, so writes pause briefly.
     if (PgStatus s = checkpoint_keeping_the_lease(); !s.ok()) {
-      if (!holds_lock_) return {503, "restart failed, nothing was stopped: " + s.message()};
       log().warn("{}: restart: {}; stopping anyway", config_.name, s.message());
     }
   }
@@ -142,7 +146,7 @@ SwitchoverResult HaLoop::restart_postgres(const ClusterView& view, const PgProbe
     if (primary) (void)keep_lock_during_switchover();
     callbacks_->before_stop(hook_timeout());
   }
-  if (primary && !keep_lock_during_switchover()) {
+  if (primary && !lease_refreshed_for_restart()) {
     return {503, "restart failed, nothing was stopped: the leader lease could not be refreshed"};
   }
   callbacks_->starting(primary, /*running=*/true);  // on_restart once it answers again
@@ -150,10 +154,10 @@ SwitchoverResult HaLoop::restart_postgres(const ClusterView& view, const PgProbe
     log().error("{}: restart: stopping PostgreSQL failed: {}", config_.name, s.message());
     return {503, "restart failed: " + s.message()};
   }
-  if (primary && !keep_lock_during_switchover()) {
-    // Stopped, and the lease is gone: who starts as what is for decide() (as a standby unless
-    // this node takes the lock again).
-    log().error("{}: restart: the leader lease was lost while PostgreSQL was stopped", config_.name);
+  if (primary && !lease_refreshed_for_restart()) {
+    // Stopped, and the lease is gone or in doubt: who starts as what is for decide() (as a
+    // standby unless this node holds the lock under a live lease).
+    log().error("{}: restart: the leader lease could not be refreshed while PostgreSQL was stopped", config_.name);
     return {503, "restart failed: the leader lease was lost while PostgreSQL was stopped; the HA loop decides how "
                  "it starts again"};
   }
@@ -173,6 +177,12 @@ SwitchoverResult HaLoop::restart_postgres(const ClusterView& view, const PgProbe
   log().warn("{}: PostgreSQL restarted in {}", config_.name,
              seconds_text(std::chrono::duration_cast<Millis>(Clock::now() - begun)));
   return {200, "restarted successfully"};
+}
+
+bool HaLoop::lease_refreshed_for_restart() {
+  const bool refreshed = keep_lease_alive();
+  update_watchdog();
+  return refreshed && holds_lock_;
 }
 
 bool HaLoop::wait_until_accepting(Clock::time_point deadline) {

@@ -168,6 +168,20 @@ TEST_F(PlannedWorkTest, ALeaseLostWhileStoppedLeavesTheStartToTheOrdinaryRules) 
   EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
 }
 
+TEST_F(PlannedWorkTest, ALeaderWhoseLeaseCannotBeRefreshedDoesNotStop) {
+  make_n2_leader();
+  dcs_.fail_keepalive = 1000;  // etcd stops answering keepalives
+  const SwitchoverResult result = on_rest_thread([this] {
+    const SwitchoverResult r = loop().request_restart({});
+    dcs_.fail_keepalive = 0;
+    return r;
+  });
+  EXPECT_EQ(result.http_status, 503);
+  EXPECT_EQ(result.message, "restart failed, nothing was stopped: the leader lease could not be refreshed");
+  EXPECT_FALSE(contains(pg_.calls, "stop fast")) << ::testing::PrintToString(pg_.calls);
+  EXPECT_TRUE(pg_.writable());
+}
+
 TEST_F(PlannedWorkTest, ConditionsPendingRestartRoleAndVersionAreCheckedBeforeAnythingStops) {
   make_n2_leader();
   RestartRequest pending;
