@@ -23,7 +23,9 @@
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -72,15 +74,41 @@ std::string scheduled_restart_time(const MemberStatus& m) {
   return j.is_object() && j.contains("schedule") && j["schedule"].is_string() ? j["schedule"].get<std::string>() : "?";
 }
 
-// patronictl list; `topology`: patronictl topology, the leader first and each replica under it
-// ("+ name"; the agent's replicas stream from the leader).
+// patronictl topology's order: the leader, then depth first each member under the one it streams
+// from (its replicatefrom member, else the leader), with its depth; members outside the tree (no
+// leader) last, at depth 0.
+std::vector<std::pair<MemberStatus, int>> topology_order(const ClusterView& view) {
+  std::vector<std::pair<MemberStatus, int>> out;
+  std::set<std::string> placed;
+  const auto place = [&](const auto& self, const MemberStatus& m, int depth) -> void {
+    if (!placed.insert(m.name).second) return;
+    out.emplace_back(m, depth);
+    for (const MemberStatus& child : view.members) {
+      if (child.name != m.name && upstream_of_member(view, child.name, child.replicatefrom) == m.name) {
+        self(self, child, depth + 1);
+      }
+    }
+  };
+  if (view.leader) {
+    if (const MemberStatus* leader = find_member(view, *view.leader)) place(place, *leader, 0);
+  }
+  for (const MemberStatus& m : view.members) place(place, m, 0);
+  return out;
+}
+
+// patronictl list; `topology`: patronictl topology, the leader first and each replica under the
+// member it streams from ("+ name", indented two more per level).
 int list(const AgentConfig& config, EtcdClient& etcd, bool topology) {
   const std::optional<ClusterView> read = read_cluster(config, etcd);
   if (!read) return 1;
   ClusterView view = *read;
+  std::map<std::string, int> depth;
   if (topology) {
-    std::stable_partition(view.members.begin(), view.members.end(),
-                          [&](const MemberStatus& m) { return view.leader && m.name == *view.leader; });
+    view.members.clear();
+    for (const auto& [m, level] : topology_order(*read)) {
+      view.members.push_back(m);
+      depth[m.name] = level;
+    }
   }
   std::int64_t leader_position = view.last_leader_wal_position;
   for (const MemberStatus& m : view.members) {
@@ -105,7 +133,8 @@ int list(const AgentConfig& config, EtcdClient& etcd, bool topology) {
     }
     const bool synchronous = view.sync && view.sync->leader == view.leader.value_or("") &&
                              view.sync->is_standby(m.name);
-    const std::string name = topology && !leader && view.leader ? "+ " + m.name : m.name;
+    const int level = depth.count(m.name) ? depth[m.name] : 0;
+    const std::string name = level > 0 ? std::string(2 * (level - 1), ' ') + "+ " + m.name : m.name;
     std::cout << std::setw(10) << name << std::setw(18) << host_port_of_conn_url(m.conn_url) << std::setw(14)
               << (leader ? "Leader" : !synchronous ? "Replica" : view.sync->quorum ? "Quorum Standby" : "Sync Standby") << std::setw(11) << m.state << std::setw(4)
               << m.timeline;
