@@ -436,6 +436,8 @@ TEST_F(PostgresControlTest, StandbyStartsWithAtLeastThePrimarysRecordedSettings)
   ASSERT_TRUE(b.start_standby(60s, upstream_a, /*in_sync_with_upstream=*/true).ok());
   EXPECT_EQ(tcp_value(port_b, "SHOW max_connections"), std::optional<std::string>("30"));
   EXPECT_FALSE(b.probe(5s).pending_restart);
+}
+
 // POST /reload and /restart on a real server: reload_config() rewrites the files the agent
 // manages (a hand edit of pg_hba.conf goes) and has PostgreSQL read its configuration (ALTER
 // SYSTEM's reloadable settings take effect; a restart-only one shows as pending_restart), and the
