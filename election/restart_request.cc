@@ -102,6 +102,9 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_v
       if (pos == from) return std::nullopt;  // fractions are read and dropped: whole seconds suffice
     }
   }
+  // system_clock counts nanoseconds in 64 bits: years 1678 to 2262 only. A schedule needs no more
+  // than 1970 to 2200.
+  if (*year < 1970 || *year > 2200) return std::nullopt;
   if (*month < 1 || *month > 12 || *day < 1 || *day > 31 || *hour > 23 || *minute > 59 || second > 60) {
     return std::nullopt;
   }

@@ -47,8 +47,8 @@ std::optional<std::int64_t> postgres_version_to_int(const std::string& version, 
 std::string restart_conditions_unmet(const RestartRequest& request, bool is_primary, std::int64_t server_version,
                                      bool pending_restart);
 
-// "2026-12-02T06:30:00+01:00", "2026-12-02 05:30Z", fractions of a second allowed. nullopt when
-// unreadable; `has_zone` says whether a zone was given (a time without one is refused).
+// "2026-12-02T06:30:00+01:00", "2026-12-02 05:30Z", fractions of a second allowed, years 1970 to
+// 2200. nullopt when unreadable; `has_zone` says whether a zone was given (a time without one is refused).
 std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text, bool* has_zone);
 // "2026-12-02T05:30:00+00:00" (UTC, whole seconds, as Python's isoformat()).
 std::string format_iso8601(std::chrono::system_clock::time_point at);

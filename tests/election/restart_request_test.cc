@@ -57,7 +57,8 @@ TEST(RestartRequestTest, TimestampsWithTheirZones) {
   ASSERT_TRUE(parse_iso8601("2026-12-02T05:30:00", &zone));
   EXPECT_FALSE(zone);
   for (const char* bad : {"", "now", "2026-13-01T00:00+00:00", "2026-02-29T00:00+00:00", "2026-12-02T24:00+00:00",
-                          "2026-12-02T05:30:00+00:00 trailing", "2026-12-02"}) {
+                          "2026-12-02T05:30:00+00:00 trailing", "2026-12-02", "0159-01-01T10:00+00:00",
+                          "9999-12-31T23:59+00:00"}) {
     EXPECT_FALSE(parse_iso8601(bad, &zone)) << bad;
   }
 }
