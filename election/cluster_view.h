@@ -27,6 +27,8 @@ struct MemberStatus {
   bool nofailover = false;
   bool nosync = false;  // never made a synchronous standby
   bool pending_restart = false;  // a changed setting waits for a restart (shown by pghactl list)
+  // Patroni's "scheduled_restart" object ({"schedule": ISO 8601, ...}) as JSON text; "" when none.
+  std::string scheduled_restart;
   int failover_priority = 1;  // among members equally far ahead, the higher one takes over
   std::string replicatefrom;  // tag: streams from this member instead of the leader
 };

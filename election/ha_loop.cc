@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "election/ha_loop_bounds.h"
 #include "election/log.h"
 #include "election/replication_slots.h"
 #include "election/timeline_history.h"
@@ -16,17 +17,9 @@ namespace pgha::election {
 using namespace std::chrono_literals;
 using Millis = std::chrono::milliseconds;
 
-namespace {
+using namespace ha_loop_bounds;
 
-// Bounds of the PostgreSQL operations (the HA thread waits for them; the REST API keeps
-// answering from the last snapshot meanwhile).
-constexpr Millis kProbeTimeout = 3s;
-constexpr Millis kStartTimeout = 120s;
-constexpr Millis kStopTimeout = 60s;
-constexpr Millis kCheckpointTimeout = 60s;
-constexpr Millis kPromoteTimeout = 60s;
-constexpr Millis kCloneTimeout = 900s;
-constexpr Millis kBootstrapTimeout = 300s;
+namespace {
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -38,12 +31,6 @@ std::string address_or(const std::string& preferred, const std::string& fallback
   if (a.rfind("0.0.0.0:", 0) == 0) a = "127.0.0.1:" + a.substr(8);
   if (a.rfind("*:", 0) == 0) a = "127.0.0.1:" + a.substr(2);
   return a;
-}
-
-std::string seconds_text(Millis value, int decimals = 1) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f s", decimals, static_cast<double>(value.count()) / 1000.0);
-  return text;
 }
 
 // A configured grace as written: "2.0 s", "0.15 s".
@@ -154,6 +141,7 @@ Millis HaLoop::step() {
   }
   Millis delay = settings_.loop_wait;
   if (doubt_since_) delay = std::min<Millis>(1s, settings_.retry_timeout / 4);
+  delay = std::min(delay, until_scheduled_restart());
   if (immediate_) delay = 0ms;
   immediate_ = false;
   return delay;
@@ -453,6 +441,7 @@ void HaLoop::iteration() {
       decision = Decision{Action::kNothing, "", "quorum commit: " + why + ": not campaigning", {}};
     }
   }
+  if (run_planned_work(view, probe, decision)) return;
   // Armed (or disarmed) for what this iteration found before acting: a member that lost the lock
   // starts its PostgreSQL as a standby without the watchdog stopping it.
   update_watchdog();
@@ -817,10 +806,9 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
     case Action::kCloneFromLeader: {
       auto up = upstream_of(view, d.target);
       if (!up) return;
-      PgStatus s = postgres_.clone_from(*up, kCloneTimeout);
-      callbacks_->starting(/*as_primary=*/false, /*running=*/false);
-      if (s.ok()) s = postgres_.start_standby(kStartTimeout, up, /*in_sync_with_upstream=*/true);
-      if (!s.ok()) log().error("{}: cloning from {} failed: {}", config_.name, d.target, s.message());
+      if (PgStatus s = clone_and_start_standby(*up); !s.ok()) {
+        log().error("{}: cloning from {} failed: {}", config_.name, d.target, s.message());
+      }
       immediate_ = true;
       return;
     }
@@ -926,6 +914,13 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
     case Action::kNothing:
       return;
   }
+}
+
+PgStatus HaLoop::clone_and_start_standby(const PgUpstream& upstream) {
+  PgStatus s = postgres_.clone_from(upstream, kCloneTimeout);
+  callbacks_->starting(/*as_primary=*/false, /*running=*/false);
+  if (s.ok()) s = postgres_.start_standby(kStartTimeout, upstream, /*in_sync_with_upstream=*/true);
+  return s;
 }
 
 void HaLoop::answer_request(const SwitchoverOutcome& outcome) {
@@ -1178,6 +1173,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
   s.replayed_timestamp = probe.replayed_timestamp;
   s.server_version = probe.server_version;
   s.pending_restart = probe.pending_restart;
+  if (auto scheduled = planned_.scheduled()) s.scheduled_restart = scheduled->request;
   if (probe.in_recovery) s.received_location = s.replayed_location = probe.wal_position;
   s.following = local.following;
   s.holds_lock = holds_lock_;
@@ -1230,6 +1226,7 @@ void HaLoop::publish(const ClusterView& view, const LocalState& local, const PgP
     me.wal_position = s.wal_position;
     me.timeline = s.timeline;
     me.pending_restart = s.pending_restart && s.postgres_running;
+    me.scheduled_restart = scheduled_restart_for_member_key();
     me.nofailover = config_.nofailover;
     me.nosync = config_.nosync;
     me.failover_priority = config_.failover_priority;

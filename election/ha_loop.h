@@ -34,8 +34,15 @@
 // member, accept_failsafe() gives or refuses the confirmation, and a member that gave one within
 // ttl does not campaign.
 //
+// Planned work (ha_loop_planned_work.cc) runs here too: a restart (now, or at a scheduled time;
+// a leader keeps its lease alive around the stop and the start, so it keeps the lock and comes
+// back as the primary), a reload of PostgreSQL's configuration, and a reinitialize of a replica
+// (stop, wipe, clone from the leader). The REST request hands the job over (PlannedWork) and
+// waits, bounded, for the outcome.
+//
 // Threads: run() (or step()) on the agent's HA thread: blocking etcd and PostgreSQL calls live
-// only there. status(), request_switchover() and stop() are thread-safe (REST and signal threads).
+// only there. status(), request_switchover(), the planned-work requests and stop() are
+// thread-safe (REST and signal threads).
 #pragma once
 
 #include <atomic>
@@ -58,6 +65,7 @@
 #include "election/member_codec.h"
 #include "election/node_status.h"
 #include "election/peer_client.h"
+#include "election/planned_work.h"
 #include "election/postgres_callbacks.h"
 #include "election/replication_slots.h"
 #include "election/rest_api.h"
@@ -118,6 +126,17 @@ class HaLoop {
   // POST /failsafe from a leader that cannot reach etcd: 200 "Accepted" when we confirm it, 500
   // when we run a primary or campaign, 502 when failsafe mode is off, 400 for a bad body.
   SwitchoverResult accept_failsafe(const std::string& body);
+
+  // Planned work (ha_loop_planned_work.cc), Patroni's answers. POST /restart: a restart now
+  // (waits bounded for the HA loop's outcome: 200 "restarted successfully", 503 "restart
+  // conditions are not satisfied", ...) or, with request.schedule, 202 "Restart scheduled" (409
+  // when one is already). DELETE /restart: 200 / 404. POST /reload: 202 "reload scheduled".
+  // POST /reinitialize: 200 "reinitialize started" once the HA loop has begun it, 503 on the
+  // leader or without one.
+  SwitchoverResult request_restart(const RestartRequest& request);
+  SwitchoverResult cancel_scheduled_restart();
+  SwitchoverResult request_reload();
+  SwitchoverResult request_reinitialize(bool force);
 
  private:
   // What the HA loop did with a switchover request; the REST thread waiting for it reads it.
@@ -204,6 +223,37 @@ class HaLoop {
   void extend_published_lock();
   void sleep_until_next_iteration(std::chrono::milliseconds delay);
   SwitchoverResult await_switchover(std::uint64_t after_sequence, const std::string& old_leader, bool failover);
+  // Clones from `upstream` into a fresh data dir and starts as its standby (a replica without
+  // data, and a reinitialize).
+  PgStatus clone_and_start_standby(const PgUpstream& upstream);
+
+  // Planned work on the HA thread (ha_loop_planned_work.cc). Runs what is due after decide():
+  // a reload (the iteration goes on: false), a requested or scheduled restart, or a reinitialize
+  // (true: it replaced the decision's action; the next iteration runs at once).
+  bool run_planned_work(const ClusterView& view, const PgProbe& probe, const Decision& decision);
+  SwitchoverResult restart_postgres(const ClusterView& view, const PgProbe& probe, const RestartRequest& request);
+  // A leader's restart: the lease refreshed now (not merely still believed) and the lock held.
+  bool lease_refreshed_for_restart();
+  // Polls until PostgreSQL answers, keeping the lease alive when we lead; false at the deadline
+  // or when the postmaster is gone.
+  bool wait_until_accepting(Clock::time_point deadline);
+  // The reinitialize job `job`: answers its request (refused, or started), then stops, wipes and
+  // clones. False when refused (nothing was done).
+  bool reinitialize(const ClusterView& view, std::uint64_t job);
+  void reload_postgres(const PgProbe& probe);
+  // Whether the scheduled restart is due now; drops one that is stale or was overtaken by a
+  // restart since it was scheduled. Never while paused.
+  bool scheduled_restart_due(const ClusterView& view, const PgProbe& probe);
+  // How long step() may sleep before the scheduled restart falls due (loop_wait when none).
+  std::chrono::milliseconds until_scheduled_restart() const;
+  // The member key's "scheduled_restart" (JSON text, "" when none).
+  std::string scheduled_restart_for_member_key() const;
+  // GET /patroni shows a scheduled restart at once, as Patroni's does (the member key follows at
+  // the next iteration). Any thread.
+  void publish_schedule();
+  // Between iterations, while a long planned step runs: /primary and /replica answer 503 and
+  // GET /patroni shows `state` (Patroni's "restarting", "creating replica").
+  void publish_interim(const std::string& state, const std::string& action);
 
   // ha_loop_dynamic_config.cc: the dynamic configuration (/config) applied at run time. Each
   // iteration, from the keys read with the cluster, the HA settings, synchronous replication and
@@ -280,6 +330,7 @@ class HaLoop {
   std::map<std::string, std::string> applied_parameters_;  // what PostgreSQL was last given
   bool applied_sync_file_ = false;
   std::unique_ptr<EtcdWatch> watch_;
+  PlannedWork planned_;  // restart, reload, reinitialize requests and the scheduled restart
 
   mutable std::mutex mutex_;  // guards status_, outcome_, woken_ (with cv_)
   std::condition_variable cv_;

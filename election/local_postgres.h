@@ -108,6 +108,9 @@ class LocalPostgres {
   // postgresql.parameters) and, if PostgreSQL runs, reloads it; the setting is in effect for new
   // sessions when this returns.
   virtual PgStatus set_synchronous_standby_names(const std::string& value, Millis timeout) = 0;
+  // Rewrites the configuration files the agent manages (as at a start) and, if PostgreSQL runs,
+  // has it reload them (pg_reload_conf(): postgresql.conf, ALTER SYSTEM's settings, pg_hba).
+  virtual PgStatus reload_config(Millis timeout) = 0;
   // SQL on the local server as the superuser.
   virtual PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows) = 0;
 

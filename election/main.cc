@@ -1,6 +1,7 @@
 // pgha-agent: the thin executable. `pgha-agent CONFIG` (like `patroni CONFIG`; also -c/--config):
 // loads the agent YAML or patroni.yml (exit 2 with FILE:LINE: KEY: MESSAGE on error), starts the
 // REST API, runs the HA loop on the main thread until SIGTERM/SIGINT, then steps down cleanly.
+// SIGHUP reloads PostgreSQL's configuration as POST /reload does.
 // `pgha-agent --check CONFIG` only loads and validates the file (like `pgha-proxy -c`).
 #include <malloc.h>
 #include <signal.h>
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -137,12 +139,21 @@ int main(int argc, char** argv) {
           return SwitchoverResult{r.http_status, r.body};
         });
     rest.set_failsafe_handler([&loop](const std::string& body) { return loop.accept_failsafe(body); });
+    PlannedWorkHandlers planned;
+    planned.restart = [&loop](const RestartRequest& r) { return loop.request_restart(r); };
+    planned.cancel_restart = [&loop] { return loop.cancel_scheduled_restart(); };
+    planned.reload = [&loop] { return loop.request_reload(); };
+    planned.reinitialize = [&loop](bool force) { return loop.request_reinitialize(force); };
+    rest.set_planned_work_handlers(std::move(planned));
     rest.start();
     log().info("{}: REST API on {}", config.name, config.rest_listen);
 
     std::thread signal_thread([&loop, signals] {
       int sig = 0;
-      sigwait(&signals, &sig);
+      while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+        log().info("SIGHUP: reloading PostgreSQL's configuration");
+        (void)loop.request_reload();
+      }
       log().info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       loop.stop();
     });

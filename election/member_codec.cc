@@ -62,6 +62,10 @@ std::string encode_member(const MemberStatus& m) {
   if (!m.replicatefrom.empty()) tags["replicatefrom"] = m.replicatefrom;
   if (!tags.empty()) j["tags"] = std::move(tags);
   if (m.pending_restart) j["pending_restart"] = true;
+  if (!m.scheduled_restart.empty()) {
+    json scheduled = parse_bounded_json(m.scheduled_restart);
+    if (scheduled.is_object()) j["scheduled_restart"] = std::move(scheduled);
+  }
   return json_text(j);
 }
 
@@ -78,6 +82,9 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
   m.api_url = str("api_url");
   m.pending_restart = j.contains("pending_restart") && j["pending_restart"].is_boolean() && j["pending_restart"].get<bool>();
   m.state = str("state");
+  if (j.contains("scheduled_restart") && j["scheduled_restart"].is_object()) {
+    m.scheduled_restart = json_text(j["scheduled_restart"]);
+  }
   m.role = str("role");
   if (m.role == "master") m.role = "primary";  // Patroni before 3.0 wrote "master"
   std::string why;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "election/cluster_view.h"
+#include "election/restart_request.h"
 
 namespace pgha::election {
 
@@ -46,6 +47,7 @@ struct NodeStatus {
   std::string system_identifier;          // pg_control system identifier
   std::string replayed_timestamp;         // of the last replayed transaction; "" when none
   bool pending_restart = false;           // a changed setting waits for a restart
+  std::optional<RestartRequest> scheduled_restart;  // POST /restart with a schedule, until it runs
   std::vector<ReplicationRow> replication;
 
   // Election

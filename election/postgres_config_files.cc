@@ -239,6 +239,20 @@ PgStatus PostgresControl::write_standby_config(const std::optional<PgUpstream>& 
   return PgStatus::success();
 }
 
+PgStatus PostgresControl::reload_config(Millis timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  if (!fs::exists(fs::path(config_.data_dir) / "PG_VERSION")) {
+    return PgStatus::error("no PostgreSQL data in " + config_.data_dir + " to reload");
+  }
+  if (PgStatus s = write_managed_config(); !s.ok()) return s;
+  if (postmaster_pid() == 0) return PgStatus::success("configuration files rewritten; PostgreSQL is not running");
+  PgConnection conn;
+  if (PgStatus s = connect_local(conn, deadline); !s.ok()) return s;
+  if (PgStatus s = conn.query("SELECT pg_reload_conf()", deadline); !s.ok()) return s;
+  record("reload: configuration files rewritten, pg_reload_conf()");
+  return PgStatus::success("configuration files rewritten, PostgreSQL reloaded");
+}
+
 PgStatus PostgresControl::set_synchronous_standby_names(const std::string& value, Millis timeout) {
   const Deadline deadline = Clock::now() + timeout;
   if (PgStatus s = write_file(fs::path(config_.data_dir) / kSyncConf,

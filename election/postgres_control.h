@@ -109,6 +109,8 @@ class PostgresControl final : public LocalPostgres {
   PgStatus set_synchronous_standby_names(const std::string& value, Millis timeout) override;
   PgStatus apply_parameters(const std::map<std::string, std::string>& parameters, bool synchronous_mode,
                             Millis timeout) override;
+  // write_managed_config(), then pg_reload_conf() when running; the note says which.
+  PgStatus reload_config(Millis timeout) override;
   PgStatus execute(const std::string& sql, Millis timeout, PgRows* rows = nullptr) override;
 
   const AgentConfig& config() const { return config_; }

@@ -102,6 +102,29 @@ void reply_starting(httplib::Response& res, bool with_body) {
   if (with_body) res.set_content(kStartingBody, "application/json");
 }
 
+void reply_text(httplib::Response& res, const SwitchoverResult& result) {
+  res.status = result.http_status >= 100 && result.http_status <= 599 ? result.http_status : 500;
+  res.set_content(result.message, "text/plain");
+}
+
+// The one POST that may wait long for the HA loop (a switchover, a failover, a restart): while it
+// holds the flag, another gets 503, so that such requests cannot occupy the workers that health
+// checks need.
+class LongRequestSlot {
+ public:
+  explicit LongRequestSlot(std::atomic<bool>& flag) : flag_(flag), owned_(!flag.exchange(true)) {}
+  ~LongRequestSlot() {
+    if (owned_) flag_ = false;
+  }
+  LongRequestSlot(const LongRequestSlot&) = delete;
+  LongRequestSlot& operator=(const LongRequestSlot&) = delete;
+  bool owned() const { return owned_; }
+
+ private:
+  std::atomic<bool>& flag_;
+  bool owned_;
+};
+
 }  // namespace
 
 RestApi::RestApi(RestApiOptions options, StatusSource status_source, SwitchoverHandler on_switchover,
@@ -177,6 +200,8 @@ void RestApi::set_config_handlers(ConfigReader read, ConfigPatcher patch) {
   read_config_ = std::move(read);
   patch_config_ = std::move(patch);
 }
+
+void RestApi::set_planned_work_handlers(PlannedWorkHandlers handlers) { planned_ = std::move(handlers); }
 
 void RestApi::start() {
   if (gate_) throw std::logic_error("RestApi::start() called twice");
@@ -276,6 +301,15 @@ void RestApi::install_routes() {
   server.Post("/failover", [this](const httplib::Request& req, httplib::Response& res) {
     serve_post(req, res, on_failover_, "failover");
   });
+  server.Post("/restart", [this](const httplib::Request& req, httplib::Response& res) { serve_restart(req, res); });
+  server.Delete("/restart", [this](const httplib::Request& req, httplib::Response& res) {
+    serve_planned(req, res, "DELETE /restart", planned_.cancel_restart);
+  });
+  server.Post("/reload", [this](const httplib::Request& req, httplib::Response& res) {
+    serve_planned(req, res, "POST /reload", planned_.reload);
+  });
+  server.Post("/reinitialize",
+              [this](const httplib::Request& req, httplib::Response& res) { serve_reinitialize(req, res); });
   server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unknown error";
     try {
@@ -356,21 +390,52 @@ void RestApi::serve_post(const httplib::Request& req, httplib::Response& res, co
     res.set_content(std::string(action) + " is not supported by this agent", "text/plain");
     return;
   }
-  // The handler may wait for the outcome (as Patroni polls for up to loop_wait); one at a time,
-  // so that concurrent requests cannot occupy the workers that health checks need.
-  if (post_in_flight_.exchange(true)) {
-    res.status = kUnavailable;
-    res.set_content("another switchover or failover is in progress", "text/plain");
-    return;
-  }
-  struct Release {
-    std::atomic<bool>& flag;
-    ~Release() { flag = false; }
-  } release{post_in_flight_};
+  // The handler may wait for the outcome (as Patroni polls for up to loop_wait).
+  const LongRequestSlot slot(post_in_flight_);
+  if (!slot.owned()) return reply_text(res, {kUnavailable, "another switchover, failover or restart is in progress"});
+  reply_text(res, handler(request));
+}
 
-  SwitchoverResult result = handler(request);
-  res.status = result.http_status >= 100 && result.http_status <= 599 ? result.http_status : 500;
-  res.set_content(result.message, "text/plain");
+void RestApi::serve_planned(const httplib::Request& req, httplib::Response& res, const char* action,
+                            const std::function<SwitchoverResult()>& handler) {
+  if (!check_access(req, res)) return;
+  if (!status_source_()) return reply_starting(res, true);
+  log().info("received {} request from {}", action, req.remote_addr);
+  if (!handler) return reply_text(res, {501, std::string(action) + " is not supported by this agent"});
+  reply_text(res, handler());
+}
+
+void RestApi::serve_restart(const httplib::Request& req, httplib::Response& res) {
+  if (!check_access(req, res)) return;
+  if (!status_source_()) return reply_starting(res, true);
+  const RestartRequestParse parsed = parse_restart_request(req.body, std::chrono::system_clock::now());
+  log().info("received restart request {} from {}", printable_excerpt(req.body, kMaxLoggedField), req.remote_addr);
+  if (parsed.http_status != 0) return reply_text(res, {parsed.http_status, parsed.error});
+  if (!planned_.restart) return reply_text(res, {501, "POST /restart is not supported by this agent"});
+  const LongRequestSlot slot(post_in_flight_);
+  if (!slot.owned()) return reply_text(res, {kUnavailable, "another switchover, failover or restart is in progress"});
+  reply_text(res, planned_.restart(parsed.request));
+}
+
+void RestApi::serve_reinitialize(const httplib::Request& req, httplib::Response& res) {
+  if (!check_access(req, res)) return;
+  if (!status_source_()) return reply_starting(res, true);
+  bool force = false;
+  if (req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    const ordered_json body = ordered_json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      return reply_text(res, {400, "Bad request: the body must be a JSON object such as {\"force\": true}"});
+    }
+    if (const auto it = body.find("force"); it != body.end() && !it->is_null()) {
+      // Anything Patroni's parse_bool cannot read is refused rather than read as false.
+      const auto value = patroni_bool(*it);
+      if (!value) return reply_text(res, {400, "Bad request: 'force' must be a boolean"});
+      force = *value;
+    }
+  }
+  log().info("received reinitialize request (force={}) from {}", force, req.remote_addr);
+  if (!planned_.reinitialize) return reply_text(res, {501, "POST /reinitialize is not supported by this agent"});
+  reply_text(res, planned_.reinitialize(force));
 }
 
 }  // namespace pgha::election

@@ -2,7 +2,8 @@
 // HttpRequestGate, which reads each whole request under one deadline before a worker takes it). HAProxy's `option httpchk`, pgha-proxy and tools written for Patroni 3.0 talk to
 // it unchanged: GET/HEAD/OPTIONS health endpoints (/, /primary, /replica?lag=, /read-only,
 // /health, /liveness, /readiness, ...), GET /patroni, /cluster, /history, /metrics, /config,
-// /failsafe, and authenticated POST /switchover, /failover, /failsafe and PATCH /config.
+// /failsafe, and authenticated POST /switchover, /failover, /failsafe and PATCH /config, and
+// Patroni's planned work: POST and DELETE /restart, POST /reload and POST /reinitialize.
 //
 // It only reads the latest NodeStatus snapshot (status_source) and never touches etcd or
 // PostgreSQL, so a hung etcd or database cannot stall a health check. Stricter than Patroni where
@@ -37,6 +38,7 @@
 
 #include "election/http_request_gate.h"
 #include "election/node_status.h"
+#include "election/restart_request.h"
 #include "tls_context/tls_context.h"
 
 namespace httplib {
@@ -58,6 +60,16 @@ struct SwitchoverRequest {
 struct SwitchoverResult {
   int http_status = 200;
   std::string message;
+};
+
+// POST /restart (parsed and validated here: 400 or 422 with Patroni's message before a handler
+// sees it), DELETE /restart, POST /reload, POST /reinitialize ({"force": bool}). Those not set
+// answer 501.
+struct PlannedWorkHandlers {
+  std::function<SwitchoverResult(const RestartRequest&)> restart;
+  std::function<SwitchoverResult()> cancel_restart;
+  std::function<SwitchoverResult()> reload;
+  std::function<SwitchoverResult(bool force)> reinitialize;
 };
 
 struct RestApiOptions {
@@ -92,6 +104,8 @@ class RestApi {
   // it, 502 as Patroni's when failsafe mode is off.
   using FailsafeHandler = std::function<SwitchoverResult(const std::string& body)>;
   void set_failsafe_handler(FailsafeHandler handler) { on_failsafe_ = std::move(handler); }
+  // Before start().
+  void set_planned_work_handlers(PlannedWorkHandlers handlers);
   RestApi(const RestApi&) = delete;
   RestApi& operator=(const RestApi&) = delete;
 
@@ -113,6 +127,12 @@ class RestApi {
   void serve_post(const httplib::Request& req, httplib::Response& res, const SwitchoverHandler& handler,
                   std::string_view action);
   bool check_access(const httplib::Request& req, httplib::Response& res) const;
+  // POST/DELETE /restart, POST /reload, POST /reinitialize.
+  void serve_restart(const httplib::Request& req, httplib::Response& res);
+  void serve_reinitialize(const httplib::Request& req, httplib::Response& res);
+  // Access check, a snapshot, then `handler` (501 when there is none) answers as text.
+  void serve_planned(const httplib::Request& req, httplib::Response& res, const char* action,
+                     const std::function<SwitchoverResult()>& handler);
 
   RestApiOptions options_;
   std::string host_;
@@ -123,6 +143,7 @@ class RestApi {
   ConfigReader read_config_;
   ConfigPatcher patch_config_;
   FailsafeHandler on_failsafe_;
+  PlannedWorkHandlers planned_;
   std::string expected_authorization_;  // "Basic base64(user:password)", empty when no auth
   std::atomic<bool> post_in_flight_{false};
   std::unique_ptr<Router> router_;

@@ -225,6 +225,7 @@ std::string render_patroni_json(const NodeStatus& s) {
   if (s.cluster.paused) j["pause"] = true;
   if (s.postgres_running && s.pending_restart) j["pending_restart"] = true;
   if (s.failsafe_active) j["failsafe_mode_is_active"] = true;
+  if (s.scheduled_restart) j["scheduled_restart"] = scheduled_restart_json(*s.scheduled_restart);
   j["dcs_last_seen"] = s.dcs_last_seen_unix;
   if (auto tags = tags_json(s); !tags.empty()) j["tags"] = std::move(tags);
   if (!s.system_identifier.empty()) j["database_system_identifier"] = s.system_identifier;

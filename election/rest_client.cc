@@ -91,6 +91,8 @@ httplib::Result RestClient::post(const std::string& path, const std::string& jso
   return client_->Post(path, json_body, "application/json");
 }
 
+httplib::Result RestClient::del(const std::string& path) { return client_->Delete(path); }
+
 std::string RestClient::describe_failure(const httplib::Result& result) const {
   switch (result.error()) {
     case httplib::Error::SSLServerVerification: {

@@ -34,6 +34,7 @@ class RestClient {
 
   httplib::Result get(const std::string& path);
   httplib::Result post(const std::string& path, const std::string& json_body);
+  httplib::Result del(const std::string& path);
   // What went wrong with a request that has no reply: cpp-httplib's reason, and OpenSSL's when the
   // server's certificate was refused.
   std::string describe_failure(const httplib::Result& result) const;

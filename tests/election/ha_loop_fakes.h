@@ -260,6 +260,10 @@ class FakePostgres final : public LocalPostgres {
   std::int64_t wal = 0x5000000;
   int timeline = 1;
   std::string following;  // "host:port"
+  bool pending_restart = false;  // cleared by a start, as PostgreSQL's own
+  std::int64_t server_version = 150004;
+  int starts = 0;  // each start gives a new postmaster_start_time
+  int reloads = 0;
 
   int fail_stop = 0;       // the next N stop() calls fail (PostgreSQL keeps running)
   int fail_demote = 0;
@@ -293,7 +297,7 @@ class FakePostgres final : public LocalPostgres {
   PgStatus start_primary(Millis) override {
     record("start_primary");
     if (running) return PgStatus::success("already running");
-    running = true;
+    started();
     in_recovery = standby_signal;  // a standby's data dir stays in recovery until promoted
     if (!in_recovery) check_writable("start_primary");
     return PgStatus::success();
@@ -303,7 +307,8 @@ class FakePostgres final : public LocalPostgres {
                     (in_sync ? " in_sync" : ""));
     if (running) return PgStatus::success("already running");
     if (!standby_signal && !in_sync) diverged_marker = true;
-    standby_signal = running = in_recovery = true;
+    started();
+    standby_signal = in_recovery = true;
     following = upstream ? upstream->address() : "";
     return PgStatus::success();
   }
@@ -327,6 +332,9 @@ class FakePostgres final : public LocalPostgres {
     p.timeline = timeline;
     p.following = p.in_recovery ? following : "";
     p.streaming = p.in_recovery && !following.empty();
+    p.pending_restart = running && pending_restart;
+    p.server_version = server_version;
+    if (running) p.postmaster_start_time = "start " + std::to_string(starts);
     return p;
   }
   PgStatus promote(Millis) override {
@@ -442,10 +450,20 @@ class FakePostgres final : public LocalPostgres {
   std::vector<Replica> replication;
   std::string standby_names;
 
+  PgStatus reload_config(Millis) override {
+    record("reload_config");
+    ++reloads;
+    return PgStatus::success(running ? "reloaded" : "rewritten");
+  }
   // A crash: PostgreSQL is gone; a primary's data dir has no standby.signal.
   void crash() { running = false; }
 
  private:
+  void started() {
+    running = true;
+    pending_restart = false;
+    ++starts;
+  }
   void record(const std::string& call) {
     calls.push_back(call);
     if (on_call) on_call(call);

@@ -438,6 +438,49 @@ TEST_F(PostgresControlTest, StandbyStartsWithAtLeastThePrimarysRecordedSettings)
   EXPECT_FALSE(b.probe(5s).pending_restart);
 }
 
+// POST /reload and /restart on a real server: reload_config() rewrites the files the agent
+// manages (a hand edit of pg_hba.conf goes) and has PostgreSQL read its configuration (ALTER
+// SYSTEM's reloadable settings take effect; a restart-only one shows as pending_restart), and the
+// restart the HA loop makes of it (stop, start) clears pending_restart under a new postmaster.
+TEST_F(PostgresControlTest, ReloadRewritesManagedFilesAndARestartClearsPendingRestart) {
+  const int port = free_port(ports_);
+  PostgresControl& a = node("a", port);
+  PgStatus s = a.bootstrap(60s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const PgProbe first = a.probe(5s);
+  ASSERT_TRUE(first.accepting) << first.error;
+  EXPECT_FALSE(first.pending_restart);
+
+  const fs::path hba = fs::path(a.config().data_dir) / "pg_hba.conf";
+  std::ofstream(hba, std::ios::app) << "host all all 0.0.0.0/0 trust\n";
+  ASSERT_TRUE(tcp_query(port, "postgres", kSuperPassword, "ALTER SYSTEM SET work_mem = '7MB'").ok());
+  ASSERT_TRUE(tcp_query(port, "postgres", kSuperPassword, "ALTER SYSTEM SET max_prepared_transactions = 3").ok());
+  EXPECT_EQ(tcp_value(port, "SHOW work_mem"), "4MB") << "took effect before the reload";
+
+  s = a.reload_config(10s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s.message(), "configuration files rewritten, PostgreSQL reloaded");
+  std::ifstream in(hba);
+  const std::string rules((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rules.find("0.0.0.0/0 trust"), std::string::npos) << "the hand edit of pg_hba.conf survived the reload";
+  EXPECT_TRUE(wait_for([&] { return tcp_value(port, "SHOW work_mem") == "7MB"; }, 10s)) << "not reloaded";
+  EXPECT_TRUE(wait_for([&] { return a.probe(5s).pending_restart; }, 10s))
+      << "a restart-only setting changed, but PostgreSQL does not report pending_restart";
+
+  s = a.stop(PostgresControl::StopMode::kFast, 30s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  s = a.reload_config(10s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s.message(), "configuration files rewritten; PostgreSQL is not running");
+  s = a.start_primary(30s);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const PgProbe after = a.probe(5s);
+  ASSERT_TRUE(after.accepting) << after.error;
+  EXPECT_FALSE(after.pending_restart);
+  EXPECT_NE(after.postmaster_start_time, first.postmaster_start_time);
+  EXPECT_EQ(tcp_value(port, "SHOW max_prepared_transactions"), "3");
+}
+
 TEST(LsnTest, FormatsAndParses) {
   EXPECT_EQ(format_lsn(0x5000028), "0/5000028");
   EXPECT_EQ(format_lsn((std::int64_t{0x1A} << 32) | 0xFF), "1A/FF");

@@ -1,7 +1,9 @@
 // RestApi over real HTTP on loopback (port 0): the status code of every health endpoint for each
 // kind of node snapshot and each of GET, HEAD and OPTIONS; ?lag= parsing; the /patroni, /cluster
 // and /metrics bodies with Patroni's names; POST /switchover and /failover (auth, bad JSON, what
-// the handler receives); HAProxy's raw `OPTIONS / HTTP/1.0` check. The client is a plain
+// the handler receives); POST/DELETE /restart, POST /reload and /reinitialize (auth, Patroni's
+// validation of a restart's body, what the handlers receive and answer); HAProxy's raw
+// `OPTIONS / HTTP/1.0` check. The client is a plain
 // HTTP/1.0 socket client, as HAProxy's checks are.
 #include "election/rest_api.h"
 #include "election/rest_api_replies.h"
@@ -177,8 +179,27 @@ class Harness {
         options, [this] { return snapshot(); },
         [this](const SwitchoverRequest& r) { return record("switchover", r); },
         [this](const SwitchoverRequest& r) { return record("failover", r); });
+    PlannedWorkHandlers planned;
+    planned.restart = [this](const RestartRequest& r) {
+      std::lock_guard lock(mutex_);
+      restarts_.push_back(r);
+      return planned_answer;
+    };
+    planned.cancel_restart = [this] { return planned_call("cancel_restart"); };
+    planned.reload = [this] { return planned_call("reload"); };
+    planned.reinitialize = [this](bool force) { return planned_call(force ? "reinitialize force" : "reinitialize"); };
+    api_->set_planned_work_handlers(std::move(planned));
     api_->start();
   }
+  std::vector<RestartRequest> restarts() {
+    std::lock_guard lock(mutex_);
+    return restarts_;
+  }
+  std::vector<std::string> planned_calls() {
+    std::lock_guard lock(mutex_);
+    return planned_calls_;
+  }
+  SwitchoverResult planned_answer{200, "restarted successfully"};
   void set(std::optional<NodeStatus> status) {
     std::lock_guard lock(mutex_);
     status_ = status ? std::make_shared<const NodeStatus>(*status) : nullptr;
@@ -195,6 +216,11 @@ class Harness {
     std::lock_guard lock(mutex_);
     return status_;
   }
+  SwitchoverResult planned_call(const std::string& what) {
+    std::lock_guard lock(mutex_);
+    planned_calls_.push_back(what);
+    return planned_answer;
+  }
   SwitchoverResult record(const std::string& action, const SwitchoverRequest& r) {
     std::lock_guard lock(mutex_);
     calls_.emplace_back(action, r);
@@ -203,6 +229,8 @@ class Harness {
   std::mutex mutex_;
   NodeStatusPtr status_;
   std::vector<std::pair<std::string, SwitchoverRequest>> calls_;
+  std::vector<RestartRequest> restarts_;
+  std::vector<std::string> planned_calls_;
   std::unique_ptr<RestApi> api_;
 };
 
@@ -644,6 +672,143 @@ TEST(RestApiTest, PostWithoutAuthConfiguredIsAllowedFromLoopback) {
   EXPECT_EQ(r.status, 200);
   ASSERT_EQ(h.calls().size(), 1u);
   EXPECT_EQ(h.calls()[0].second.candidate, "node2");
+}
+
+// ---- planned work: POST/DELETE /restart, POST /reload, POST /reinitialize ----
+
+TEST(RestApiTest, PlannedWorkNeedsTheCredentialsOfASwitchover) {
+  RestApiOptions options;
+  options.username = "patroni";
+  options.password = "s3cret";
+  Harness h(options);
+  h.set(primary());
+  const std::string good = "Authorization: Basic cGF0cm9uaTpzM2NyZXQ=";
+  const std::string wrong = "Authorization: Basic cGF0cm9uaTp3cm9uZw==";
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"POST", "/restart"}, {"DELETE", "/restart"}, {"POST", "/reload"}, {"POST", "/reinitialize"}}) {
+    EXPECT_EQ(request(h.port(), method, path).status, 401) << method << " " << path;
+    EXPECT_EQ(request(h.port(), method, path, "", {wrong}).status, 401) << method << " " << path;
+  }
+  EXPECT_TRUE(h.restarts().empty());
+  EXPECT_TRUE(h.planned_calls().empty());
+
+  Reply r = request(h.port(), "POST", "/restart", "", {good});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "restarted successfully");
+  h.planned_answer = {202, "reload scheduled"};
+  r = request(h.port(), "POST", "/reload", "", {good});
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.body, "reload scheduled");
+  h.planned_answer = {404, "no restarts are scheduled"};
+  r = request(h.port(), "DELETE", "/restart", "", {good});
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "no restarts are scheduled");
+  h.planned_answer = {503, "I am the leader, can not reinitialize"};
+  r = request(h.port(), "POST", "/reinitialize", R"({"force": true})", {good});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "I am the leader, can not reinitialize");
+  EXPECT_EQ(h.restarts().size(), 1u);
+  EXPECT_EQ(h.planned_calls(), (std::vector<std::string>{"reload", "cancel_restart", "reinitialize force"}));
+  // Without credentials configured, loopback may ask, as for a switchover.
+  Harness open;
+  open.set(primary());
+  EXPECT_EQ(request(open.port(), "POST", "/restart").status, 200);
+}
+
+TEST(RestApiTest, RestartBodyIsCheckedAsPatroniChecksIt) {
+  Harness h;
+  h.set(primary());
+  struct Case {
+    const char* body;
+    int status;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"{", 400, "Bad request: the body must be a JSON object"},
+      {"[1]", 400, "Bad request: the body must be a JSON object"},
+      {R"("now")", 400, "Bad request: the body must be a JSON object"},
+      {R"({"when": "now"})", 400, "Unknown filter for the scheduled restart: when"},
+      {R"({"role": "leader"})", 400, "PostgreSQL role should be either primary or replica"},
+      {R"({"postgres_version": "9.6"})", 400, "Invalid PostgreSQL version format: X.Y or X.Y.Z is accepted: 9.6"},
+      {R"({"postgres_version": "fifteen"})", 400, "Invalid PostgreSQL version: fifteen"},
+      {R"({"timeout": 0})", 400, "Timeout should be a positive number of seconds"},
+      {R"({"timeout": "soon"})", 400, "Timeout should be a positive number of seconds"},
+      {R"({"restart_pending": "maybe"})", 400, "restart_pending should be a boolean"},
+      {R"({"schedule": "2099-01-01T10:00:00"})", 400, "Timezone information is mandatory for the scheduled restart"},
+      {R"({"schedule": "tomorrow at ten"})", 422,
+       "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601"},
+      {R"({"schedule": "2099-02-30T10:00:00+00:00"})", 422,
+       "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601"},
+      {R"({"schedule": "2001-01-01T10:00:00+00:00"})", 422, "Cannot schedule restart in the past"},
+  };
+  for (const Case& c : cases) {
+    const Reply r = request(h.port(), "POST", "/restart", c.body);
+    EXPECT_EQ(r.status, c.status) << c.body;
+    EXPECT_EQ(r.body, c.message) << c.body;
+  }
+  EXPECT_TRUE(h.restarts().empty());
+
+  // No body, or an empty object: a restart now without conditions.
+  EXPECT_EQ(request(h.port(), "POST", "/restart").status, 200);
+  EXPECT_EQ(request(h.port(), "POST", "/restart", "{}").status, 200);
+  h.planned_answer = {202, "Restart scheduled"};
+  const Reply r = request(h.port(), "POST", "/restart",
+                          R"({"restart_pending": true, "role": "master", "postgres_version": "15.6", "timeout": "2min",)"
+                          R"( "schedule": "2099-03-04T05:06:07.5+02:00"})");
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.body, "Restart scheduled");
+  const std::vector<RestartRequest> got = h.restarts();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_FALSE(got[0].restart_pending);
+  EXPECT_FALSE(got[0].schedule);
+  EXPECT_TRUE(got[2].restart_pending);
+  EXPECT_EQ(got[2].role, "primary");
+  EXPECT_EQ(got[2].postgres_version_num, 150006);
+  EXPECT_EQ(got[2].timeout, std::chrono::seconds(120));
+  ASSERT_TRUE(got[2].schedule);
+  EXPECT_EQ(format_iso8601(*got[2].schedule), "2099-03-04T03:06:07+00:00");
+}
+
+TEST(RestApiTest, ReinitializeReadsForceAndRefusesABadBody) {
+  Harness h;
+  h.set(replica(0));
+  h.planned_answer = {200, "reinitialize started"};
+  EXPECT_EQ(request(h.port(), "POST", "/reinitialize").status, 200);
+  EXPECT_EQ(request(h.port(), "POST", "/reinitialize", R"({"force": false})").status, 200);
+  EXPECT_EQ(request(h.port(), "POST", "/reinitialize", R"({"force": "yes"})").body, "reinitialize started");
+  Reply r = request(h.port(), "POST", "/reinitialize", "{force}");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, R"(Bad request: the body must be a JSON object such as {"force": true})");
+  r = request(h.port(), "POST", "/reinitialize", R"({"force": "perhaps"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "Bad request: 'force' must be a boolean");
+  EXPECT_EQ(h.planned_calls(), (std::vector<std::string>{"reinitialize", "reinitialize", "reinitialize force"}));
+}
+
+TEST(RestApiTest, PlannedWorkWithoutHandlersIs501AndBeforeTheFirstSnapshot503) {
+  Harness h;
+  EXPECT_EQ(request(h.port(), "POST", "/restart").status, 503);  // no snapshot yet: starting
+  EXPECT_EQ(request(h.port(), "POST", "/reload").status, 503);
+  RestApiOptions options;
+  options.listen = "127.0.0.1:0";
+  RestApi bare(options, [] { return std::make_shared<const NodeStatus>(primary()); }, nullptr, nullptr);
+  bare.start();
+  EXPECT_EQ(request(bare.port(), "POST", "/restart").status, 501);
+  EXPECT_EQ(request(bare.port(), "DELETE", "/restart").status, 501);
+  EXPECT_EQ(request(bare.port(), "POST", "/reload").status, 501);
+  EXPECT_EQ(request(bare.port(), "POST", "/reinitialize").status, 501);
+}
+
+TEST(RestApiTest, PatroniJsonShowsAScheduledRestartAsPatroniDoes) {
+  NodeStatus s = primary();
+  RestartRequest scheduled;
+  scheduled.restart_pending = true;
+  scheduled.schedule = std::chrono::system_clock::from_time_t(4102444800);  // 2100-01-01
+  s.scheduled_restart = scheduled;
+  const json j = json::parse(render_patroni_json(s));
+  ASSERT_TRUE(j.contains("scheduled_restart"));
+  EXPECT_EQ(j["scheduled_restart"], json::parse(R"({"schedule": "2100-01-01T00:00:00+00:00", "restart_pending": true})"));
+  EXPECT_FALSE(json::parse(render_patroni_json(primary())).contains("scheduled_restart"));
 }
 
 TEST(RestApiTest, SwitchoverFieldsAreLoggedWithoutControlBytes) {
