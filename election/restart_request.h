@@ -1,7 +1,7 @@
 // RestartRequest: the body of POST /restart (Patroni's fields: restart_pending, role,
 // postgres_version, timeout, schedule), parsed and checked as Patroni does, with its statuses and
 // messages; and the check of its conditions against this node's PostgreSQL when the restart is
-// due. Also the ISO 8601 timestamps of a schedule. Pure functions; thread-safe.
+// due (the schedule's timestamp: iso8601.h). Pure functions; thread-safe.
 //
 // Where Patroni is loose this is stricter: `restart_pending: false` means no condition (Patroni
 // treats the key's presence alone as the condition), and `postgres_version` must be a string.
@@ -14,6 +14,8 @@
 #include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
+
+#include "election/iso8601.h"
 
 namespace pgha::election {
 
@@ -46,12 +48,6 @@ std::optional<std::int64_t> postgres_version_to_int(const std::string& version, 
 // runs out of recovery), the version and the pending_restart flag, as Patroni checks them.
 std::string restart_conditions_unmet(const RestartRequest& request, bool is_primary, std::int64_t server_version,
                                      bool pending_restart);
-
-// "2026-12-02T06:30:00+01:00", "2026-12-02 05:30Z", fractions of a second allowed, years 1970 to
-// 2200. nullopt when unreadable; `has_zone` says whether a zone was given (a time without one is refused).
-std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text, bool* has_zone);
-// "2026-12-02T05:30:00+00:00" (UTC, whole seconds, as Python's isoformat()).
-std::string format_iso8601(std::chrono::system_clock::time_point at);
 
 // Patroni's parse_bool: true/false, and the words on/off, yes/no, 1/0 (as JSON or as strings);
 // nullopt for anything else.
