@@ -37,6 +37,9 @@ struct MemberStatus {
 struct FailoverRequest {
   std::string leader;         // for switchover: the current leader expected ("" for failover)
   std::string candidate;      // "" → any healthy member
+  // A scheduled switchover: when (ISO 8601, as written); "" for one to act on now. Until it is
+  // due the HA loop leaves the request out of its view.
+  std::string scheduled_at;
 };
 
 struct ClusterView {

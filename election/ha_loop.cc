@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "election/ha_loop_bounds.h"
+#include "election/iso8601.h"
 #include "election/log.h"
 #include "election/replication_slots.h"
 #include "election/timeline_history.h"
@@ -142,6 +143,9 @@ Millis HaLoop::step() {
   Millis delay = settings_.loop_wait;
   if (doubt_since_) delay = std::min<Millis>(1s, settings_.retry_timeout / 4);
   delay = std::min(delay, until_scheduled_restart());
+  if (scheduled_wake_) {
+    delay = std::min(delay, std::max(0ms, std::chrono::duration_cast<Millis>(*scheduled_wake_ - Clock::now())));
+  }
   if (immediate_) delay = 0ms;
   immediate_ = false;
   return delay;
@@ -338,6 +342,7 @@ void HaLoop::iteration() {
                          : dcs_.range_prefix(keys_.prefix());
   if (range.ok()) {
     view = decode_cluster(keys_, range.value(), &leader_kv);
+    hold_scheduled_switchover(view);
     if (view.unreadable != logged_unreadable_) {  // once per change, not every loop
       for (const std::string& key : view.unreadable) log().warn("{}: ignoring unreadable key {}", config_.name, key);
       logged_unreadable_ = view.unreadable;
@@ -1293,7 +1298,7 @@ SwitchoverResult HaLoop::request_switchover(const SwitchoverRequest& request, bo
     }
     if (view.leader && request.candidate == *view.leader) return {412, "candidate is already the leader"};
   }
-  if (request.scheduled_at) return {501, "scheduled switchovers are not supported"};
+  if (request.scheduled_at) return schedule_switchover(view, request, failover);
 
   // With a leader, the switchover runs in the leader's HA loop: forward the request there.
   if (view.leader && *view.leader != config_.name) {
@@ -1328,6 +1333,72 @@ SwitchoverResult HaLoop::request_switchover(const SwitchoverRequest& request, bo
   (void)delete_failover_request("timed out");  // best effort: the next leader drops a stale request
   return {503, "failover to " + request.candidate + " did not complete within " + seconds_text(timings_.outcome_wait) +
                    "; the request was withdrawn"};
+}
+
+void HaLoop::hold_scheduled_switchover(ClusterView& view) {
+  scheduled_wake_.reset();
+  if (!view.failover || view.failover->scheduled_at.empty()) return;
+  const std::string text = view.failover->scheduled_at;
+  bool has_zone = false;
+  const auto at = parse_iso8601(text, &has_zone);
+  const auto now = std::chrono::system_clock::now();
+  const bool leader = view.leader && *view.leader == config_.name;
+  const auto stale_after = std::chrono::duration_cast<std::chrono::system_clock::duration>(settings_.loop_wait * 3 / 2);
+  if (view.paused || !at || !has_zone || now > *at + stale_after) {
+    // As Patroni: a schedule missed (or unreadable, or made before a pause) is dropped, not run late.
+    view.failover.reset();
+    if (leader) {
+      log().warn("{}: dropping a {} scheduled switchover ({})", config_.name,
+                 !at || !has_zone ? "unreadable" : view.paused ? "paused" : "stale", printable_excerpt(text, 60));
+      (void)delete_failover_request("scheduled switchover dropped");
+    }
+    return;
+  }
+  if (now < *at) {
+    view.failover.reset();  // not due: nobody acts on it yet
+    scheduled_wake_ = Clock::now() + std::chrono::duration_cast<Millis>(*at - now) + 1ms;
+    if (leader && logged_schedule_ != text) {
+      logged_schedule_ = text;
+      log().info("{}: awaiting the switchover scheduled at {}", config_.name, text);
+    }
+    return;
+  }
+  if (leader) log().warn("{}: the switchover scheduled at {} is due", config_.name, text);
+}
+
+SwitchoverResult HaLoop::schedule_switchover(const ClusterView& view, const SwitchoverRequest& request, bool failover) {
+  const std::string action = failover ? "failover" : "switchover";
+  if (request.leader.empty()) return {400, "Scheduled " + action + " is possible only from a specific leader"};
+  if (view.paused) return {400, "Can't schedule " + action + " in the paused state"};
+  const ScheduleCheck at = check_schedule(*request.scheduled_at, action, std::chrono::system_clock::now());
+  if (!at.at) return {at.http_status, at.error};
+  FailoverRequest key{request.leader, request.candidate, format_iso8601(*at.at)};
+  if (auto put = dcs_.put(keys_.failover(), encode_failover(key), 0); !put.ok()) {
+    return {503, "failed to write " + action + " key into DCS: " + put.status().message()};
+  }
+  log().warn("{}: {} from {} to {} scheduled at {}", config_.name, action, request.leader,
+             request.candidate.empty() ? "the healthiest member" : request.candidate, key.scheduled_at);
+  wake();
+  return {202, (failover ? std::string("Failover") : std::string("Switchover")) + " scheduled"};
+}
+
+SwitchoverResult HaLoop::cancel_scheduled_switchover() {
+  auto range = dcs_.range_prefix(keys_.failover());
+  if (!range.ok()) return {503, "cannot read " + keys_.failover() + ": " + range.status().message()};
+  for (const KeyValue& kv : range.value().kvs) {
+    if (kv.key != keys_.failover()) continue;
+    const std::optional<FailoverRequest> request = decode_failover(kv.value);
+    if (!request || request->scheduled_at.empty()) break;
+    auto deleted = dcs_.delete_if_value(keys_.failover(), kv.value);
+    if (deleted.ok()) {
+      log().warn("{}: the switchover scheduled at {} was cancelled", config_.name, request->scheduled_at);
+      wake();
+      return {200, "scheduled switchover deleted"};
+    }
+    if (deleted.status().code() == EtcdStatus::Code::kTxnFailed) return {409, "the switchover request changed meanwhile"};
+    return {503, "deleting " + keys_.failover() + " failed: " + deleted.status().message()};
+  }
+  return {404, "no switchover is scheduled"};
 }
 
 }  // namespace pgha::election

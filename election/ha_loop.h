@@ -123,6 +123,9 @@ class HaLoop {
   // another member, a switchover is forwarded to the leader; a failover without a leader writes
   // the key and waits for the named candidate.
   SwitchoverResult request_switchover(const SwitchoverRequest& request, bool failover);
+  // DELETE /switchover: withdraws a scheduled switchover (200), 404 when none is scheduled, 409
+  // when the request changed meanwhile, 503 without etcd.
+  SwitchoverResult cancel_scheduled_switchover();
   // POST /failsafe from a leader that cannot reach etcd: 200 "Accepted" when we confirm it, 500
   // when we run a primary or campaign, 502 when failsafe mode is off, 400 for a bad body.
   SwitchoverResult accept_failsafe(const std::string& body);
@@ -165,6 +168,13 @@ class HaLoop {
   // Failsafe mode, as the leader: keeps the /failsafe key naming every member (deletes it when
   // failsafe mode is off), and remembers whom a round must ask.
   void keep_failsafe_key(const ClusterView& view);
+  // A scheduled switchover (Patroni's checks and answers): the /failover key with scheduled_at,
+  // answered 202 at once.
+  SwitchoverResult schedule_switchover(const ClusterView& view, const SwitchoverRequest& request, bool failover);
+  // A scheduled switchover in `view` that is not due yet is left out of it, and the next
+  // iteration is set for its time; a stale one (missed by more than 1.5 x loop_wait) or an
+  // unreadable one is deleted by the leader.
+  void hold_scheduled_switchover(ClusterView& view);
   // A round of POST /failsafe to every other member of the key; true when all accepted (the
   // round's start then counts as a refresh).
   bool confirm_failsafe_round();
@@ -308,7 +318,9 @@ class HaLoop {
   std::string failsafe_refusal_logged_;
   bool etcd_write_failed_ = false;  // a put of this iteration failed
   FailsafeWitness witness_;
-  std::atomic<std::chrono::milliseconds::rep> witness_ttl_ms_{10000};  // settings_.ttl, as REST threads may read it
+  std::atomic<std::chrono::milliseconds::rep> witness_ttl_ms_{10000};
+  std::optional<Clock::time_point> scheduled_wake_;  // a scheduled switchover's time (steady clock)
+  std::string logged_schedule_;                      // the schedule last reported as awaited  // settings_.ttl, as REST threads may read it
   int history_recorded_for_ = 0;                // the timeline /history was last brought up to date for
   std::string logged_identifier_mismatch_;      // the /initialize value last reported as another cluster's
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again

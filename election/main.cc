@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
     planned.cancel_restart = [&loop] { return loop.cancel_scheduled_restart(); };
     planned.reload = [&loop] { return loop.request_reload(); };
     planned.reinitialize = [&loop](bool force) { return loop.request_reinitialize(force); };
+    planned.cancel_switchover = [&loop] { return loop.cancel_scheduled_switchover(); };
     rest.set_planned_work_handlers(std::move(planned));
     rest.start();
     log().info("{}: REST API on {}", config.name, config.rest_listen);

@@ -116,7 +116,11 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
   return m;
 }
 
-std::string encode_failover(const FailoverRequest& r) { return json_text(json{{"leader", r.leader}, {"member", r.candidate}}); }
+std::string encode_failover(const FailoverRequest& r) {
+  json j{{"leader", r.leader}, {"member", r.candidate}};
+  if (!r.scheduled_at.empty()) j["scheduled_at"] = r.scheduled_at;
+  return json_text(j);
+}
 
 std::optional<FailoverRequest> decode_failover(const std::string& text) {
   json j = parse_bounded_json(text);
@@ -126,6 +130,7 @@ std::optional<FailoverRequest> decode_failover(const std::string& text) {
   for (const char* key : {"member", "candidate"}) {
     if (j.contains(key) && j[key].is_string()) r.candidate = j[key].get<std::string>();
   }
+  if (j.contains("scheduled_at") && j["scheduled_at"].is_string()) r.scheduled_at = j["scheduled_at"].get<std::string>();
   return r;
 }
 

@@ -305,6 +305,9 @@ void RestApi::install_routes() {
   server.Delete("/restart", [this](const httplib::Request& req, httplib::Response& res) {
     serve_planned(req, res, "DELETE /restart", planned_.cancel_restart);
   });
+  server.Delete("/switchover", [this](const httplib::Request& req, httplib::Response& res) {
+    serve_planned(req, res, "DELETE /switchover", planned_.cancel_switchover);
+  });
   server.Post("/reload", [this](const httplib::Request& req, httplib::Response& res) {
     serve_planned(req, res, "POST /reload", planned_.reload);
   });

@@ -70,6 +70,7 @@ struct PlannedWorkHandlers {
   std::function<SwitchoverResult()> cancel_restart;
   std::function<SwitchoverResult()> reload;
   std::function<SwitchoverResult(bool force)> reinitialize;
+  std::function<SwitchoverResult()> cancel_switchover;  // DELETE /switchover: a scheduled one
 };
 
 struct RestApiOptions {

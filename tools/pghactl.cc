@@ -1,6 +1,6 @@
 // pghactl: the operator's CLI for a pgha-agent (or Patroni) cluster, like patronictl.
 //   pghactl -c CONFIG list                       Member, Host, Role, State, TL, Lag in MB
-//   pghactl -c CONFIG switchover [--candidate NAME]
+//   pghactl -c CONFIG switchover [--candidate NAME] [--scheduled TIME|now]
 //   pghactl -c CONFIG failover --candidate NAME
 //   pghactl -c CONFIG pause | resume             maintenance mode ("pause" in the /config key)
 //   pghactl -c CONFIG history                    the /history key: timeline switches, when, to whom
@@ -13,6 +13,7 @@
 //   pghactl -c CONFIG reload [--member NAME]...
 //   pghactl -c CONFIG reinit --member NAME... [--force] [--wait]
 //   pghactl -c CONFIG flush restart [--member NAME]...   cancels scheduled restarts
+//   pghactl -c CONFIG flush switchover                   cancels a scheduled switchover
 //   pghactl -c CONFIG remove CLUSTER --yes-i-am-aware    deletes the cluster's keys in etcd
 // Reads the cluster straight from etcd (Patroni's key layout) with a deadline on every call, so
 // it never hangs while etcd is down (patronictl does); switchover/failover and the planned work
@@ -47,12 +48,13 @@ using namespace pgha::election;
 namespace {
 
 int usage() {
-  std::cerr << "usage: pghactl -c CONFIG list | topology | switchover [--candidate NAME] | failover --candidate NAME | "
+  std::cerr << "usage: pghactl -c CONFIG list | topology | switchover [--candidate NAME] [--scheduled TIME|now] | "
+               "failover --candidate NAME | "
                "pause | resume | history | show-config | edit-config --set KEY=VALUE... | dsn [--member NAME] |\n"
                "       restart [--member NAME]... [--role leader|replica|any] [--pending] [--pg-version X.Y] "
                "[--timeout SECONDS] [--scheduled TIME|now] |\n"
                "       reload [--member NAME]... | reinit --member NAME... [--force] [--wait] | "
-               "flush restart [--member NAME]... | remove CLUSTER --yes-i-am-aware\n";
+               "flush restart [--member NAME]... | flush switchover | remove CLUSTER --yes-i-am-aware\n";
   return 2;
 }
 
@@ -149,6 +151,11 @@ int list(const AgentConfig& config, EtcdClient& etcd, bool topology) {
   }
   if (!view.leader) std::cout << "(no leader)\n";
   if (view.paused) std::cout << " Maintenance mode: on\n";
+  if (view.failover && !view.failover->scheduled_at.empty()) {
+    std::cout << " Switchover scheduled at: " << view.failover->scheduled_at << "\n                    from: "
+              << view.failover->leader << "\n"
+              << (view.failover->candidate.empty() ? "" : "                      to: " + view.failover->candidate + "\n");
+  }
   return 0;
 }
 
@@ -277,7 +284,9 @@ int dsn(const AgentConfig& config, EtcdClient& etcd, const std::string& member) 
   return 1;
 }
 
-int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& candidate, bool failover) {
+// `scheduled`: "" or "now" for at once, else an ISO 8601 time with a zone (the leader checks it).
+int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& candidate, bool failover,
+               const std::string& scheduled) {
   const std::optional<ClusterView> read = read_cluster(config, etcd);
   if (!read) return 1;
   const ClusterView& view = *read;
@@ -298,13 +307,14 @@ int switchover(const AgentConfig& config, EtcdClient& etcd, const std::string& c
     return 1;
   }
   nlohmann::json body{{"leader", view.leader.value_or("")}, {"candidate", candidate}};
+  if (!scheduled.empty() && scheduled != "now") body["scheduled_at"] = scheduled;
   auto res = client.post(failover ? "/failover" : "/switchover", body.dump());
   if (!res) {
     std::cerr << "pghactl: " << client.base() << " did not answer: " << client.describe_failure(res) << "\n";
     return 1;
   }
   std::cout << res->body << (res->body.empty() || res->body.back() != '\n' ? "\n" : "");
-  return res->status == 200 ? 0 : 1;
+  return res->status == 200 || (res->status == 202 && body.contains("scheduled_at")) ? 0 : 1;
 }
 
 
@@ -485,12 +495,31 @@ int reinit(const AgentConfig& config, EtcdClient& etcd, const PlannedOptions& op
 // patronictl flush restart: cancels the scheduled restart of each (selected) member that has one.
 int flush(const AgentConfig& config, EtcdClient& etcd, const std::vector<std::string>& targets,
           const PlannedOptions& options) {
-  if (targets.size() != 1 || targets.front() != "restart") {
-    std::cerr << "pghactl: flush supports: flush restart [--member NAME]...\n";
+  if (targets.size() != 1 || (targets.front() != "restart" && targets.front() != "switchover")) {
+    std::cerr << "pghactl: flush supports: flush restart [--member NAME]... | flush switchover\n";
     return 2;
   }
   const std::optional<ClusterView> read = read_cluster(config, etcd);
   if (!read) return 1;
+  if (targets.front() == "switchover") {
+    // DELETE /switchover on the leader first, then any member that answers.
+    if (!read->failover || read->failover->scheduled_at.empty()) {
+      std::cout << "No pending scheduled switchover\n";
+      return 0;
+    }
+    std::vector<MemberStatus> order = read->members;
+    std::stable_partition(order.begin(), order.end(),
+                          [&](const MemberStatus& m) { return read->leader && m.name == *read->leader; });
+    for (const MemberStatus& m : order) {
+      const MemberReply reply = call_member(config, m, "DELETE", "/switchover", "", std::chrono::seconds(10));
+      if (reply.status == 200 || reply.status == 404) {
+        std::cout << (reply.status == 200 ? "Success: " : "Failed: ") << reply.body << "\n";
+        return reply.status == 200 ? 0 : 1;
+      }
+      std::cerr << "Failed: member=" << m.name << ", status_code=" << reply.status << ", (" << reply.body << ")\n";
+    }
+    return 1;
+  }
   const auto members = select_members(config, *read, options.members, "any");
   if (!members || members->empty()) return 1;
   bool all_ok = true;
@@ -608,10 +637,10 @@ int main(int argc, char** argv) {
   if (command == "reinit") return reinit(config, etcd, planned);
   if (command == "flush") return flush(config, etcd, targets, planned);
   if (command == "remove") return remove_cluster(config, etcd, targets, aware);
-  if (command == "switchover") return switchover(config, etcd, candidate, false);
+  if (command == "switchover") return switchover(config, etcd, candidate, false, planned.scheduled);
   if (command == "failover") {
     if (candidate.empty()) return usage();
-    return switchover(config, etcd, candidate, true);
+    return switchover(config, etcd, candidate, true, planned.scheduled);
   }
   return usage();
 }

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "election/iso8601.h"
 #include "tests/election/ha_loop_fakes.h"
 #include "tests/election/hook_scripts.h"
 
@@ -573,6 +574,68 @@ TEST_F(HaLoopTest, APromotedLeaderAnnouncesItselfBeforeItsCheckpoint) {
   pg_.calls.clear();
   loop().step();
   EXPECT_EQ(index_of(pg_.calls, "checkpoint"), pg_.calls.size()) << "one CHECKPOINT per promotion";
+}
+
+// A scheduled switchover (POST /switchover with scheduled_at): 202 at once, the /failover key
+// carries the time, nobody acts on it before then, and the leader hands over once it is due.
+TEST_F(HaLoopTest, AScheduledSwitchoverWaitsForItsTimeThenHandsOver) {
+  make_n2_leader();
+  peers_.received = kWal + 0x28;
+  const auto at = std::chrono::system_clock::now() + 1500ms;
+  const SwitchoverResult r =
+      loop().request_switchover(SwitchoverRequest{"n2", "n3", format_iso8601(at + 1s)}, false);
+  EXPECT_EQ(r.http_status, 202) << r.message;
+  EXPECT_EQ(r.message, "Switchover scheduled");
+  const auto key = dcs_.get(keys_.failover());
+  ASSERT_TRUE(key);
+  EXPECT_EQ(decode_failover(key->value)->scheduled_at, format_iso8601(at + 1s));
+  pg_.calls.clear();
+  loop().step();
+  const Millis delay = loop().step();
+  EXPECT_LE(delay, 2600ms) << "the loop wakes for the schedule";
+  EXPECT_FALSE(contains(pg_.calls, "stop fast")) << "handed over before the scheduled time";
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  const auto until = Clock::now() + 6s;
+  while (!contains(pg_.calls, "stop fast") && Clock::now() < until) {
+    loop().step();
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(contains(pg_.calls, "stop fast")) << ::testing::PrintToString(pg_.calls);
+  bool zone = false;
+  EXPECT_GE(std::chrono::system_clock::now(), *parse_iso8601(format_iso8601(at + 1s), &zone))
+      << "handed over before the scheduled time (whole seconds)";
+  EXPECT_FALSE(dcs_.leads(keys_.leader(), "n2"));
+}
+
+// Patroni's checks of a schedule, a stale one dropped without a switchover, and DELETE
+// /switchover.
+TEST_F(HaLoopTest, ScheduledSwitchoversAreCheckedCancelledAndDroppedWhenStale) {
+  make_n2_leader();
+  const auto in_an_hour = format_iso8601(std::chrono::system_clock::now() + 1h);
+  EXPECT_EQ(loop().request_switchover(SwitchoverRequest{"n2", "n3", "2020-01-01T00:00:00+00:00"}, false).http_status,
+            422);
+  EXPECT_EQ(loop().request_switchover(SwitchoverRequest{"n2", "n3", "2099-01-01T00:00:00"}, false).message,
+            "Timezone information is mandatory for the scheduled switchover");
+  EXPECT_EQ(loop().request_switchover(SwitchoverRequest{"n2", "n3", "soon"}, false).http_status, 422);
+  EXPECT_FALSE(dcs_.get(keys_.failover()));
+  EXPECT_EQ(loop().cancel_scheduled_switchover().http_status, 404);
+  ASSERT_EQ(loop().request_switchover(SwitchoverRequest{"n2", "n3", in_an_hour}, false).http_status, 202);
+  const SwitchoverResult cancelled = loop().cancel_scheduled_switchover();
+  EXPECT_EQ(cancelled.http_status, 200);
+  EXPECT_EQ(cancelled.message, "scheduled switchover deleted");
+  EXPECT_FALSE(dcs_.get(keys_.failover()));
+
+  dcs_.set(keys_.failover(), encode_failover(FailoverRequest{"n2", "n3", "2020-01-01T00:00:00+00:00"}));
+  pg_.calls.clear();
+  loop().step();
+  EXPECT_FALSE(dcs_.get(keys_.failover())) << "a stale schedule is dropped";
+  EXPECT_FALSE(contains(pg_.calls, "stop fast"));
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+
+  dcs_.set(keys_.config(), R"({"pause": true})");
+  loop().step();
+  EXPECT_EQ(loop().request_switchover(SwitchoverRequest{"n2", "n3", in_an_hour}, false).message,
+            "Can't schedule switchover in the paused state");
 }
 
 TEST_F(HaLoopTest, SwitchoverChecksStopsWaitsPublishesThenReleasesAndFollows) {

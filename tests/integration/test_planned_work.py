@@ -10,7 +10,9 @@ would (no prompts):
    and has every acknowledged row; the leader refuses a reinitialize.
 5. A scheduled restart: shown by `pghactl list`, cancelled by `pghactl flush restart`; one a few
    seconds ahead runs then, not before.
-6. `pghactl topology`: the leader first, the replicas under it.
+6. A scheduled switchover: listed, flushed; one a few seconds ahead hands over then, not before,
+   losing no acknowledged write.
+7. `pghactl topology`: the leader first, the replicas under it.
 Profile "quick" (ttl 3 s). Every wait has a deadline.
 """
 import datetime
@@ -207,6 +209,44 @@ def test_scheduled_restart_is_listed_flushed_and_runs_at_its_time(cluster):
     restarted = parse_start_time(start_time(replica))
     assert restarted >= at, f"restarted at {restarted}, scheduled for {at}"
     assert "scheduled_restart" not in patroni(replica)
+    ensure_healthy(c)
+
+
+def test_scheduled_switchover_is_listed_flushed_and_hands_over_at_its_time(cluster):
+    # `pghactl switchover --scheduled`: 202 at once, shown by `pghactl list`, cancelled by `pghactl
+    # flush switchover`; one a few seconds ahead hands over then, not before, under writes that
+    # lose nothing.
+    c = cluster
+    ensure_healthy(c)
+    old = c.leader()
+    candidate = sorted(c.replicas())[0]
+    later = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).isoformat(timespec="seconds")
+    rc, out = pghactl(c, "switchover", "--candidate", candidate, "--scheduled", later)
+    assert rc == 0 and "Switchover scheduled" in out, out
+    listed = member_keys(c)
+    assert f"Switchover scheduled at: {later}" in listed and f"to: {candidate}" in listed, listed
+    rc, out = pghactl(c, "flush", "switchover")
+    assert rc == 0 and "Success: scheduled switchover deleted" in out, out
+    rc, out = pghactl(c, "flush", "switchover")
+    assert rc == 0 and "No pending scheduled switchover" in out, out
+    assert c.leader() == old
+
+    query(c.node(old), "CREATE TABLE IF NOT EXISTS scheduled_rows (id bigint PRIMARY KEY)")
+    writer = AckedWriter(c, "scheduled_rows")
+    writer.start()
+    try:
+        writes_acked(c, writer, 20, 30, "writes through the proxy before the switchover")
+        at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=6)
+        rc, out = pghactl(c, "switchover", "--candidate", candidate, "--scheduled", at.isoformat())
+        assert rc == 0 and "Switchover scheduled" in out, out
+        c.wait_for(lambda: c.leader() == candidate, 40, f"{candidate} to lead after the scheduled time", 0.1)
+        moved = datetime.datetime.now(datetime.timezone.utc)
+        assert moved >= at, f"handed over at {moved}, scheduled for {at}"
+        writes_acked(c, writer, 20, 60, "writes through the proxy after the switchover")
+    finally:
+        writer.stop()
+    lost = set(writer.acked) - ids_on(c.node(candidate), "scheduled_rows")
+    assert not lost, f"{len(lost)} acknowledged writes lost: {sorted(lost)[:10]}"
     ensure_healthy(c)
 
 
