@@ -332,6 +332,15 @@ std::string duration_text(Millis value) {
   return text;
 }
 
+SyncSettings sync_settings_of(const DynamicSettings& settings) {
+  SyncSettings sync;
+  sync.node_count = settings.synchronous_node_count;
+  sync.strict = settings.synchronous_mode_strict;
+  sync.quorum = settings.synchronous_quorum;
+  sync.max_lag_on_syncnode = settings.maximum_lag_on_syncnode;
+  return sync;
+}
+
 DynamicSettings local_dynamic_settings(const AgentConfig& config) {
   DynamicSettings s;
   s.ttl = config.ttl;

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "election/agent_config.h"
+#include "election/sync_state.h"
 
 namespace pgha::election {
 
@@ -45,6 +46,9 @@ struct DynamicSettings {
 
   bool operator==(const DynamicSettings&) const = default;
 };
+
+// The synchronous replication settings among them.
+SyncSettings sync_settings_of(const DynamicSettings& settings);
 
 // What applies where /config says nothing: the local file's bootstrap.dcs values (pgha's
 // defaults without them) and its bootstrap.dcs.postgresql.parameters.

@@ -69,16 +69,8 @@ HaLoop::HaLoop(const AgentConfig& config, Dcs& dcs, LocalPostgres& postgres, Pee
   settings_.retry_timeout = config.retry_timeout;
   settings_.maximum_lag_on_failover = config.maximum_lag_on_failover;
   settings_.synchronous_mode = config.synchronous_mode;
-  if (config.synchronous_mode) {
-    SyncSettings sync;
-    sync.node_count = config.synchronous_node_count;
-    sync.strict = config.synchronous_mode_strict;
-    sync.quorum = config.synchronous_quorum;
-    sync.max_lag_on_syncnode = config.maximum_lag_on_syncnode;
-    sync_.emplace(config.name, keys_, sync, dcs, postgres, std::min<Millis>(config.retry_timeout / 2, 2000ms));
-    sync_->set_reload_hook([this] { callbacks_->reloaded(); });
-  }
   local_dynamic_ = local_dynamic_settings(config);
+  if (config.synchronous_mode) start_synchronous_replication(local_dynamic_);
   dynamic_ = local_dynamic_;
   held_lease_ttl_ = settings_.ttl;
   applied_parameters_ = config.parameters;

@@ -275,6 +275,8 @@ class HaLoop {
   // synchronous_mode and its settings; off: the leader deletes /sync, then (only then) the
   // agent's synchronous_standby_names goes. Returns whether that file is still to be kept.
   bool apply_synchronous_mode(const DynamicSettings& wanted, const RangeResponse& range);
+  // Synchronous replication from now on, with the settings of `wanted`.
+  void start_synchronous_replication(const DynamicSettings& wanted);
   void apply_postgresql_parameters(const DynamicSettings& wanted, bool keep_sync_file);
   // A lease of settings_.ttl replaces ours; while we lead, the leader key moves onto it first
   // (the watchdog already armed for the earlier of both leases). False: the old lease stays.

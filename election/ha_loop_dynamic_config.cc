@@ -108,20 +108,17 @@ void HaLoop::apply_timing(const DynamicSettings& wanted) {
   }
 }
 
+void HaLoop::start_synchronous_replication(const DynamicSettings& wanted) {
+  sync_.emplace(config_.name, keys_, sync_settings_of(wanted), dcs_, postgres_,
+                std::min<Millis>(settings_.retry_timeout / 2, 2000ms));
+  sync_->set_reload_hook([this] { callbacks_->reloaded(); });
+}
+
 bool HaLoop::apply_synchronous_mode(const DynamicSettings& wanted, const RangeResponse& range) {
   const Millis timeout = std::min<Millis>(settings_.retry_timeout / 2, 2000ms);
   if (wanted.synchronous_mode) {
-    SyncSettings sync;
-    sync.node_count = wanted.synchronous_node_count;
-    sync.strict = wanted.synchronous_mode_strict;
-    sync.quorum = wanted.synchronous_quorum;
-    sync.max_lag_on_syncnode = wanted.maximum_lag_on_syncnode;
-    if (sync_) {
-      sync_->set_settings(sync, timeout);
-    } else {
-      sync_.emplace(config_.name, keys_, sync, dcs_, postgres_, timeout);
-      sync_->set_reload_hook([this] { callbacks_->reloaded(); });
-    }
+    if (sync_) sync_->set_settings(sync_settings_of(wanted), timeout);
+    else start_synchronous_replication(wanted);
     settings_.synchronous_mode = true;
     return true;
   }

@@ -261,6 +261,18 @@ class AckedWriter(threading.Thread):
         self.join(30)
 
 
+def query(node, sql):
+    """`sql` on `node`'s PostgreSQL as the superuser, autocommit: its rows ([] for a statement)."""
+    conn = node.connect()
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
 def ids_on(node, table):
     """Every id in `table` on `node`'s PostgreSQL (a set)."""
     with node.connect() as conn, conn.cursor() as cur:

@@ -20,7 +20,7 @@ import os
 
 import pytest
 
-from conftest import AckedWriter, ensure_healthy, ids_on, pghactl, start_cluster, stop_cluster, tuned_config
+from conftest import AckedWriter, ensure_healthy, ids_on, pghactl, query, start_cluster, stop_cluster, tuned_config
 
 PROFILE = os.environ.get("PGHA_TEST_AGENT_PROFILE", "quick")
 
@@ -33,17 +33,6 @@ def cluster():
         yield c
     finally:
         stop_cluster(c)
-
-
-def query(node, sql):
-    conn = node.connect()
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
 
 
 def patroni(node):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import pgha_cluster as pc
-from conftest import ensure_healthy, start_cluster, stop_cluster, tuned_config
+from conftest import ensure_healthy, query, start_cluster, stop_cluster, tuned_config
 
 PROFILE = os.environ.get("PGHA_TEST_AGENT_PROFILE", "quick")
 SEGMENT_SWITCHES = 6
@@ -26,17 +26,6 @@ def cluster():
         yield c
     finally:
         stop_cluster(c)
-
-
-def query(node, sql, autocommit=True):
-    conn = node.connect()
-    conn.autocommit = autocommit
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
 
 
 def slots_on(node):
