@@ -379,7 +379,9 @@ void HaLoop::iteration() {
   if (view.failsafe_mode) {
     local.failsafe_leader = witness_.confirmed_leader(settings_.ttl).value_or("");
   }
-  witness_ttl_ms_ = Millis(settings_.ttl).count();  // for accept_failsafe(), on REST threads
+  // For the REST threads, which must not read settings_ (the dynamic configuration changes it).
+  witness_ttl_ms_ = Millis(settings_.ttl).count();
+  loop_wait_ms_ = settings_.loop_wait.count();
   // Fencing counts from the last refresh that succeeded, not from the first that failed: time
   // spent blocked in etcd calls counts too, because the lease runs out regardless. As in
   // Patroni, a leader gets loop_wait (the normal refresh period) plus retry_timeout of retries;

@@ -320,9 +320,11 @@ class HaLoop {
   std::string failsafe_refusal_logged_;
   bool etcd_write_failed_ = false;  // a put of this iteration failed
   FailsafeWitness witness_;
+  // settings_.ttl and loop_wait as of the last iteration, for the REST threads.
   std::atomic<std::chrono::milliseconds::rep> witness_ttl_ms_{10000};
+  std::atomic<std::chrono::milliseconds::rep> loop_wait_ms_{2000};
   std::optional<Clock::time_point> scheduled_wake_;  // a scheduled switchover's time (steady clock)
-  std::string logged_schedule_;                      // the schedule last reported as awaited  // settings_.ttl, as REST threads may read it
+  std::string logged_schedule_;                      // the schedule last reported as awaited
   int history_recorded_for_ = 0;                // the timeline /history was last brought up to date for
   std::string logged_identifier_mismatch_;      // the /initialize value last reported as another cluster's
   bool watchdog_lost_ = false;                  // the fencing process is gone: never lead again

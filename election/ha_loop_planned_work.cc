@@ -39,7 +39,7 @@ SwitchoverResult HaLoop::request_restart(const RestartRequest& request) {
   }
   const Millis start = request.timeout ? Millis(*request.timeout) : kStartTimeout;
   // A leader's CHECKPOINT before the stop (bounded by retry_timeout slices), the stop, the start.
-  const Millis wait = settings_.loop_wait + kCheckpointTimeout + kStopTimeout + start;
+  const Millis wait = Millis(loop_wait_ms_.load()) + kCheckpointTimeout + kStopTimeout + start;
   return planned_.submit(PlannedWork::Kind::kRestart, request, /*force=*/false, wait, [this] { wake(); });
 }
 
