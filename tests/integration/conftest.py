@@ -273,6 +273,15 @@ def query(node, sql):
         conn.close()
 
 
+def clone_count(node):
+    """How many times pgha-agent ran pg_basebackup for `node` (its command log)."""
+    log = node.data_dir.parent / (node.data_dir.name + "-pgha") / "log" / "commands.log"
+    try:
+        return log.read_text(errors="replace").count("pg_basebackup")
+    except OSError:
+        return 0
+
+
 def ids_on(node, table):
     """Every id in `table` on `node`'s PostgreSQL (a set)."""
     with node.connect() as conn, conn.cursor() as cur:

@@ -20,7 +20,8 @@ import os
 
 import pytest
 
-from conftest import AckedWriter, ensure_healthy, ids_on, pghactl, query, start_cluster, stop_cluster, tuned_config
+from conftest import (AckedWriter, clone_count, ensure_healthy, ids_on, pghactl, query, start_cluster, stop_cluster,
+                      tuned_config)
 
 PROFILE = os.environ.get("PGHA_TEST_AGENT_PROFILE", "quick")
 
@@ -58,14 +59,6 @@ def member_keys(c):
     rc, out = pghactl(c, "list")
     assert rc == 0, out
     return out
-
-
-def clone_count(node):
-    log = node.data_dir.parent / (node.data_dir.name + "-pgha") / "log" / "commands.log"
-    try:
-        return log.read_text(errors="replace").count("pg_basebackup")
-    except OSError:
-        return 0
 
 
 def test_restart_of_the_leader_under_writes_loses_nothing_and_keeps_it_leading(cluster):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import pgha_cluster as pc
-from conftest import ensure_healthy, query, start_cluster, stop_cluster, tuned_config
+from conftest import clone_count, ensure_healthy, query, start_cluster, stop_cluster, tuned_config
 
 PROFILE = os.environ.get("PGHA_TEST_AGENT_PROFILE", "quick")
 SEGMENT_SWITCHES = 6
@@ -32,14 +32,6 @@ def slots_on(node):
     return {name: (active, restart_lsn) for name, active, restart_lsn in
             query(node, "SELECT slot_name, active, restart_lsn::text FROM pg_replication_slots "
                         "WHERE slot_type = 'physical'")}
-
-
-def clone_count(node):
-    log = node.data_dir.parent / (node.data_dir.name + "-pgha") / "log" / "commands.log"
-    try:
-        return log.read_text(errors="replace").count("pg_basebackup")
-    except OSError:
-        return 0
 
 
 def test_the_leader_keeps_an_active_slot_per_replica(cluster):
