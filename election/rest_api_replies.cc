@@ -149,9 +149,10 @@ int health_status_code(const NodeStatus& s, std::string_view path, const HealthQ
     code = s.postgres_running ? kOk : kUnavailable;
   } else if ((path == "/sync" || path == "/synchronous") && is_synchronous) {
     code = replica_code;
-  } else if ((path == "/quorum" || path == "/read-only-quorum") && (is_quorum || primary_code == kOk)) {
-    // As Patroni's later releases: a voter of quorum commit; /read-only-quorum takes the primary too.
-    code = path == "/quorum" ? (is_quorum ? replica_code : kUnavailable) : (primary_code == kOk ? kOk : replica_code);
+  } else if (path == "/quorum" && is_quorum) {  // as Patroni's later releases: a voter of quorum commit
+    code = replica_code;
+  } else if (path == "/read-only-quorum") {
+    code = primary_code == kOk ? kOk : is_quorum ? replica_code : kUnavailable;
   } else if (path == "/async" || path == "/asynchronous") {
     code = is_synchronous || is_quorum ? kUnavailable : replica_code;
   } else if (path == "/read-only-sync" || path == "/read-only-synchronous") {

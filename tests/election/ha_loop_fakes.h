@@ -23,6 +23,11 @@
 
 namespace pgha::election::test {
 
+// Whether `item` is in `list` (the recorded calls, keys, ...).
+inline bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
 class FakeDcs final : public Dcs {
  public:
   struct Entry {

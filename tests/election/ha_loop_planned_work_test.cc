@@ -19,6 +19,7 @@ namespace pgha::election {
 namespace {
 
 using namespace std::chrono_literals;
+using test::contains;
 using test::FakeDcs;
 using test::FakePeers;
 using test::FakePostgres;
@@ -27,9 +28,6 @@ using Millis = std::chrono::milliseconds;
 
 constexpr std::int64_t kWal = 0x5000000;
 
-bool contains(const std::vector<std::string>& list, const std::string& item) {
-  return std::find(list.begin(), list.end(), item) != list.end();
-}
 
 // The calls in `list` that are among `wanted`, in order.
 std::vector<std::string> only(const std::vector<std::string>& list, const std::vector<std::string>& wanted) {

@@ -19,6 +19,7 @@ namespace pgha::election {
 namespace {
 
 using namespace std::chrono_literals;
+using test::contains;
 using test::FakeDcs;
 using test::FakePeers;
 using test::FakePostgres;
@@ -53,9 +54,6 @@ std::string member_json(const std::string& name, int port, const std::string& ro
   return encode_member(m);
 }
 
-bool contains(const std::vector<std::string>& list, const std::string& item) {
-  return std::find(list.begin(), list.end(), item) != list.end();
-}
 bool any_starts_with(const std::vector<std::string>& list, const std::string& prefix) {
   return std::any_of(list.begin(), list.end(), [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
 }
