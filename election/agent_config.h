@@ -1,5 +1,5 @@
 // AgentConfig: pgha-agent's configuration as plain validated structs, loaded once at start from
-// native YAML or from the subset of a patroni.yml the article uses (the same keys, so an
+// native YAML or from the subset of a patroni.yml that the classic setup uses (the same keys, so an
 // existing patroni.yml works unchanged). Value type; read-only after loading.
 //
 // Timing defaults (used when bootstrap.dcs does not set them; a patroni.yml's explicit values

@@ -53,7 +53,7 @@ class PostgresControl final : public LocalPostgres {
 
   // initdb (data checksums + config.initdb_options) into an empty or absent data dir, managed
   // configuration, start, then the superuser's password, the replication role and the extra
-  // users (LOGIN plus their options, e.g. the article's admin: createrole, createdb). Succeeds only when PostgreSQL
+  // users (LOGIN plus their options, e.g. the classic setup's admin: createrole, createdb). Succeeds only when PostgreSQL
   // answers queries. On failure after initdb the new data dir is stopped and removed.
   PgStatus bootstrap(Millis timeout) override;
 

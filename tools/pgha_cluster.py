@@ -47,12 +47,12 @@ DEFAULT_DIR = "/tmp/pgha-cluster"
 PATRONI_TEMPLATE = REPO / "conf" / "patroni" / "patroni.yml.in"
 DEFAULT_PROXY_CONFIG = REPO / "conf" / "haproxy.cfg"
 
-# Patroni timing profiles. "article" is the article's patroni.yml unchanged and is the default, so
+# Patroni timing profiles. "classic" is the classic patroni.yml (Patroni's defaults) and is the default, so
 # that what the launcher shows (and what pgha-proxy is compared against) is the setup the project
 # promises to replace drop-in; its failover takes ~30-45 s. "fast" keeps Patroni's constraint
 # loop_wait + 2*retry_timeout <= ttl and is for fault tests that need several failovers per run.
 PROFILES = {
-    "article": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
+    "classic": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
     "fast": {"ttl": 10, "loop_wait": 2, "retry_timeout": 4},
     # pgha-agent only (Patroni takes whole seconds): etcd leases are whole seconds, so ttl 4 with
     # loop_wait 1 leaves a decimal retry_timeout of 1.5 s (loop_wait + 2*retry_timeout = ttl). A
@@ -79,7 +79,7 @@ ETCD_TIMING = {"quick": (50, 500), "quickest": (50, 500)}
 # disk etcd asks for: on the disk PostgreSQL writes to, a checkpoint stalls etcd's fsync for up to
 # ~1.6 s here, longer than quickest's retry budget.
 ETCD_IN_MEMORY = ("quickest",)
-DEFAULT_PROFILE = "article"
+DEFAULT_PROFILE = "classic"
 MANAGERS = ("patroni", "pgha-agent")
 PROXIES = ("pgha-proxy", "haproxy", "none")
 

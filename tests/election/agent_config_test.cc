@@ -1,4 +1,4 @@
-// load_agent_config / parse_agent_config: the article's patroni.yml loads unchanged into the
+// load_agent_config / parse_agent_config: the classic setup's patroni.yml loads unchanged into the
 // expected struct; every error names FILE:LINE: KEY; Patroni keys we do not implement warn or
 // fail; the timing constraint; etcd3.hosts, initdb and pg_hba forms and precedence.
 #include "election/agent_config.h"
@@ -31,9 +31,9 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
-// The article's patroni.yml ("The Quest for High Availability Application Part 3") with its
-// addresses moved to loopback; everything else as the article writes it.
-const char* const kArticle = R"(scope: postgres
+// The classic setup's patroni.yml (Patroni + etcd + HAProxy, as commonly published) with its
+// addresses moved to loopback; everything else as written there.
+const char* const kClassic = R"(scope: postgres
 name: node1
 restapi:
   listen: 127.0.0.1:8008
@@ -104,8 +104,8 @@ std::string error_of(const std::string& text) {
   return "";
 }
 
-TEST(AgentConfig, ArticlePatroniYmlLoadsUnchanged) {
-  const AgentConfig c = parse(kArticle);
+TEST(AgentConfig, ClassicPatroniYmlLoadsUnchanged) {
+  const AgentConfig c = parse(kClassic);
   EXPECT_EQ(c.source_file, "agent.yml");
   EXPECT_EQ(c.scope, "postgres");
   EXPECT_EQ(c.name, "node1");
@@ -131,7 +131,7 @@ TEST(AgentConfig, ArticlePatroniYmlLoadsUnchanged) {
   EXPECT_EQ(c.pg_listen, "127.0.0.1:5434");
   EXPECT_EQ(c.pg_connect_address, "127.0.0.1:5434");
   EXPECT_EQ(c.data_dir, "/var/lib/patroni/data");
-  EXPECT_EQ(c.bin_dir, "/usr/lib/postgresql/15/bin");  // the article puts it in PATH instead
+  EXPECT_EQ(c.bin_dir, "/usr/lib/postgresql/15/bin");  // the classic file puts it in PATH instead
   EXPECT_EQ(c.pgpass, "/var/lib/patroni/pgpass");
   EXPECT_EQ(c.superuser.username, "patroni_super");
   EXPECT_EQ(c.superuser.password, "patroni_super_pass");
@@ -145,10 +145,10 @@ TEST(AgentConfig, ArticlePatroniYmlLoadsUnchanged) {
   EXPECT_THAT(c.warnings, IsEmpty());
 }
 
-// The launcher's rendered copy in conf/ (Patroni profile "article") loads too; its only
+// The launcher's rendered copy in conf/ (Patroni profile "classic") loads too; its only
 // unimplemented key is `log`, and its pg_hba lives in postgresql.pg_hba.
-TEST(AgentConfig, RepositoryArticleNodeFileLoads) {
-  const std::string path = std::string(PGHA_SOURCE_DIR) + "/conf/patroni/article-node1.yml";
+TEST(AgentConfig, RepositoryClassicNodeFileLoads) {
+  const std::string path = std::string(PGHA_SOURCE_DIR) + "/conf/patroni/classic-node1.yml";
   const AgentConfig c = load_agent_config(path);
   EXPECT_EQ(c.source_file, path);
   EXPECT_EQ(c.name, "node1");
@@ -670,7 +670,7 @@ TEST(AgentConfig, PgHbaPrecedence) {
               ElementsAre("host all all 127.0.0.1/32 scram-sha-256"));
   EXPECT_THAT(parse(kMinimal + "bootstrap:\n" + bootstrap_hba + dcs_hba).pg_hba,
               ElementsAre("host all all 10.0.0.0/8 md5"));
-  // bootstrap.pg_hba alone (the article's form) becomes the whole file, not an addition.
+  // bootstrap.pg_hba alone (the classic file's form) becomes the whole file, not an addition.
   EXPECT_THAT(parse(kMinimal + "bootstrap:\n" + bootstrap_hba).pg_hba, ElementsAre("host all all 0.0.0.0/0 md5"));
   // An explicitly empty postgresql.pg_hba still wins.
   EXPECT_THAT(parse(kMinimal + "  pg_hba: []\nbootstrap:\n" + bootstrap_hba).pg_hba, IsEmpty());

@@ -3,7 +3,7 @@ of 3 etcd members, 3 PostgreSQL 15 nodes under Patroni and a proxy, one cluster 
 
 Environment:
   PGHA_TEST_PROXY         pgha-proxy (default) or haproxy: which proxy the suite tests.
-  PGHA_TEST_PROXY_CONFIG  overrides the article config (default conf/haproxy.cfg, used unchanged).
+  PGHA_TEST_PROXY_CONFIG  overrides the classic config (default conf/haproxy.cfg, used unchanged).
   PGHA_TEST_TUNED_CONFIG  overrides the tuned config (default conf/pgha-proxy-tuned.yaml for
                           pgha-proxy, tests/integration/haproxy-tuned-equivalent.cfg for haproxy).
   PGHA_TEST_DIR           where cluster dirs live (default /tmp/pgha-it); figures.json is there.
@@ -32,7 +32,7 @@ TEST_DIR = Path(os.environ.get("PGHA_TEST_DIR", "/tmp/pgha-it"))
 FIGURES = TEST_DIR / "figures.json"
 
 
-def article_config():
+def classic_config():
     return Path(os.environ.get("PGHA_TEST_PROXY_CONFIG", REPO / "conf" / "haproxy.cfg"))
 
 

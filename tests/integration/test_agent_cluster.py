@@ -1,4 +1,4 @@
-"""pgha-agent instead of Patroni: the article's scenario end to end with our own stack.
+"""pgha-agent instead of Patroni: the classic setup's scenario end to end with our own stack.
 
 3 etcd members, 3 PostgreSQL 15 nodes each run by pgha-agent (reading the very same patroni.yml
 that Patroni reads), pgha-proxy with conf/pgha-proxy-tuned.yaml in front. Profile "fast"
@@ -59,12 +59,12 @@ def test_table_created_on_leader_is_visible_on_both_replicas(cluster):
     conn = cluster.proxy_connect(pc.WRITE_PORT)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("CREATE TABLE IF NOT EXISTS agent_article(id int); INSERT INTO agent_article VALUES (1)")
+        cur.execute("CREATE TABLE IF NOT EXISTS agent_classic(id int); INSERT INTO agent_classic VALUES (1)")
     conn.close()
     for name in cluster.replicas():
         node = cluster.node(name)
-        cluster.wait_for(lambda: query(node, "SELECT to_regclass('agent_article') IS NOT NULL AND "
-                                             "EXISTS (SELECT 1 FROM agent_article WHERE id = 1)")[0][0],
+        cluster.wait_for(lambda: query(node, "SELECT to_regclass('agent_classic') IS NOT NULL AND "
+                                             "EXISTS (SELECT 1 FROM agent_classic WHERE id = 1)")[0][0],
                          20, f"the table on {name}", 0.1)
 
 
@@ -95,7 +95,7 @@ def test_kill_leader_agent_and_postmaster_fails_over(cluster):
     conn = cluster.proxy_connect(pc.WRITE_PORT)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("INSERT INTO agent_article SELECT generate_series(100, 199)")
+        cur.execute("INSERT INTO agent_classic SELECT generate_series(100, 199)")
     conn.close()
     state["killed"] = old.name
 
@@ -106,7 +106,7 @@ def test_killed_node_rejoins_as_streaming_replica_with_the_new_rows(cluster):
     node = cluster.node(name)
     node.start_patroni()
     cluster.wait_for(node.is_replica, REJOIN_TIMEOUT, f"{name} to answer 200 on /replica", 0.2)
-    cluster.wait_for(lambda: query(node, "SELECT count(*) FROM agent_article WHERE id >= 100")[0][0] == 100,
+    cluster.wait_for(lambda: query(node, "SELECT count(*) FROM agent_classic WHERE id >= 100")[0][0] == 100,
                      REJOIN_TIMEOUT, f"the rows written while {name} was gone to reach it", 0.2)
     cluster.wait_for(cluster.healthy, REJOIN_TIMEOUT, "a leader and 2 streaming replicas again", 0.25)
 

@@ -711,7 +711,7 @@ class TestAgentFaults:
 
 class TestHAProxyCompat:
 
-    def test_haproxy_with_article_config_routes_writes_to_agent_leader(self, haproxy_cluster):
+    def test_haproxy_with_classic_config_routes_writes_to_agent_leader(self, haproxy_cluster):
         c = haproxy_cluster
         leader = c.node(c.leader())
         # up() already waited for writes to settle (HAProxy starts every server UP).

@@ -1,4 +1,4 @@
-// The haproxy.cfg loader: the article's file from conf/, HAProxy's inheritance rules,
+// The haproxy.cfg loader: the classic file from conf/, HAProxy's inheritance rules,
 // check options, warnings for harmless keywords and an error (with file, line and key) for
 // everything that would change routing if ignored.
 #include <gtest/gtest.h>
@@ -20,7 +20,7 @@ LoadedConfig load_text(const TempDir& dir, const std::string& text) {
   return load_haproxy_config(dir.write("case.cfg", text));
 }
 
-TEST(HaproxyConfConfigTest, ArticleFileLoadsWithOnlyWarnings) {
+TEST(HaproxyConfConfigTest, ClassicFileLoadsWithOnlyWarnings) {
   const std::string path = testing::conf_file("haproxy.cfg");
   LoadedConfig loaded = load_config(path);
   const ProxyConfig& c = loaded.config;
@@ -71,7 +71,7 @@ TEST(HaproxyConfConfigTest, ArticleFileLoadsWithOnlyWarnings) {
   EXPECT_EQ(read.balance, Balance::kLeastConn);
   ASSERT_EQ(read.servers.size(), 3u);
   for (const ServerConfig& s : read.servers) {
-    EXPECT_EQ(s.check.type, CheckType::kNone) << s.name;  // no "check" on the article's read servers
+    EXPECT_EQ(s.check.type, CheckType::kNone) << s.name;  // no "check" on the classic file's read servers
     EXPECT_TRUE(s.shutdown_sessions_on_down) << s.name;
   }
 

@@ -1,4 +1,4 @@
-// The native YAML loader: conf/'s YAML files (the article's equivalent must load into the
+// The native YAML loader: conf/'s YAML files (the classic haproxy.cfg's equivalent must load into the
 // very same structs as conf/haproxy.cfg), inheritance defaults → listener → server, and an
 // error naming file, line and key path for every invalid or unknown setting.
 #include <sys/stat.h>
@@ -18,7 +18,7 @@ using testing::expect_config_error;
 using testing::has_warning;
 using testing::TempDir;
 
-TEST(YamlConfConfigTest, ArticleEquivalentMatchesHaproxyCfgExactly) {
+TEST(YamlConfConfigTest, ClassicEquivalentMatchesHaproxyCfgExactly) {
   LoadedConfig from_yaml = load_config(testing::conf_file("pgha-proxy.yaml"));
   LoadedConfig from_cfg = load_config(testing::conf_file("haproxy.cfg"));
   EXPECT_EQ(testing::dump(from_yaml.config), testing::dump(from_cfg.config));

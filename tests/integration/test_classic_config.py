@@ -1,8 +1,8 @@
-"""The article's setup end to end: conf/haproxy.cfg, unchanged, as the proxy's config in front of
+"""The classic setup end to end: conf/haproxy.cfg, unchanged, as the proxy's config in front of
 a real Patroni cluster (3 etcd, 3 PostgreSQL 15 nodes), with real clients (psycopg2 and psql).
 
-Patroni profile: "article" (ttl 30 / loop_wait 10 / retry_timeout 10, the article's patroni.yml),
-so the failover figures are the article's. Each failover takes ~45-60 s here (lock expiry up to
+Patroni profile: "classic" (ttl 30 / loop_wait 10 / retry_timeout 10, Patroni's defaults),
+so the failover figures are those of the classic setup. Each failover takes ~45-60 s here (lock expiry up to
 30 s, then the config's checks: inter 10s, rise/fall 3); the module runs in ~4-5 minutes.
 
 The tests run in file order on one cluster; each fault test first restores its precondition (three
@@ -15,11 +15,11 @@ import time
 import pytest
 
 import pgha_cluster as pc
-from conftest import (article_config, close_all, ensure_healthy, ports_of_read_sessions,
+from conftest import (classic_config, close_all, ensure_healthy, ports_of_read_sessions,
                       proxy_write_listener_state, record_figures)
 from failover_probe import FailoverProbe
 
-PROFILE = "article"
+PROFILE = "classic"
 FAILOVER_TIMEOUT = 150  # ttl 30 + loop_wait 10 + rise 3 x inter 10 s, with margin
 REJOIN_TIMEOUT = 180     # Patroni start, pg_rewind or basebackup, replication catching up
 
@@ -28,7 +28,7 @@ killed = {}  # scenario -> node name, handed from a kill test to its rejoin test
 
 @pytest.fixture(scope="module")
 def cluster(cluster_factory):
-    return cluster_factory(article_config(), PROFILE)
+    return cluster_factory(classic_config(), PROFILE)
 
 
 def psql(port, sql, user=pc.SUPERUSER):
@@ -79,7 +79,7 @@ def kill_and_time_failover(cluster, kill_postmaster, test_name):
                              "the session opened through :5432 to the old leader to be closed", 0.1)
     finally:
         close_all([session])
-    figures = {"test": f"article/{test_name}", "config": str(article_config().resolve()),
+    figures = {"test": f"classic/{test_name}", "config": str(classic_config().resolve()),
                "patroni_profile": PROFILE,
                "kill_to_promotion_s": round(probe.promoted_at[new_name] - kill_at, 2),
                "kill_to_first_write_s": round(routed_at - kill_at, 2),
