@@ -152,7 +152,9 @@ void EdgePoller::arm_portable_wait() {
   // Armed only before the loop sleeps, never re-armed by its own handler: a nested epoll set
   // that holds ready events is reported by every poll of the reactor (the kernel wakes the outer
   // set each time it scans the inner one), so an always-armed wait would keep io_context::poll
-  // busy. wait() fetches the events itself; the handler only says the wait is over.
+  // busy. wait() fetches the events itself; the handler only says the wait is over. Armed
+  // outside io_context::run, the operation is allocated (Asio's per-thread handler cache exists
+  // only inside run): one small allocation per sleep of the loop, part of this mode's cost.
   if (portable_wait_armed_) return;
   portable_wait_armed_ = true;
   in_io_context_->async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
