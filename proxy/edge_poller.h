@@ -18,8 +18,10 @@
 // - portable: when that discovery fails (no /proc, another reactor such as io_uring, a future
 //   Asio that registers lazily) or PGHA_PROXY_EVENT_LOOP=portable asks for it. This set is then
 //   registered in the io_context (a stream_descriptor, its wait armed before the loop sleeps),
-//   and the loop sleeps in io_context::run_one: correct with any Asio backend, at the cost of a second
-//   non-blocking epoll_wait (the io_context's poll) per batch. Logged once per process.
+//   and the loop sleeps in io_context::run_one: correct with any Asio backend, at about twice
+//   the syscalls of a small transaction (the io_context's non-blocking epoll_wait per batch, and
+//   per sleep the wait's arming, an epoll_ctl in Boost 1.74: bench/RESULTS.md). Logged once per
+//   process.
 // A design that drives the relay sockets through Asio itself (async_wait per message) was
 // rejected: it is the epoll_ctl-per-message cost the EdgePoller exists to avoid.
 //
