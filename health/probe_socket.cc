@@ -176,6 +176,9 @@ std::string ProbeSocket::describe_failure(const char* what, const error_code& ec
   }
   std::string reason = ec.message();
   if (ec.category() == asio::error::get_ssl_category()) {
+    // OpenSSL's reason alone: Boost 1.81's message() appends the library ("(SSL routines)"),
+    // 1.74's does not.
+    if (const char* text = ::ERR_reason_error_string(static_cast<unsigned long>(ec.value()))) reason = text;
     const int ssl_reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
     if (ssl_reason == SSL_R_CERTIFICATE_VERIFY_FAILED && state_->tls) {
       // "certificate verify failed" alone does not say what was wrong with the certificate.
