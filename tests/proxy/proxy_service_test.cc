@@ -12,6 +12,7 @@
 
 #include "proxy/admin_server.h"
 #include "proxy/fd_budget.h"
+#include "proxy/metrics_page.h"
 #include "tests/proxy/service_test_configs.h"
 #include "tests/support/test_servers.h"
 
@@ -387,6 +388,24 @@ TEST_F(ProxyServiceTest, AdminRenderersReportStateAndCounters) {
   const std::string metrics = render_metrics(*service_);
   EXPECT_NE(metrics.find("pgha_server_up{listener=\"write\",server=\"a\"} 1"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("pgha_server_sessions{listener=\"write\",server=\"a\"} 1"), std::string::npos);
+  // The same facts under HAProxy's exporter names.
+  for (const char* line : {"haproxy_server_status{proxy=\"write\",server=\"a\",state=\"UP\"} 1\n",
+                           "haproxy_server_status{proxy=\"write\",server=\"a\",state=\"DOWN\"} 0\n",
+                           "haproxy_server_check_status{proxy=\"write\",server=\"a\",state=\"L7OK\"} 1\n",
+                           "haproxy_server_check_status{proxy=\"write\",server=\"a\",state=\"L7STS\"} 0\n",
+                           "haproxy_server_current_sessions{proxy=\"write\",server=\"a\"} 1\n",
+                           "haproxy_backend_active_servers{proxy=\"write\"} 1\n",
+                           "haproxy_backend_status{proxy=\"write\",state=\"UP\"} 1\n",
+                           "haproxy_frontend_current_sessions{proxy=\"write\"} 1\n",
+                           "# TYPE haproxy_server_sessions_total counter\n"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
+  }
+  // Bytes reach the counters when a session ends.
+  c.close();
+  ASSERT_TRUE(eventually([&] {
+    return render_metrics(*service_).find("haproxy_server_bytes_in_total{proxy=\"write\",server=\"a\"} 1\n") !=
+           std::string::npos;
+  }));
 }
 
 // Plain HTTP/1.0 request against the admin port; returns the whole reply.
