@@ -10,9 +10,9 @@ namespace {
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
-bool is_http_status(std::string_view detail) {  // "HTTP 503"
-  if (detail.size() != 8 || !starts_with(detail, "HTTP ")) return false;
-  for (const char c : detail.substr(5)) {
+bool is_http_status(std::string_view detail) {  // "HTTP 503", "HTTP 503 (expected 200)"
+  if (detail.size() < 8 || !starts_with(detail, "HTTP ") || (detail.size() > 8 && detail[8] != ' ')) return false;
+  for (const char c : detail.substr(5, 3)) {
     if (c < '0' || c > '9') return false;
   }
   return true;

@@ -222,13 +222,18 @@ def round_trip(port, payload=b"hello"):
         assert got == payload
 
 
-def test_haproxy_names_types_labels_and_states_match(setup):
-    expected = {("pg_write", "n1"): "UP", ("pg_write", "n2"): "DOWN", ("pg_write", "n3"): "UP",
-                ("pg_write", "spare"): "UP", ("be_read", "r1"): "UP", ("be_read", "r2"): "DOWN"}
+def compare_once_settled(setup, expected):
+    """Waits until both proxies report the `expected` server states, compares families and
+    states, and returns pgha's samples."""
     scrapes = wait_until(setup, lambda s: states(s, expected), f"servers {expected}")
     assert_same_families(scrapes)
     assert_same_state(scrapes)
-    _, p = scrapes["pgha"]
+    return scrapes["pgha"][1]
+
+
+def test_haproxy_names_types_labels_and_states_match(setup):
+    p = compare_once_settled(setup, {("pg_write", "n1"): "UP", ("pg_write", "n2"): "DOWN", ("pg_write", "n3"): "UP",
+                                     ("pg_write", "spare"): "UP", ("be_read", "r1"): "UP", ("be_read", "r2"): "DOWN"})
     assert value(p, "haproxy_backend_active_servers", proxy="pg_write") == 2
     assert value(p, "haproxy_server_check_status", proxy="pg_write", server="n2", state="L7STS") == 1
     assert value(p, "haproxy_server_check_status", proxy="be_read", server="r2", state="L4CON") == 1
@@ -267,10 +272,6 @@ def test_sessions_and_bytes_match(setup):
 
 def test_states_still_match_after_a_health_endpoint_stops(setup):
     setup["health"]["n3"].stop()
-    expected = {("pg_write", "n1"): "UP", ("pg_write", "n2"): "DOWN", ("pg_write", "n3"): "DOWN"}
-    scrapes = wait_until(setup, lambda s: states(s, expected), f"servers {expected}")
-    assert_same_families(scrapes)
-    assert_same_state(scrapes)
-    _, p = scrapes["pgha"]
+    p = compare_once_settled(setup, {("pg_write", "n1"): "UP", ("pg_write", "n2"): "DOWN", ("pg_write", "n3"): "DOWN"})
     assert value(p, "haproxy_backend_active_servers", proxy="pg_write") == 1
     assert value(p, "haproxy_server_check_status", proxy="pg_write", server="n3", state="L4CON") == 1

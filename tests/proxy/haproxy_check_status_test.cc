@@ -49,6 +49,8 @@ TEST(HaproxyCheckStatus, FailuresByPhase) {
       {CheckType::kHttp, "timeout after 2000 ms (12 reply bytes received)", "L7TOUT"},
       {CheckType::kHttp, "read: connection closed by the server (0 reply bytes received)", "L7RSP"},
       {CheckType::kHttp, "HTTP 503", "L7STS"},
+      {CheckType::kHttp, "HTTP 503 (expected 200)", "L7STS"},
+      {CheckType::kHttp, "HTTP 5030", "L7RSP"},
       {CheckType::kHttp, "HTTP: garbage reply \"x\"", "L7RSP"},
       {CheckType::kHttp, "HTTP: connection closed without a reply", "L7RSP"},
       {CheckType::kPgsql, "pgsql: E the database system is starting up", "L7RSP"},
