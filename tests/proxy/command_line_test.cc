@@ -1,6 +1,11 @@
 // The pgha-proxy binary's command line: a malformed number or level is an error naming the
 // option and the value (exit 2), never an uncaught exception or logging silently turned off;
 // --check reports what a full load would (a TLS check's unreadable CA file).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <sstream>
 #include <string>
@@ -74,6 +79,19 @@ TEST(ProxyCommandLine, WellFormedValuesAreAccepted) {
   EXPECT_THAT(r.output, HasSubstr("Configuration file is valid: " + config));
 }
 
+// A loopback port nothing listens on now (the kernel's pick for a socket bound to port 0).
+int unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  if (fd >= 0) ::close(fd);
+  return ok ? ntohs(addr.sin_port) : 0;
+}
+
 // --log-format json: every line the running proxy writes is one JSON object, also when a message
 // holds quotes and backslashes (a listener named so).
 TEST(ProxyCommandLine, JsonLogFormatWritesOneJsonObjectPerLine) {
@@ -83,7 +101,7 @@ TEST(ProxyCommandLine, JsonLogFormatWritesOneJsonObjectPerLine) {
                                        "  enabled: false\n"
                                        "listeners:\n"
                                        "  - name: 'db \"quoted\" \\ name'\n"
-                                       "    bind: 127.0.0.1:0\n"
+                                       "    bind: 127.0.0.1:" + std::to_string(unused_port()) + "\n"
                                        "    servers:\n"
                                        "      - name: s1\n"
                                        "        address: 127.0.0.1:1\n"
