@@ -107,7 +107,7 @@ TEST(ProxyCommandLine, JsonLogFormatWritesOneJsonObjectPerLine) {
                                        "        address: 127.0.0.1:1\n"
                                        "        check: {type: tcp, inter: 100ms}\n");
   const test::ProgramResult r = test::run_program({PGHA_PROXY_BIN, "--log-format", "json", "-f", config},
-                                                  std::chrono::milliseconds(1500));
+                                                  std::chrono::seconds(8));  // ASan start-up on a loaded machine: seconds
   EXPECT_TRUE(r.timed_out) << "it should still run when killed:\n" << r.output;
   std::istringstream lines(r.output);
   std::string line;
