@@ -18,11 +18,11 @@
 #include "election/fence_watchdog.h"
 #include "election/ha_loop.h"
 #include "election/log.h"
-#include "log_format/log_format.h"
 #include "election/peer_client.h"
 #include "election/postgres_callbacks.h"
 #include "election/postgres_control.h"
 #include "election/rest_api.h"
+#include "log_format/log_format.h"
 
 namespace {
 
