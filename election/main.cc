@@ -22,13 +22,15 @@
 #include "election/postgres_callbacks.h"
 #include "election/postgres_control.h"
 #include "election/rest_api.h"
+#include "log_format/log_format.h"
 
 namespace {
 
 void usage(std::ostream& out) {
   out << "usage: pgha-agent [--check] CONFIG   (a pgha-agent YAML or a patroni.yml; also -c/--config CONFIG)\n"
          "  --check   load and validate CONFIG, print its warnings and exit: 0 when it is valid, 2 when\n"
-         "            not; nothing is started and neither etcd nor PostgreSQL is contacted\n";
+         "            not; nothing is started and neither etcd nor PostgreSQL is contacted\n"
+         "  --log-format FMT   text (default) or json: one JSON object per log line\n";
 }
 
 }  // namespace
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   // to its idle size after a burst of large or hostile replies.
   ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   std::string config_path;
+  std::string log_format = "text";
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -57,6 +60,12 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (arg == "--check") {
       check_only = true;
+    } else if (arg == "--log-format") {
+      if (i + 1 >= argc || !pgha::log_format::is_log_format(argv[i + 1])) {
+        std::cerr << "pgha-agent: --log-format needs text or json\n";
+        return 2;
+      }
+      log_format = argv[++i];
     } else if (arg == "-h" || arg == "--help") {
       usage(std::cout);
       return 0;
@@ -84,7 +93,7 @@ int main(int argc, char** argv) {
     std::cout << "Configuration file is valid: " << config_path << "\n";
     return 0;
   }
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%n] %^%l%$ %v");
+  (void)pgha::log_format::apply(log_format);  // checked above
   for (const std::string& w : config.warnings) log().warn("config: {}", w);
   // Forked before any thread exists. Without it a frozen or killed leader agent would leave a
   // writable primary behind: refuse to run rather than run unsafe.

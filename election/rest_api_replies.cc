@@ -11,7 +11,7 @@
 
 #include "election/bounded_json.h"
 #include "election/failsafe.h"
-#include "prometheus_text/prometheus_text.h"
+#include "prometheus_text/metrics_writer.h"
 
 namespace pgha::election {
 namespace {
@@ -90,14 +90,6 @@ std::pair<std::string, int> host_port_of_url(std::string_view url) {
   return {std::string(host), port_number};
 }
 
-std::string format_seconds(double seconds) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6f", seconds);
-  std::string s = buf;
-  s.erase(s.find_last_not_of('0') + 1);
-  if (s.back() == '.') s.pop_back();
-  return s;
-}
 
 }  // namespace
 
@@ -286,64 +278,86 @@ std::string render_cluster_json(const NodeStatus& s) {
   return json_text(j);
 }
 
+// Patroni's number for a postgres state word (PostgresqlState's index in Patroni's later
+// releases); -1 for a word Patroni does not have.
+int patroni_state_index(std::string_view state) {
+  static constexpr std::string_view kStates[] = {
+      "initializing new cluster", "initdb failed", "running custom bootstrap script", "custom bootstrap failed",
+      "creating replica", "running", "starting", "starting after custom bootstrap", "start failed", "restarting",
+      "restart failed", "stopping", "stopped", "stop failed", "crashed"};
+  for (std::size_t i = 0; i < std::size(kStates); ++i) {
+    if (kStates[i] == state) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 std::string render_patroni_metrics(const NodeStatus& s) {
-  const std::string labels =
-      "{scope=\"" + prometheus_text::label_value(s.scope) + "\",name=\"" + prometheus_text::label_value(s.name) + "\"}";
-  std::string out;
-  const auto metric = [&](const char* name, const char* type, const char* help, const std::string& value) {
-    prometheus_text::append_family(out, name, type, help);
-    out += name;
-    out += labels;
-    out += ' ';
-    out += value;
-    out += '\n';
+  using prometheus_text::Label;
+  const std::initializer_list<Label> labels = {{"scope", s.scope}, {"name", s.name}};
+  prometheus_text::MetricsWriter w;
+  const auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    w.family(name, type, help);
+    w.sample(labels, value);
   };
-  const auto num = [](auto v) { return std::to_string(v); };
   const bool primary = s.is_primary();
   const bool replica = s.is_replica();
   const bool out_of_recovery = s.postgres_running && !s.in_recovery;
   const double start = s.postgres_running ? parse_postgres_timestamp(s.postmaster_start_time).value_or(0) : 0;
+  const int server_version = s.postgres_running ? s.server_version : 0;
 
-  metric("patroni_version", "gauge", "Patroni semver without periods.", kAgentVersionPadded);
-  metric("patroni_postgres_running", "gauge", "Value is 1 if Postgres is running, 0 otherwise.", num(int(s.postgres_running)));
-  metric("patroni_postmaster_start_time", "gauge", "Epoch seconds since Postgres started.", format_seconds(start));
-  metric("patroni_master", "gauge", "Value is 1 if this node is the leader, 0 otherwise.", num(int(primary)));
-  metric("patroni_primary", "gauge", "Value is 1 if this node is the leader, 0 otherwise.", num(int(primary)));
+  w.family("patroni_version", "gauge", "Patroni semver without periods.");
+  w.sample_text(labels, kAgentVersionPadded);
+  metric("patroni_postgres_running", "gauge", "Value is 1 if Postgres is running, 0 otherwise.", s.postgres_running);
+  metric("patroni_postmaster_start_time", "gauge", "Epoch seconds since Postgres started.", start);
+  metric("patroni_master", "gauge", "Value is 1 if this node is the leader, 0 otherwise.", primary);
+  metric("patroni_primary", "gauge", "Value is 1 if this node is the leader, 0 otherwise.", primary);
   metric("patroni_xlog_location", "counter",
          "Current location of the Postgres transaction log, 0 if this node is not the leader.",
-         num(out_of_recovery ? s.wal_position : 0));
-  metric("patroni_standby_leader", "gauge", "Value is 1 if this node is the standby_leader, 0 otherwise.", "0");
-  metric("patroni_replica", "gauge", "Value is 1 if this node is a replica, 0 otherwise.", num(int(replica)));
+         std::int64_t{out_of_recovery ? s.wal_position : 0});
+  metric("patroni_standby_leader", "gauge", "Value is 1 if this node is the standby_leader, 0 otherwise.", 0);
+  metric("patroni_replica", "gauge", "Value is 1 if this node is a replica, 0 otherwise.", replica);
   metric("patroni_sync_standby", "gauge", "Value is 1 if this node is a sync standby replica, 0 otherwise.",
-         num(int(s.is_sync_standby())));
+         s.is_sync_standby());
   metric("patroni_quorum_standby", "gauge", "Value is 1 if this node is a quorum standby replica, 0 otherwise.",
-         num(int(s.is_quorum_standby())));
+         s.is_quorum_standby());
   metric("patroni_xlog_received_location", "counter",
          "Current location of the received Postgres transaction log, 0 if this node is not a replica.",
-         num(replica ? (s.received_location != 0 ? s.received_location : s.replayed_location) : 0));
+         std::int64_t{replica ? (s.received_location != 0 ? s.received_location : s.replayed_location) : 0});
   metric("patroni_xlog_replayed_location", "counter",
          "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.",
-         num(replica ? s.replayed_location : 0));
+         std::int64_t{replica ? s.replayed_location : 0});
   const double replayed_at = replica ? parse_postgres_timestamp(s.replayed_timestamp).value_or(0) : 0;
   metric("patroni_xlog_replayed_timestamp", "gauge",
-         "Current timestamp of the replayed Postgres transaction log, 0 if null.", format_seconds(replayed_at));
-  metric("patroni_xlog_paused", "gauge", "Value is 1 if the Postgres xlog is paused, 0 otherwise.", "0");
-  metric("patroni_postgres_server_version", "gauge", "Version of Postgres (if running), 0 otherwise.",
-         num(s.postgres_running ? s.server_version : 0));
+         "Current timestamp of the replayed Postgres transaction log, 0 if null.", replayed_at);
+  metric("patroni_xlog_paused", "gauge", "Value is 1 if the Postgres xlog is paused, 0 otherwise.", 0);
+  // As Patroni's later releases: only when PostgreSQL (9.6 or later) runs. Replicas here only
+  // stream; none replays from an archive alone.
+  if (server_version >= 90600) {
+    metric("patroni_postgres_streaming", "gauge", "Value is 1 if Postgres is streaming, 0 otherwise.",
+           s.postgres_running && s.in_recovery && !s.following.empty());
+    metric("patroni_postgres_in_archive_recovery", "gauge",
+           "Value is 1 if Postgres is replicating from archive, 0 otherwise.", 0);
+  }
+  metric("patroni_postgres_server_version", "gauge", "Version of Postgres (if running), 0 otherwise.", server_version);
   metric("patroni_cluster_unlocked", "gauge", "Value is 1 if the cluster is unlocked, 0 if locked.",
-         num(int(!effective_leader(s))));
+         !effective_leader(s));
   // Patroni's help text, word for word (it repeats cluster_unlocked's).
   metric("patroni_failsafe_mode_is_active", "gauge", "Value is 1 if the cluster is unlocked, 0 if locked.",
-         num(int(s.failsafe_active)));
+         s.failsafe_active);
+  metric("patroni_failsafe_mode_enabled", "gauge", "Value is 1 if failsafe_mode is enabled, 0 otherwise.",
+         s.failsafe.has_value());
+  metric("patroni_failsafe_member", "gauge", "Value is 1 if this node is a member of failsafe, 0 otherwise.",
+         s.failsafe.has_value() && s.failsafe->count(s.name) > 0);
   metric("patroni_postgres_timeline", "counter", "Postgres timeline of this node (if running), 0 otherwise.",
-         num(s.postgres_running ? s.timeline : 0));
+         std::int64_t{s.postgres_running ? s.timeline : 0});
   metric("patroni_dcs_last_seen", "gauge", "Epoch timestamp when DCS was last contacted successfully by Patroni.",
-         num(s.dcs_last_seen_unix));
+         std::int64_t{s.dcs_last_seen_unix});
   metric("patroni_pending_restart", "gauge", "Value is 1 if the node needs a restart, 0 otherwise.",
-         num(int(s.postgres_running && s.pending_restart)));
-  metric("patroni_is_paused", "gauge", "Value is 1 if auto failover is disabled, 0 otherwise.",
-         num(int(s.cluster.paused)));
-  return out;
+         s.postgres_running && s.pending_restart);
+  metric("patroni_is_paused", "gauge", "Value is 1 if auto failover is disabled, 0 otherwise.", s.cluster.paused);
+  metric("patroni_postgres_state", "gauge", "Numeric representation of Postgres state.", patroni_state_index(s.state));
+  metric("patroni_failover_priority", "gauge", "Failover priority of this node.", s.failover_priority);
+  return w.take();
 }
 
 }  // namespace pgha::election

@@ -1,5 +1,6 @@
-// The pieces of Prometheus' text exposition format (version 0.0.4) that both /metrics endpoints
-// write: a label value escaped, and the HELP and TYPE lines that open a metric family.
+// The pieces of Prometheus' text exposition format (version 0.0.4) that MetricsWriter
+// (metrics_writer.h, what both /metrics endpoints write with) is made of: a label value escaped,
+// and the HELP and TYPE lines that open a metric family.
 #pragma once
 
 #include <string>

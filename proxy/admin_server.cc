@@ -19,8 +19,8 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "prometheus_text/prometheus_text.h"
 #include "proxy/log.h"
+#include "proxy/metrics_page.h"
 #include "proxy/proxy_service.h"
 #include "proxy/thread_failure.h"
 
@@ -54,8 +54,6 @@ std::string state_name(const ServerHealth& h) {
   return h.up ? "UP" : "DOWN";
 }
 
-// Prometheus label values: escape backslash, quote and newline.
-std::string label(const std::string& v) { return prometheus_text::label_value(v); }
 }  // namespace
 
 std::string render_status_json(const ProxyService& service) {
@@ -123,94 +121,6 @@ std::string render_status_json(const ProxyService& service) {
     listeners.push_back(std::move(lj));
   }
   return root.dump(2) + "\n";
-}
-
-std::string render_metrics(const ProxyService& service) {
-  std::string out;
-  auto family = [&out](const char* name, const char* type, const char* help) {
-    prometheus_text::append_family(out, name, type, help);
-  };
-  auto sample = [&out](const std::string& name, const std::string& labels, auto value) {
-    out += name + "{" + labels + "} " + std::to_string(value) + "\n";
-  };
-  struct Row {
-    std::string labels;
-    const ListenerState* listener;
-  };
-  std::vector<Row> rows;
-  for (std::size_t li = 0; li < service.listener_count(); ++li) {
-    const ListenerState& l = service.listener(li);
-    rows.push_back({"listener=\"" + label(l.config.name) + "\"", &l});
-  }
-  family("pgha_listener_sessions", "gauge", "Sessions currently open on the listener.");
-  for (const Row& r : rows) sample("pgha_listener_sessions", r.labels, r.listener->sessions.active());
-  family("pgha_listener_accepted_total", "counter", "Client connections accepted.");
-  for (const Row& r : rows) sample("pgha_listener_accepted_total", r.labels, r.listener->accepted.load());
-  family("pgha_listener_no_server_total", "counter", "Clients closed because no server was available.");
-  for (const Row& r : rows) sample("pgha_listener_no_server_total", r.labels, r.listener->no_server.load());
-  family("pgha_listener_connect_failed_total", "counter", "Clients closed after every connect attempt failed.");
-  for (const Row& r : rows) sample("pgha_listener_connect_failed_total", r.labels, r.listener->connect_failed.load());
-  family("pgha_listener_idle_closed_total", "counter", "Sessions closed by the idle timeout.");
-  for (const Row& r : rows) sample("pgha_listener_idle_closed_total", r.labels, r.listener->idle_closed.load());
-  family("pgha_listener_held_clients", "gauge", "Clients held now because no server is UP.");
-  for (const Row& r : rows) sample("pgha_listener_held_clients", r.labels, r.listener->held.active());
-  family("pgha_listener_held_total", "counter", "Clients ever held because no server was UP.");
-  for (const Row& r : rows) sample("pgha_listener_held_total", r.labels, r.listener->held_total.load());
-  family("pgha_listener_held_expired_total", "counter", "Held clients closed because no server came UP in time.");
-  for (const Row& r : rows) sample("pgha_listener_held_expired_total", r.labels, r.listener->held_expired.load());
-  family("pgha_listener_held_refused_total", "counter", "Clients closed because the held clients were at their maximum.");
-  for (const Row& r : rows) sample("pgha_listener_held_refused_total", r.labels, r.listener->held_refused.load());
-  family("pgha_listener_held_abandoned_total", "counter", "Held clients that hung up before a server came UP.");
-  for (const Row& r : rows) sample("pgha_listener_held_abandoned_total", r.labels, r.listener->held_abandoned.load());
-  family("pgha_listener_held_wait_seconds_total", "counter", "Time held clients waited, all of them.");
-  for (const Row& r : rows) sample("pgha_listener_held_wait_seconds_total", r.labels, static_cast<double>(r.listener->held_wait_us.load()) / 1e6);
-  family("pgha_listener_held_wait_max_seconds", "gauge", "The longest time one held client waited.");
-  for (const Row& r : rows) sample("pgha_listener_held_wait_max_seconds", r.labels, static_cast<double>(r.listener->held_wait_max_us.load()) / 1e6);
-  family("pgha_listener_bytes_total", "counter", "Bytes relayed by ended sessions, by direction.");
-  for (const Row& r : rows) {
-    sample("pgha_listener_bytes_total", r.labels + ",direction=\"in\"", r.listener->bytes_in.load());
-    sample("pgha_listener_bytes_total", r.labels + ",direction=\"out\"", r.listener->bytes_out.load());
-  }
-  family("pgha_listener_bytes_spliced_total", "counter",
-         "Of those bytes, moved kernel to kernel with splice(2) (bulk streams).");
-  for (const Row& r : rows) sample("pgha_listener_bytes_spliced_total", r.labels, r.listener->bytes_spliced.load());
-
-  struct ServerRow {
-    std::string labels;
-    const ServerStats* stats;
-    ServerHealth health;
-  };
-  std::vector<ServerRow> servers;
-  for (std::size_t li = 0; li < service.listener_count(); ++li) {
-    const ListenerState& l = service.listener(li);
-    for (std::size_t si = 0; si < l.config.servers.size(); ++si) {
-      servers.push_back({"listener=\"" + label(l.config.name) + "\",server=\"" + label(l.config.servers[si].name) + "\"",
-                         &l.pool.stats(static_cast<int>(si)), service.health().status(li, si)});
-    }
-  }
-  family("pgha_server_up", "gauge", "1 when the server takes new sessions.");
-  for (const auto& s : servers) sample("pgha_server_up", s.labels, s.health.up && !s.health.maintenance && !s.health.draining ? 1 : 0);
-  family("pgha_server_sessions", "gauge", "Sessions currently assigned to the server.");
-  for (const auto& s : servers) sample("pgha_server_sessions", s.labels, s.stats->sessions.active());
-  family("pgha_server_sessions_total", "counter", "Sessions ever assigned to the server.");
-  for (const auto& s : servers) sample("pgha_server_sessions_total", s.labels, s.stats->total.load());
-  family("pgha_server_connect_failures_total", "counter", "Failed connection attempts to the server.");
-  for (const auto& s : servers) sample("pgha_server_connect_failures_total", s.labels, s.stats->connect_failures.load());
-  family("pgha_server_killed_sessions_total", "counter", "Sessions shut down when the server was marked down.");
-  for (const auto& s : servers) sample("pgha_server_killed_sessions_total", s.labels, s.stats->killed_on_down.load());
-  family("pgha_server_observed_error_events_total", "counter",
-         "Times failed client connects reached the server's error limit (observe layer4).");
-  for (const auto& s : servers) sample("pgha_server_observed_error_events_total", s.labels, s.health.observed_error_events);
-  family("pgha_server_checks_total", "counter", "Health checks run.");
-  for (const auto& s : servers) sample("pgha_server_checks_total", s.labels, s.health.checks);
-  family("pgha_server_checks_not_run_total", "counter",
-         "Health checks that could not get a socket here (out of descriptors); the server's state stays.");
-  for (const auto& s : servers) sample("pgha_server_checks_not_run_total", s.labels, s.health.checks_not_run);
-  family("pgha_server_transitions_total", "counter", "UP/DOWN transitions.");
-  for (const auto& s : servers) sample("pgha_server_transitions_total", s.labels, s.health.transitions);
-  family("pgha_server_check_duration_seconds", "gauge", "Duration of the latest health check.");
-  for (const auto& s : servers) sample("pgha_server_check_duration_seconds", s.labels, s.health.last_duration_ms / 1000.0);
-  return out;
 }
 
 namespace {

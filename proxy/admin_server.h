@@ -69,8 +69,8 @@ class AdminServer {
   int port_ = 0;
 };
 
-// Renderers, separate from the HTTP plumbing so that tests can call them directly.
+// The /status body, separate from the HTTP plumbing so that tests can call it directly (the
+// /metrics body is metrics_page.h's render_metrics()).
 std::string render_status_json(const ProxyService& service);
-std::string render_metrics(const ProxyService& service);
 
 }  // namespace pgha::proxy

@@ -36,6 +36,9 @@ struct ServerConfig {
 
 struct ListenerConfig {
   std::string name;
+  // The backend section's name when loaded from an haproxy.cfg frontend + backend (HAProxy's
+  // exporter labels backend and server metrics with it); empty: the same as `name`.
+  std::string backend_name;
   std::string bind_host = "0.0.0.0";
   uint16_t bind_port = 0;
   Balance balance = Balance::kRoundRobin;

@@ -656,6 +656,7 @@ class Parser {
     ListenerConfig listener;
     ListenerSource src;
     listener.name = frontend.name;
+    if (backend.name != frontend.name) listener.backend_name = backend.name;
     listener.bind_host = frontend.bind->host;
     listener.bind_port = frontend.bind->port;
     listener.balance = backend.balance;

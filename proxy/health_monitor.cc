@@ -119,6 +119,7 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
                      h.up ? "UP" : "DOWN");
         }
         ++h.checks_not_run;
+        h.last_check_not_run = true;
         h.last_detail = result.detail;
         h.last_duration_ms = static_cast<double>(result.duration.count());
       }
@@ -138,6 +139,8 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
     h.consecutive_failures = state.consecutive_failures();
     h.consecutive_successes = state.consecutive_successes();
     h.last_detail = result.detail;
+    h.last_check_ok = result.healthy;
+    h.last_check_not_run = false;
     h.last_duration_ms = static_cast<double>(result.duration.count());
     ++h.checks;
     if (t != health::Transition::kNone) {

@@ -43,6 +43,8 @@ struct ServerHealth {
   bool shutdown_pending = false;  // marked DOWN by a declining answer; sessions cut at the grace's end
   std::uint64_t observed_error_events = 0;  // times failed client connects reached the error limit
   std::string last_detail;     // e.g. "HTTP 200", "timeout after 500 ms"
+  bool last_check_ok = false;        // the latest check that ran passed
+  bool last_check_not_run = false;   // the latest probe could not get a socket here
   double last_duration_ms = 0;
   std::int64_t last_change_unix_ms = 0;
 };

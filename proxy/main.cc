@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "log_format/log_format.h"
 #include "proxy/config.h"
 #include "proxy/fd_budget.h"
 #include "proxy/log.h"
@@ -33,6 +34,7 @@ void usage(std::ostream& out) {
          "  --reload-grace MS   on SIGHUP (reload), how long the previous configuration's sessions\n"
          "                      may go on (default: until they end, as HAProxy's old process)\n"
          "  --log-level LEVEL   trace|debug|info|warn|error|critical|off (default: config's, else info)\n"
+         "  --log-format FMT    text (default) or json: one JSON object per log line\n"
          "A malformed option value is an error (exit 2).\n";
 }
 
@@ -101,6 +103,7 @@ std::string log_level_option(const std::string& text) {
 int main(int argc, char** argv) {
   std::string config_path;
   std::string log_level;
+  std::string log_format = "text";
   bool check_only = false;
   long grace_ms = 5000;
   long reload_grace_ms = -1;
@@ -123,6 +126,12 @@ int main(int argc, char** argv) {
       reload_grace_ms = milliseconds_option(arg, value("--reload-grace"));
     } else if (arg == "--log-level") {
       log_level = log_level_option(value("--log-level"));
+    } else if (arg == "--log-format") {
+      log_format = value("--log-format");
+      if (!pgha::log_format::is_log_format(log_format)) {
+        std::cerr << "pgha-proxy: --log-format: unknown format '" << log_format << "' (expected text or json)\n";
+        return 2;
+      }
     } else if (arg == "-h" || arg == "--help") {
       usage(std::cout);
       return 0;
@@ -144,7 +153,7 @@ int main(int argc, char** argv) {
     std::cerr << "pgha-proxy: config error: " << e.what() << "\n";
     return 2;
   }
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%n] %^%l%$ %v");
+  (void)pgha::log_format::apply(log_format);  // checked above
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? loaded.config.log_level : log_level));
   for (const auto& w : loaded.warnings) pgha::proxy::log().warn("config: {}", w.to_string());
   if (check_only) {

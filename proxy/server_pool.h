@@ -23,6 +23,8 @@ struct ServerStats {
   std::atomic<std::uint64_t> total{0};        // sessions ever assigned
   std::atomic<std::uint64_t> connect_failures{0};
   std::atomic<std::uint64_t> killed_on_down{0};
+  std::atomic<std::uint64_t> bytes_in{0};     // client → server, added when a session ends
+  std::atomic<std::uint64_t> bytes_out{0};    // server → client, added when a session ends
   std::atomic<int> consecutive_connect_errors{0};  // "observe layer4": reset by a connect that works
 };
 

@@ -55,7 +55,12 @@ Session::~Session() {
   end_hold();
   close_sockets();
   worker_.unlink(this);
-  if (server_index_ >= 0) listener_.pool.release(server_index_);
+  if (server_index_ >= 0) {
+    ServerStats& stats = listener_.pool.stats(server_index_);
+    stats.bytes_in.fetch_add(pumps_[0].bytes, std::memory_order_relaxed);
+    stats.bytes_out.fetch_add(pumps_[1].bytes, std::memory_order_relaxed);
+    listener_.pool.release(server_index_);
+  }
   listener_.release_slot();
   listener_.bytes_in.fetch_add(pumps_[0].bytes, std::memory_order_relaxed);
   listener_.bytes_out.fetch_add(pumps_[1].bytes, std::memory_order_relaxed);

@@ -111,6 +111,8 @@ TEST_F(AgentCommandLine, BadArgumentsExitWithTwo) {
       {{path, "--frobnicate"}, "pgha-agent: unknown argument '--frobnicate'"},
       {{path, path}, "pgha-agent: unknown argument '" + path + "'"},
       {{"--check"}, "usage: pgha-agent"},
+      {{"--log-format", "xml", path}, "pgha-agent: --log-format needs text or json"},
+      {{path, "--log-format"}, "pgha-agent: --log-format needs text or json"},
   };
   for (const auto& [args, message] : cases) {
     const test::ProgramResult r = run_agent(args);

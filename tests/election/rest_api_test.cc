@@ -583,6 +583,14 @@ TEST(RestApiTest, MetricsUsePatroniNamesAndLabels) {
       {"patroni_dcs_last_seen", "1714557600"},
       {"patroni_pending_restart", "0"},
       {"patroni_is_paused", "0"},
+      // Of Patroni's later releases.
+      {"patroni_quorum_standby", "0"},
+      {"patroni_postgres_streaming", "0"},
+      {"patroni_postgres_in_archive_recovery", "0"},
+      {"patroni_failsafe_mode_enabled", "0"},
+      {"patroni_failsafe_member", "0"},
+      {"patroni_postgres_state", "5"},
+      {"patroni_failover_priority", "1"},
   };
   for (const auto& [name, value] : expected) {
     EXPECT_NE(r.body.find("\n" + name + labels + " " + value + "\n"), std::string::npos) << name << "\n" << r.body;
@@ -593,12 +601,28 @@ TEST(RestApiTest, MetricsUsePatroniNamesAndLabels) {
   const std::string body = request(h.port(), "GET", "/metrics").body;
   EXPECT_NE(body.find("patroni_primary" + labels + " 0\n"), std::string::npos);
   EXPECT_NE(body.find("patroni_replica" + labels + " 1\n"), std::string::npos);
+  EXPECT_NE(body.find("patroni_postgres_streaming" + labels + " 1\n"), std::string::npos);
   EXPECT_NE(body.find("patroni_xlog_location" + labels + " 0\n"), std::string::npos);
   EXPECT_NE(body.find("patroni_xlog_replayed_location" + labels + " " + std::to_string(kLeaderWal - kMiB) + "\n"),
             std::string::npos);
 
   h.set(primary_in_doubt());
   EXPECT_NE(request(h.port(), "GET", "/metrics").body.find("patroni_primary" + labels + " 0\n"), std::string::npos);
+
+  // Failsafe mode on, this node among the members it names; a stopped PostgreSQL has no
+  // streaming families (as Patroni: they need a running server's version).
+  NodeStatus failsafe = primary();
+  failsafe.failsafe = std::map<std::string, std::string>{{"node1", "http://127.0.0.1:8008/patroni"}};
+  const std::string with_failsafe = render_patroni_metrics(failsafe);
+  EXPECT_NE(with_failsafe.find("patroni_failsafe_mode_enabled" + labels + " 1\n"), std::string::npos) << with_failsafe;
+  EXPECT_NE(with_failsafe.find("patroni_failsafe_member" + labels + " 1\n"), std::string::npos);
+  NodeStatus stopped = primary();
+  stopped.postgres_running = false;
+  stopped.state = "stopped";
+  const std::string stopped_body = render_patroni_metrics(stopped);
+  EXPECT_EQ(stopped_body.find("patroni_postgres_streaming"), std::string::npos);
+  EXPECT_NE(stopped_body.find("patroni_postgres_state" + labels + " 12\n"), std::string::npos);
+  EXPECT_NE(stopped_body.find("patroni_postgres_server_version" + labels + " 0\n"), std::string::npos);
 }
 
 TEST(RestApiTest, ParsesPostgresTimestamps) {

@@ -11,7 +11,9 @@ The comparison requires, for each endpoint and key:
     are allowed only where listed in EXTRA_FIELDS: later Patroni versions have them too);
   - the same values where they do not depend on the run (roles, states, server version, the
     replication rows' addresses, the /history reason and new leader, the /config values);
-  - the same metric names in /metrics.
+  - in /metrics: every family Patroni writes, with the same TYPE and at least Patroni's label
+    names (pgha adds `name`, as later Patroni releases do), and the same values where they
+    describe the node (role, running, timeline, server version, lock, failsafe).
 Known differences, deliberate, are listed below with their reason; anything else fails.
 """
 import base64
@@ -23,6 +25,7 @@ import pytest
 
 import pgha_cluster as pc
 from conftest import fresh_cluster_dir, stop_cluster
+from prometheus_scrape import parse as parse_metrics
 
 PROFILE = "fast"  # whole seconds: Patroni takes no decimals
 ENDPOINTS = ["/patroni", "/cluster", "/history", "/config", "/primary", "/replica", "/health", "/read-only",
@@ -152,8 +155,33 @@ def value_at(doc, dotted):
     return doc
 
 
-def metric_names(text):
-    return {line.split("{")[0].split()[0] for line in text.splitlines() if line and not line.startswith("#")}
+# /metrics values that describe the node and so must be the same in both.
+SAME_METRIC_VALUES = ["patroni_postgres_running", "patroni_master", "patroni_primary", "patroni_replica",
+                      "patroni_standby_leader", "patroni_sync_standby", "patroni_xlog_paused",
+                      "patroni_postgres_server_version", "patroni_cluster_unlocked",
+                      "patroni_failsafe_mode_is_active", "patroni_postgres_timeline", "patroni_pending_restart",
+                      "patroni_is_paused"]
+
+
+def metrics_differences(where, patroni_text, pgha_text):
+    """Families of Patroni's /metrics missing in pgha's, of another TYPE, with fewer label names,
+    or with another value where SAME_METRIC_VALUES says they must agree."""
+    (p_types, p_samples), (g_types, g_samples) = parse_metrics(patroni_text), parse_metrics(pgha_text)
+    out = []
+    for family, kind in sorted(p_types.items()):
+        if family not in g_types:
+            out.append(f"{where}: no metric {family}")
+        elif g_types[family] != kind:
+            out.append(f"{where}: {family} is a {g_types[family]}, Patroni's a {kind}")
+    ours = {n: (ls, v) for n, ls, v in g_samples}
+    for name, labels, value in p_samples:
+        if name not in ours:
+            continue
+        if not set(labels) <= set(ours[name][0]):
+            out.append(f"{where}: {name} labels {sorted(ours[name][0])}, Patroni's {sorted(labels)}")
+        if name in SAME_METRIC_VALUES and ours[name][1] != value:
+            out.append(f"{where}: {name} {ours[name][1]}, Patroni's {value}")
+    return out
 
 
 def test_rest_api_answers_as_patroni_does(both):
@@ -167,8 +195,7 @@ def test_rest_api_answers_as_patroni_does(both):
         if path in STATUS_ONLY:
             continue
         if path == "/metrics":
-            missing = metric_names(body) - metric_names(pgha_body)
-            problems.extend(f"{where}: no metric {m}" for m in sorted(missing))
+            problems.extend(metrics_differences(where, body, pgha_body))
             continue
         shape_differences(where, body, pgha_body, problems)
         if path == "/cluster":

@@ -7,11 +7,16 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "proxy/admin_server.h"
 #include "proxy/fd_budget.h"
+#include "proxy/metrics_page.h"
 #include "tests/proxy/service_test_configs.h"
 #include "tests/support/test_servers.h"
 
@@ -387,6 +392,42 @@ TEST_F(ProxyServiceTest, AdminRenderersReportStateAndCounters) {
   const std::string metrics = render_metrics(*service_);
   EXPECT_NE(metrics.find("pgha_server_up{listener=\"write\",server=\"a\"} 1"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("pgha_server_sessions{listener=\"write\",server=\"a\"} 1"), std::string::npos);
+  // The same facts under HAProxy's exporter names.
+  for (const char* line : {"haproxy_server_status{proxy=\"write\",server=\"a\",state=\"UP\"} 1\n",
+                           "haproxy_server_status{proxy=\"write\",server=\"a\",state=\"DOWN\"} 0\n",
+                           "haproxy_server_check_status{proxy=\"write\",server=\"a\",state=\"L7OK\"} 1\n",
+                           "haproxy_server_check_status{proxy=\"write\",server=\"a\",state=\"L7STS\"} 0\n",
+                           "haproxy_server_current_sessions{proxy=\"write\",server=\"a\"} 1\n",
+                           "haproxy_backend_active_servers{proxy=\"write\"} 1\n",
+                           "haproxy_backend_status{proxy=\"write\",state=\"UP\"} 1\n",
+                           "haproxy_frontend_current_sessions{proxy=\"write\"} 1\n",
+                           "# TYPE haproxy_server_sessions_total counter\n"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
+  }
+  // Bytes reach the counters when a session ends.
+  c.close();
+  ASSERT_TRUE(eventually([&] {
+    return render_metrics(*service_).find("haproxy_server_bytes_in_total{proxy=\"write\",server=\"a\"} 1\n") !=
+           std::string::npos;
+  }));
+  // Admin states as HAProxy writes them: DRAIN for an UP server in drain, MAINT over all; neither
+  // counts as an active server, and a backend without one is DOWN.
+  const auto shows = [&](const std::vector<std::string>& lines) {
+    return eventually([&] {
+      const std::string m = render_metrics(*service_);
+      return std::all_of(lines.begin(), lines.end(), [&](const std::string& l) { return m.find(l) != std::string::npos; });
+    });
+  };
+  ASSERT_TRUE(service_->health().set_admin_state("write", "a", HealthMonitor::AdminState::kDrain));
+  EXPECT_TRUE(shows({"haproxy_server_status{proxy=\"write\",server=\"a\",state=\"DRAIN\"} 1\n",
+                     "haproxy_server_status{proxy=\"write\",server=\"a\",state=\"UP\"} 0\n",
+                     "haproxy_backend_active_servers{proxy=\"write\"} 0\n",
+                     "haproxy_backend_status{proxy=\"write\",state=\"DOWN\"} 1\n"}))
+      << render_metrics(*service_);
+  ASSERT_TRUE(service_->health().set_admin_state("write", "a", HealthMonitor::AdminState::kMaint));
+  EXPECT_TRUE(shows({"haproxy_server_status{proxy=\"write\",server=\"a\",state=\"MAINT\"} 1\n",
+                     "haproxy_server_status{proxy=\"write\",server=\"a\",state=\"DRAIN\"} 0\n"}))
+      << render_metrics(*service_);
 }
 
 // Plain HTTP/1.0 request against the admin port; returns the whole reply.
