@@ -122,6 +122,7 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
         h.last_detail = result.detail;
         h.last_duration_ms = static_cast<double>(result.duration.count());
       }
+      first_check_cv_.notify_all();
       probe.timer.expires_after(server.check.timing.inter);
       boost::system::error_code ec;
       co_await probe.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -140,6 +141,7 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
     h.last_detail = result.detail;
     h.last_duration_ms = static_cast<double>(result.duration.count());
     ++h.checks;
+    if (first) first_check_cv_.notify_all();
     if (t != health::Transition::kNone) {
       record_transition_locked(li, si, t == health::Transition::kWentUp, result.declined, result.detail,
                                static_cast<long long>(result.duration.count()));
@@ -233,6 +235,31 @@ void HealthMonitor::publish_locked() {
 HealthSnapshotPtr HealthMonitor::snapshot() const {
   std::lock_guard lock(mutex_);
   return snapshot_;
+}
+
+bool HealthMonitor::first_checks_done_locked() const {
+  for (std::size_t li = 0; li < probes_.size(); ++li) {
+    for (std::size_t si = 0; si < probes_[li].size(); ++si) {
+      const ServerHealth& h = status_[li][si];
+      if (probes_[li][si] && !h.checked && h.checks_not_run == 0) return false;
+    }
+  }
+  return true;
+}
+
+bool HealthMonitor::wait_for_first_checks(std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(mutex_);
+  return first_check_cv_.wait_until(lock, deadline, [this] { return first_checks_done_locked(); });
+}
+
+std::chrono::milliseconds HealthMonitor::longest_check_deadline() const {
+  std::chrono::milliseconds longest{0};
+  for (const ListenerConfig& l : config_.listeners) {
+    for (const ServerConfig& s : l.servers) {
+      if (s.check.type != health::CheckType::kNone) longest = std::max(longest, health::check_deadline(s.check.timing));
+    }
+  }
+  return longest;
 }
 
 ServerHealth HealthMonitor::status(std::size_t listener, std::size_t server) const {
