@@ -28,7 +28,7 @@ void AgentNotifications::on_iteration(std::uint64_t iteration, const Decision* d
   try {
     std::uint64_t due = reloaded_by_.load();
     if (due != 0 && iteration >= due && reloaded_by_.compare_exchange_strong(due, 0)) {
-      notifier_.ready("reloaded PostgreSQL's configuration");
+      notifier_.ready("ran the reload of PostgreSQL's configuration");
     }
     if (!decision) return;
     const std::string status = decision->reason.empty() ? std::string(action_name(decision->action)) : decision->reason;

@@ -122,7 +122,6 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
         h.last_detail = result.detail;
         h.last_duration_ms = static_cast<double>(result.duration.count());
       }
-      first_check_cv_.notify_all();
       probe.timer.expires_after(server.check.timing.inter);
       boost::system::error_code ec;
       co_await probe.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -141,7 +140,6 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
     h.last_detail = result.detail;
     h.last_duration_ms = static_cast<double>(result.duration.count());
     ++h.checks;
-    if (first) first_check_cv_.notify_all();
     if (t != health::Transition::kNone) {
       record_transition_locked(li, si, t == health::Transition::kWentUp, result.declined, result.detail,
                                static_cast<long long>(result.duration.count()));
@@ -237,7 +235,8 @@ HealthSnapshotPtr HealthMonitor::snapshot() const {
   return snapshot_;
 }
 
-bool HealthMonitor::first_checks_done_locked() const {
+bool HealthMonitor::first_checks_done() const {
+  std::lock_guard lock(mutex_);
   for (std::size_t li = 0; li < probes_.size(); ++li) {
     for (std::size_t si = 0; si < probes_[li].size(); ++si) {
       const ServerHealth& h = status_[li][si];
@@ -245,11 +244,6 @@ bool HealthMonitor::first_checks_done_locked() const {
     }
   }
   return true;
-}
-
-bool HealthMonitor::wait_for_first_checks(std::chrono::steady_clock::time_point deadline) const {
-  std::unique_lock lock(mutex_);
-  return first_check_cv_.wait_until(lock, deadline, [this] { return first_checks_done_locked(); });
 }
 
 std::chrono::milliseconds HealthMonitor::longest_check_deadline() const {

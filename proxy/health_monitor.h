@@ -10,7 +10,6 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -63,9 +62,9 @@ class HealthMonitor : public ConnectObserver {
   HealthSnapshotPtr snapshot() const;
   ServerHealth status(std::size_t listener, std::size_t server) const;
 
-  // Waits until every checked server has had its first check (a result, or a check that could
-  // not run), or until `deadline`; true when they all have. Any thread but the monitor's.
-  bool wait_for_first_checks(std::chrono::steady_clock::time_point deadline) const;
+  // Whether every checked server has had its first check (a result, or a check that could not
+  // run). Any thread.
+  bool first_checks_done() const;
   // The longest deadline of one check of any server: the first round ends within it (0 without
   // checked servers).
   std::chrono::milliseconds longest_check_deadline() const;
@@ -94,14 +93,12 @@ class HealthMonitor : public ConnectObserver {
   // Rebuild the snapshot from status_ (and publish it). Caller holds mutex_.
   HealthSnapshotPtr build_snapshot_locked();
   void publish_locked();
-  bool first_checks_done_locked() const;
 
   const ProxyConfig& config_;
   Publish publish_;
   boost::asio::io_context io_{1};
   std::thread thread_;
   mutable std::mutex mutex_;
-  mutable std::condition_variable first_check_cv_;  // a check result arrived (with mutex_)
   std::vector<std::vector<ServerHealth>> status_;
   std::vector<std::vector<std::unique_ptr<Probe>>> probes_;  // null for unchecked servers
   HealthSnapshotPtr snapshot_;

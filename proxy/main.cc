@@ -188,26 +188,33 @@ int main(int argc, char** argv) {
     service->start();
     // READY once every server's first check has run (it does within its check deadline, also
     // when the server is dead), so that a client of a freshly started proxy finds the servers'
-    // real states; the wait is bounded by that deadline plus a second.
-    const auto checks_deadline = std::chrono::steady_clock::now() + service->health().longest_check_deadline() + std::chrono::seconds(1);
-    if (!service->health().wait_for_first_checks(checks_deadline)) pgha::proxy::log().warn("systemd: READY before every server's first check");
-    notifier.ready(service->status_line());
+    // real states; at the latest a second after the longest check deadline. Signals are taken
+    // meanwhile (a reload then is not announced: the service manager is still waiting for READY).
+    bool ready = false;
+    const auto ready_deadline =
+        std::chrono::steady_clock::now() + service->health().longest_check_deadline() + std::chrono::seconds(1);
     pgha::proxy::ProxyLiveness liveness;
     liveness.watch(service.get());
     pgha::service_notify::WatchdogKeepalive keepalive(notifier, [&liveness] { return liveness.alive(); });
     keepalive.start();
     for (;;) {
-      // Wakes once a second to free the services that reloads retired, once they have drained.
-      const timespec tick{1, 0};
+      if (!ready && (service->health().first_checks_done() || std::chrono::steady_clock::now() >= ready_deadline)) {
+        if (!service->health().first_checks_done()) pgha::proxy::log().warn("systemd: READY before every first check ended");
+        notifier.ready(service->status_line());
+        ready = true;
+      }
+      // Wakes once a second to free the services that reloads retired, once they have drained;
+      // every 10 ms until READY.
+      const timespec tick = ready ? timespec{1, 0} : timespec{0, 10'000'000};
       const int sig = sigtimedwait(&signals, nullptr, &tick);
       retired.free_drained();
       if (sig < 0) continue;  // EAGAIN (tick) or EINTR
       if (sig == SIGHUP) {
-        notifier.reloading("reloading " + config_path);
+        if (ready) notifier.reloading("reloading " + config_path);
         const std::string refused =
             reload(config_path, !log_level.empty(), service, retired, std::chrono::milliseconds(reload_grace_ms));
         liveness.watch(service.get());  // before free_drained() may free the previous service
-        notifier.ready(refused.empty() ? service->status_line() : "reload refused: " + refused);
+        if (ready) notifier.ready(refused.empty() ? service->status_line() : "reload refused: " + refused);
         continue;
       }
       pgha::proxy::log().info("{}: stopping{}", sig == SIGTERM ? "SIGTERM" : "SIGINT",

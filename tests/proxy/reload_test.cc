@@ -27,9 +27,9 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 using testing::backend;
-using testing::free_port;
+using test::free_port;
 using testing::ProxyProcess;
-using testing::read_file;
+using test::read_file;
 
 ProxyConfig one_listener(std::uint16_t port, std::vector<ServerConfig> servers) {
   return testing::config_with(std::move(servers), Balance::kFirst, port);

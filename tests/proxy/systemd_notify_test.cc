@@ -25,9 +25,9 @@ using asio::ip::tcp;
 using test::has_line;
 using test::NotifySocket;
 using test::value_of;
-using testing::free_port;
+using test::free_port;
 using testing::ProxyProcess;
-using testing::read_file;
+using test::read_file;
 
 class SystemdNotifyTest : public ::testing::Test {
  protected:

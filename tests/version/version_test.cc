@@ -37,7 +37,9 @@ TEST(VersionTest, EveryBinaryPrintsItsVersionAndExitsZero) {
     EXPECT_THAT(r.output, StartsWith(std::string(b.name) + " " + std::string(kVersion))) << b.name;
   }
   EXPECT_THAT(version_line("x"), StartsWith("x " + std::string(kVersion)));
-  if (!kGitDescribe.empty()) EXPECT_THAT(version_line("x"), HasSubstr("(git " + std::string(kGitDescribe) + ")"));
+  if (!kGitDescribe.empty()) {
+    EXPECT_THAT(version_line("x"), HasSubstr("(git " + std::string(kGitDescribe) + ")"));
+  }
 }
 
 TEST(VersionTest, EveryBinaryPrintsItsUsageOnHelpAndExitsZero) {
@@ -52,7 +54,9 @@ TEST(VersionTest, AnUnknownOptionExitsTwoNamingIt) {
   for (const Binary& b : binaries()) {
     const test::ProgramResult r = test::run_program({b.path, "--no-such-option"});
     EXPECT_EQ(r.exit_code, 2) << b.name << ": " << r.output;
-    if (std::string(b.name) != "floor-relay") EXPECT_THAT(r.output, HasSubstr("--no-such-option")) << b.name;
+    if (std::string(b.name) != "floor-relay") {
+      EXPECT_THAT(r.output, HasSubstr("--no-such-option")) << b.name;
+    }
   }
 }
 
