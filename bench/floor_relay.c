@@ -77,6 +77,11 @@ static void add(int fd, int peer) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    printf("usage: %s LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT\n", argv[0]);
+    return 0;
+  }
+  if (argc == 2 && !strcmp(argv[1], "--version")) { printf("floor-relay %s\n", PGHA_VERSION_STRING); return 0; }
   if (argc != 4) { fprintf(stderr, "usage: %s LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT\n", argv[0]); return 2; }
   signal(SIGPIPE, SIG_IGN);
   struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))}, ua = la;

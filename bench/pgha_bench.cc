@@ -21,10 +21,12 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,7 @@
 #include "health/http_reply.h"
 #include "proxy/proxy_service.h"
 #include "proxy/server_pool.h"
+#include "version/pgha_version.h"
 
 namespace pgha::bench {
 namespace {
@@ -384,8 +387,14 @@ BENCHMARK(BM_JudgeHttpReply);
 
 int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--version") {
+      std::printf("%s\n", pgha::version_line("pgha_bench").c_str());
+      return 0;
+    }
+  }
+  benchmark::Initialize(&argc, argv);  // --help: Google Benchmark's usage, exit 0
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -126,12 +126,24 @@ void HaLoop::run() {
   }
 }
 
+HaLoop::Clock::duration HaLoop::iteration_running_for() const {
+  const Clock::rep began = iteration_began_.load();
+  if (began == 0) return Clock::duration::zero();
+  return std::max(Clock::duration::zero(), Clock::now() - Clock::time_point(Clock::duration(began)));
+}
+
 Millis HaLoop::step() {
+  iteration_began_ = std::max<Clock::rep>(1, Clock::now().time_since_epoch().count());
+  const std::uint64_t number = ++iterations_begun_;
+  carried_out_.reset();
   try {
     iteration();
   } catch (const std::exception& e) {
     log().error("{}: HA iteration failed: {}", config_.name, e.what());
+    carried_out_.reset();
   }
+  iteration_began_ = 0;
+  if (iteration_observer_) iteration_observer_(number, carried_out_ ? &*carried_out_ : nullptr);
   Millis delay = settings_.loop_wait;
   if (doubt_since_) delay = std::min<Millis>(1s, settings_.retry_timeout / 4);
   delay = std::min(delay, until_scheduled_restart());
@@ -440,6 +452,7 @@ void HaLoop::iteration() {
       decision = Decision{Action::kNothing, "", "quorum commit: " + why + ": not campaigning", {}};
     }
   }
+  carried_out_ = decision;
   if (run_planned_work(view, probe, decision)) return;
   // Armed (or disarmed) for what this iteration found before acting: a member that lost the lock
   // starts its PostgreSQL as a standby without the watchdog stopping it.

@@ -49,6 +49,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -118,6 +119,18 @@ class HaLoop {
   void step_down_on_exit();
 
   NodeStatusPtr status() const;
+
+  // For the service manager (pgha-agent's systemd notifications, AgentNotifications). Called on
+  // the HA thread at the end of every iteration with its number (1, 2, ...) and the decision it
+  // carried out (nullptr when it made none: PostgreSQL did not answer, or the iteration failed).
+  // Must not block. Set before run().
+  using IterationObserver = std::function<void(std::uint64_t iteration, const Decision* decision)>;
+  void set_iteration_observer(IterationObserver observer) { iteration_observer_ = std::move(observer); }
+  // Any thread: the number of iterations begun, and how long the one in progress has run (zero
+  // between iterations): a stuck HA thread is one whose iteration never ends.
+  std::uint64_t iterations_begun() const { return iterations_begun_.load(); }
+  Clock::duration iteration_running_for() const;
+
   // POST /switchover and /failover. On the leader: validates against the current view, writes
   // the failover key, waits (bounded) for the HA loop's outcome and then for the new leader. On
   // another member, a switchover is forwarded to the leader; a failover without a leader writes
@@ -352,6 +365,10 @@ class HaLoop {
   std::condition_variable cv_;
   bool woken_ = false;
   std::atomic<bool> stopping_{false};
+  IterationObserver iteration_observer_;
+  std::optional<Decision> carried_out_;  // this iteration's decision, once made (HA thread)
+  std::atomic<std::uint64_t> iterations_begun_{0};
+  std::atomic<Clock::rep> iteration_began_{0};  // steady_clock ticks; 0 between iterations
   NodeStatusPtr status_;
   SwitchoverOutcome outcome_;  // the latest; sequence 0 = none yet
 };

@@ -3,6 +3,8 @@
 // REST API, runs the HA loop on the main thread until SIGTERM/SIGINT, then steps down cleanly.
 // SIGHUP reloads PostgreSQL's configuration as POST /reload does.
 // `pgha-agent --check CONFIG` only loads and validates the file (like `pgha-proxy -c`).
+// Under systemd ($NOTIFY_SOCKET): READY=1 after the first HA decision, RELOADING=1 ... READY=1
+// around SIGHUP, STOPPING=1, WATCHDOG=1 while the HA loop is not stuck (AgentNotifications).
 #include <malloc.h>
 #include <signal.h>
 
@@ -12,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "election/agent_config.h"
+#include "election/agent_notifications.h"
 #include "election/dynamic_config.h"
 #include "election/etcd_client.h"
 #include "election/etcd_dcs.h"
@@ -23,14 +26,20 @@
 #include "election/postgres_control.h"
 #include "election/rest_api.h"
 #include "log_format/log_format.h"
+#include "service_notify/service_notifier.h"
+#include "service_notify/watchdog_keepalive.h"
+#include "version/pgha_version.h"
 
 namespace {
 
 void usage(std::ostream& out) {
   out << "usage: pgha-agent [--check] CONFIG   (a pgha-agent YAML or a patroni.yml; also -c/--config CONFIG)\n"
-         "  --check   load and validate CONFIG, print its warnings and exit: 0 when it is valid, 2 when\n"
-         "            not; nothing is started and neither etcd nor PostgreSQL is contacted\n"
-         "  --log-format FMT   text (default) or json: one JSON object per log line\n";
+         "       pgha-agent --version | --help\n"
+         "  --check     load and validate CONFIG, print its warnings and exit: 0 when it is valid, 2 when\n"
+         "              not; nothing is started and neither etcd nor PostgreSQL is contacted\n"
+         "  --log-format FMT   text (default) or json: one JSON object per log line\n"
+         "  --version   print the version and exit\n"
+         "  -h, --help  print this help and exit\n";
 }
 
 }  // namespace
@@ -69,6 +78,9 @@ int main(int argc, char** argv) {
     } else if (arg == "-h" || arg == "--help") {
       usage(std::cout);
       return 0;
+    } else if (arg == "--version") {
+      std::cout << pgha::version_line("pgha-agent") << "\n";
+      return 0;
     } else if (config_path.empty() && !arg.empty() && arg[0] != '-') {
       config_path = arg;
     } else {
@@ -95,6 +107,10 @@ int main(int argc, char** argv) {
   }
   (void)pgha::log_format::apply(log_format);  // checked above
   for (const std::string& w : config.warnings) log().warn("config: {}", w);
+  // Before any thread and before the fork below: it takes $NOTIFY_SOCKET and $WATCHDOG_* out of
+  // the environment, so that PostgreSQL and the hooks do not notify in the agent's name.
+  auto notifier = pgha::service_notify::ServiceNotifier::from_environment(
+      [](const std::string& error) { log().warn("systemd: {}", error); });
   // Forked before any thread exists. Without it a frozen or killed leader agent would leave a
   // writable primary behind: refuse to run rather than run unsafe.
   // The watchdog reaches etcd like the agent does, to revoke the agent's lease after fencing.
@@ -158,16 +174,21 @@ int main(int argc, char** argv) {
     rest.start();
     log().info("{}: REST API on {}", config.name, config.rest_listen);
 
-    std::thread signal_thread([&loop, signals] {
+    AgentNotifications notifications(notifier, loop);
+    pgha::service_notify::WatchdogKeepalive keepalive(notifier, [&notifications] { return notifications.alive(); });
+    keepalive.start();
+    std::thread signal_thread([&loop, &notifications, signals] {
       int sig = 0;
       while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
         log().info("SIGHUP: reloading PostgreSQL's configuration");
-        (void)loop.request_reload();
+        notifications.reload();
       }
       log().info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      notifications.stopping();
       loop.stop();
     });
     loop.run();
+    keepalive.stop();
     rest.stop();
     // The loop may also end on its own (it does not today); wake the signal thread then.
     pthread_kill(signal_thread.native_handle(), SIGTERM);

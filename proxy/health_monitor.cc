@@ -238,6 +238,27 @@ HealthSnapshotPtr HealthMonitor::snapshot() const {
   return snapshot_;
 }
 
+bool HealthMonitor::first_checks_done() const {
+  std::lock_guard lock(mutex_);
+  for (std::size_t li = 0; li < probes_.size(); ++li) {
+    for (std::size_t si = 0; si < probes_[li].size(); ++si) {
+      const ServerHealth& h = status_[li][si];
+      if (probes_[li][si] && !h.checked && h.checks_not_run == 0) return false;
+    }
+  }
+  return true;
+}
+
+std::chrono::milliseconds HealthMonitor::longest_check_deadline() const {
+  std::chrono::milliseconds longest{0};
+  for (const ListenerConfig& l : config_.listeners) {
+    for (const ServerConfig& s : l.servers) {
+      if (s.check.type != health::CheckType::kNone) longest = std::max(longest, health::check_deadline(s.check.timing));
+    }
+  }
+  return longest;
+}
+
 ServerHealth HealthMonitor::status(std::size_t listener, std::size_t server) const {
   std::lock_guard lock(mutex_);
   return status_[listener][server];

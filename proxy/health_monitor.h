@@ -64,6 +64,13 @@ class HealthMonitor : public ConnectObserver {
   HealthSnapshotPtr snapshot() const;
   ServerHealth status(std::size_t listener, std::size_t server) const;
 
+  // Whether every checked server has had its first check (a result, or a check that could not
+  // run). Any thread.
+  bool first_checks_done() const;
+  // The longest deadline of one check of any server: the first round ends within it (0 without
+  // checked servers).
+  std::chrono::milliseconds longest_check_deadline() const;
+
   enum class AdminState { kReady, kDrain, kMaint };
   // Returns false when the listener/server does not exist.
   bool set_admin_state(const std::string& listener, const std::string& server, AdminState state);

@@ -4,6 +4,9 @@
 // reloads the configuration file. A file that does not load, or a service that does not start,
 // is logged and changes nothing; otherwise new sessions use the new configuration on the same
 // listening sockets, and the old sessions go on (for up to --reload-grace if given).
+// Under systemd (Type=notify or notify-reload, $NOTIFY_SOCKET): READY=1 once the listeners are
+// bound and every server's first check has run, RELOADING=1 ... READY=1 around a reload,
+// STOPPING=1 on SIGTERM/SIGINT, and WATCHDOG=1 while every relay worker answers (docs/systemd.md).
 #include <signal.h>
 
 #include <charconv>
@@ -21,13 +24,18 @@
 #include "proxy/config.h"
 #include "proxy/fd_budget.h"
 #include "proxy/log.h"
+#include "proxy/proxy_liveness.h"
 #include "proxy/proxy_service.h"
 #include "proxy/retired_services.h"
+#include "service_notify/service_notifier.h"
+#include "service_notify/watchdog_keepalive.h"
+#include "version/pgha_version.h"
 
 namespace {
 
 void usage(std::ostream& out) {
   out << "usage: pgha-proxy -f FILE [--check] [--grace MS] [--reload-grace MS] [--log-level LEVEL]\n"
+         "       pgha-proxy --version | --help\n"
          "  -f, --config FILE   native YAML (.yaml/.yml) or an haproxy.cfg subset (auto-detected)\n"
          "  -c, --check         validate the configuration and exit (like haproxy -c)\n"
          "  --grace MS          on SIGTERM, wait this long for sessions to end (default 5000)\n"
@@ -35,11 +43,14 @@ void usage(std::ostream& out) {
          "                      may go on (default: until they end, as HAProxy's old process)\n"
          "  --log-level LEVEL   trace|debug|info|warn|error|critical|off (default: config's, else info)\n"
          "  --log-format FMT    text (default) or json: one JSON object per log line\n"
+         "  --version           print the version and exit\n"
+         "  -h, --help          print this help and exit\n"
          "A malformed option value is an error (exit 2).\n";
 }
 
 // SIGHUP: replaces `current` with a service built from the file, if it loads and starts.
-void reload(const std::string& path, bool level_from_command_line, std::unique_ptr<pgha::proxy::ProxyService>& current,
+// Returns "" on success, else why the running configuration stays.
+std::string reload(const std::string& path, bool level_from_command_line, std::unique_ptr<pgha::proxy::ProxyService>& current,
             pgha::proxy::RetiredServices& retired, std::chrono::milliseconds reload_grace) {
   using pgha::proxy::log;
   pgha::proxy::LoadedConfig loaded;
@@ -47,7 +58,7 @@ void reload(const std::string& path, bool level_from_command_line, std::unique_p
     loaded = pgha::proxy::load_config(path);
   } catch (const pgha::proxy::ConfigError& e) {
     log().error("SIGHUP: config error: {}; the running configuration stays", e.what());
-    return;
+    return std::string("config error: ") + e.what();
   }
   for (const auto& w : loaded.warnings) log().warn("config: {}", w.to_string());
   if (!level_from_command_line) spdlog::set_level(spdlog::level::from_str(loaded.config.log_level));
@@ -71,7 +82,9 @@ void reload(const std::string& path, bool level_from_command_line, std::unique_p
     current = std::move(next);
   } catch (const std::exception& e) {
     log().error("SIGHUP: reload failed: {}; the running configuration stays", e.what());
+    return std::string("reload failed: ") + e.what();
   }
+  return "";
 }
 
 // The value of a numeric option, or exit 2 naming the option and the value.
@@ -135,6 +148,9 @@ int main(int argc, char** argv) {
     } else if (arg == "-h" || arg == "--help") {
       usage(std::cout);
       return 0;
+    } else if (arg == "--version") {
+      std::cout << pgha::version_line("pgha-proxy") << "\n";
+      return 0;
     } else {
       std::cerr << "pgha-proxy: unknown argument '" << arg << "'\n";
       usage(std::cerr);
@@ -171,26 +187,52 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // Before any thread: it takes $NOTIFY_SOCKET and $WATCHDOG_* out of the environment.
+  auto notifier = pgha::service_notify::ServiceNotifier::from_environment(
+      [](const std::string& error) { pgha::proxy::log().warn("systemd: {}", error); });
 
   pgha::proxy::RetiredServices retired;
   try {
     auto service = std::make_unique<pgha::proxy::ProxyService>(std::move(loaded.config));
     service->start();
+    // READY once every server's first check has run (it does within its check deadline, also
+    // when the server is dead), so that a client of a freshly started proxy finds the servers'
+    // real states; at the latest a second after the longest check deadline. Signals are taken
+    // meanwhile (a reload then is not announced: the service manager is still waiting for READY).
+    bool ready = false;
+    const auto ready_deadline =
+        std::chrono::steady_clock::now() + service->health().longest_check_deadline() + std::chrono::seconds(1);
+    pgha::proxy::ProxyLiveness liveness;
+    liveness.watch(service.get());
+    pgha::service_notify::WatchdogKeepalive keepalive(notifier, [&liveness] { return liveness.alive(); });
+    keepalive.start();
     for (;;) {
-      // Wakes once a second to free the services that reloads retired, once they have drained.
-      const timespec tick{1, 0};
+      if (!ready && (service->health().first_checks_done() || std::chrono::steady_clock::now() >= ready_deadline)) {
+        if (!service->health().first_checks_done()) pgha::proxy::log().warn("systemd: READY before every first check ended");
+        notifier.ready(service->status_line());
+        ready = true;
+      }
+      // Wakes once a second to free the services that reloads retired, once they have drained;
+      // every 10 ms until READY.
+      const timespec tick = ready ? timespec{1, 0} : timespec{0, 10'000'000};
       const int sig = sigtimedwait(&signals, nullptr, &tick);
       retired.free_drained();
       if (sig < 0) continue;  // EAGAIN (tick) or EINTR
       if (sig == SIGHUP) {
-        reload(config_path, !log_level.empty(), service, retired, std::chrono::milliseconds(reload_grace_ms));
+        if (ready) notifier.reloading("reloading " + config_path);
+        const std::string refused =
+            reload(config_path, !log_level.empty(), service, retired, std::chrono::milliseconds(reload_grace_ms));
+        liveness.watch(service.get());  // before free_drained() may free the previous service
+        if (ready) notifier.ready(refused.empty() ? service->status_line() : "reload refused: " + refused);
         continue;
       }
       pgha::proxy::log().info("{}: stopping{}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                               sig == SIGTERM ? " (draining sessions for up to " + std::to_string(grace_ms) + " ms)" : "");
       const std::chrono::milliseconds grace(sig == SIGTERM ? grace_ms : 0);
+      notifier.stopping("stopping: " + std::to_string(service->session_count()) + " session(s) to drain");
       retired.hurry(grace);
       service->stop(grace);
+      keepalive.stop();
       break;
     }
   } catch (const std::exception& e) {

@@ -183,4 +183,23 @@ tcp::endpoint ProxyService::listener_endpoint(std::size_t i) const { return work
 
 int ProxyService::admin_port() const { return admin_ ? admin_->port() : 0; }
 
+std::shared_ptr<WorkerPing> ProxyService::ping_workers() {
+  auto ping = std::make_shared<WorkerPing>(workers_.size());
+  for (auto& w : workers_) w->post_task([ping] { ping->answer(); });
+  return ping;
+}
+
+std::string ProxyService::status_line() const {
+  std::size_t servers = 0;
+  std::size_t up = 0;
+  for (std::size_t li = 0; li < config_.listeners.size(); ++li) {
+    for (std::size_t si = 0; si < config_.listeners[li].servers.size(); ++si) {
+      ++servers;
+      if (health_->status(li, si).up) ++up;
+    }
+  }
+  return std::to_string(listeners_.size()) + " listener(s), " + std::to_string(up) + " of " + std::to_string(servers) +
+         " server(s) UP, " + std::to_string(session_count()) + " session(s)";
+}
+
 }  // namespace pgha::proxy

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -23,6 +24,7 @@
 #include "proxy/listener_state.h"
 #include "proxy/session_limit.h"
 #include "proxy/worker.h"
+#include "proxy/worker_ping.h"
 
 namespace pgha::proxy {
 
@@ -65,6 +67,13 @@ class ProxyService {
   boost::asio::ip::tcp::endpoint listener_endpoint(std::size_t i) const;
   // The bound admin port (0 when the admin server is disabled).
   int admin_port() const;
+  // Posts a no-op to every worker (any thread): the round is answered once each has run it.
+  std::shared_ptr<WorkerPing> ping_workers();
+  // The relay workers (tests post tasks to them).
+  std::size_t worker_count() const { return workers_.size(); }
+  Worker& worker(std::size_t i) { return *workers_[i]; }
+  // One line for the service manager: listeners, servers UP of those configured, sessions.
+  std::string status_line() const;
 
  private:
   ProxyConfig config_;

@@ -42,19 +42,21 @@
 #include "election/restart_request.h"
 #include "election/rest_client.h"
 #include "election/yaml_json.h"
+#include "version/pgha_version.h"
 
 using namespace pgha::election;
 
 namespace {
 
-int usage() {
-  std::cerr << "usage: pghactl -c CONFIG list | topology | switchover [--candidate NAME] [--scheduled TIME|now] | "
+int usage(std::ostream& out = std::cerr) {
+  out << "usage: pghactl -c CONFIG list | topology | switchover [--candidate NAME] [--scheduled TIME|now] | "
                "failover --candidate NAME | "
                "pause | resume | history | show-config | edit-config --set KEY=VALUE... | dsn [--member NAME] |\n"
                "       restart [--member NAME]... [--role leader|replica|any] [--pending] [--pg-version X.Y] "
                "[--timeout SECONDS] [--scheduled TIME|now] |\n"
                "       reload [--member NAME]... | reinit --member NAME... [--force] [--wait] | "
-               "flush restart [--member NAME]... | flush switchover | remove CLUSTER --yes-i-am-aware\n";
+               "flush restart [--member NAME]... | flush switchover | remove CLUSTER --yes-i-am-aware\n"
+               "       pghactl --version | --help\n";
   return 2;
 }
 
@@ -601,9 +603,19 @@ int main(int argc, char** argv) {
     else if (arg == "--force") planned.force = true;
     else if (arg == "--wait") planned.wait = true;
     else if (arg == "--yes-i-am-aware") aware = true;
+    else if (arg == "-h" || arg == "--help") {
+      usage(std::cout);
+      return 0;
+    } else if (arg == "--version") {
+      std::cout << pgha::version_line("pghactl") << "\n";
+      return 0;
+    }
     else if (command.empty() && !arg.empty() && arg[0] != '-') command = arg;
     else if (!command.empty() && !arg.empty() && arg[0] != '-') targets.push_back(arg);
-    else return usage();
+    else {
+      std::cerr << "pghactl: unknown option, or an option without its value: '" << arg << "'\n";
+      return usage();
+    }
   }
   // Only flush and remove take words after the command.
   if (!targets.empty() && command != "flush" && command != "remove") return usage();

@@ -4,24 +4,19 @@
 // with SIGHUP (good file, broken file).
 #include "proxy/proxy_service.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "tests/proxy/proxy_process.h"
 #include "tests/proxy/service_test_configs.h"
 #include "tests/support/test_servers.h"
-
-extern char** environ;
 
 namespace pgha::proxy {
 namespace {
@@ -31,13 +26,10 @@ using test::eventually;
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-std::uint16_t free_port() {
-  asio::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
 using testing::backend;
+using test::free_port;
+using testing::ProxyProcess;
+using test::read_file;
 
 ProxyConfig one_listener(std::uint16_t port, std::vector<ServerConfig> servers) {
   return testing::config_with(std::move(servers), Balance::kFirst, port);
@@ -136,57 +128,6 @@ TEST(ReloadTest, ServersStartInTheStateTheyHadAndKeepTheirAdminState) {
 }
 
 // ---------------------------------------------------------------- the binary, with SIGHUP
-
-class ProxyProcess {
- public:
-  ProxyProcess(const std::string& config, const std::string& log) {
-    const std::string bin = PGHA_PROXY_BIN;
-    std::vector<std::string> args = {bin, "-f", config, "--grace", "200"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    if (posix_spawn(&pid_, bin.c_str(), &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~ProxyProcess() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  bool alive() {
-    if (exited_) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      exited_ = true;
-      status_ = status;
-    }
-    return !exited_;
-  }
-  // Exit status after SIGTERM, or -1 if it did not exit within the deadline.
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    if (!eventually([&] { return !alive(); }, 10000ms)) return -1;
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int status_ = 0;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void write_config(const std::string& path, std::uint16_t port, std::uint16_t admin_port, std::uint16_t backend) {
   std::ofstream(path) << "workers: 1\n"

@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <boost/asio/ssl/stream.hpp>
 
 namespace pgha::test {
@@ -173,6 +176,19 @@ int open_fd_count() {
     ::closedir(d);
   }
   return n - 3;  // ".", ".." and the directory's own descriptor
+}
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace pgha::test

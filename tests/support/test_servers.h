@@ -100,6 +100,10 @@ bool closed_by_peer(tcp::socket& socket, std::chrono::milliseconds timeout);
 
 // Number of open descriptors of this process.
 int open_fd_count();
+// A loopback TCP port free a moment ago (for a process that must be told its port).
+std::uint16_t free_port();
+// The whole text of a file ("" when it cannot be read): a child process's log.
+std::string read_file(const std::string& path);
 
 // Polls `predicate` every 5 ms until it holds or `timeout` passes; returns its last value.
 template <typename Predicate>
