@@ -76,6 +76,34 @@ void HealthMonitor::start() {
   });
 }
 
+bool HealthMonitor::wait_for_first_checks(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return first_check_done_.wait_for(lock, timeout, [this] {
+    for (std::size_t li = 0; li < config_.listeners.size(); ++li) {
+      for (std::size_t si = 0; si < config_.listeners[li].servers.size(); ++si) {
+        const ServerConfig& s = config_.listeners[li].servers[si];
+        if (s.check.type != health::CheckType::kNone &&
+            s.check.initial_state == health::InitialState::kDownUntilFirstCheck && !status_[li][si].checked) {
+          return false;
+        }
+      }
+    }
+    return true;
+  });
+}
+
+std::chrono::milliseconds HealthMonitor::first_checks_deadline() const {
+  std::chrono::milliseconds longest{0};
+  for (const ListenerConfig& l : config_.listeners) {
+    for (const ServerConfig& s : l.servers) {
+      if (s.check.type != health::CheckType::kNone && s.check.initial_state == health::InitialState::kDownUntilFirstCheck) {
+        longest = std::max(longest, std::chrono::duration_cast<std::chrono::milliseconds>(health::check_deadline(s.check.timing)));
+      }
+    }
+  }
+  return longest;
+}
+
 void HealthMonitor::stop() {
   io_.stop();
   if (thread_.joinable()) thread_.join();
@@ -134,6 +162,7 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
     std::lock_guard lock(mutex_);
     ServerHealth& h = status_[li][si];
     h.checked = true;
+    if (first) first_check_done_.notify_all();
     h.health = state.health();
     h.consecutive_failures = state.consecutive_failures();
     h.consecutive_successes = state.consecutive_successes();

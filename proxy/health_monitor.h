@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,12 @@ class HealthMonitor : public ConnectObserver {
   void start();
   void stop();
 
+  // Waits until every checked server that starts DOWN until its first check has had one, or
+  // `timeout` passed; true when all have. Any thread but the monitor's own.
+  bool wait_for_first_checks(std::chrono::milliseconds timeout);
+  // The longest first wait worth making: the longest check deadline of those servers (0: none).
+  std::chrono::milliseconds first_checks_deadline() const;
+
   HealthSnapshotPtr snapshot() const;
   ServerHealth status(std::size_t listener, std::size_t server) const;
 
@@ -92,6 +99,7 @@ class HealthMonitor : public ConnectObserver {
   boost::asio::io_context io_{1};
   std::thread thread_;
   mutable std::mutex mutex_;
+  std::condition_variable first_check_done_;  // notified (under mutex_) when a server's first check ends
   std::vector<std::vector<ServerHealth>> status_;
   std::vector<std::vector<std::unique_ptr<Probe>>> probes_;  // null for unchecked servers
   HealthSnapshotPtr snapshot_;

@@ -145,8 +145,18 @@ void ProxyService::start(ListenerHandover* handover) {
     }
   }
   if (admin_) admin_->bind();
-  for (auto& w : workers_) w->start();
   health_->start();
+  // Listen only once the first checks have said where a client goes: a client the kernel queued
+  // on us before would find no server UP and be closed, while another proxy listening on the same
+  // ports (the one this process replaces, SO_REUSEPORT) could have served it. Bounded by the
+  // longest check deadline; a check that has not answered by then leaves its server DOWN.
+  if (const auto deadline = health_->first_checks_deadline(); deadline.count() > 0) {
+    if (!health_->wait_for_first_checks(deadline + std::chrono::milliseconds(100))) {
+      log().warn("listening before every server's first check answered (waited {} ms)", deadline.count() + 100);
+    }
+  }
+  for (auto& w : workers_) w->listen();
+  for (auto& w : workers_) w->start();
   if (admin_) admin_->start();
   running_ = true;
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
