@@ -180,7 +180,8 @@ def switchover(cluster, camp, command, candidate):
     import subprocess
     old = cluster.leader()
     t0 = time.monotonic()
-    out = subprocess.run(command, capture_output=True, text=True, timeout=STEP_TIMEOUT)
+    # patronictl alone took 32 s before it asked the leader once, with the machine's load at 16.
+    out = subprocess.run(command, capture_output=True, text=True, timeout=2 * STEP_TIMEOUT)
     print(f"[migration] {' '.join(command[:1] + command[3:])}: rc {out.returncode}\n{out.stdout}{out.stderr}")
     assert out.returncode == 0, out.stdout + out.stderr
     cluster.wait_for(lambda: cluster.leader() == candidate, STEP_TIMEOUT, f"{candidate} to lead", 0.05)
@@ -274,7 +275,7 @@ def test_patroni_and_haproxy_to_pgha(cluster):
         for name in replicas:
             replace_manager(cluster, name, "pgha-agent", tokens)
         candidate = replicas[0]
-        patronictl = ["timeout", str(STEP_TIMEOUT), "patronictl", "-c", str(cluster.node(leader).config_path),
+        patronictl = ["timeout", str(2 * STEP_TIMEOUT), "patronictl", "-c", str(cluster.node(leader).config_path),
                       "switchover", "--leader", leader, "--candidate", candidate, "--force"]
         old, took, gap = switchover(cluster, rec.campaign, patronictl, candidate)
         replace_manager(cluster, old, "pgha-agent", tokens)
