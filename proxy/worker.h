@@ -51,6 +51,8 @@ class Worker {
   // listen() on the acceptors bind() opened: from then on the kernel counts them in the port's
   // reuseport group and queues clients on them. Throws like bind(). start() does it when not done.
   void listen();
+  // True once every acceptor listens (adopted ones from a handover always do).
+  bool listening() const { return not_listening_.empty(); }
   // Adds a duplicate of each of this worker's listening sockets to `handover` (reload).
   void hand_over_listeners(ListenerHandover& handover) const;
   void start();

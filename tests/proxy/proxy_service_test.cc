@@ -202,6 +202,20 @@ TEST_F(ProxyServiceTest, ACheckThatNeverAnswersDelaysListeningByItsDeadlineOnly)
   EXPECT_TRUE(test::closed_by_peer(c, 2000ms)) << "listening, with no server up";
 }
 
+TEST_F(ProxyServiceTest, ALongCheckTimeoutDelaysListeningByTwoSecondsAtMost) {
+  test::EchoServer a;
+  test::SilentServer hung_health;
+  auto config = config_with({checked_backend("a", a.port(), hung_health.port())});
+  config.listeners[0].servers[0].check.timing.timeout = 10s;  // HAProxy's default inter, as a deadline
+  const auto before = std::chrono::steady_clock::now();
+  start(std::move(config));
+  const auto waited = std::chrono::steady_clock::now() - before;
+  EXPECT_GE(waited, 1900ms);
+  EXPECT_LT(waited, 5000ms);
+  tcp::socket c = connect();
+  EXPECT_TRUE(test::closed_by_peer(c, 2000ms)) << "listening, with no server up";
+}
+
 TEST_F(ProxyServiceTest, MarkDownShutsDownSessionsOnEveryWorker) {
   test::EchoServer a;
   test::HealthEndpoint health_a(200);
