@@ -131,6 +131,10 @@ std::optional<FailoverRequest> decode_failover(const std::string& text) {
     if (j.contains(key) && j[key].is_string()) r.candidate = j[key].get<std::string>();
   }
   if (j.contains("scheduled_at") && j["scheduled_at"].is_string()) r.scheduled_at = j["scheduled_at"].get<std::string>();
+  // Patroni clears the key by writing {} (after a switchover, or when it drops a request it
+  // cannot honour), and counts a request naming neither leader nor candidate as none: so do we,
+  // or a leader would step down for the healthiest member whenever a Patroni member cleared it.
+  if (r.leader.empty() && r.candidate.empty()) return std::nullopt;
   return r;
 }
 

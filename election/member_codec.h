@@ -40,6 +40,8 @@ std::optional<MemberStatus> decode_member(const std::string& name, const std::st
                                           std::string* error = nullptr);
 
 std::string encode_failover(const FailoverRequest& request);
+// nullopt when the JSON is not an object, or names neither a leader nor a candidate (Patroni's
+// cleared key, {}: no request).
 std::optional<FailoverRequest> decode_failover(const std::string& json);
 
 // Patroni's /status: {"optime": <leader's WAL position>}.

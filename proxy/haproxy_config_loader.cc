@@ -430,6 +430,11 @@ class Parser {
       if (current_.stats_line == 0) current_.stats_line = line;
     } else if (kHarmlessKeywords.count(kw) != 0) {
       warn(line, kw, "'" + kw + "' is ignored by pgha-proxy");
+    } else if (kw == "load-server-state-from-file" || kw == "server-state-file-name") {
+      // HAProxy's way to carry server states across its own reloads; pgha-proxy's reload keeps
+      // them itself, and a start never trusts a stale state (servers are DOWN until checked).
+      warn(line, kw, "'" + kw + "' is ignored: pgha-proxy keeps server states across its reloads itself and "
+                         "starts each server DOWN until its first check");
     } else {
       throw ConfigError(file_, line, kw, "unsupported keyword '" + kw + "' in a " + where +
                                              ": ignoring it could change routing (see conf/README.md "

@@ -76,6 +76,11 @@ void HealthMonitor::start() {
   });
 }
 
+bool HealthMonitor::wait_for_first_checks(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return first_check_done_.wait_for(lock, timeout, [this] { return first_checks_done_locked(); });
+}
+
 void HealthMonitor::stop() {
   io_.stop();
   if (thread_.joinable()) thread_.join();
@@ -118,7 +123,7 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
           log().warn("Server {}/{}: {}; its state stays {}", listener.name, server.name, result.detail,
                      h.up ? "UP" : "DOWN");
         }
-        ++h.checks_not_run;
+        if (h.checks_not_run++ == 0 && !h.checked) first_check_done_.notify_all();
         h.last_check_not_run = true;
         h.last_detail = result.detail;
         h.last_duration_ms = static_cast<double>(result.duration.count());
@@ -135,6 +140,7 @@ asio::awaitable<void> HealthMonitor::check_loop(std::size_t li, std::size_t si) 
     std::lock_guard lock(mutex_);
     ServerHealth& h = status_[li][si];
     h.checked = true;
+    if (first) first_check_done_.notify_all();
     h.health = state.health();
     h.consecutive_failures = state.consecutive_failures();
     h.consecutive_successes = state.consecutive_successes();
@@ -240,6 +246,10 @@ HealthSnapshotPtr HealthMonitor::snapshot() const {
 
 bool HealthMonitor::first_checks_done() const {
   std::lock_guard lock(mutex_);
+  return first_checks_done_locked();
+}
+
+bool HealthMonitor::first_checks_done_locked() const {
   for (std::size_t li = 0; li < probes_.size(); ++li) {
     for (std::size_t si = 0; si < probes_[li].size(); ++si) {
       const ServerHealth& h = status_[li][si];

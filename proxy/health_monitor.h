@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -61,6 +62,10 @@ class HealthMonitor : public ConnectObserver {
   void start();
   void stop();
 
+  // Waits until first_checks_done() or `timeout` passed; returns first_checks_done(). Any thread
+  // but the monitor's own.
+  bool wait_for_first_checks(std::chrono::milliseconds timeout);
+
   HealthSnapshotPtr snapshot() const;
   ServerHealth status(std::size_t listener, std::size_t server) const;
 
@@ -89,6 +94,7 @@ class HealthMonitor : public ConnectObserver {
   };
   boost::asio::awaitable<void> check_loop(std::size_t listener, std::size_t server);
   void on_connect_errors(std::size_t listener, std::size_t server);
+  bool first_checks_done_locked() const;  // caller holds mutex_
   // Records a transition of server (li, si) and publishes it. Caller holds mutex_.
   void record_transition_locked(std::size_t li, std::size_t si, bool up, bool declined,
                                 const std::string& reason, long long duration_ms);
@@ -101,6 +107,7 @@ class HealthMonitor : public ConnectObserver {
   boost::asio::io_context io_{1};
   std::thread thread_;
   mutable std::mutex mutex_;
+  std::condition_variable first_check_done_;  // notified (under mutex_) when a server's first check ends
   std::vector<std::vector<ServerHealth>> status_;
   std::vector<std::vector<std::unique_ptr<Probe>>> probes_;  // null for unchecked servers
   HealthSnapshotPtr snapshot_;

@@ -17,6 +17,10 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
+// The longest a start waits for first checks before it listens (a hung check would otherwise
+// delay it by its whole timeout, 10 s with HAProxy's default inter).
+constexpr std::chrono::milliseconds kFirstChecksWaitMax{2000};
+
 tcp::endpoint resolve(const ListenerConfig& listener, const ServerConfig& server) {
   asio::io_context io;
   tcp::resolver resolver(io);
@@ -145,8 +149,21 @@ void ProxyService::start(ListenerHandover* handover) {
     }
   }
   if (admin_) admin_->bind();
-  for (auto& w : workers_) w->start();
   health_->start();
+  // Listen only once the first checks have said where a client goes: a client the kernel queued
+  // on us before would find no server UP and be closed, while another proxy listening on the same
+  // ports (the one this process replaces, SO_REUSEPORT) could have served it. Bounded by the
+  // longest check deadline and kFirstChecksWaitMax; a check that has not answered by then leaves
+  // its server DOWN. A reload adopts sockets that listen already: nothing to wait for.
+  const bool fresh_sockets = std::any_of(workers_.begin(), workers_.end(), [](const auto& w) { return !w->listening(); });
+  if (const auto deadline = std::min(health_->longest_check_deadline() + std::chrono::milliseconds(100), kFirstChecksWaitMax);
+      fresh_sockets && health_->longest_check_deadline().count() > 0) {
+    if (!health_->wait_for_first_checks(deadline)) {
+      log().warn("listening before every server's first check answered (waited {} ms)", deadline.count());
+    }
+  }
+  for (auto& w : workers_) w->listen();
+  for (auto& w : workers_) w->start();
   if (admin_) admin_->start();
   running_ = true;
   for (std::size_t i = 0; i < listeners_.size(); ++i) {

@@ -106,10 +106,19 @@ void Worker::bind(const std::vector<std::uint16_t>& ports, ListenerHandover* han
       throw boost::system::system_error(ec, "listener " + cfg.name + ": cannot bind " + cfg.bind_host + ":" +
                                                 std::to_string(port));
     }
-    acceptor->listen(asio::socket_base::max_listen_connections);
     acceptor->non_blocking(true);
+    not_listening_.push_back(acceptors_.size());
     acceptors_.push_back(std::move(acceptor));
   }
+}
+
+void Worker::listen() {
+  for (const std::size_t i : not_listening_) {
+    error_code ec;
+    acceptors_[i]->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw boost::system::system_error(ec, "listener " + listeners_[i]->config.name + ": cannot listen");
+  }
+  not_listening_.clear();
 }
 
 tcp::endpoint Worker::local_endpoint(std::size_t listener) const { return acceptors_.at(listener)->local_endpoint(); }
@@ -123,6 +132,7 @@ void Worker::hand_over_listeners(ListenerHandover& handover) const {
 }
 
 void Worker::start() {
+  listen();
   // An accept loop that ends with an exception would leave its acceptor open and unserved.
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
     asio::co_spawn(io_, accept_loop(i), [this](std::exception_ptr e) {

@@ -42,12 +42,17 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Opens and binds this worker's acceptors (SO_REUSEPORT). ports[i], when given and non-zero,
-  // replaces listener i's configured port (so that every worker shares the port the first one
-  // got for a configured port 0). A listener whose configured address is in `handover` adopts
-  // one of those listening sockets instead of binding a new one. Throws
+  // Opens and binds this worker's acceptors (SO_REUSEPORT), without listening yet. ports[i], when
+  // given and non-zero, replaces listener i's configured port (so that every worker shares the
+  // port the first one got for a configured port 0). A listener whose configured address is in
+  // `handover` adopts one of those listening sockets instead of binding a new one. Throws
   // boost::system::system_error naming the listener on failure. Call before start().
   void bind(const std::vector<std::uint16_t>& ports = {}, ListenerHandover* handover = nullptr);
+  // listen() on the acceptors bind() opened: from then on the kernel counts them in the port's
+  // reuseport group and queues clients on them. Throws like bind(). start() does it when not done.
+  void listen();
+  // True once every acceptor listens (adopted ones from a handover always do).
+  bool listening() const { return not_listening_.empty(); }
   // Adds a duplicate of each of this worker's listening sockets to `handover` (reload).
   void hand_over_listeners(ListenerHandover& handover) const;
   void start();
@@ -123,6 +128,7 @@ class Worker {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
   EdgePoller poller_{io_};
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::size_t> not_listening_;  // acceptors bound by bind() that listen() has not started
   std::thread thread_;
 };
 

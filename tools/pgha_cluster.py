@@ -327,13 +327,19 @@ class Node:
             return None
         return pid
 
+    @property
+    def manager(self):
+        """"patroni" or "pgha-agent": what manages this node (they differ while a cluster is
+        migrated node by node, see Cluster.replace_manager())."""
+        return self.cluster.node_managers[self.name]
+
     def start_patroni(self):
         """Starts this node's Patroni (or pgha-agent) as `postgres` with a clean environment, in
         the node's network namespace in netns mode."""
         if self.patroni_running():
             raise ClusterError(f"{self.name}: Patroni already runs (pid {self.patroni_pid})")
         # pgha-agent reads the very same patroni.yml; both run as `postgres`, clean environment.
-        if self.cluster.manager == "pgha-agent":
+        if self.manager == "pgha-agent":
             manager_cmd = [str(self.cluster.agent_binary()), str(self.config_path)]
         else:
             manager_cmd = ["/usr/bin/python3", "/usr/bin/patroni", str(self.config_path)]
@@ -345,7 +351,7 @@ class Node:
         patroni = wait_for(lambda: children_of(wrapper.pid)[:1], 10,
                            f"{self.name}: Patroni process under runuser", interval=0.02)[0]
         self.cluster._write_pid(f"{self.name}-patroni", patroni)
-        self.cluster.event(f"{self.name}: Patroni started, pid {patroni}")
+        self.cluster.event(f"{self.name}: {self.manager} started, pid {patroni}")
         return patroni
 
     @property
@@ -512,9 +518,12 @@ class Cluster:
 
     def __init__(self, dir=DEFAULT_DIR, manager="patroni", proxy="pgha-proxy", proxy_config=None,
                  profile=DEFAULT_PROFILE, netns=False, net_id=DEFAULT_NET_ID, agent_bin=None,
-                 proxy_bin=None, synchronous=None, tls=False):
+                 proxy_bin=None, synchronous=None, tls=False, node_managers=None):
         if manager not in MANAGERS:
             raise ClusterError(f"unknown manager {manager!r} (choose from {', '.join(MANAGERS)})")
+        for name, node_manager in (node_managers or {}).items():
+            if node_manager not in MANAGERS:
+                raise ClusterError(f"{name}: unknown manager {node_manager!r} (choose from {', '.join(MANAGERS)})")
         if proxy not in PROXIES:
             raise ClusterError(f"unknown proxy {proxy!r} (choose from {', '.join(PROXIES)})")
         if profile not in PROFILES:
@@ -542,6 +551,8 @@ class Cluster:
         self.etcd_host = self.net.bridge_ip if self.net else LOOPBACK  # etcd client and peer URLs
         self.nodes = {n: Node(self, n, pg, rest, self.net.node_ip(n) if self.net else LOOPBACK)
                       for n, pg, rest in NODES}
+        # Each node's manager: `manager` for all, until replace_manager() migrates one.
+        self.node_managers = {n: (node_managers or {}).get(n, manager) for n in self.nodes}
         self._agent_bin = _absolute(agent_bin)
         self._proxy_bin = _absolute(proxy_bin)
         self.owns_dir = False  # set by up() once DIR/cluster.json is its own
@@ -595,14 +606,16 @@ class Cluster:
         return cls(dir, state["manager"], state["proxy"], state["proxy_config"], state["profile"],
                    netns=state.get("netns", False), net_id=state.get("net_id", DEFAULT_NET_ID),
                    agent_bin=state.get("agent_bin"), proxy_bin=state.get("proxy_bin"),
-                   synchronous=state.get("synchronous"), tls=state.get("tls", False))
+                   synchronous=state.get("synchronous"), tls=state.get("tls", False),
+                   node_managers=state.get("node_managers"))
 
     def _save_state(self):
         (self.dir / "cluster.json").write_text(json.dumps({
             "manager": self.manager, "proxy": self.proxy, "proxy_config": str(self.proxy_config),
             "profile": self.profile, "netns": self.netns, "net_id": self.net_id,
             "agent_bin": self._agent_bin, "proxy_bin": self._proxy_bin,
-            "synchronous": self.synchronous, "tls": self.tls}, indent=2) + "\n")
+            "synchronous": self.synchronous, "tls": self.tls, "node_managers": self.node_managers},
+            indent=2) + "\n")
 
     def event(self, message):
         """Appends a timestamped line to DIR/events.log (wall clock, ms)."""
@@ -830,11 +843,13 @@ class Cluster:
         return True
 
     # ---- proxy ----
-    def check_proxy_available(self):
-        """Raises ClusterError unless the proxy's binary and config exist."""
-        if self.proxy == "none":
+    def check_proxy_available(self, kind=None):
+        """Raises ClusterError unless the binary of proxy `kind` (default: the cluster's) and the
+        proxy config exist."""
+        kind = kind or self.proxy
+        if kind == "none":
             return
-        if self.proxy == "haproxy":
+        if kind == "haproxy":
             if shutil.which("haproxy") is None:
                 raise ClusterError("haproxy not found (tools/install-deps installs it)")
         else:
@@ -850,32 +865,82 @@ class Cluster:
         if not self.proxy_config.exists():
             raise ClusterError(f"proxy config {self.proxy_config} does not exist")
 
-    def proxy_command(self, config):
-        self.check_proxy_available()
+    def proxy_command(self, config, kind=None, server_states=False):
+        """argv of proxy `kind` (default: the cluster's) with `config`. `server_states` (HAProxy):
+        start each checked server in the state its check gives now (see write_haproxy_server_states())
+        instead of UP."""
+        self.check_proxy_available(kind)
         if self.net:
-            config = self.write_netns_proxy_config(config)
+            config = self.write_netns_proxy_config(config, kind)
         if self.pki:
             config = self.write_tls_proxy_config(config)
-        if self.proxy == "haproxy":
+        if (kind or self.proxy) == "haproxy":
             # A second config file adds a stats socket, so tests can read HAProxy's server states.
             extra = self.dir / "haproxy-admin.cfg"
-            extra.write_text("# added by tools/pgha_cluster.py: a stats socket for tests\n"
-                             f"global\n    stats socket {self.dir}/haproxy.sock mode 600 level admin\n")
+            text = ("# added by tools/pgha_cluster.py: a stats socket for tests\n"
+                    f"global\n    stats socket {self.dir}/haproxy.sock mode 600 level admin\n")
+            if server_states:
+                config = self.write_haproxy_server_states(config)
+                text += f"    server-state-file {self.dir}/haproxy-servers.state\n"
+            extra.write_text(text)
             return ["haproxy", "-f", str(config), "-f", str(extra)]
         return [str(self.proxy_binary()), "-f", str(config)]
+
+    def write_haproxy_server_states(self, config):
+        """HAProxy starts every server UP until `fall` checks fail, so a new HAProxy sends writes to
+        replicas at first. This writes DIR/haproxy-servers.state, HAProxy's server-state file
+        (read at start), with each HTTP-checked server UP or DOWN as its check answers now, and
+        DIR/haproxy-states.cfg: `config` with `load-server-state-from-file global` in each
+        `defaults` section. Returns the path of the latter."""
+        text = Path(config).read_text()
+        lines = ["1", "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+                 "srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health "
+                 "srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord "
+                 "srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port"]
+        out = []
+        section = backend = None
+        default_uri = uri = "/"
+        for line in text.splitlines():
+            out.append(line)
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            if words[0] in ("global", "defaults", "listen", "frontend", "backend"):
+                section = words[0]
+                backend = words[1] if section in ("listen", "backend") and len(words) > 1 else None
+                uri = default_uri
+                if section == "defaults":
+                    out.append("    load-server-state-from-file global")
+            elif words[:2] == ["option", "httpchk"]:
+                found = [w for w in words[2:] if w.startswith("/")]
+                if section == "defaults":
+                    default_uri = found[0] if found else "/"
+                uri = found[0] if found else "/"
+            elif words[0] == "server" and backend and "check" in words and "port" in words:
+                name, address = words[1], words[2]
+                host, port = address.rsplit(":", 1)
+                check_port = words[words.index("port") + 1]
+                up = http_get(f"{self.scheme}://{host}:{check_port}{uri}", 1.0, self.tls_context)[0] == 200
+                state = "2 0 1 1 0 15 3 2 6" if up else "0 0 1 1 0 8 2 0 6"
+                lines.append(f"0 {backend} 0 {name} {host} {state} 0 0 0 - {port} - 0 {check_port} - - -")
+        (self.dir / "haproxy-servers.state").write_text("\n".join(lines) + "\n")
+        path = self.dir / "haproxy-states.cfg"
+        path.write_text("\n".join(out) + "\n")
+        return path
 
     def netns_proxy_config_path(self, config=None):
         return self.dir / ("proxy-netns" + Path(config or self.proxy_config).suffix)
 
-    def write_netns_proxy_config(self, config=None):
+    def write_netns_proxy_config(self, config=None, kind=None):
         """Writes DIR/proxy-netns.* : proxy config `config` (default: the cluster's) with its
         listeners and admin API on the bridge address and each node's address in place of
-        127.0.0.1 (see rehost_proxy_config()). Returns its path."""
+        127.0.0.1 (see rehost_proxy_config()), for proxy `kind` (default: the cluster's). Returns
+        its path."""
         config = Path(config or self.proxy_config)
         out = self.netns_proxy_config_path(config)
         text = rehost_proxy_config(config.read_text(), self.proxy_host,
                                    {n.pg_port: n.host for n in self.nodes.values()}, str(config))
-        if self.proxy == "pgha-proxy":
+        if (kind or self.proxy) == "pgha-proxy":
             # pgha-proxy's admin API defaults to 127.0.0.1:8404, which a loopback cluster uses.
             if is_haproxy_format(text):
                 raise ClusterError(f"{config}: with --netns, pgha-proxy needs a YAML config (an haproxy.cfg "
@@ -946,6 +1011,137 @@ class Cluster:
         self.event(f"proxy: sent SIGHUP to {self.proxy} pid {pid} (reload {self.proxy_config})")
         return pid
 
+    def replace_manager(self, node_name, manager, timeout=120.0):
+        """Migrates one replica to another manager (Patroni <-> pgha-agent) on its existing data
+        directory: stops the node's manager (Patroni and pgha-agent both stop PostgreSQL, fast
+        mode, on SIGTERM), then starts `manager` with the same patroni.yml (same scope, etcd, REST
+        port), which finds PostgreSQL down and starts it as a standby of the leader. Refuses the
+        leader: switch over to a member already run by `manager` first. Waits (up to `timeout`)
+        until the node streams from the leader again; returns the new manager's pid."""
+        node = self._known_node(node_name)
+        if manager not in MANAGERS:
+            raise ClusterError(f"unknown manager {manager!r} (choose from {', '.join(MANAGERS)})")
+        if node.manager == manager:
+            raise ClusterError(f"{node.name} is already run by {manager}")
+        if manager == "patroni" and self.profile in AGENT_ONLY_PROFILES:
+            raise ClusterError(f"profile '{self.profile}' has a decimal loop_wait or retry_timeout, which Patroni "
+                               "does not accept")
+        if manager == "pgha-agent":
+            agent = self.agent_binary()
+            if agent is None or not agent.exists():
+                raise ClusterError("pgha-agent binary not found: set PGHA_AGENT_BIN or build it")
+            self._agent_bin = str(agent.absolute())
+        leader = self.leader()
+        if leader is None:
+            raise ClusterError("no single leader right now: migrate a replica while the cluster is healthy")
+        if leader == node.name:
+            raise ClusterError(f"{node.name} is the leader: switch over to a member run by {manager} first "
+                               f"(patronictl switchover or pghactl switchover)")
+        old = node.manager
+        self.event(f"{node.name}: replacing {old} by {manager} on the same data directory")
+        node.stop(timeout)  # the manager (which stops PostgreSQL), then any postmaster left
+        self.node_managers[node.name] = manager
+        if len(set(self.node_managers.values())) == 1:
+            self.manager = manager
+        self._save_state()
+        pid = node.start_patroni()
+
+        def streams():
+            current = self.leader()
+            info = self.nodes[current].rest_json("/patroni") if current else None
+            return info and node.is_replica() and any(
+                r.get("application_name") == node.name and r.get("state") == "streaming"
+                for r in info.get("replication", []))
+        self.wait_for(streams, timeout, f"{node.name} under {manager} to stream from the leader", 0.2)
+        self.event(f"{node.name}: {manager} runs it, streaming from {self.leader()}")
+        return pid
+
+    def swap_proxy(self, kind, config=None, grace=5.0, timeout=30.0, allow_resets=False):
+        """Replaces the running proxy by proxy `kind` (pgha-proxy or haproxy; the other one) on the
+        same ports without refusing a connection: the new proxy binds the same addresses while the
+        old one still listens (both set SO_REUSEPORT and run as the same user, so the kernel spreads
+        new connections over both), and once it sends writes to the leader only, the old one is
+        soft-stopped (HAProxy: SIGUSR1; pgha-proxy: SIGTERM, which drains). The old proxy stops
+        accepting at once; sessions it still relays get `grace` seconds, then it is stopped hard.
+        Connections queued on a listener that closes are reset unless net.ipv4.tcp_migrate_req is 1
+        (Linux >= 5.14): the kernel then moves them to another listener of the same reuseport
+        group. So this refuses to run while it is 0, unless `allow_resets`. `config`: the new
+        proxy's config (default: the cluster's; an haproxy.cfg serves both proxies, and its binds
+        must be the very addresses the old proxy listens on). Returns the new proxy's pid."""
+        if kind not in ("pgha-proxy", "haproxy"):
+            raise ClusterError(f"swap-proxy: unknown proxy {kind!r} (pgha-proxy or haproxy)")
+        old = self._read_pid_record("proxy")
+        if self.proxy == "none" or old is None or not pid_alive(*old):
+            raise ClusterError("swap-proxy: no proxy runs; start one with restart-proxy")
+        if kind == self.proxy:
+            raise ClusterError(f"swap-proxy: {kind} already runs (reload-proxy or restart-proxy changes its config)")
+        migrate = tcp_migrate_req()
+        if migrate != 1 and not allow_resets:
+            raise ClusterError(
+                f"net.ipv4.tcp_migrate_req is {migrate}: connections waiting in the old proxy's accept queue "
+                "would be reset when it closes its listeners. Run `sysctl -w net.ipv4.tcp_migrate_req=1` "
+                "(Linux >= 5.14, per network namespace) first, or pass --allow-resets")
+        config = Path(config or self.proxy_config).resolve()
+        if kind == "haproxy" and not is_haproxy_format(config.read_text()):
+            raise ClusterError(f"swap-proxy: HAProxy needs an haproxy.cfg, and {config} is pgha-proxy YAML")
+        old_kind = self.proxy
+        new = self._spawn("proxy-next", self.proxy_command(config, kind, server_states=True),
+                          self.log_dir / f"proxy-{kind}.log", cwd=self.dir)
+        self.event(f"proxy: {kind} started beside {old_kind} (pid {old[0]}), pid {new.pid}, config {config}")
+        deadline = time.monotonic() + timeout
+
+        def exited():
+            if new.poll() is not None:
+                raise ClusterError(f"{kind} exited with {new.returncode}; see {self.log_dir}/proxy-{kind}.log")
+        try:
+            def bound():
+                exited()
+                return {WRITE_PORT, READ_PORT} <= listening_ports_of(new.pid)
+            self.wait_for(bound, timeout, f"{kind} to listen on :{WRITE_PORT} and :{READ_PORT} beside "
+                          f"{old_kind}", 0.02)
+            self.event(f"proxy: {kind} listens beside {old_kind}")
+            leader = self.wait_for(self.leader, max(1.0, deadline - time.monotonic()), "a leader", 0.1)
+
+            def routes_to_leader():
+                exited()
+                return self.write_servers_up(kind) == [self.nodes[leader].pg_port]
+            self.wait_for(routes_to_leader, max(1.0, deadline - time.monotonic()),
+                          f"{kind} to send writes to {leader} only", 0.02)
+            self.event(f"proxy: {kind} sends writes to {leader} only")
+        except BaseException:
+            self.terminate_recorded(["proxy-next"], 10)
+            raise
+        # The old one stops accepting; what it relays gets `grace`.
+        os.kill(old[0], signal.SIGUSR1 if old_kind == "haproxy" else signal.SIGTERM)
+        self.event(f"proxy: soft stop of {old_kind} pid {old[0]} "
+                   f"({'SIGUSR1' if old_kind == 'haproxy' else 'SIGTERM'}), grace {grace} s")
+        try:
+            self.wait_for(lambda: not pid_alive(*old), grace, f"the old {old_kind} to exit", 0.05)
+            self.event(f"proxy: {old_kind} pid {old[0]} exited")
+        except TimeoutError:
+            # Sessions still open after the grace: HAProxy's SIGTERM and pgha-proxy's SIGINT close them.
+            left = terminate({old[0]: old[1]}, 5, sig=signal.SIGTERM if old_kind == "haproxy" else signal.SIGINT,
+                             reap=self.reap)
+            if left:
+                raise ClusterError(f"swap-proxy: the old {old_kind} (pid {old[0]}) survived SIGKILL") from None
+            self.event(f"proxy: {old_kind} pid {old[0]} stopped after the {grace} s grace (sessions closed)")
+        (self.pid_dir / "proxy-next.pid").rename(self.pid_dir / "proxy.pid")
+        self.proxy = kind
+        self.proxy_config = config
+        if kind == "pgha-proxy":
+            self._proxy_bin = self._proxy_bin or _absolute(find_proxy_binary())
+        self._save_state()
+        return new.pid
+
+    def write_servers_up(self, kind=None):
+        """PostgreSQL ports of the servers UP in the write listener (:5432) of proxy `kind` (default:
+        the cluster's), sorted."""
+        entries = self.proxy_server_entries(kind)
+        for name, listener in entries.items():
+            if listener.get("_port") == WRITE_PORT or "write" in (name or "").lower():
+                return sorted(s["port"] for s in listener["servers"] if s["state"] == "UP")
+        raise ClusterError(f"no write listener in the proxy's status: {list(entries)}")
+
     def host_port_listening(self, port):
         """True if a host-side service (etcd, the proxy) listens on port. In netns mode only a
         socket bound exactly to the bridge address counts: a wildcard listener of some loopback
@@ -978,10 +1174,10 @@ class Cluster:
         header = lines[0].lstrip("# ").split(",")
         return [dict(zip(header, line.split(","))) for line in lines[1:] if line]
 
-    def proxy_server_entries(self):
+    def proxy_server_entries(self, kind=None):
         """{listener: {"_port": bind port or None, "servers": [{"name", "port", "state"}]}} from
-        whichever proxy runs; states are upper case ("UP", "DOWN", ...)."""
-        if self.proxy == "haproxy":
+        proxy `kind` (default: whichever runs); states are upper case ("UP", "DOWN", ...)."""
+        if (kind or self.proxy) == "haproxy":
             out = {}
             for row in self.haproxy_stat():
                 if row["svname"] in ("FRONTEND", "BACKEND"):
@@ -1190,7 +1386,7 @@ class Cluster:
         errors = []
         if self.proxy != "none" or self._read_pid_record("proxy"):
             try:
-                self.terminate_recorded(["proxy"], timeout)
+                self.terminate_recorded(["proxy", "proxy-next"], timeout)
             except ClusterError as e:
                 errors.append(f"proxy: {e}")
         # Patroni stops its PostgreSQL on SIGTERM; stop all three at once so none fails over.
@@ -1231,7 +1427,8 @@ class Cluster:
             for m in view["members"]:
                 members.append({k: m.get(k) for k in ("name", "role", "state", "host", "port",
                                                       "timeline", "lag")})
-        out = {"dir": str(self.dir), "manager": self.manager, "proxy": self.proxy,
+        out = {"dir": str(self.dir), "manager": self.manager, "node_managers": self.node_managers,
+               "proxy": self.proxy,
                "proxy_config": str(self.proxy_config), "profile": self.profile,
                "network": (f"netns {self.net.subnet} (bridge {self.net.bridge} {self.net.bridge_ip})"
                            if self.net else "loopback"),
@@ -1282,6 +1479,43 @@ def server_entries_from_status(status):
                             "state": str(state).upper()})
         out[lname] = {"_port": port_of(listener, "port", "bind", "address"), "servers": servers}
     return out
+
+
+def tcp_migrate_req():
+    """net.ipv4.tcp_migrate_req of this network namespace: 1 moves the connections queued on a
+    closing SO_REUSEPORT listener to another listener of its group; 0 resets them; None when the
+    kernel has no such setting (before 5.14)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_migrate_req").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def listening_ports_of(pid):
+    """Ports of the TCP sockets in LISTEN that process `pid` holds (IPv4 and IPv6), from /proc."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and fields[9] in inodes:
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            pass
+    return ports
 
 
 def port_listening(port, host=LOOPBACK):

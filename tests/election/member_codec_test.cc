@@ -88,6 +88,27 @@ TEST(MemberCodec, NumbersOutOfRangeAreRefusedByName) {
   EXPECT_EQ(error, "");
 }
 
+TEST(MemberCodec, AFailoverKeyNamingNobodyIsNoRequest) {
+  // Patroni writes {} to clear the key (after a switchover it made, or a request it dropped);
+  // read as a request, it made a pgha-agent leader hand over to the healthiest member.
+  EXPECT_FALSE(decode_failover("{}"));
+  EXPECT_FALSE(decode_failover(R"({"scheduled_at": "2026-12-02T10:00:00+00:00"})"));
+  EXPECT_FALSE(decode_failover(R"({"leader": "", "member": ""})"));
+  EXPECT_FALSE(decode_failover("not json"));
+  const auto switchover = decode_failover(R"({"leader": "n1"})");
+  ASSERT_TRUE(switchover);
+  EXPECT_EQ(switchover->leader, "n1");
+  EXPECT_EQ(switchover->candidate, "");
+  const auto to = decode_failover(R"({"member": "n2"})");
+  ASSERT_TRUE(to);
+  EXPECT_EQ(to->candidate, "n2");
+
+  const KeyLayout keys("/service", "pg");
+  RangeResponse range;
+  range.kvs.push_back(KeyValue{.key = keys.failover(), .value = "{}"});
+  EXPECT_FALSE(decode_cluster(keys, range).failover);
+}
+
 TEST(MemberCodec, ClusterLeavesOutAndListsUnreadableKeys) {
   const KeyLayout keys("/service", "pg");
   RangeResponse range;

@@ -389,6 +389,13 @@ INSTANTIATE_TEST_SUITE_P(
         WarningCase{"OtherGlobal", "global\n  chroot /var/lib/haproxy\n" PGHA_LISTEN_OK, 2, "chroot", "ignored"},
         WarningCase{"Redispatch", PGHA_LISTEN_OK "  option redispatch\n", 7, "option redispatch", "ignored"},
         WarningCase{"Retries", PGHA_LISTEN_OK "  retries 3\n", 7, "retries", "ignored"},
+        // HAProxy's seamless-reload setup: a config that has it must still load (migrations).
+        WarningCase{"ServerStateFile", "global\n  server-state-file /var/lib/haproxy/state\n" PGHA_LISTEN_OK, 2,
+                    "server-state-file", "ignored"},
+        WarningCase{"LoadServerState", "defaults\n  load-server-state-from-file global\n" PGHA_LISTEN_OK, 2,
+                    "load-server-state-from-file", "DOWN until its first check"},
+        WarningCase{"ServerStateFileName", PGHA_LISTEN_OK "  server-state-file-name a.state\n", 7,
+                    "server-state-file-name", "DOWN until its first check"},
         WarningCase{"TimeoutQueue", PGHA_LISTEN_OK "  timeout queue 1s\n", 7, "timeout queue", "ignored"},
         WarningCase{"ServerId", PGHA_LISTEN_OK "  server s2 127.0.0.1:6002 check id 7\n", 7, "id", "ignored"},
         WarningCase{"StatsInListen", PGHA_LISTEN_OK "  stats enable\n", 7, "stats", "admin address"},

@@ -181,6 +181,46 @@ TEST_F(ProxyServiceTest, ServersStartDownUntilTheFirstCheckPasses) {
   EXPECT_EQ(service_->listener(0).no_server.load(), 1u);
 }
 
+// A proxy starting beside another on the same ports (SO_REUSEPORT: replacing HAProxy) must not
+// take clients before it knows where to send them: start() listens once the first checks answered.
+TEST_F(ProxyServiceTest, ListensOnlyOnceTheFirstChecksHaveAnswered) {
+  test::EchoServer a;
+  test::HealthEndpoint health_a(200);
+  start(config_with({checked_backend("a", a.port(), health_a.port())}));
+  EXPECT_TRUE(server_up(0)) << "start() returned before the first check answered";
+  tcp::socket c = connect();
+  EXPECT_EQ(test::round_trip(c, "first"), "first") << "the first client after start() is served";
+}
+
+TEST_F(ProxyServiceTest, ACheckThatNeverAnswersDelaysListeningByItsDeadlineOnly) {
+  test::EchoServer a;
+  test::SilentServer hung_health;
+  auto config = config_with({checked_backend("a", a.port(), hung_health.port())});
+  config.listeners[0].servers[0].check.timing.timeout = 300ms;
+  const auto before = std::chrono::steady_clock::now();
+  start(std::move(config));
+  const auto waited = std::chrono::steady_clock::now() - before;
+  EXPECT_GE(waited, 300ms);
+  EXPECT_LT(waited, 3000ms) << "bounded by the check deadline";
+  EXPECT_FALSE(server_up(0));
+  tcp::socket c = connect();
+  EXPECT_TRUE(test::closed_by_peer(c, 2000ms)) << "listening, with no server up";
+}
+
+TEST_F(ProxyServiceTest, ALongCheckTimeoutDelaysListeningByTwoSecondsAtMost) {
+  test::EchoServer a;
+  test::SilentServer hung_health;
+  auto config = config_with({checked_backend("a", a.port(), hung_health.port())});
+  config.listeners[0].servers[0].check.timing.timeout = 10s;  // HAProxy's default inter, as a deadline
+  const auto before = std::chrono::steady_clock::now();
+  start(std::move(config));
+  const auto waited = std::chrono::steady_clock::now() - before;
+  EXPECT_GE(waited, 1900ms);
+  EXPECT_LT(waited, 5000ms);
+  tcp::socket c = connect();
+  EXPECT_TRUE(test::closed_by_peer(c, 2000ms)) << "listening, with no server up";
+}
+
 TEST_F(ProxyServiceTest, MarkDownShutsDownSessionsOnEveryWorker) {
   test::EchoServer a;
   test::HealthEndpoint health_a(200);
