@@ -231,6 +231,12 @@ def test_binaries_answer_help():
         assert r.returncode == 0 and r.stdout.startswith(f"usage: {binary.name}"), r.stdout + r.stderr
 
 
+def test_binaries_answer_version_of_the_package():
+    for binary in (PROXY_BIN, AGENT_BIN, PGHACTL_BIN):
+        r = run(binary, "--version")
+        assert r.returncode == 0 and r.stdout.split()[:2] == [binary.name, version()], r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_systemd_unit_runs_the_installed_binary(package):
     spec = PACKAGES[package]
