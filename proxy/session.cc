@@ -296,9 +296,12 @@ void Session::relay(int i) {
         p.in_pipe = static_cast<std::uint32_t>(n);
         p.spliced += static_cast<std::uint64_t>(n);
       }
-      // A short read emptied the socket: the next data or FIN brings a new edge, unless the
-      // peer's end was already reported (then read on to the EOF, there will be no edge).
-      p.bulk = static_cast<std::size_t>(n) == capacity;
+      // A recv that fills the buffer marks a bulk stream. A recv short of it emptied the socket:
+      // the next data or FIN brings a new edge, unless the peer's end was already reported
+      // (then read on to the EOF, there will be no edge). A spliced stream stays bulk and reads
+      // on until the socket says it is empty: a short splice proves less (the pipe can run out
+      // of slots before bytes).
+      if (p.buffer) p.bulk = static_cast<std::size_t>(n) == capacity;
       p.more = p.bulk || peer_done_[i];
       p.bytes += static_cast<std::uint64_t>(n);
       last_activity_ = worker_.batch_time();

@@ -95,8 +95,11 @@ TEST_F(ProxyServiceTest, WithSpliceBulkStreamsAreSplicedIntactAndSmallMessagesAr
 
   expect_bulk_echo_intact(connect());
   ASSERT_TRUE(eventually([&] { return service_->session_count() == 0; }, 3000ms));
-  // 16 MiB each way: most of the 32 MiB must have been spliced.
-  EXPECT_GT(service_->listener(0).bytes_spliced.load(), 16u * 1024 * 1024);
+  // 16 MiB each way. The first read of every burst goes through the buffer (it is what tells a
+  // burst from a trickle), so how much is spliced depends on how arrivals bunch up: about half in
+  // lock-step on a quiet machine, nearly all under load. An eighth is far above what a broken
+  // bulk detection leaves (nothing) and far below what timing can take away.
+  EXPECT_GT(service_->listener(0).bytes_spliced.load(), 4u * 1024 * 1024);
 }
 
 TEST_F(ProxyServiceTest, WithoutSpliceBulkStreamsGoThroughUserSpace) {
