@@ -809,6 +809,31 @@ void HaLoop::start_as_standby(const Decision& d, const ClusterView& view) {
   immediate_ = s.ok();
 }
 
+void HaLoop::start_read_only_as_leader() {
+  // The lock holder's PostgreSQL is down (it crashed or was fenced): start it in recovery, with
+  // no upstream, and let a later iteration that still holds a fresh lease promote it. Crash
+  // recovery after a fence under load can outlast the fencing deadline; started writable, it
+  // would be fenced mid-recovery, the lease refreshed, and it started again, over and over,
+  // while nobody else may take over. In recovery it takes no write however long it starts, so
+  // the watchdog stands down meanwhile (one that cannot be told is found gone by
+  // update_watchdog()). If the lease runs out during the start, whoever takes over is followed,
+  // rewound first: our WAL may hold what it never received.
+  callbacks_->starting(/*as_primary=*/true, /*running=*/false);
+  if (watchdog_) (void)watchdog_->disarm();
+  PgStatus s = postgres_.start_standby(kStartTimeout, std::nullopt, /*in_sync_with_upstream=*/false);
+  if (!s.ok()) {
+    log().error("{}: starting PostgreSQL read-only as the leader failed: {}", config_.name, s.message());
+  } else {
+    log().warn("{}: PostgreSQL started read-only as the leader; promoting it once the lease is refreshed",
+               config_.name);
+  }
+  // The watchdog is armed again after this from the last refresh: make it a fresh one.
+  if (holds_lock_ && !keep_lease_alive() && !holds_lock_) {
+    log().warn("{}: the lease ran out while PostgreSQL started: following whoever leads now", config_.name);
+  }
+  immediate_ = true;
+}
+
 void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& local) {
   switch (d.action) {
     case Action::kRaceToInitialize:
@@ -824,13 +849,9 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       immediate_ = true;
       return;
     }
-    case Action::kStartAsPrimary: {
-      callbacks_->starting(/*as_primary=*/true, /*running=*/false);
-      PgStatus s = postgres_.start_primary(kStartTimeout);
-      if (!s.ok()) log().error("{}: starting PostgreSQL as the primary failed: {}", config_.name, s.message());
-      immediate_ = true;
+    case Action::kStartAsPrimary:
+      start_read_only_as_leader();
       return;
-    }
     case Action::kStartAsStandby:
       start_as_standby(d, view);
       return;

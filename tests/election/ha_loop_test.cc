@@ -202,7 +202,7 @@ TEST_F(HaLoopTest, LeaderPausedPastItsFencingDeadlineDoesNotActOnWhatItReadBefor
     std::this_thread::sleep_until(paused_until);
   };
   loop().step();
-  EXPECT_FALSE(contains(pg_.calls, "start_primary")) << ::testing::PrintToString(pg_.calls);
+  EXPECT_TRUE(pg_.calls.empty()) << ::testing::PrintToString(pg_.calls);
   EXPECT_FALSE(loop().status()->is_primary());
   // The next iteration reads the truth: n1 leads, n2 rejoins it as a standby.
   loop().step();
@@ -507,7 +507,9 @@ TEST_F(HaLoopTest, PausedLeaderKeepsTheLockWithoutStartingPostgresUntilResumed) 
   EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
   dcs_.set(keys_.config(), R"({"pause": false, "ttl": 4})");
   loop().step();
-  EXPECT_EQ(pg_.calls, std::vector<std::string>{"start_primary"});
+  loop().step();
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_standby -", "promote"}));
+  EXPECT_TRUE(pg_.writable());
 }
 
 // A rejoin whose pg_rewind fails (the data dir kept for the operator) is tried again after
@@ -533,20 +535,62 @@ TEST_F(HaLoopTest, FailedRejoinIsRetriedAfterLoopWaitWithoutStartingPostgres) {
   EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
 }
 
-TEST_F(HaLoopTest, LeaderWhosePostgresIsDownStartsItAsPrimaryAndAStandbyDataDirIsPromoted) {
+// The lock holder's stopped PostgreSQL (crashed, or fenced) starts read-only and is promoted by
+// the next iteration: crash recovery may outlast the fencing deadline, and a server started
+// writable would be fenced mid-recovery over and over while the lease kept everyone else out.
+// The lease is refreshed once the start returns, so that the watchdog is armed from then.
+TEST_F(HaLoopTest, LeaderWhosePostgresIsDownStartsItReadOnlyRefreshesTheLeaseAndPromotesIt) {
   make_n2_leader();
   pg_.crash();
   pg_.calls.clear();
+  int keepalives_at_start = -1;
+  pg_.on_call = [&](const std::string& call) {
+    if (call.starts_with("start_standby")) keepalives_at_start = dcs_.keepalives();
+  };
   loop().step();
-  EXPECT_EQ(pg_.calls, std::vector<std::string>{"start_primary"});
+  EXPECT_EQ(pg_.calls, std::vector<std::string>{"start_standby -"});
+  EXPECT_TRUE(pg_.running && pg_.in_recovery) << "started writable";
+  EXPECT_GT(dcs_.keepalives(), keepalives_at_start) << "the lease was not refreshed after the start";
+  EXPECT_TRUE(pg_.may_have_diverged()) << "if the lease ran out, our WAL may hold what the new leader lacks";
+  loop().step();
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_standby -", "promote"}));
   EXPECT_TRUE(pg_.writable());
+  EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
+}
+
+// The lease ran out while PostgreSQL started (a long crash recovery) and n1 took over: n2 never
+// promotes, and rewinds before following n1.
+TEST_F(HaLoopTest, LeaderWhoseLeaseRunsOutDuringTheStartFollowsTheNewLeaderRewound) {
+  make_n2_leader();
+  pg_.crash();
+  pg_.calls.clear();
+  pg_.on_call = [&](const std::string& call) {
+    if (!call.starts_with("start_standby")) return;
+    const auto leader = dcs_.get(keys_.leader());
+    ASSERT_TRUE(leader.has_value());
+    dcs_.expire(leader->lease);
+    set_member("n1", 5434, "primary", "running", kWal + 100);
+    dcs_.set(keys_.leader(), "n1", others_lease_);
+  };
+  loop().step();
+  pg_.on_call = nullptr;
+  EXPECT_TRUE(pg_.running && pg_.in_recovery);
+  loop().step();
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_standby -", "rewind_and_follow 127.0.0.1:5434"}));
+  EXPECT_FALSE(contains(pg_.calls, "promote"));
+  EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
+}
+
+TEST_F(HaLoopTest, LeaderWithAStandbyDataDirStartsItAndPromotesIt) {
   // The lock holder's data dir is a standby's (it took the lock while stopped): start, then promote.
+  make_n2_leader();
   pg_.crash();
   pg_.standby_signal = true;
   pg_.calls.clear();
   loop().step();
   loop().step();
-  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_primary", "promote"}));
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_standby -", "promote"}));
   EXPECT_TRUE(pg_.writable());
   EXPECT_TRUE(pg_.violations.empty());
 }

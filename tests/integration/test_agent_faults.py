@@ -26,8 +26,13 @@ is pending) in front. One cluster for the class, stopped when the class is done.
   5. SIGSTOP the leader's agent for 2 x ttl: a new leader is elected meanwhile, the old
      PostgreSQL is fenced no later than the promotion; after SIGCONT the old node rejoins as a
      streaming replica.
+  6. the leader's PostgreSQL stops at once and its crash recovery is slower than the fencing
+     deadline, every time, for 5 x ttl: it is not fenced while it recovers, writes through :5432
+     resume within FAILOVER_TIMEOUT
+     (it is started read-only and promoted, or a replica takes over), nothing acknowledged is
+     lost, never two writable nodes.
 TestHAProxyCompat (its own cluster, started after the first is stopped):
-  6. real HAProxy with conf/haproxy.cfg unchanged routes writes through :5432 to the agent's
+  7. real HAProxy with conf/haproxy.cfg unchanged routes writes through :5432 to the agent's
      leader, and `pghactl -c node1.yml list` shows roles, timeline and lag.
 
 $PGHA_TEST_KILL_RUNS sets the number of node losses (default 5), $PGHA_TEST_RAFT_LEADER_RUNS how
@@ -36,6 +41,7 @@ process. Figures go to $PGHA_TEST_DIR/figures.json.
 """
 import itertools
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -703,6 +709,119 @@ class TestAgentFaults:
                    for r in info.get("replication", [])):
             problems.append(f"{old.name} does not stream from {new.name}: {info.get('replication')}")
         assert not problems, "\n".join(problems)
+
+    def test_leader_postgres_slow_to_recover_is_not_fenced_while_it_recovers(self, cluster):
+        """The leader's PostgreSQL stops at once (SIGQUIT to the postmaster: what the fence does) and
+        its crash recovery is made slow: for SLOW_WINDOW s, every startup process of that node is
+        SIGSTOPped for 0.85 x ttl, past the fencing deadline. A leader that restarted it writable
+        was fenced mid-recovery, refreshed its lease and started it again, over and over, and
+        nobody could take over: writes through :5432 failed for the whole window. Now it starts
+        read-only and promotes it with a fresh lease, or a replica takes over if the lease ran
+        out. Asserted: no postmaster of that node gets an immediate shutdown after the crash (the
+        fence, in PostgreSQL's log), the longest run of failed writes through :5432 (a writer every 50 ms) stays
+        under FAILOVER_TIMEOUT, every acknowledged row is on the final leader, pg_is_in_recovery()
+        sampled on every node never shows two writable nodes at once, and the cluster heals."""
+        ensure_healthy(cluster, HEAL_TIMEOUT)
+        old = cluster.node(cluster.leader())
+        slow_window = 5 * TTL
+        hold_for = 0.85 * TTL
+        proxied = ack_writer("slowrecovery-proxy", pc.WRITE_PORT, 0.05, reconnect_each=False)
+        recovery = {n.name: recovery_sampler(n, 0.05) for n in cluster.nodes.values()}
+        stopped = []  # (pid, t_stop, t_cont) of every startup process held
+        with Recording(proxied, *recovery.values()):
+            cluster.wait_for(lambda: any(a[3] == old.pg_port for a in acks(proxied)), 10,
+                             f"a write through :5432 on {old.name}", 0.05)
+            crash_at = time.monotonic()
+            crashed_pid = old.kill_postmaster(signal.SIGQUIT)
+            until = crash_at + slow_window
+            while time.monotonic() < until:
+                pm = old.postmaster_pid()
+                startup = None
+                if pm is not None and pm != crashed_pid:
+                    startup = next((c for c in pc.children_of(pm) if c not in [p for p, _, _ in stopped]
+                                    and STARTUP_TITLE.match(_cmdline(c))), None)
+                if startup is None:
+                    time.sleep(0.002)
+                    continue
+                try:
+                    os.kill(startup, signal.SIGSTOP)
+                except ProcessLookupError:
+                    continue
+                t_stop = time.monotonic()
+                time.sleep(min(hold_for, max(0.0, until - t_stop)))
+                try:
+                    os.kill(startup, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+                stopped.append((startup, t_stop, time.monotonic()))
+            ended_at = time.monotonic()
+            cluster.wait_for(cluster.healthy, HEAL_TIMEOUT, "a leader and 2 streaming replicas after the window",
+                             0.25)
+            cluster.wait_for(lambda: any(a[0] > ended_at for a in acks(proxied)), 10,
+                             "a write through :5432 after the window", 0.05)
+        new = cluster.node(cluster.leader())
+        outage = longest_outage(proxied.samples, lambda s: s[2] is None, crash_at, ended_at)
+        ids = [a[2] for a in acks(proxied)]
+        present = {r[0] for r in query(new, f"SELECT id FROM {ACK_TABLE} WHERE id = ANY(%s)", (ids,))}
+        missing = sorted(set(ids) - present)
+        dual = two_writable(recovery)
+        # Immediate shutdowns of a postmaster started after the crash: the watchdog's fence.
+        fenced = sorted({int(m.group(1)) for f in old.dir.glob("*/**/postgresql.log") if old.data_dir not in f.parents
+                         for m in IMMEDIATE_SHUTDOWN.finditer(f.read_text(errors="replace"))} - {crashed_pid})
+        figures = {"test": "agent_faults/slow_crash_recovery", "profile": PROFILE, "etcd_timing_ms": ETCD_TIMING,
+                   "old": old.name, "new": new.name, "window_s": slow_window, "startup_held_s": hold_for,
+                   "startups_held": len(stopped), "longest_write_outage_s": round(outage, 3),
+                   "fenced_while_recovering": len(fenced), "acknowledged": len(ids), "missing": len(missing),
+                   "two_writable": len(dual)}
+        record_figures(figures)
+        print(f"  {figures}")
+        assert stopped, f"no startup process of {old.name} was caught after the crash"
+        assert not fenced, f"{old.name}'s PostgreSQL was fenced while it recovered (postmasters {fenced})"
+        assert not missing, f"{len(missing)} acknowledged writes missing on {new.name}: {missing[:20]}"
+        assert not dual, f"two writable nodes at once: {dual[:5]}"
+        assert outage < FAILOVER_TIMEOUT, \
+            f"writes through :5432 failed for {outage:.2f} s in a row while {old.name} recovered slowly " \
+            f"(held startup processes: {[(round(a - crash_at, 2), round(b - crash_at, 2)) for _, a, b in stopped]})"
+
+
+# PostgreSQL's log line for SIGQUIT to its postmaster (log_line_prefix "%m [%p] ").
+IMMEDIATE_SHUTDOWN = re.compile(r"\[(\d+)\] LOG:  received immediate shutdown request")
+# The startup process's title (with the cluster_name the launcher sets), not a backend's.
+STARTUP_TITLE = re.compile(r"postgres: (?:[\w.-]+: )?startup\b")
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def two_writable(recovery):
+    """Overlapping spans in which two nodes answered pg_is_in_recovery() = false: each span runs
+    from the send of a node's first false answer to the answer of its last one in a row (so an
+    overlap may be a near miss, never a miss). [(node, node, start, end)]."""
+    spans = {}
+    for name, sampler in recovery.items():
+        current = None
+        for t0, t1, v, _ in list(sampler.samples):
+            if v is False:
+                current = [t0, t1] if current is None else [current[0], t1]
+            elif current is not None:
+                spans.setdefault(name, []).append(tuple(current))
+                current = None
+        if current is not None:
+            spans.setdefault(name, []).append(tuple(current))
+    found = []
+    names = sorted(spans)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for sa in spans[a]:
+                for sb in spans[b]:
+                    if sa[0] < sb[1] and sb[0] < sa[1]:
+                        found.append((a, b, max(sa[0], sb[0]), min(sa[1], sb[1])))
+    return found
 
 
 # ---- compatibility: HAProxy + pghactl -----------------------------------------------------------
