@@ -11,7 +11,7 @@
 //  4. data, PostgreSQL down                           we lead → kStartAsPrimary; else kStartAsStandby (target:
 //                                                     the leader, or "" when none is known): a start by
 //                                                     anyone but the lock holder is a standby's (and the
-//                                                     lock holder's too starts in recovery: rule 5 promotes)
+//                                                     lock holder's after a crash: rule 5 promotes it)
 //  5. we lead                                         switchover to a running eligible member →
 //                                                     kReleaseLock (a request we ignore is answered in
 //                                                     refused_request); in recovery → kPromote, or
@@ -328,7 +328,7 @@ Decision decide(const ClusterView& cluster, const LocalState& local, const HaSet
   // 4. Data but PostgreSQL down: start it, as primary only if we lead. Whatever led here (a
   // switchover, a crash, an agent restart, no leader yet), anyone else starts a standby.
   if (!local.postgres_running) {
-    if (we_lead) return make(Action::kStartAsPrimary, me, "PostgreSQL is down and we hold the lock: starting it read-only, to promote it");
+    if (we_lead) return make(Action::kStartAsPrimary, me, "PostgreSQL is down and we hold the lock: starting it");
     const std::string upstream = cluster.leader && !leader_is_me ? *cluster.leader : "";
     return make(Action::kStartAsStandby, upstream,
                 "PostgreSQL is down and we do not hold the lock: starting it as a standby" +

@@ -27,7 +27,7 @@ enum class Action {
   kRaceToInitialize,   // cluster not initialized: try to create /initialize (winner bootstraps)
   kCloneFromLeader,    // no local data, cluster initialized with a leader: pg_basebackup from it
   kWaitForLeader,      // no local data, no leader yet (or leader unreachable): wait
-  kStartAsPrimary,     // data exists, PostgreSQL is down and we hold the lock: start it in recovery, then promote
+  kStartAsPrimary,     // data exists, PostgreSQL is down and we hold the lock: start it (after a crash in recovery, then promote)
   kStartAsStandby,     // data exists, PostgreSQL is down and we do not lead: start it as a standby of
                        // target ("" = no leader known yet: standby.signal without primary_conninfo)
   kAcquireLock,        // no leader and we are the healthiest eligible member: txn create leader key

@@ -589,6 +589,9 @@ bool HaLoop::confirm_failsafe_round() {
   failsafe_refusal_logged_.clear();
   failsafe_confirmed_at_ = started;
   extend_published_lock();
+  // The fencing deadline moved with the confirmation: tell the watchdog now, not at the next
+  // iteration's update, which a timed-out lease refresh can delay past the old deadline.
+  update_watchdog();
   return true;
 }
 
@@ -809,16 +812,24 @@ void HaLoop::start_as_standby(const Decision& d, const ClusterView& view) {
   immediate_ = s.ok();
 }
 
-void HaLoop::start_read_only_as_leader() {
-  // The lock holder's PostgreSQL is down (it crashed or was fenced): start it in recovery, with
-  // no upstream, and let a later iteration that still holds a fresh lease promote it. Crash
-  // recovery after a fence under load can outlast the fencing deadline; started writable, it
-  // would be fenced mid-recovery, the lease refreshed, and it started again, over and over,
-  // while nobody else may take over. In recovery it takes no write however long it starts, so
-  // the watchdog stands down meanwhile (one that cannot be told is found gone by
-  // update_watchdog()). If the lease runs out during the start, whoever takes over is followed,
-  // rewound first: our WAL may hold what it never received.
+void HaLoop::start_as_leader() {
   callbacks_->starting(/*as_primary=*/true, /*running=*/false);
+  // Stopped cleanly (a restart, maintenance mode): no recovery to run, it starts at once as the
+  // primary it was, on its timeline.
+  std::int64_t checkpoint = 0;
+  if (postgres_.shutdown_checkpoint_lsn(kProbeTimeout, &checkpoint).ok()) {
+    PgStatus s = postgres_.start_primary(kStartTimeout);
+    if (!s.ok()) log().error("{}: starting PostgreSQL as the primary failed: {}", config_.name, s.message());
+    immediate_ = true;
+    return;
+  }
+  // It crashed or was fenced: start it in recovery, with no upstream, and let a later iteration
+  // that still holds a fresh lease promote it. Crash recovery after a fence under load can
+  // outlast the fencing deadline; started writable, it would be fenced mid-recovery, the lease
+  // refreshed, and it started again, over and over, while nobody else may take over. In recovery
+  // it takes no write however long it starts, so the watchdog stands down meanwhile (one that
+  // cannot be told is found gone by update_watchdog()). If the lease runs out during the start,
+  // whoever takes over is followed, rewound first: our WAL may hold what it never received.
   if (watchdog_) (void)watchdog_->disarm();
   PgStatus s = postgres_.start_standby(kStartTimeout, std::nullopt, /*in_sync_with_upstream=*/false);
   if (!s.ok()) {
@@ -850,7 +861,7 @@ void HaLoop::act(const Decision& d, const ClusterView& view, const LocalState& l
       return;
     }
     case Action::kStartAsPrimary:
-      start_read_only_as_leader();
+      start_as_leader();
       return;
     case Action::kStartAsStandby:
       start_as_standby(d, view);

@@ -206,7 +206,8 @@ class HaLoop {
   // exist before the replicas reconnect: a replica whose slot is missing waits 5 s to retry.
   void prepare_slots_for_promotion(const ClusterView& view);
   void start_as_standby(const Decision& decision, const ClusterView& view);
-  void start_read_only_as_leader();
+  // kStartAsPrimary: as the primary after a clean stop, read-only (promoted later) after a crash.
+  void start_as_leader();
   void switch_over(const ClusterView& view, const LocalState& local, const std::string& requested_candidate);
   // Called when the switchover failed before the lock was released: keep leading.
   void abandon_switchover(const std::string& why, int http_status, bool restart_postgres);

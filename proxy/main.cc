@@ -1,6 +1,7 @@
 // pgha-proxy: the thin executable. Parses the command line, loads and validates the config
 // (exit 2 with FILE:LINE: KEY: MESSAGE before binding anything), runs ProxyService, and
-// waits for signals: SIGTERM drains sessions for up to --grace, SIGINT stops at once, SIGHUP
+// waits for signals: SIGTERM drains sessions for up to --grace (SIGINT or a second SIGTERM
+// meanwhile ends the drain), SIGINT stops at once, SIGHUP
 // reloads the configuration file. A file that does not load, or a service that does not start,
 // is logged and changes nothing; otherwise new sessions use the new configuration on the same
 // listening sockets, and the old sessions go on (for up to --reload-grace if given).
@@ -9,6 +10,7 @@
 // STOPPING=1 on SIGTERM/SIGINT, and WATCHDOG=1 while every relay worker answers (docs/systemd.md).
 #include <signal.h>
 
+#include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -38,7 +40,8 @@ void usage(std::ostream& out) {
          "       pgha-proxy --version | --help\n"
          "  -f, --config FILE   native YAML (.yaml/.yml) or an haproxy.cfg subset (auto-detected)\n"
          "  -c, --check         validate the configuration and exit (like haproxy -c)\n"
-         "  --grace MS          on SIGTERM, wait this long for sessions to end (default 5000)\n"
+         "  --grace MS          on SIGTERM, wait this long for sessions to end (default 5000;\n"
+         "                      SIGINT or a second SIGTERM meanwhile ends the wait)\n"
          "  --reload-grace MS   on SIGHUP (reload), how long the previous configuration's sessions\n"
          "                      may go on (default: until they end, as HAProxy's old process)\n"
          "  --log-level LEVEL   trace|debug|info|warn|error|critical|off (default: config's, else info)\n"
@@ -231,7 +234,30 @@ int main(int argc, char** argv) {
       const std::chrono::milliseconds grace(sig == SIGTERM ? grace_ms : 0);
       notifier.stopping("stopping: " + std::to_string(service->session_count()) + " session(s) to drain");
       retired.hurry(grace);
+      // While the sessions drain, SIGINT (or a second SIGTERM) closes the rest at once.
+      std::atomic<bool> stopped{false};
+      std::thread impatient;
+      if (grace.count() > 0) {
+        impatient = std::thread([&] {
+          sigset_t stop_signals;
+          sigemptyset(&stop_signals);
+          sigaddset(&stop_signals, SIGINT);
+          sigaddset(&stop_signals, SIGTERM);
+          const timespec poll{0, 100'000'000};
+          while (!stopped.load()) {
+            const int again = sigtimedwait(&stop_signals, nullptr, &poll);
+            if (again != SIGINT && again != SIGTERM) continue;
+            pgha::proxy::log().info("{}: closing the {} remaining session(s) now", again == SIGINT ? "SIGINT" : "SIGTERM",
+                                    service->session_count());
+            retired.hurry(std::chrono::milliseconds{0});
+            service->hurry_stop(std::chrono::milliseconds{0});
+            return;
+          }
+        });
+      }
       service->stop(grace);
+      stopped = true;
+      if (impatient.joinable()) impatient.join();
       keepalive.stop();
       break;
     }

@@ -262,6 +262,7 @@ class FakePostgres final : public LocalPostgres {
   bool in_recovery = false;
   bool standby_signal = false;
   bool diverged_marker = false;
+  bool clean_shutdown = true;  // false after crash() or an immediate stop, until the next fast stop
   std::int64_t wal = 0x5000000;
   int timeline = 1;
   std::string following;  // "host:port"
@@ -324,6 +325,7 @@ class FakePostgres final : public LocalPostgres {
       return PgStatus::error("fake: stop failed");
     }
     running = false;
+    clean_shutdown = mode == StopMode::kFast;
     return PgStatus::success();
   }
   PgProbe probe(Millis) override {
@@ -401,6 +403,7 @@ class FakePostgres final : public LocalPostgres {
   PgStatus shutdown_checkpoint_lsn(Millis, std::int64_t* lsn) override {
     record("controldata");
     if (running) return PgStatus::error("fake: still runs");
+    if (!clean_shutdown) return PgStatus::error("fake: cluster state is 'in production'");
     if (fail_controldata > 0) {
       --fail_controldata;
       return PgStatus::error("fake: not shut down cleanly");
@@ -461,7 +464,7 @@ class FakePostgres final : public LocalPostgres {
     return PgStatus::success(running ? "reloaded" : "rewritten");
   }
   // A crash: PostgreSQL is gone; a primary's data dir has no standby.signal.
-  void crash() { running = false; }
+  void crash() { running = clean_shutdown = false; }
 
  private:
   void started() {

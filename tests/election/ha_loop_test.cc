@@ -508,7 +508,7 @@ TEST_F(HaLoopTest, PausedLeaderKeepsTheLockWithoutStartingPostgresUntilResumed) 
   dcs_.set(keys_.config(), R"({"pause": false, "ttl": 4})");
   loop().step();
   loop().step();
-  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_standby -", "promote"}));
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"controldata", "start_standby -", "promote"}));
   EXPECT_TRUE(pg_.writable());
 }
 
@@ -535,11 +535,11 @@ TEST_F(HaLoopTest, FailedRejoinIsRetriedAfterLoopWaitWithoutStartingPostgres) {
   EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
 }
 
-// The lock holder's stopped PostgreSQL (crashed, or fenced) starts read-only and is promoted by
+// The lock holder's PostgreSQL that crashed (or was fenced) starts read-only and is promoted by
 // the next iteration: crash recovery may outlast the fencing deadline, and a server started
 // writable would be fenced mid-recovery over and over while the lease kept everyone else out.
 // The lease is refreshed once the start returns, so that the watchdog is armed from then.
-TEST_F(HaLoopTest, LeaderWhosePostgresIsDownStartsItReadOnlyRefreshesTheLeaseAndPromotesIt) {
+TEST_F(HaLoopTest, LeaderWhosePostgresCrashedStartsItReadOnlyRefreshesTheLeaseAndPromotesIt) {
   make_n2_leader();
   pg_.crash();
   pg_.calls.clear();
@@ -548,12 +548,12 @@ TEST_F(HaLoopTest, LeaderWhosePostgresIsDownStartsItReadOnlyRefreshesTheLeaseAnd
     if (call.starts_with("start_standby")) keepalives_at_start = dcs_.keepalives();
   };
   loop().step();
-  EXPECT_EQ(pg_.calls, std::vector<std::string>{"start_standby -"});
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"controldata", "start_standby -"}));
   EXPECT_TRUE(pg_.running && pg_.in_recovery) << "started writable";
   EXPECT_GT(dcs_.keepalives(), keepalives_at_start) << "the lease was not refreshed after the start";
   EXPECT_TRUE(pg_.may_have_diverged()) << "if the lease ran out, our WAL may hold what the new leader lacks";
   loop().step();
-  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_standby -", "promote"}));
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"controldata", "start_standby -", "promote"}));
   EXPECT_TRUE(pg_.writable());
   EXPECT_TRUE(dcs_.leads(keys_.leader(), "n2"));
   EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
@@ -577,8 +577,21 @@ TEST_F(HaLoopTest, LeaderWhoseLeaseRunsOutDuringTheStartFollowsTheNewLeaderRewou
   pg_.on_call = nullptr;
   EXPECT_TRUE(pg_.running && pg_.in_recovery);
   loop().step();
-  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_standby -", "rewind_and_follow 127.0.0.1:5434"}));
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"controldata", "start_standby -", "rewind_and_follow 127.0.0.1:5434"}));
   EXPECT_FALSE(contains(pg_.calls, "promote"));
+  EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
+}
+
+// Stopped cleanly (no recovery to run): started as the primary at once, on its timeline.
+TEST_F(HaLoopTest, LeaderWhosePostgresStoppedCleanlyStartsItAsThePrimaryAtOnce) {
+  make_n2_leader();
+  ASSERT_TRUE(pg_.stop(LocalPostgres::StopMode::kFast, 1000ms).ok());
+  const int timeline = pg_.timeline;
+  pg_.calls.clear();
+  loop().step();
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"controldata", "start_primary"}));
+  EXPECT_TRUE(pg_.writable());
+  EXPECT_EQ(pg_.timeline, timeline);
   EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
 }
 
@@ -590,7 +603,7 @@ TEST_F(HaLoopTest, LeaderWithAStandbyDataDirStartsItAndPromotesIt) {
   pg_.calls.clear();
   loop().step();
   loop().step();
-  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"start_standby -", "promote"}));
+  EXPECT_EQ(pg_.calls, (std::vector<std::string>{"controldata", "start_standby -", "promote"}));
   EXPECT_TRUE(pg_.writable());
   EXPECT_TRUE(pg_.violations.empty());
 }

@@ -731,6 +731,7 @@ class TestAgentFaults:
         with Recording(proxied, *recovery.values()):
             cluster.wait_for(lambda: any(a[3] == old.pg_port for a in acks(proxied)), 10,
                              f"a write through :5432 on {old.name}", 0.05)
+            logs = {f: f.stat().st_size for f in postgres_logs(old)}  # read from here on afterwards
             crash_at = time.monotonic()
             crashed_pid = old.kill_postmaster(signal.SIGQUIT)
             until = crash_at + slow_window
@@ -766,8 +767,8 @@ class TestAgentFaults:
         missing = sorted(set(ids) - present)
         dual = two_writable(recovery)
         # Immediate shutdowns of a postmaster started after the crash: the watchdog's fence.
-        fenced = sorted({int(m.group(1)) for f in old.dir.glob("*/**/postgresql.log") if old.data_dir not in f.parents
-                         for m in IMMEDIATE_SHUTDOWN.finditer(f.read_text(errors="replace"))} - {crashed_pid})
+        fenced = sorted({int(m.group(1)) for f in postgres_logs(old)
+                         for m in IMMEDIATE_SHUTDOWN.finditer(read_from(f, logs.get(f, 0)))} - {crashed_pid})
         figures = {"test": "agent_faults/slow_crash_recovery", "profile": PROFILE, "etcd_timing_ms": ETCD_TIMING,
                    "old": old.name, "new": new.name, "window_s": slow_window, "startup_held_s": hold_for,
                    "startups_held": len(stopped), "longest_write_outage_s": round(outage, 3),
@@ -788,6 +789,17 @@ class TestAgentFaults:
 IMMEDIATE_SHUTDOWN = re.compile(r"\[(\d+)\] LOG:  received immediate shutdown request")
 # The startup process's title (with the cluster_name the launcher sets), not a backend's.
 STARTUP_TITLE = re.compile(r"postgres: (?:[\w.-]+: )?startup\b")
+
+
+def postgres_logs(node):
+    """The PostgreSQL server logs pgha-agent keeps beside the node's data dir."""
+    return [f for f in node.dir.glob("*/**/postgresql.log") if node.data_dir not in f.parents]
+
+
+def read_from(path, offset):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
 
 
 def _cmdline(pid):

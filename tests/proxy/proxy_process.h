@@ -10,11 +10,13 @@
 
 namespace pgha::proxy::testing {
 
-// `pgha-proxy -f config --grace 200`, with `environment` ("KEY=VALUE") added to the test's.
+// `pgha-proxy -f config --grace GRACE_MS` (200 unless given), with `environment` ("KEY=VALUE")
+// added to the test's.
 class ProxyProcess : public test::ChildProcess {
  public:
-  ProxyProcess(const std::string& config, const std::string& log, std::vector<std::string> environment = {})
-      : ChildProcess({PGHA_PROXY_BIN, "-f", config, "--grace", "200"}, log, std::move(environment)) {}
+  ProxyProcess(const std::string& config, const std::string& log, std::vector<std::string> environment = {},
+               const std::string& grace_ms = "200")
+      : ChildProcess({PGHA_PROXY_BIN, "-f", config, "--grace", grace_ms}, log, std::move(environment)) {}
 };
 
 }  // namespace pgha::proxy::testing
