@@ -1383,7 +1383,11 @@ void HaLoop::hold_scheduled_switchover(ClusterView& view) {
   const auto now = std::chrono::system_clock::now();
   const bool leader = view.leader && *view.leader == config_.name;
   const auto stale_after = std::chrono::duration_cast<std::chrono::system_clock::duration>(settings_.loop_wait * 3 / 2);
-  if (view.paused || !at || !has_zone || now > *at + stale_after) {
+  // A leader that began the switchover on time releases the lock after its checkpoint and grace,
+  // past the schedule's time: with no leader, the request still names who takes over (the next
+  // leader drops it). Only with a leader is a missed schedule stale.
+  const bool missed = at && now > *at + stale_after && view.leader.has_value();
+  if (view.paused || !at || !has_zone || missed) {
     // As Patroni: a schedule missed (or unreadable, or made before a pause) is dropped, not run late.
     view.failover.reset();
     if (leader) {

@@ -693,6 +693,28 @@ TEST_F(HaLoopTest, ScheduledSwitchoversAreCheckedCancelledAndDroppedWhenStale) {
             "Can't schedule switchover in the paused state");
 }
 
+// A scheduled switchover runs past its time by the checkpoint and the grace: when the old leader
+// releases the lock the schedule may look stale, but it still names who takes over. A replica
+// that is not the candidate must not campaign (here it would be as healthy as the candidate).
+TEST_F(HaLoopTest, AScheduledSwitchoverUnderWayStillNamesTheCandidatePastItsTime) {
+  pg_.running = pg_.in_recovery = pg_.standby_signal = true;
+  pg_.following = "127.0.0.1:5434";
+  set_member("n1", 5434, "replica", "stopped", kWal);
+  set_member("n3", 5436, "replica", "streaming", kWal);
+  const auto started = std::chrono::system_clock::now() - 10s;  // long past loop_wait x 1.5
+  dcs_.set(keys_.failover(), encode_failover(FailoverRequest{"n1", "n3", format_iso8601(started)}));
+  for (int i = 0; i < 3; ++i) loop().step();
+  EXPECT_FALSE(dcs_.get(keys_.leader())) << "n2 took the lock the schedule gave to n3";
+  EXPECT_FALSE(contains(pg_.calls, "promote"));
+  EXPECT_TRUE(dcs_.get(keys_.failover())) << "only a leader drops a schedule";
+  // n3 takes over; as the new leader it drops the request, n2 follows it.
+  set_member("n3", 5436, "primary", "running", kWal);
+  dcs_.set(keys_.leader(), "n3", others_lease_);
+  loop().step();
+  EXPECT_FALSE(dcs_.get(keys_.leader()) && dcs_.leads(keys_.leader(), "n2"));
+  EXPECT_TRUE(pg_.violations.empty()) << pg_.violations.front();
+}
+
 TEST_F(HaLoopTest, SwitchoverChecksStopsWaitsPublishesThenReleasesAndFollows) {
   make_n2_leader();
   peers_.received = kWal + 0x28;  // the candidate has the shutdown checkpoint record
