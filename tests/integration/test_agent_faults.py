@@ -52,6 +52,7 @@ import time
 import pytest
 
 import pgha_cluster as pc
+from pgha_campaign_judge import WriteInterval, dual_writable_windows
 from conftest import (REPO, TEST_DIR, ensure_healthy, fresh_cluster_dir, pghactl, record_figures, start_cluster,
                       stop_cluster, tuned_config)
 
@@ -765,7 +766,10 @@ class TestAgentFaults:
         ids = [a[2] for a in acks(proxied)]
         present = {r[0] for r in query(new, f"SELECT id FROM {ACK_TABLE} WHERE id = ANY(%s)", (ids,))}
         missing = sorted(set(ids) - present)
-        dual = two_writable(recovery)
+        # Each answer "not in recovery" is a moment its node took writes: the campaign's judge.
+        dual = dual_writable_windows([WriteInterval(name, t0, t1, "sampler")
+                                      for name, sampler in recovery.items()
+                                      for t0, t1, v, _ in list(sampler.samples) if v is False])
         # Immediate shutdowns of a postmaster started after the crash: the watchdog's fence.
         fenced = sorted({int(m.group(1)) for f in postgres_logs(old)
                          for m in IMMEDIATE_SHUTDOWN.finditer(read_from(f, logs.get(f, 0)))} - {crashed_pid})
@@ -808,32 +812,6 @@ def _cmdline(pid):
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
-
-
-def two_writable(recovery):
-    """Overlapping spans in which two nodes answered pg_is_in_recovery() = false: each span runs
-    from the send of a node's first false answer to the answer of its last one in a row (so an
-    overlap may be a near miss, never a miss). [(node, node, start, end)]."""
-    spans = {}
-    for name, sampler in recovery.items():
-        current = None
-        for t0, t1, v, _ in list(sampler.samples):
-            if v is False:
-                current = [t0, t1] if current is None else [current[0], t1]
-            elif current is not None:
-                spans.setdefault(name, []).append(tuple(current))
-                current = None
-        if current is not None:
-            spans.setdefault(name, []).append(tuple(current))
-    found = []
-    names = sorted(spans)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            for sa in spans[a]:
-                for sb in spans[b]:
-                    if sa[0] < sb[1] and sb[0] < sa[1]:
-                        found.append((a, b, max(sa[0], sb[0]), min(sa[1], sb[1])))
-    return found
 
 
 # ---- compatibility: HAProxy + pghactl -----------------------------------------------------------
